@@ -1,0 +1,1 @@
+"""Rate RNNs, the four learning rules and the analyses that compare them."""

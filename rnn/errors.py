@@ -1,0 +1,29 @@
+"""Errors meant for the person at the keyboard."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``prog: error: ...``) and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
+    """Run a script's ``main``; turn UserError into one line on stderr and exit 2."""
+    prog = sys.argv[0].rsplit("/", 1)[-1]
+    try:
+        code = main(argv)
+    except UserError as e:
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        sys.exit(2)
+    sys.exit(code or 0)

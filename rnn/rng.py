@@ -1,0 +1,158 @@
+"""Counter-based random streams, one per network, identical on every device.
+
+Why not ``torch.Generator``?  Three things this tool needs at once:
+
+* a network trained inside a population must see exactly the numbers it would
+  see trained alone (its own seed, whatever its neighbours do);
+* the same seed must give the same numbers on the CPU and on a GPU, so that a
+  population trained on a GPU can be checked against a CPU run;
+* drawing the noise of 64 networks must be one batched operation, not 64
+  generator calls.
+
+A :class:`Streams` object holds one 64-bit seed per network and a call counter.
+Each call hashes (seed, stream id, counter) into two 32-bit keys per network,
+then hashes every element index with those keys (two rounds of a
+xorshift-multiply mixer, a bijection on 32-bit words).  The result depends only
+on (seed, stream, counter, element index), never on the device or on how many
+networks share the call.  Uniforms have 24 random bits; normals come from the
+Box-Muller transform.  ``tests/test_rng.py`` checks moments, independence of
+streams and device/population invariance.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import torch
+
+# Named streams: one seed drives several independent sequences.
+WEIGHTS = 1      # initial weights (and GA initial population)
+TRAIN = 2        # training batches (inputs, noise, initial states)
+VALID = 3        # the validation set
+MUTATE = 4       # GA parent choice and mutations
+TEACHER = 5      # full-FORCE target-generating network
+PERTURB = 6      # Hebbian exploratory perturbations
+PROBE = 7        # analyses that need noisy trials (psychometric curves)
+RECORD = 8       # activity recordings for tensor component analysis
+
+_M1 = 0x21F0AAAD
+_M2 = 0x735A2D97
+
+
+def _mix_(h: torch.Tensor) -> torch.Tensor:
+    """In-place 32-bit mixer on an int32 tensor (bits read as uint32)."""
+    h ^= (h >> 16) & 0xFFFF
+    h *= _M1
+    h ^= (h >> 15) & 0x1FFFF
+    h *= _M2
+    h ^= (h >> 15) & 0x1FFFF
+    return h
+
+
+def _mix_int(v: int) -> int:
+    """The same mixer on a Python int (used for keys and in tests)."""
+    v &= 0xFFFFFFFF
+    v ^= v >> 16
+    v = (v * _M1) & 0xFFFFFFFF
+    v ^= v >> 15
+    v = (v * _M2) & 0xFFFFFFFF
+    v ^= v >> 15
+    return v
+
+
+def _to_int32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v >= (1 << 31) else v
+
+
+class Streams:
+    """Independent random streams for ``len(seeds)`` networks.
+
+    ``normal(*shape)`` and ``uniform(*shape)`` return tensors of shape
+    ``[P, *shape]``: row ``p`` depends only on ``seeds[p]``, the stream id and
+    how many calls this object has answered before.
+    """
+
+    def __init__(self, seeds: Sequence[int] | int, stream: int, device: str | torch.device = "cpu",
+                 counter: int = 0):
+        if isinstance(seeds, int):
+            seeds = [seeds]
+        self.seeds = [int(s) for s in seeds]
+        for s in self.seeds:
+            if s < 0 or s >= 2**63:
+                raise ValueError(f"seed {s} is outside [0, 2**63)")
+        self.stream = int(stream)
+        self.device = torch.device(device)
+        self.counter = int(counter)
+        # Per-network base keys, computed once (P small ints).
+        base1, base2 = [], []
+        for s in self.seeds:
+            lo, hi = s & 0xFFFFFFFF, s >> 32
+            a = _mix_int(lo ^ _mix_int(self.stream * 0x9E3779B9 + 0x632BE5AB))
+            b = _mix_int(hi ^ _mix_int(a + 0x85EBCA77))
+            base1.append(a)
+            base2.append(_mix_int(b ^ 0xC2B2AE3D))
+        self._base1 = base1
+        self._base2 = base2
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    def subset(self, idx: Iterable[int]) -> "Streams":
+        """Streams of the networks ``idx``, sharing this object's counter position."""
+        idx = [int(i) for i in idx]
+        return Streams([self.seeds[i] for i in idx], self.stream, self.device, self.counter)
+
+    def skip(self, calls: int = 1) -> None:
+        """Advance the counter as if ``calls`` draws had been made."""
+        self.counter += int(calls)
+
+    def _keys(self) -> tuple[torch.Tensor, torch.Tensor]:
+        c = self.counter
+        self.counter += 1
+        ck = _mix_int(c * 0x27D4EB2F + 0x165667B1)
+        k1 = [_to_int32(_mix_int(a ^ ck)) for a in self._base1]
+        k2 = [_to_int32(_mix_int(b + ck)) for b in self._base2]
+        dev = self.device
+        return (torch.tensor(k1, dtype=torch.int32, device=dev),
+                torch.tensor(k2, dtype=torch.int32, device=dev))
+
+    def _bits(self, count: int) -> torch.Tensor:
+        if count >= 2**31:
+            raise ValueError("too many random numbers in one call")
+        k1, k2 = self._keys()
+        idx = torch.arange(count, dtype=torch.int32, device=self.device)
+        h = idx.unsqueeze(0) ^ k1[:, None]
+        _mix_(h)
+        h ^= k2[:, None]
+        _mix_(h)
+        return h
+
+    @staticmethod
+    def _unit(h: torch.Tensor) -> torch.Tensor:
+        # 24 random bits -> float32 in the open interval (0, 1)
+        return ((h >> 8) & 0xFFFFFF).to(torch.float32).add_(0.5).mul_(1.0 / 2**24)
+
+    def uniform(self, *shape: int) -> torch.Tensor:
+        """U(0, 1) samples, shape ``[P, *shape]``, float32."""
+        count = math.prod(shape)
+        return self._unit(self._bits(count)).view(self.n, *shape)
+
+    def normal(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """N(0, 1) samples, shape ``[P, *shape]``."""
+        count = math.prod(shape)
+        half = (count + 1) // 2
+        u = self._unit(self._bits(2 * half))
+        r = u[:, :half].log_().mul_(-2.0).sqrt_()
+        theta = u[:, half:].mul_(2.0 * math.pi)
+        z = torch.cat([r * torch.cos(theta), r * torch.sin(theta)], dim=1)[:, :count]
+        return z.to(dtype).reshape(self.n, *shape)
+
+    def signs(self, *shape: int) -> torch.Tensor:
+        """Independent fair ±1 values, shape ``[P, *shape]``, float32."""
+        return torch.where(self.uniform(*shape) < 0.5, -1.0, 1.0)
+
+    def integers(self, high: int, *shape: int) -> torch.Tensor:
+        """Uniform integers in [0, high), shape ``[P, *shape]``, int64."""
+        return (self.uniform(*shape) * high).long().clamp_(max=high - 1)

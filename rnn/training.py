@@ -1,0 +1,281 @@
+"""What every learning rule shares: the validation set, the stop rule, the loop.
+
+Stop rule (spec): after every update the candidate network is validated on
+the fixed 2000-trial set; training stops when the *minimum of the last 10*
+validation accuracies reaches 0.9.
+
+Computing that literally costs one 2000-trial validation per update.  We
+compute the same decision lazily: a run of ten passing validations ending at
+update t is only possible if no update after the latest known failure f has
+failed, so nothing needs validating before t = f + 10.  At that point the
+snapshots of the last ten updates (kept in a ring buffer; they are small) are
+validated newest first until one fails (then f moves there) or all ten pass
+(stop at t).  The stop step and the stopped weights are exactly those of
+validating every update; most updates need no validation at all.
+
+Trainers implement :class:`Trainer`; :func:`fit` drives any of them, for one
+network or a population, with per-network stopping.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from rnn.model import RateRNN, accuracy
+from rnn.rng import VALID, Streams
+from tasks import DecisionTask, Trials
+
+X0_SCALE = 0.3     # each trial starts from x0 ~ 0.3·N(0, 1)
+
+
+@dataclass(frozen=True)
+class StopConfig:
+    threshold: float = 0.9   # validation accuracy that counts as a pass
+    window: int = 10         # ... needed on this many consecutive updates
+
+
+@dataclass
+class ValidationSet:
+    """The fixed validation trials of each network (own seed each)."""
+    trials: Trials           # inputs [T, P, 2000, I]
+    x0: torch.Tensor         # [P, 2000, H]
+
+    @staticmethod
+    def make(task: DecisionTask, seeds: list[int], hidden: int, device) -> "ValidationSet":
+        rng = Streams(seeds, VALID, device)
+        trials = task.validation_set(rng)
+        x0 = X0_SCALE * rng.normal(trials.n_trials, hidden)
+        return ValidationSet(trials, x0)
+
+    def accuracy(self, model: RateRNN, idx: torch.Tensor) -> torch.Tensor:
+        """Accuracy of ``model`` (networks matching ``idx``) on their sets, [len(idx)]."""
+        tr = self.trials.select(idx)
+        return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
+
+
+class Trainer:
+    """Interface of a learning rule running P networks.
+
+    ``model`` is the current stack of P candidate networks (what validation
+    tests and what gets saved); ``trainable`` names the fields of the model
+    that updates change (the rest are fixed during training).
+    """
+    rule: str = ""
+    trainable: tuple[str, ...] = ("W_rec",)
+    model: RateRNN
+
+    def step(self, active: torch.Tensor) -> torch.Tensor:
+        """One update of the networks ``active`` (index tensor); returns their loss."""
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self.model, k).clone() for k in self.trainable}
+
+    def candidate(self, snap: dict[str, torch.Tensor], idx: torch.Tensor) -> RateRNN:
+        """The networks ``idx`` with the trainable weights of ``snap``."""
+        sub = self.model.select(idx)
+        return sub.replace(**{k: v[idx] for k, v in snap.items()})
+
+    def load_snapshot(self, snap: dict[str, torch.Tensor], idx: torch.Tensor) -> None:
+        """Set networks ``idx`` back to ``snap`` (used to freeze stopped networks)."""
+        changes = {}
+        for k, v in snap.items():
+            cur = getattr(self.model, k).clone()
+            cur[idx] = v[idx]
+            changes[k] = cur
+        self.model = self.model.replace(**changes)
+
+    def pop_restarts(self) -> list[int]:
+        """Networks that restarted from scratch in the last step (their stop-rule
+        window starts again)."""
+        return []
+
+    def extra_meta(self, p: int) -> dict:
+        """Rule-specific facts about network p for its JSON."""
+        return {}
+
+    def extra_history(self, p: int) -> dict[str, torch.Tensor]:
+        """Rule-specific histories of network p for its .pt file."""
+        return {}
+
+
+@dataclass
+class History:
+    """Per-network training record."""
+    P: int
+    loss: list[torch.Tensor] = field(default_factory=list)    # per update, [P] (NaN: inactive)
+    val_steps: list[list[int]] = field(default_factory=list)
+    val_acc: list[list[float]] = field(default_factory=list)
+    stop_step: list[int] = field(default_factory=list)         # -1: did not stop
+
+    def __post_init__(self):
+        self.val_steps = [[] for _ in range(self.P)]
+        self.val_acc = [[] for _ in range(self.P)]
+        self.stop_step = [-1] * self.P
+
+    def record_val(self, p: int, step: int, acc: float) -> None:
+        self.val_steps[p].append(step)
+        self.val_acc[p].append(acc)
+
+    def losses(self, p: int) -> torch.Tensor:
+        if not self.loss:
+            return torch.zeros(0)
+        col = torch.stack(self.loss)[:, p]
+        n = self.stop_step[p] if self.stop_step[p] > 0 else len(self.loss)
+        return col[:n].clone()
+
+    def validation(self, p: int) -> tuple[torch.Tensor, torch.Tensor]:
+        order = sorted(range(len(self.val_steps[p])), key=lambda i: self.val_steps[p][i])
+        return (torch.tensor([self.val_steps[p][i] for i in order], dtype=torch.long),
+                torch.tensor([self.val_acc[p][i] for i in order], dtype=torch.float64))
+
+
+class LazyStopRule:
+    """Exactly the 'minimum of the last `window` accuracies ≥ threshold' rule,
+    validating only what can change the decision (see the module docstring)."""
+
+    def __init__(self, P: int, cfg: StopConfig):
+        self.cfg = cfg
+        self.last_fail = [0] * P                 # latest update known to fail (0: start)
+        self.snaps: deque = deque(maxlen=cfg.window)
+        self.known: dict[tuple[int, int], float] = {}
+        self.latest: list[float] = [math.nan] * P
+
+    def push(self, step: int, snap: dict[str, torch.Tensor]) -> None:
+        self.snaps.append((step, snap))
+
+    def check(self, step: int, active: list[int], validate: Callable, history: History
+              ) -> list[int]:
+        """Return the networks of ``active`` that meet the rule at ``step``."""
+        w, thr = self.cfg.window, self.cfg.threshold
+        pending = [p for p in active if step - self.last_fail[p] >= w]
+        depth = 0
+        while pending and depth < w:
+            s_step, snap = self.snaps[-1 - depth]
+            todo = [p for p in pending if (p, s_step) not in self.known]
+            if todo:
+                accs = validate(snap, todo)
+                for p, a in zip(todo, accs):
+                    self.known[(p, s_step)] = a
+                    history.record_val(p, s_step, a)
+                    if depth == 0:
+                        self.latest[p] = a
+            still = []
+            for p in pending:
+                if self.known[(p, s_step)] < thr:
+                    self.last_fail[p] = s_step
+                else:
+                    still.append(p)
+            pending = still
+            depth += 1
+        # forget accuracies that can no longer be read
+        oldest = self.snaps[0][0]
+        for key in [k for k in self.known if k[1] < oldest]:
+            del self.known[key]
+        return pending
+
+
+@dataclass
+class FitResult:
+    history: History
+    status: list[str]          # per network: converged | budget | interrupted (also
+                               # the in-progress state of a checkpoint)
+    final_acc: list[float]
+    steps_run: list[int]
+    wall_time: float
+
+
+def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
+        quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
+        checkpoint_every: int = 100, unit: str = "step") -> FitResult:
+    """Train until every network meets the stop rule or ``max_steps`` updates.
+
+    On KeyboardInterrupt the partial result is returned with status
+    'interrupted' for the networks still training (the caller saves it).
+    """
+    P = trainer.model.n_networks
+    dev = trainer.model.device
+    hist = History(P)
+    rule = LazyStopRule(P, stop)
+    active = list(range(P))
+    status = ["budget"] * P
+    t0 = time.time()
+    bar = tqdm(total=max_steps, disable=quiet, desc=trainer.rule, unit=unit, dynamic_ncols=True,
+               leave=True)
+
+    def validate(snap, idx):
+        it = torch.tensor(idx, device=dev)
+        return val.accuracy(trainer.candidate(snap, it), it).tolist()
+
+    def result(kind: str) -> FitResult:
+        """kind: 'final' (validates any network whose last accuracy is unknown),
+        'checkpoint' or 'interrupted' (report what is known, validate nothing)."""
+        st = list(status)
+        if kind != "final":
+            st = [("interrupted" if s == "budget" else s) for s in st]
+        steps_run = [hist.stop_step[p] if hist.stop_step[p] > 0 else len(hist.loss)
+                     for p in range(P)]
+        accs = final_acc(trainer, val, hist, rule, fresh=(kind == "final"))
+        return FitResult(hist, st, accs, steps_run, time.time() - t0)
+
+    step = 0
+    try:
+        for step in range(1, max_steps + 1):
+            idx = torch.tensor(active, device=dev)
+            loss = trainer.step(idx)
+            full = torch.full((P,), math.nan, dtype=torch.float64)
+            full[active] = loss.detach().to("cpu", torch.float64)
+            hist.loss.append(full)
+            for p in trainer.pop_restarts():
+                rule.last_fail[p] = max(rule.last_fail[p], step - 1)
+            rule.push(step, trainer.snapshot())
+            done = rule.check(step, active, validate, hist)
+            for p in done:
+                hist.stop_step[p] = step
+                status[p] = "converged"
+            if done:
+                active = [p for p in active if p not in done]
+            accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
+            post = {"loss": f"{float(loss.mean()):.4f}"}
+            if accs:
+                post["val_acc"] = f"{(max(accs) if P > 1 else accs[0]):.3f}"
+            if P > 1:
+                post["converged"] = f"{P - len(active)}/{P}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+            if not active:
+                break
+            if checkpoint is not None and step % checkpoint_every == 0:
+                checkpoint(result("checkpoint"))
+    except KeyboardInterrupt:
+        bar.close()
+        return result("interrupted")
+    bar.close()
+    return result("final")
+
+
+def final_acc(trainer: Trainer, val: ValidationSet, hist: History, rule: LazyStopRule,
+              fresh: bool) -> list[float]:
+    """Validation accuracy of each network's current weights: known values are
+    reused; unknown ones are computed when ``fresh``, else NaN."""
+    P = trainer.model.n_networks
+    out = [math.nan] * P
+    need = []
+    for p in range(P):
+        last = hist.stop_step[p] if hist.stop_step[p] > 0 else len(hist.loss)
+        if (p, last) in rule.known:
+            out[p] = rule.known[(p, last)]
+        else:
+            need.append(p)
+    if need and fresh:
+        it = torch.tensor(need, device=trainer.model.device)
+        accs = val.accuracy(trainer.model.select(it), it).tolist()
+        for p, a in zip(need, accs):
+            out[p] = a
+    return out

@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Train a rate RNN on a decision task with one of four learning rules.
+
+    python train_models.py bptt_name -v 0.5 --N 2      # CDI task, BPTT
+    python train_models.py ga_name   -v 0.5 --N 2      # CDI task, genetic algorithm
+    python train_models.py ff_name   -v 0.5 --N 2      # CDI task, full-FORCE
+    python train_models.py heb_name  -v 0.5 --N 2      # CDI task, Hebbian (Miconi 2017)
+    python train_models.py bptt_name -v 0.5 --rdm      # RDM task
+    python train_models.py bptt_name -v 0.1 --N 4      # N-CDI with N = 4
+    python train_models.py bptt_pop  -v 0.5 --N 2 --count 8   # 8 networks in one batch
+
+The learning rule comes from the name's prefix (bptt/bp, ga/ge, ff, heb/he)
+unless --rule is given.  Results: models/NAME.pt and models/NAME.json.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+import torch
+
+from rnn.errors import Parser, UserError, run_cli
+from rnn.io import check_name, models_dir, package_versions_and_command, save_model
+from rnn.rules import ACTIVATION, RULE_NAMES, RULES, make_config, prefix_list, rule_from_name, spec
+from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
+from tasks import DEFAULT_MEAN, ncdi, rdm
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="train_models.py",
+               description="Train a rate RNN (50 units, dt 0.1) on the RDM, CDI or N-CDI task "
+                           "and save it as models/NAME.pt + models/NAME.json.",
+               epilog="Examples: 'python train_models.py bptt_a -v 0.5 --N 2' (CDI, BPTT); "
+                      "'python train_models.py ga_b -v 0.5 --rdm' (RDM, GA). "
+                      f"Name prefixes: {prefix_list()}.")
+    p.add_argument("name", help="model name; its prefix picks the learning rule "
+                                "(bptt/bp, ga/ge, ff, heb/he) unless --rule is given")
+    p.add_argument("-v", "--variance", type=float, default=0.5, metavar="V",
+                   help="input noise level (default 0.5; the paper uses 0.1, 0.5, 1.0). As in "
+                        "the original code, unit Gaussian noise is multiplied by V at every "
+                        "step, so V is the noise STANDARD DEVIATION, not a variance")
+    p.add_argument("-m", "--mean", type=float, default=DEFAULT_MEAN, metavar="M",
+                   help=f"largest evidence strength; strengths are drawn from U(0, M) "
+                        f"(default {DEFAULT_MEAN})")
+    task = p.add_argument_group("task (give exactly one)")
+    task.add_argument("--N", type=int, default=None, metavar="K",
+                      help="N-CDI task with K contexts (2K inputs); --N 2 is the CDI task")
+    task.add_argument("--rdm", action="store_true", help="RDM task (one input)")
+    p.add_argument("--relu", action="store_true",
+                   help="use the ReLU activation max(0, x) instead of the rule's "
+                        "(1 + tanh for BPTT/GA, tanh for FF/Hebbian)")
+    p.add_argument("--rule", choices=RULES, default=None,
+                   help="learning rule, overriding the name prefix")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (weights, training data, validation set); default: a "
+                        "fresh random seed, printed and saved in NAME.json")
+    p.add_argument("--count", type=int, default=1, metavar="C",
+                   help="train C independent networks (seeds SEED, SEED+1, ...) as one batch; "
+                        "saved as NAME_000 ... plus the groups file NAME.txt (default 1)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="S",
+                   help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
+                        "Hebbian batches); default: the rule's budget (BPTT 20000, GA 2000, "
+                        "full-FORCE 5000 per attempt x attempts, Hebbian see --help-rule)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to train (default auto: cuda if available)")
+    p.add_argument("--record-activity", action="store_true",
+                   help="keep a compact record of hidden activity during training (float16, a "
+                        "few fixed trials, every 10th time step, at regular intervals) for "
+                        "tensor component analysis (tca_analysis.py)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite existing model files of the same name")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="folder for model files (default: models/ beside this script, or "
+                        "$RNN_MODELS_DIR)")
+    return p
+
+
+def validate_args(args) -> tuple[str, object]:
+    if args.rdm and args.N is not None:
+        raise UserError("give one task only: either --rdm or --N K, not both")
+    if not args.rdm and args.N is None:
+        raise UserError("no task given: add --rdm (RDM task) or --N K (N-CDI; --N 2 is CDI)")
+    if args.N is not None and args.N < 1:
+        raise UserError(f"--N must be a positive number of contexts, got {args.N}")
+    if not (args.variance >= 0) or args.variance != args.variance:
+        raise UserError(f"-v/--variance must be a non-negative noise level, got {args.variance}")
+    if not (args.mean > 0):
+        raise UserError(f"-m/--mean must be positive, got {args.mean}")
+    if args.count < 1:
+        raise UserError(f"--count must be at least 1, got {args.count}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if args.seed is not None and not (0 <= args.seed < 2**62):
+        raise UserError(f"--seed must be in [0, 2**62), got {args.seed}")
+    check_name(args.name)
+    rule = args.rule or rule_from_name(args.name)
+    task = rdm(args.variance, args.mean) if args.rdm else ncdi(args.N, args.variance, args.mean)
+    return rule, task
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU here")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def member_names(name: str, count: int) -> list[str]:
+    if count == 1:
+        return [name]
+    width = max(3, len(str(count - 1)))
+    return [f"{name}_{i:0{width}d}" for i in range(count)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rule, task = validate_args(args)
+    rs = spec(rule)
+    directory = models_dir(args.models_dir)
+    names = member_names(args.name, args.count)
+    files = [directory / f"{n}.{ext}" for n in names for ext in ("pt", "json")]
+    if args.count > 1:
+        files.append(directory / f"{args.name}.txt")
+    existing = [f for f in files if f.exists()]
+    if existing and not args.force:
+        shown = ", ".join(str(f) for f in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise UserError(f"{shown} already exists; choose another name or pass --force to "
+                        f"overwrite")
+    device = pick_device(args.device)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    seeds = [seed + i for i in range(args.count)]
+    activation = "relu" if args.relu else ACTIVATION[rule]
+    cfg = make_config(rule, task, args.max_steps)
+    stop = StopConfig()
+    quiet = args.quiet
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
+        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}")
+
+    trainer = rs.make(cfg, task, seeds, device, activation)
+    if args.record_activity:
+        from rnn.tca import ActivityRecorder
+        trainer = ActivityRecorder.attach(trainer, task, seeds)
+    val = ValidationSet.make(task, seeds, trainer.model.hidden, device)
+    common = {
+        "rule": rule, "rule_name": RULE_NAMES[rule], "task": task.to_dict(),
+        "network": {"hidden": trainer.model.hidden, "activation": activation,
+                    "readout": trainer.model.readout, "dt": trainer.model.dt,
+                    "x0_scale": X0_SCALE, "clamp_idx": list(trainer.model.clamp_idx),
+                    "clamp_val": list(trainer.model.clamp_val)},
+        "trainer": dataclasses.asdict(cfg), "stop_rule": dataclasses.asdict(stop),
+        "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, 20), "
+                       "cycled"},
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+        **package_versions_and_command(),
+    }
+
+    def save_all(res: FitResult, phase: str) -> list[Path]:
+        written = []
+        for p, nm in enumerate(names):
+            status = res.status[p]
+            if phase == "checkpoint" and status != "converged":
+                status = "in_progress"
+            meta = {"name": nm, **common, "seed": seeds[p],
+                    "status": status, "converged": status == "converged",
+                    "steps": res.steps_run[p],
+                    "stop_step": res.history.stop_step[p] if res.history.stop_step[p] > 0 else None,
+                    "final_accuracy": res.final_acc[p],
+                    "validations_run": len(res.history.val_steps[p]),
+                    "wall_time_s": round(res.wall_time, 3),
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    **trainer.extra_meta(p)}
+            if args.count > 1:
+                meta["population"] = {"name": args.name, "index": p, "count": args.count,
+                                      "first_seed": seed}
+            vs, va = res.history.validation(p)
+            hist = {"loss": res.history.losses(p).to(torch.float32), "val_step": vs,
+                    "val_acc": va, **trainer.extra_history(p)}
+            single = trainer.model.select(p).to("cpu")
+            written += list(save_model(nm, single, meta, hist, directory))
+        if args.count > 1:
+            from rnn.groups import write_groups_file
+            written.append(write_groups_file(directory / f"{args.name}.txt",
+                                             [(args.name, names)]))
+        return written
+
+    def on_term(*_):
+        raise KeyboardInterrupt   # a killed job saves like Ctrl-C
+
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit,
+                  checkpoint=lambda r: save_all(r, "checkpoint"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    written = save_all(res, "final")
+    interrupted = any(s == "interrupted" for s in res.status)
+    for p, nm in enumerate(names):
+        st = res.status[p]
+        acc = res.final_acc[p]
+        acc_s = "unknown" if acc != acc else f"{acc:.3f}"
+        what = {"converged": f"reached the stop rule at {rs.unit} {res.steps_run[p]}",
+                "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {rs.unit}s",
+                "interrupted": f"interrupted after {res.steps_run[p]} {rs.unit}s (saved as not "
+                               f"converged)"}[st]
+        print(f"{nm}: {what}; validation accuracy {acc_s}; {res.wall_time:.1f} s")
+    for f in written:
+        print(f"wrote {f}")
+    return 130 if interrupted else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    run_cli(main)
