@@ -26,4 +26,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     except UserError as e:
         sys.stderr.write(f"{prog}: error: {e}\n")
         sys.exit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        sys.exit(130)
     sys.exit(code or 0)

@@ -87,15 +87,28 @@ def versions() -> dict:
 
 
 def _jsonable(obj):
+    """Plain Python types only (weights_only loading rejects e.g. TorchVersion)."""
+    if isinstance(obj, bool) or obj is None:
+        return obj
+    if isinstance(obj, str):
+        return str(obj)
+    if isinstance(obj, int):
+        return int(obj)
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if isinstance(obj, float) and obj != obj:
         return None
+    if isinstance(obj, float):
+        return float(obj)
     if isinstance(obj, torch.Tensor):
         return obj.tolist()
-    return obj
+    if hasattr(obj, "item") and hasattr(obj, "dtype"):      # NumPy scalars
+        return _jsonable(obj.item())
+    if hasattr(obj, "tolist"):
+        return _jsonable(obj.tolist())
+    raise TypeError(f"cannot store {type(obj).__name__} in model metadata")
 
 
 def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.Tensor],

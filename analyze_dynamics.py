@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Fixed points and population trajectories of one trained network.
+
+    python analyze_dynamics.py bptt_0050 large     # attractors under large static inputs
+    python analyze_dynamics.py bptt_0050 sparse    # attractors near zero input
+
+Finds every fixed point of the network under the chosen static input set
+(cached in models/NAME_fixed_points_SET.npz), then draws, per context:
+trajectories of noisy trials in the first two PCs (early / middle / late part
+of the trial, coloured by choice) with the stable fixed points coloured by
+their input and the slow points of the zero input; the attractors alone; PC1
+against time for several evidence strengths; and the psychometric curve.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from rnn.errors import Parser, UserError, run_cli
+from rnn.io import load_model, models_dir
+
+SETS = ("large", "small", "sparse")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="analyze_dynamics.py",
+               description="Fixed points, attractor landscape and trajectories of a trained "
+                           "network in the models folder. Figures are PNG files in that folder.",
+               epilog="Example: python analyze_dynamics.py bptt_0050 large")
+    p.add_argument("name", help="model name (a file NAME.pt in the models folder)")
+    p.add_argument("inputs", metavar="{large,small,sparse}",
+                   help="static input set: large (far from 0), small (21 values near 0), "
+                        "sparse (11 values near 0)")
+    p.add_argument("--N", type=int, default=None,
+                   help="accepted for compatibility with the original; the task is read from "
+                        "the model file (an N that disagrees with it is an error)")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute the fixed points even if a cache for these weights exists")
+    p.add_argument("--no-psychometric", action="store_true",
+                   help="skip the psychometric curve (2000 trials per level and context)")
+    p.add_argument("--trials", type=int, default=2000, metavar="K",
+                   help="trials per evidence level for the psychometric curve (default 2000)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the noisy trials and the random solver starts (default 0)")
+    p.add_argument("--show", action="store_true", help="also open the figures in windows")
+    p.add_argument("--quiet", action="store_true", help="print only the files written")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.inputs not in SETS:
+        raise UserError(f"unknown input set {args.inputs!r}: choose large, small or sparse")
+    if args.trials < 1:
+        raise UserError("--trials must be at least 1")
+    from rnn import plotting as P
+    P.use_backend(args.show)
+    from rnn.dynamics import cached_fixed_points, fit_pca, psychometric, trajectories
+    from rnn.fixed_points import SolverConfig
+
+    directory = models_dir(args.models_dir)
+    lm = load_model(args.name, directory)
+    task = lm.task
+    if args.N is not None and (not task.cued or task.n_channels != args.N):
+        raise UserError(f"--N {args.N} disagrees with the model, which was trained on "
+                        f"{task.describe()}; leave --N out")
+    model = lm.model
+    say = (lambda *a: None) if args.quiet else print
+    say(f"{args.name}: {lm.rule} network, {task.describe()}")
+    fp, fresh, fp_path = cached_fixed_points(model, task, args.name, args.inputs, directory,
+                                             args.recompute, SolverConfig(seed=args.seed))
+    say(f"fixed points under the {args.inputs} inputs: {fp.summary()}"
+        + ("" if fresh else " (cached)"))
+    written = [str(fp_path)] if fresh else []
+    figs_open = []
+    suffix = (lambda k: "") if task.n_contexts == 1 else (lambda k: f"_ctx{k}")
+    levels = np.array([-1, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0]) * task.mean
+    dt = model.dt
+
+    for k in range(task.n_contexts):
+        ctx_title = "" if task.n_contexts == 1 else f" — context {k}"
+        tr = trajectories(model, task, k, levels, per_level=8, seed=args.seed)
+        pca = fit_pca(tr.states)
+        pc = pca.project(tr.states)
+        sel = fp.context == k
+        fp_pc = pca.project(fp.xstar[sel])
+        # every input set contains the zero input: its slow points
+        z_sel = (fp.slow_context == k) & (np.abs(fp.slow_evidence) < 1e-12)
+        slow_pc = pca.project(fp.slow_xstar[z_sel]) if z_sel.any() else np.zeros((0, 3))
+        norm = P.input_norm(fp.evidence[sel]) if sel.any() else P.input_norm(np.ones(1))
+
+        # 1. trajectories: early / middle / late
+        fig, axes = P.new_figure(3, 1, width=4.0, height=3.8, sharex=True, sharey=True)
+        T = task.steps
+        windows = [("early", 0, T // 3), ("middle", T // 3, 2 * T // 3), ("late", 2 * T // 3, T)]
+        for ax, (lab, a, b) in zip(axes[0], windows):
+            mask = (tr.steps > a) & (tr.steps <= b)
+            P.plot_trajectories(ax, pc[..., :2], tr.choice, mask,
+                                title=f"{lab} (steps {a}–{b})")
+            P.plot_fixed_points(ax, fp_pc, fp.evidence[sel], fp.is_stable[sel], norm,
+                                show_unstable=False)
+            P.plot_slow_points(ax, slow_pc)
+            P.label_pcs(ax, pca)
+        axes[0, 0].plot([], [], color=P.CHOICE_COLORS[1.0], label="choice +")
+        axes[0, 0].plot([], [], color=P.CHOICE_COLORS[-1.0], label="choice −")
+        axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
+        P.add_input_colorbar(fig, axes[0], norm)
+        fig.suptitle(f"{args.name}: trajectories and attractors ({args.inputs} inputs)"
+                     f"{ctx_title}", fontsize=11)
+        written.append(P.save(fig, directory / f"{args.name}_{args.inputs}_trajectories"
+                                               f"{suffix(k)}.png", keep_open=args.show))
+
+        # 2. attractors alone (PC1-PC2 and PC1-PC3)
+        fig, axes = P.new_figure(2, 1, width=4.2, height=3.8)
+        for ax, (a, b) in zip(axes[0], [(0, 1), (0, 2)]):
+            P.plot_fixed_points(ax, fp_pc[:, [a, b]], fp.evidence[sel], fp.is_stable[sel], norm)
+            P.plot_slow_points(ax, slow_pc[:, [a, b]] if len(slow_pc) else slow_pc)
+            P.label_pcs(ax, pca, a, b)
+        axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
+        P.add_input_colorbar(fig, axes[0], norm)
+        n_st = int(fp.is_stable[sel].sum())
+        fig.suptitle(f"{args.name}: {n_st} stable / {int(sel.sum()) - n_st} unstable fixed "
+                     f"points ({args.inputs} inputs){ctx_title}", fontsize=11)
+        written.append(P.save(fig, directory / f"{args.name}_{args.inputs}_attractors"
+                                               f"{suffix(k)}.png", keep_open=args.show))
+
+        # 3. PC1 against time, condition averages
+        mean_pc1 = np.stack([pc[tr.evidence == e, :, 0].mean(0) for e in levels])
+        fig, axes = P.new_figure(1, 1, width=5.2, height=3.6)
+        P.plot_pc1_time(axes[0, 0], tr.steps, mean_pc1, levels, dt)
+        axes[0, 0].set_title(f"{args.name}: PC1 over the trial (mean of 8 trials){ctx_title}",
+                             fontsize=10)
+        written.append(P.save(fig, directory / f"{args.name}_pc1_time{suffix(k)}.png",
+                              keep_open=args.show))
+
+    if not args.no_psychometric:
+        psy = psychometric(model, task, per_level=args.trials, seed=args.seed)
+        fig, axes = P.new_figure(1, 1, width=5.0, height=3.8)
+        P.plot_psychometric(axes[0, 0], psy, None if task.n_contexts > 1 else ["RDM"])
+        written.append(P.save(fig, directory / f"{args.name}_psychometric.png",
+                              keep_open=args.show))
+        for k in range(task.n_contexts):
+            mu0, s, lapse = psy.fit[k]
+            say(f"psychometric fit{'' if task.n_contexts == 1 else f' (context {k})'}: "
+                f"bias {mu0:+.4f}, slope {s:.4f}, lapse {lapse:.3f}")
+    for w in written:
+        print(f"wrote {w}")
+    if args.show:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])

@@ -1,0 +1,123 @@
+"""Analyses of one trained network: cached fixed points, trajectories, PCA,
+psychometric curves.  Pure functions returning small result objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.optimize import curve_fit
+
+from rnn.fixed_points import FixedPoints, SolverConfig, find_fixed_points, weights_hash
+from rnn.model import RateRNN
+from rnn.rng import PROBE, Streams
+from rnn.training import X0_SCALE
+from tasks import DecisionTask
+
+
+def fixed_points_path(directory: Path, name: str, kind: str) -> Path:
+    return Path(directory) / f"{name}_fixed_points_{kind}.npz"
+
+
+def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str,
+                        directory: Path, recompute: bool = False,
+                        cfg: SolverConfig = SolverConfig()) -> tuple[FixedPoints, bool, Path]:
+    """Fixed points of ``model`` under the static set ``kind``, from
+    ``models/NAME_fixed_points_KIND.npz`` when it belongs to these weights.
+    Returns (points, computed_now, path)."""
+    path = fixed_points_path(directory, name, kind)
+    if path.exists() and not recompute:
+        try:
+            fp = FixedPoints.load(path)
+            if str(fp.weights_hash) == weights_hash(model):
+                return fp, False, path
+        except (OSError, KeyError, ValueError):
+            pass                     # unreadable or outdated cache: recompute
+    st = task.static_inputs(kind)
+    fp = find_fixed_points(model, st.values, st.evidence, st.context, cfg)
+    fp.save(path)
+    return fp, True, path
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Noisy trials of one context.  states [n, T', H] (every ``stride`` steps),
+    steps [T'], evidence [n] (signed, cued channel), choice [n] (sign z_T)."""
+    states: np.ndarray
+    steps: np.ndarray
+    evidence: np.ndarray
+    choice: np.ndarray
+
+
+def trajectories(model: RateRNN, task: DecisionTask, context: int, levels: np.ndarray,
+                 per_level: int, seed: int, stride: int = 5) -> Trajectories:
+    """Trials of ``context`` at the signed evidence ``levels`` with the task's noise."""
+    rng = Streams([seed], PROBE)
+    tr = task.psychometric_trials(levels, per_level, context, rng)
+    x0 = X0_SCALE * rng.normal(tr.n_trials, model.hidden)
+    sim = model.simulate(tr.inputs, x0, keep=stride)
+    z = model.output(sim.x_last)[0]
+    ev = np.repeat(levels, per_level)
+    return Trajectories(sim.states[:, 0].permute(1, 0, 2).numpy(), sim.steps.numpy(), ev,
+                        torch.sign(z).numpy())
+
+
+@dataclass(frozen=True)
+class PCA:
+    mean: np.ndarray          # [H]
+    components: np.ndarray    # [k, H]
+    explained: np.ndarray     # [k] fraction of variance
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x) - self.mean) @ self.components.T
+
+
+def fit_pca(states: np.ndarray, k: int = 3) -> PCA:
+    """PCA of states [..., H] (rows are samples)."""
+    X = states.reshape(-1, states.shape[-1]).astype(np.float64)
+    mean = X.mean(0)
+    _, s, vt = np.linalg.svd(X - mean, full_matrices=False)
+    var = s ** 2
+    return PCA(mean, vt[:k], var[:k] / var.sum())
+
+
+@dataclass(frozen=True)
+class Psychometric:
+    """Fraction of positive choices per signed evidence level, per context.
+    levels [L]; fraction [C, L]; n_per_level; fit [C, 3] (bias μ0, slope s,
+    lapse λ) of p(e) = λ/2 + (1 − λ)/(1 + exp(−(e − μ0)/s))."""
+    levels: np.ndarray
+    fraction: np.ndarray
+    n_per_level: int
+    fit: np.ndarray
+
+
+def _sigmoid(e, mu0, s, lapse):
+    return lapse / 2 + (1 - lapse) / (1 + np.exp(-(e - mu0) / s))
+
+
+def psychometric(model: RateRNN, task: DecisionTask, per_level: int = 2000,
+                 levels: np.ndarray | None = None, seed: int = 0) -> Psychometric:
+    """Psychometric curves: ``per_level`` noisy trials per level and context."""
+    levels = task.psychometric_levels() if levels is None else np.asarray(levels)
+    fr = np.zeros((task.n_contexts, len(levels)))
+    fits = np.full((task.n_contexts, 3), np.nan)
+    for k in range(task.n_contexts):
+        rng = Streams([seed + 7919 * k], PROBE)
+        # chunk the levels so memory stays bounded ([T, 1, n, I] inputs)
+        pos = []
+        for chunk in np.array_split(levels, max(1, len(levels) * per_level // 20000)):
+            tr = task.psychometric_trials(chunk, per_level, k, rng)
+            x0 = X0_SCALE * rng.normal(tr.n_trials, model.hidden)
+            z = model.output(model.simulate(tr.inputs, x0).x_last)[0]
+            pos.append((z > 0).double().view(len(chunk), per_level).mean(1).numpy())
+        fr[k] = np.concatenate(pos)
+        try:
+            span = float(np.ptp(levels)) or 1.0
+            p, _ = curve_fit(_sigmoid, levels, fr[k], p0=[0.0, span / 10, 0.01],
+                             bounds=([-span, 1e-6, 0.0], [span, span, 0.5]), maxfev=20000)
+            fits[k] = p
+        except (RuntimeError, ValueError):
+            pass                        # flat curve (untrained network): no fit
+    return Psychometric(levels, fr, per_level, fits)

@@ -1,0 +1,123 @@
+"""Figures.  Every function draws on the axes it is given and returns the
+figure; none calls ``show()``.  Scripts save the figures (Agg by default)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import Normalize
+
+CHOICE_COLORS = {1.0: "#b2182b", -1.0: "#2166ac"}      # positive choice red, negative blue
+# (the same sense as the input colour map: positive evidence red)
+INPUT_CMAP = "coolwarm"
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 4.2, height: float = 3.6,
+               **kw):
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
+                             squeeze=False, **kw)
+    return fig, axes
+
+
+def input_norm(values: np.ndarray) -> Normalize:
+    m = float(np.max(np.abs(values))) if len(values) else 1.0
+    return Normalize(-m or -1.0, m or 1.0)
+
+
+def plot_fixed_points(ax, pc: np.ndarray, values: np.ndarray, stable: np.ndarray, norm,
+                      show_unstable: bool = True):
+    """Stable points: filled circles coloured by their input; unstable: crosses."""
+    cmap = plt.get_cmap(INPUT_CMAP)
+    st = stable.astype(bool)
+    if show_unstable and (~st).any():
+        ax.scatter(pc[~st, 0], pc[~st, 1], c=cmap(norm(values[~st])), marker="x", s=36,
+                   linewidths=1.5, zorder=4, label="unstable fixed point")
+    if st.any():
+        ax.scatter(pc[st, 0], pc[st, 1], c=cmap(norm(values[st])), marker="o", s=70,
+                   edgecolors="k", linewidths=0.8, zorder=5, label="stable fixed point")
+    return ax.figure
+
+
+def plot_slow_points(ax, pc: np.ndarray):
+    if len(pc):
+        ax.scatter(pc[:, 0], pc[:, 1], marker="d", s=22, facecolors="none",
+                   edgecolors="0.35", linewidths=0.9, zorder=3, label="slow point (u = 0)")
+    return ax.figure
+
+
+def plot_trajectories(ax, traj_pc: np.ndarray, choice: np.ndarray, step_mask: np.ndarray,
+                      title: str = ""):
+    """Single-trial trajectories [n, T', 2] over the steps selected by
+    ``step_mask``, coloured by the network's choice."""
+    for tr, ch in zip(traj_pc, choice):
+        seg = tr[step_mask]
+        if len(seg) > 1:
+            ax.plot(seg[:, 0], seg[:, 1], color=CHOICE_COLORS.get(float(ch), "0.5"), lw=0.7,
+                    alpha=0.55, zorder=2)
+            ax.plot(seg[-1, 0], seg[-1, 1], "o", ms=2.2,
+                    color=CHOICE_COLORS.get(float(ch), "0.5"), alpha=0.8, zorder=2)
+    ax.set_title(title, fontsize=10)
+    return ax.figure
+
+
+def label_pcs(ax, pca, a: int = 0, b: int = 1):
+    ax.set_xlabel(f"PC{a + 1} ({100 * pca.explained[a]:.0f}% var.)")
+    ax.set_ylabel(f"PC{b + 1} ({100 * pca.explained[b]:.0f}% var.)")
+
+
+def add_input_colorbar(fig, axes, norm, label: str = "static input (cued evidence)"):
+    sm = plt.cm.ScalarMappable(norm=norm, cmap=plt.get_cmap(INPUT_CMAP))
+    sm.set_array([])
+    return fig.colorbar(sm, ax=axes, shrink=0.85, label=label)
+
+
+def plot_pc1_time(ax, steps: np.ndarray, pc1: np.ndarray, evidence: np.ndarray, dt: float):
+    """Condition-averaged PC1 [levels, T'] against time, coloured by signed evidence."""
+    norm = input_norm(evidence)
+    cmap = plt.get_cmap(INPUT_CMAP)
+    for e, y in zip(evidence, pc1):
+        ax.plot(steps * dt, y, color=cmap(norm(e)), lw=1.6, label=f"{e:+.3f}")
+    ax.set_xlabel("time (τ = 1; 750 steps of dt 0.1)")
+    ax.set_ylabel("PC1")
+    ax.legend(title="evidence", fontsize=7, title_fontsize=8, ncol=2, frameon=False)
+    return ax.figure
+
+
+def plot_psychometric(ax, psy, context_labels=None):
+    """Fraction of positive choices with the fitted sigmoid, one curve per context."""
+    colors = plt.get_cmap("tab10")
+    fine = np.linspace(psy.levels.min(), psy.levels.max(), 400)
+    for k in range(psy.fraction.shape[0]):
+        lab = context_labels[k] if context_labels else f"context {k}"
+        ax.plot(psy.levels, psy.fraction[k], "o", color=colors(k), ms=4, label=lab)
+        if np.all(np.isfinite(psy.fit[k])):
+            mu0, s, lapse = psy.fit[k]
+            ax.plot(fine, lapse / 2 + (1 - lapse) / (1 + np.exp(-(fine - mu0) / s)),
+                    color=colors(k), lw=1.3)
+    ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
+    ax.axvline(0.0, color="0.8", lw=0.8, zorder=0)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("signed evidence of the cued input")
+    ax.set_ylabel("fraction of positive choices")
+    ax.set_title(f"psychometric curve ({psy.n_per_level} trials per level)", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    return ax.figure
+
+
+def save(fig, path, keep_open: bool = False) -> str:
+    """Write ``fig`` to ``path`` (atomically) and close it unless ``keep_open``."""
+    from pathlib import Path
+
+    from rnn.io import atomic_write
+    path = Path(path)
+    atomic_write(path, lambda f: fig.savefig(f, format=path.suffix.lstrip(".") or "png",
+                                             dpi=130, bbox_inches="tight"))
+    if not keep_open:
+        plt.close(fig)
+    return str(path)
+
+
+def use_backend(show: bool) -> None:
+    """Headless (Agg) unless windows were asked for."""
+    import matplotlib
+    if not show:
+        matplotlib.use("Agg", force=True)
