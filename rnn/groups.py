@@ -82,8 +82,9 @@ def read_groups(args: list[str], directory: Path, min_groups: int = 1,
                     raise UserError(f"{path}:{lineno}: model {n!r} does not exist in {directory}")
                 seen[n] = f"group {label!r}"
             if len(names) < min_members:
-                raise UserError(f"{path}:{lineno}: group {label!r} has {len(names)} network; "
-                                f"each group needs at least {min_members}")
+                raise UserError(f"{path}:{lineno}: group {label!r} has {len(names)} "
+                                f"network{'s' if len(names) != 1 else ''}; each group needs at "
+                                f"least {min_members}")
             if label in labels:
                 raise UserError(f"{path}:{lineno}: group label {label!r} is used twice")
             labels.append(label)
@@ -92,8 +93,9 @@ def read_groups(args: list[str], directory: Path, min_groups: int = 1,
         raise UserError(f"no groups in {', '.join(args)}: each line must be a label followed by "
                         f"model names")
     if len(labels) < min_groups:
-        raise UserError(f"{', '.join(args)} has {len(labels)} group; this analysis needs at "
-                        f"least {min_groups}")
+        raise UserError(f"{', '.join(args)} has {len(labels)} group"
+                        f"{'s' if len(labels) != 1 else ''}; this analysis needs at least "
+                        f"{min_groups}")
     return Groups(labels, members)
 
 

@@ -121,3 +121,47 @@ def use_backend(show: bool) -> None:
     import matplotlib
     if not show:
         matplotlib.use("Agg", force=True)
+
+
+GROUP_COLORS = plt.get_cmap("tab10")
+
+
+def plot_groups_embedding(ax, emb: np.ndarray, labels: list[str], names: list[str],
+                          title: str, annotate: bool = True):
+    """A 2-D embedding of networks, coloured by group."""
+    uniq = list(dict.fromkeys(labels))
+    for gi, g in enumerate(uniq):
+        sel = [i for i, lab in enumerate(labels) if lab == g]
+        ax.scatter(emb[sel, 0], emb[sel, 1], s=55, color=GROUP_COLORS(gi % 10), label=g,
+                   edgecolors="k", linewidths=0.5, zorder=3)
+    if annotate and len(names) <= 30:
+        for (x, y), n in zip(emb, names):
+            ax.annotate(n, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points",
+                        color="0.3")
+    ax.set_xlabel("MDS 1")
+    ax.set_ylabel("MDS 2")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    return ax.figure
+
+
+def plot_distance_heatmap(ax, D: np.ndarray, labels: list[str], names: list[str],
+                          title: str, cbar_label: str):
+    """Distance matrix with lines at the group boundaries."""
+    im = ax.imshow(D, cmap="viridis", interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, shrink=0.85, label=cbar_label)
+    bounds = [i for i in range(1, len(labels)) if labels[i] != labels[i - 1]]
+    for b in bounds:
+        ax.axhline(b - 0.5, color="w", lw=1.5)
+        ax.axvline(b - 0.5, color="w", lw=1.5)
+    if len(names) <= 40:
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), names, fontsize=6)
+    # group labels at the block centres
+    starts = [0] + bounds
+    ends = bounds + [len(labels)]
+    for s, e in zip(starts, ends):
+        ax.text((s + e - 1) / 2, 1.01, labels[s], ha="center", va="bottom", fontsize=8,
+                fontweight="bold", transform=ax.get_xaxis_transform())
+    ax.set_title(title, fontsize=10, pad=18)
+    return ax.figure

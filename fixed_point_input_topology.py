@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Cluster networks by the input topology of their attractors.
+
+    python fixed_point_input_topology.py sample.txt
+
+For every network of the groups file (in the models folder): its fixed points
+under the 'small' static inputs (cached per network), then a description of
+how those points are arranged by input: for the first 10 fixed points, the
+input values of each point's 3 nearest fixed points (itself included, as in
+the original), a 30-number vector.  Prints the silhouette score of these
+vectors against the group labels and draws their MDS embedding.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from rnn.errors import Parser, run_cli
+from rnn.io import atomic_write, atomic_write_text, models_dir
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="fixed_point_input_topology.py",
+               description="Attractor input topology of the networks of a groups file: "
+                           "silhouette score of the groups and an MDS embedding.",
+               epilog="Example: python fixed_point_input_topology.py sample.txt")
+    p.add_argument("groups", nargs="+", metavar="GROUPS.txt",
+                   help="groups file(s) in the models folder: each line a label then model "
+                        "names; several files are combined")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute fixed points even where a cache for the weights exists")
+    p.add_argument("--show", action="store_true", help="also open the figure in a window")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from rnn import plotting as P
+    P.use_backend(args.show)
+    from tqdm import tqdm
+
+    from rnn.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
+                             fmt_score, load_group_models, topology_descriptor)
+    from rnn.dynamics import cached_fixed_points
+    from rnn.groups import read_groups
+
+    directory = models_dir(args.models_dir)
+    groups = read_groups(args.groups, directory)
+    models = load_group_models(groups, directory)
+    stem = "+".join(a.rsplit("/", 1)[-1].removesuffix(".txt") for a in args.groups)
+    names, labels = groups.names, groups.label_of_each
+
+    vecs, counts, kept, computed = [], [], [], 0
+    bar = tqdm(models, desc="fixed points (small inputs)", unit="network", disable=args.quiet)
+    for lm in bar:
+        fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", directory,
+                                           args.recompute)
+        computed += fresh
+        v, m = topology_descriptor(fp, lm.model)
+        counts.append(m)
+        if v is None:
+            print(f"warning: {lm.name} has no fixed point under the small inputs; it is left "
+                  f"out of the topology comparison", file=sys.stderr)
+            continue
+        vecs.append(v)
+        kept.append(len(counts) - 1)
+    print(f"fixed points: {computed} network(s) solved, {len(models) - computed} from cache; "
+          f"points per network: {', '.join(f'{n} {c}' for n, c in zip(names, counts))}")
+    few = [names[i] for i in range(len(names)) if 0 < counts[i] < TOPOLOGY_POINTS]
+    if few:
+        print(f"note: {', '.join(few)} have fewer than {TOPOLOGY_POINTS} fixed points; their "
+              f"points are reused cyclically in the descriptor")
+    X = np.array(vecs)
+    k_names = [names[i] for i in kept]
+    k_labels = [labels[i] for i in kept]
+    clus = cluster_features(X, k_labels)
+
+    fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)
+    P.plot_groups_embedding(axes[0, 0], clus.embedding, k_labels, k_names,
+                            f"attractor input topology: MDS (silhouette "
+                            f"{fmt_score(clus.silhouette)})")
+    written = [P.save(fig, directory / f"{stem}_topology_mds.png", keep_open=args.show)]
+    npz = directory / f"{stem}_topology.npz"
+    atomic_write(npz, lambda f: np.savez(f, descriptors=X, embedding=clus.embedding,
+                                         names=np.array(k_names), labels=np.array(k_labels)))
+    js = directory / f"{stem}_topology.json"
+    atomic_write_text(js, json.dumps({
+        "groups_files": args.groups, "names": k_names, "labels": k_labels,
+        "left_out_no_fixed_points": [n for n, c in zip(names, counts) if c == 0],
+        "fixed_points_per_network": dict(zip(names, counts)),
+        "neighbours": TOPOLOGY_NEIGHBOURS, "points": TOPOLOGY_POINTS,
+        "silhouette_euclidean": clus.silhouette,
+        "mds_embedding": clus.embedding.tolist()}, indent=1) + "\n")
+    written += [str(npz), str(js)]
+    if clus.silhouette is None:
+        print("silhouette score: not defined for a single group (add a second group, or give "
+              "several groups files)")
+    else:
+        print(f"silhouette score (attractor input topology): {clus.silhouette:.3f}")
+    for w in written:
+        print(f"wrote {w}")
+    if args.show:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])

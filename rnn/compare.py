@@ -1,0 +1,113 @@
+"""Comparing groups of networks: loading a groups file's models, the
+attractor input-topology descriptor, silhouette scores and MDS embeddings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.manifold import MDS
+from sklearn.metrics import silhouette_score
+
+from rnn.errors import UserError
+from rnn.fixed_points import FixedPoints
+from rnn.groups import Groups
+from rnn.io import LoadedModel, load_model
+
+TOPOLOGY_NEIGHBOURS = 3     # k: each point itself and its 2 nearest fixed points (original)
+TOPOLOGY_POINTS = 10        # the first 10 fixed points: a 30-number descriptor
+
+
+def load_group_models(groups: Groups, directory: Path) -> list[LoadedModel]:
+    """Load every model of the groups; all must be trained on the same task."""
+    models = [load_model(n, directory) for n in groups.names]
+    first = models[0]
+    for lm in models[1:]:
+        a, b = first.task, lm.task
+        if (a.name, a.n_inputs) != (b.name, b.n_inputs):
+            raise UserError(f"networks of different tasks in one comparison: {first.name} "
+                            f"({a.describe()}) and {lm.name} ({b.describe()})")
+    return models
+
+
+def topology_descriptor(fp: FixedPoints, model, n_points: int = TOPOLOGY_POINTS,
+                        k: int = TOPOLOGY_NEIGHBOURS) -> tuple[np.ndarray | None, int]:
+    """The input-topology description of one network's fixed points.
+
+    Fixed points are ordered by their static input (the order of the input
+    set), then by the network's output at the point.  For each point, its k
+    nearest fixed points in state space — the point itself first, as in the
+    original (scikit-learn's kneighbors on the fitted points) — contribute
+    their input values.  The first ``n_points`` points give an
+    ``n_points·k`` vector.
+
+    Fewer points than that: with m < k points, each neighbour list is padded
+    with its farthest available neighbour; with m < n_points, rows are reused
+    cyclically (point 1, 2, …, m, 1, 2, …), so a network with a single
+    attractor describes itself as that attractor repeated.  No fixed point at
+    all: returns None (the caller leaves the network out and says so).
+    Returns (vector or None, m)."""
+    m = len(fp.xstar)
+    if m == 0:
+        return None, 0
+    with torch.no_grad():
+        z = model.output(torch.as_tensor(fp.xstar, dtype=model.dtype)[None])[0].double().numpy()
+    order = np.lexsort((z, fp.input_index))
+    x = fp.xstar[order]
+    ev = fp.evidence[order]
+    d = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)
+    nn = np.argsort(d, axis=1, kind="stable")[:, :k]               # self first (distance 0)
+    if m < k:
+        nn = np.concatenate([nn, np.repeat(nn[:, -1:], k - m, axis=1)], axis=1)
+    rows = np.arange(n_points) % m
+    return ev[nn[rows]].reshape(-1), m
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Silhouette score against the group labels and a 2-D MDS embedding."""
+    silhouette: float | None          # None when undefined (one group, or one per network)
+    embedding: np.ndarray             # [n, 2]
+
+
+def _silhouette(X, labels, metric: str) -> float | None:
+    n_labels = len(set(labels))
+    if n_labels < 2 or n_labels > len(labels) - 1:
+        return None
+    return float(silhouette_score(X, labels, metric=metric))
+
+
+def cluster_features(X: np.ndarray, labels: list[str], seed: int = 0) -> Clustering:
+    """Euclidean silhouette of feature vectors X [n, d], and their MDS."""
+    emb = MDS(n_components=2, random_state=seed, n_init=4, init="random",
+              metric="euclidean").fit_transform(X) if len(X) > 2 else _line(X)
+    return Clustering(_silhouette(X, labels, "euclidean"), emb)
+
+
+def cluster_distances(D: np.ndarray, labels: list[str], seed: int = 0) -> Clustering:
+    """Silhouette on precomputed distances D [n, n], and their metric MDS."""
+    emb = MDS(n_components=2, random_state=seed, n_init=4, init="random",
+              metric="precomputed").fit_transform(D) if len(D) > 2 else _line(D)
+    return Clustering(_silhouette(D, labels, "precomputed"), emb)
+
+
+def _line(X):
+    out = np.zeros((len(X), 2))
+    out[:, 0] = np.arange(len(X))
+    return out
+
+
+def within_between(D: np.ndarray, group_index: list[int]) -> tuple[float, float]:
+    """Mean distance between networks of the same group and of different groups."""
+    g = np.asarray(group_index)
+    same = g[:, None] == g[None, :]
+    off = ~np.eye(len(g), dtype=bool)
+    w = D[same & off]
+    b = D[~same]
+    return (float(w.mean()) if w.size else float("nan"),
+            float(b.mean()) if b.size else float("nan"))
+
+
+def fmt_score(s: float | None) -> str:
+    return "n/a" if s is None else f"{s:.3f}"

@@ -1,0 +1,101 @@
+import numpy as np
+import pytest
+import torch
+
+from rnn.compare import cluster_distances
+from rnn.model import RateRNN
+from rnn.rng import Streams
+from rnn.svcca import (canonical_correlations, distance_matrices, network_activity,
+                       reduce, reference_cca, svcca_distance)
+from tasks import ncdi, rdm
+
+
+def random_activity(units=30, samples=3000, rank=6, seed=0):
+    rng = np.random.default_rng(seed)
+    latent = np.cumsum(rng.standard_normal((rank, samples)), axis=1)
+    return rng.standard_normal((units, rank)) @ latent + 0.01 * rng.standard_normal((units, samples))
+
+
+def test_rotated_copy_has_zero_distance():
+    A = random_activity()
+    Q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((30, 30)))
+    B = 3.0 * Q @ A + 5.0                    # rotation, scaling and offset
+    d, ang = svcca_distance(reduce(A), reduce(B))
+    assert abs(d) < 1e-8 and abs(ang) < 1e-4
+
+
+def test_invertible_transform_has_zero_distance_without_truncation():
+    A = random_activity(units=8, rank=8, samples=2000)
+    M = np.random.default_rng(2).standard_normal((8, 8)) + 3 * np.eye(8)
+    d, _ = svcca_distance(reduce(A, keep=1.0), reduce(M @ A, keep=1.0))
+    assert abs(d) < 1e-8
+
+
+def test_symmetric_bounded_and_positive_for_different_activity():
+    a, b = reduce(random_activity(seed=3)), reduce(random_activity(seed=4))
+    d_ab, _ = svcca_distance(a, b)
+    d_ba, _ = svcca_distance(b, a)
+    assert d_ab == pytest.approx(d_ba, abs=1e-12)
+    assert 0.0 < d_ab <= 1.0
+    D, Dang = distance_matrices([a, b, reduce(random_activity(seed=5))])
+    assert np.allclose(D, D.T) and np.all(np.diag(D) == 0) and np.all((D >= 0) & (D <= 1))
+    assert np.allclose(np.cos(Dang), 1 - D)
+
+
+def test_agrees_with_whitening_reference_cca():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((5, 4000))
+    Y = rng.standard_normal((4, 5)) @ X[:, :] * 0.5 + rng.standard_normal((4, 4000))
+    ours = canonical_correlations(reduce(X, keep=1.0), reduce(Y, keep=1.0))
+    ref = reference_cca(X, Y)
+    np.testing.assert_allclose(ours, ref[:len(ours)], atol=1e-10)
+
+
+def test_variance_threshold_chooses_fewest_directions():
+    s = np.array([10.0, 3.0, 1.0, 0.1])
+    rng = np.random.default_rng(0)
+    U, _ = np.linalg.qr(rng.standard_normal((4, 4)))
+    V, _ = np.linalg.qr(rng.standard_normal((500, 4)))
+    A = U @ np.diag(s) @ V.T
+    A -= A.mean(1, keepdims=True)
+    r = reduce(A, keep=0.95)
+    var = np.linalg.svd(A, compute_uv=False) ** 2
+    frac = np.cumsum(var) / var.sum()
+    assert r.k == int(np.argmax(frac >= 0.95)) + 1
+    assert r.explained >= 0.95
+
+
+def test_network_with_permuted_units_has_zero_distance():
+    task = ncdi(2, 0.5)
+    m = RateRNN.init(Streams([0], 1), task.n_inputs)
+    m = m.replace(W_rec=m.W_rec * 40)
+    perm = torch.randperm(50, generator=torch.Generator().manual_seed(0))
+    mp = m.replace(W_in=m.W_in[:, perm], W_rec=m.W_rec[:, perm][:, :, perm],
+                   W_out=m.W_out[:, :, perm], b=m.b[:, perm])
+    A, B = network_activity(m, task), network_activity(mp, task)
+    assert A.shape == (50, 20 * 750)
+    d, _ = svcca_distance(reduce(A), reduce(B))
+    assert abs(d) < 1e-8
+
+
+def test_clamped_units_are_left_out_of_activity():
+    task = rdm(0.5)
+    m = RateRNN.init(Streams([0], 1), 1, activation="tanh", readout="unit0")
+    m = m.replace(clamp_idx=(1, 10, 11), clamp_val=(1.0, 1.0, -1.0))
+    assert network_activity(m, task).shape[0] == 47
+
+
+def test_separated_groups_score_high_and_shuffled_labels_low():
+    rng = np.random.default_rng(0)
+    base = {"A": random_activity(seed=10), "B": random_activity(seed=11)}
+    reds, labels = [], []
+    for g in ("A", "B"):
+        for i in range(6):
+            Q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+            act = Q @ base[g] + 0.05 * rng.standard_normal(base[g].shape) * base[g].std()
+            reds.append(reduce(act))
+            labels.append(g)
+    D, _ = distance_matrices(reds)
+    assert cluster_distances(D, labels).silhouette > 0.5
+    shuffled = ["A", "B"] * 6
+    assert cluster_distances(D, shuffled).silhouette < 0.1
