@@ -147,7 +147,8 @@ def available_models(directory: Path) -> list[str]:
     d = Path(directory)
     if not d.is_dir():
         return []
-    return sorted(p.stem for p in d.glob("*.pt") if not p.name.startswith("."))
+    return sorted(p.stem for p in d.glob("*.pt")
+                  if not p.name.startswith(".") and not p.name.endswith(".orig.pt"))
 
 
 def load_model(name: str, directory: Path | None = None) -> LoadedModel:
@@ -166,12 +167,12 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
         hint = ""
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             hint = (" (it needs more than plain tensors; if it is a model of the original "
-                    "research code, convert it with: python import_original.py " f"{name})")
+                    f"research code, convert it with: python import_model.py original {name})")
         raise UserError(f"cannot read model file {path}: {first[:160]}{hint}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         legacy = isinstance(payload, dict) and "weights" in payload
         hint = (f"; it looks like a model of the original research code: convert it with "
-                f"'python import_original.py {name}'") if legacy else ""
+                f"'python import_model.py original {name}'") if legacy else ""
         raise UserError(f"{path} is not a model file of this tool{hint}")
     try:
         model = RateRNN.from_state(payload["network"])

@@ -1,0 +1,137 @@
+#!/usr/bin/env python
+"""Turn networks trained elsewhere into model files of this tool.
+
+    python import_model.py miconi heb_a -v 0.5            # models/heb_a_win.txt + heb_a_J.txt
+    python import_model.py original bptt_old               # a model of the original toolkit
+
+miconi:   weights written by Miconi's C++ program (BiologicallyPlausibleLearningRNN):
+          NAME_win.txt (units x (1 + inputs); column 0 is the unused go channel) and
+          NAME_J.txt (units x units), whitespace-separated.  Units 1, 10, 11 are
+          the clamped bias units, unit 0 the output.
+original: models/NAME.pt and models/NAME.txt of the original research code
+          (McMahan et al.).  The original .pt is a pickle; it is read with
+          torch.load(weights_only=True), allowing only NumPy's array types, so no
+          code from the file can run.  A file that needs more is refused unless
+          you pass --trust.  Converting in place keeps the originals as
+          NAME.orig.pt and NAME.orig.txt.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import sys
+
+from rnn.errors import Parser, UserError, run_cli
+from rnn.io import check_name, models_dir, package_versions_and_command, save_model
+from tasks import DEFAULT_MEAN
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="import_model.py", description=__doc__.splitlines()[1],
+               epilog="Examples: 'python import_model.py miconi heb_a -v 0.5 --rdm'; "
+                      "'python import_model.py original bptt_old'")
+    sub = p.add_subparsers(dest="source", metavar="{miconi,original}", required=True)
+    m = sub.add_parser("miconi", help="weights from Miconi's C++ program (text matrices)")
+    m.add_argument("name", help="NAME: reads models/NAME_win.txt and models/NAME_J.txt and "
+                                "writes models/NAME.pt (use --as for another name)")
+    m.add_argument("-v", "--variance", type=float, required=True, metavar="V",
+                   help="the input noise (standard deviation) the network was trained with")
+    m.add_argument("-m", "--mean", type=float, default=DEFAULT_MEAN,
+                   help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
+    g = m.add_mutually_exclusive_group()
+    g.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
+    g.add_argument("--N", type=int, default=None,
+                   help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    o = sub.add_parser("original", help="a model of the original research code")
+    o.add_argument("name", help="NAME: reads models/NAME.pt and models/NAME.txt")
+    o.add_argument("--trust", action="store_true",
+                   help="unpickle the file in full even if it needs more than NumPy arrays; "
+                        "unpickling can run arbitrary code, so only for files whose origin you "
+                        "trust")
+    for sp in (m, o):
+        sp.add_argument("--as", dest="new_name", default=None, metavar="NEW",
+                        help="name of the converted model (default: the same name)")
+        sp.add_argument("--force", action="store_true",
+                        help="overwrite an existing model of the new name")
+        sp.add_argument("--models-dir", default=None, metavar="DIR",
+                        help="models folder (default: models/ beside this script, or "
+                             "$RNN_MODELS_DIR)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from rnn.importers import (import_miconi, load_original_checkpoint, original_to_model,
+                               read_original_hyperparams, task_for_inputs)
+    directory = models_dir(args.models_dir)
+    name = check_name(args.name)
+    new = check_name(args.new_name or name)
+    meta = {"name": new, "imported": True,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **package_versions_and_command()}
+    written = []
+    if args.source == "miconi":
+        if args.variance < 0:
+            raise UserError("-v must be non-negative")
+        if args.N is not None and args.N < 1:
+            raise UserError("--N must be positive")
+        win, J = directory / f"{name}_win.txt", directory / f"{name}_J.txt"
+        model, task = import_miconi(win, J, args.variance, args.mean, args.N, args.rdm)
+        target = directory / f"{new}.pt"
+        if target.exists() and not args.force:
+            raise UserError(f"{target} already exists; pass --force or choose --as NEW")
+        meta.update({"rule": "heb", "rule_name": "reward-modulated Hebbian (Miconi 2017)",
+                     "source": {"program": "Miconi BiologicallyPlausibleLearningRNN",
+                                "files": [str(win), str(J)]},
+                     "task": task.to_dict(),
+                     "network": {"hidden": model.hidden, "activation": "tanh",
+                                 "readout": "unit0", "dt": model.dt,
+                                 "clamp_idx": list(model.clamp_idx),
+                                 "clamp_val": list(model.clamp_val)},
+                     "status": "imported", "converged": None})
+        written += save_model(new, model, meta, {}, directory)
+    else:
+        src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
+        ckpt = load_original_checkpoint(src_pt, trust=args.trust)
+        hyper = read_original_hyperparams(src_txt)
+        model, rule = original_to_model(ckpt, name, hyper)
+        n_in = int(hyper.get("inputSize", model.n_inputs) or model.n_inputs)
+        if n_in != model.n_inputs:
+            raise UserError(f"{src_txt} says inputSize {n_in} but the weights have "
+                            f"{model.n_inputs} inputs")
+        noise = float(hyper.get("taskVar", 0.5))
+        task = task_for_inputs(model.n_inputs, noise,
+                               float(hyper.get("taskMean", DEFAULT_MEAN) or DEFAULT_MEAN),
+                               None, False)
+        target = directory / f"{new}.pt"
+        if new != name and target.exists() and not args.force:
+            raise UserError(f"{target} already exists; pass --force or choose another --as")
+        meta.update({"rule": rule, "task": task.to_dict(),
+                     "source": {"program": "original research code (McMahan et al.)",
+                                "files": [str(src_pt), str(src_txt)],
+                                "hyperparameters": hyper, "trusted_unpickling": args.trust},
+                     "network": {"hidden": model.hidden, "activation": model.activation,
+                                 "readout": model.readout, "dt": model.dt,
+                                 "clamp_idx": list(model.clamp_idx),
+                                 "clamp_val": list(model.clamp_val)},
+                     "status": "imported", "converged": None})
+        if new == name:          # in place: keep the originals beside the converted model
+            for src, ext in ((src_pt, "pt"), (src_txt, "txt")):
+                if src.exists():
+                    keep = directory / f"{name}.orig.{ext}"
+                    if keep.exists() and not args.force:
+                        raise UserError(f"{keep} already exists; pass --force or use --as NEW")
+                    shutil.copy2(src, keep)
+                    written.append(keep)
+            if src_txt.exists():
+                os.unlink(src_txt)    # the models folder keeps .txt for groups files
+        written += save_model(new, model, meta, {}, directory)
+    print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
+    for w in written:
+        print(f"wrote {w}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])

@@ -1,0 +1,176 @@
+"""Reward-modulated Hebbian learning (Miconi 2017, eLife 6:e20899), native.
+
+Node perturbation with a supralinear eligibility trace, on the same 50-unit,
+dt = 0.1 rate network that every analysis reads (tanh rates, output
+z = tanh(x₀), unit 0 the output unit).  Units 1, 10, 11 are bias units whose
+state is clamped to +1, +1, −1 (as in Miconi's code; their rate is tanh(±1)).
+
+Per trial, at every step t:
+
+    x ← x + dt·(−x + W_rec·r + W_in·u_t + b + p_t),  r = tanh(x)
+    p_t:   each unit, with probability ``perturb_prob``, receives a kick
+           uniform in ±``perturb_amp`` (the exploratory perturbation)
+    Δx_i(t) = x_i(t) − x̄_i(t−1),   x̄ ← trace·x̄ + (1 − trace)·x   (fluctuation)
+    e_ij += (r_j(t−1)·Δx_i(t))³       (= Δx_i³·r_j³: a sum of outer products)
+
+After the trial: R = mean |z − target| over the last ``eval_steps`` steps;
+the weight change is −η·(R − R̄_type)·e, with R̄ a running baseline per trial
+type (context × target sign), R̄ ← α·R̄ + (1 − α)·R.
+
+Batches: ``batch`` independent trials run at once (own noise, perturbations
+and eligibility each); their weight changes are averaged, then clipped to
+±``max_dw`` per weight.  Because (r·Δx)³ = r³·Δx³, the whole batch's
+reward-weighted eligibility is one matrix product over trials and steps.
+Weight updates start after ``warmup`` batches (the baselines settle first,
+as Miconi starts after 100 trials).  Several networks run as one batch along
+the network axis (one baseline table each).
+
+Time constants: Miconi's network had dt/τ = 1/30 and kicks of ±30·dt/τ = ±1
+in x; here dt/τ = 0.1, so a kick of ±1 in x needs ``perturb_amp`` = 10.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from rnn.model import RateRNN
+from rnn.rng import PERTURB, TRAIN, WEIGHTS, Streams
+from rnn.training import X0_SCALE, Trainer
+from tasks import DecisionTask
+
+BIAS_UNITS = (1, 10, 11)
+BIAS_VALUES = (1.0, 1.0, -1.0)
+
+
+@dataclass(frozen=True)
+class HebbConfig:
+    batch: int = 100             # trials per update, run in parallel; weight changes averaged
+    lr: float = 0.05             # η
+    max_dw: float = 1e-3         # clip of each weight change per update
+    perturb_prob: float = 0.003  # probability of a kick per unit per step (Miconi: 0.003)
+    perturb_amp: float = 10.0    # kick uniform in ±amp, i.e. ±1 in x per kick at dt 0.1
+    trace: float = 0.05          # running-average factor for Δx (Miconi: 0.05)
+    baseline: float = 0.75       # running-average factor of the reward baseline (Miconi: 0.75)
+    eval_steps: int = 200        # error measured over the last 200 steps (Miconi: 200)
+    warmup: int = 5              # batches before the first weight change (baselines settle)
+    init_g: float = 1.5          # W_rec ~ (init_g/sqrt(H))·N(0, 1) at the start (Miconi: G 1.5)
+    max_steps: int = 3000        # budget of batches
+
+    @staticmethod
+    def for_task(task: DecisionTask) -> "HebbConfig":
+        return HebbConfig()
+
+
+class HebbTrainer(Trainer):
+    rule = "heb"
+    trainable = ("W_rec",)
+
+    def __init__(self, cfg: HebbConfig, task: DecisionTask, seeds: list[int], device,
+                 activation: str = "tanh"):
+        self.cfg, self.task = cfg, task
+        self.device = torch.device(device)
+        wrng = Streams(seeds, WEIGHTS, device)
+        m = RateRNN.init(wrng, task.n_inputs, activation=activation, readout="unit0")
+        H = m.hidden
+        W = (cfg.init_g / math.sqrt(H)) * wrng.normal(H, H)
+        self.model = m.replace(W_rec=W, clamp_idx=BIAS_UNITS, clamp_val=BIAS_VALUES)
+        self.data = Streams(seeds, TRAIN, device)
+        self.noise = Streams(seeds, PERTURB, device)
+        self.n_types = 2 * task.n_contexts
+        self.R_bar = torch.zeros(len(seeds), self.n_types, dtype=torch.float64, device=device)
+        self.seen = torch.zeros(len(seeds), self.n_types, dtype=torch.bool, device=device)
+        self.batches = [0] * len(seeds)
+        self.reward_history: list[list[float]] = [[] for _ in seeds]
+
+    def run_batch(self, model: RateRNN, inputs, x0, targets, pert_rng: Streams):
+        """Simulate a batch with perturbations; return the error R [P, n] and the
+        histories needed for the eligibility: Δx³ [P, T, n, H] and r³ [P, T, n, H]
+        (r of the previous step)."""
+        cfg = self.cfg
+        P, H, dt = model.n_networks, model.hidden, model.dt
+        T, _, n, _ = inputs.shape
+        dev = model.device
+        cidx = list(model.clamp_idx)
+        cval = torch.tensor(model.clamp_val, device=dev)
+        # perturbations for every step, unit and trial at once
+        hit = pert_rng.uniform(T, n, H) < cfg.perturb_prob
+        kick = (pert_rng.uniform(T, n, H) * 2.0 - 1.0) * cfg.perturb_amp
+        pert = torch.where(hit, kick, 0.0).to(dev)                       # [P, T, n, H]
+        pert[:, :4] = 0.0                                                 # none at the start
+        x = x0.clone()
+        x[..., cidx] = cval
+        r = model.phi(x)
+        xbar = x.clone()
+        Wt = model.W_rec.transpose(1, 2)
+        drive = torch.matmul(inputs, model.W_in.transpose(1, 2)) + model.b[:, None, :]  # [T,P,n,H]
+        dX3 = torch.empty(P, T, n, H, device=dev)
+        R3 = torch.empty(P, T, n, H, device=dev)
+        err = torch.zeros(P, n, device=dev)
+        t_eval = T - cfg.eval_steps
+        for t in range(T):
+            R3[:, t] = r
+            R3[:, t].pow_(3)
+            x.mul_(1.0 - dt).add_(torch.baddbmm(drive[t] + pert[:, t], r, Wt), alpha=dt)
+            x[..., cidx] = cval
+            r = model.phi(x)
+            dx = x - xbar
+            dX3[:, t] = dx.pow_(3)
+            xbar.mul_(cfg.trace).add_(x, alpha=1.0 - cfg.trace)
+            if t >= t_eval:
+                err += (torch.tanh(x[..., 0]) - targets).abs()
+        dX3[:, :3] = 0.0                                                  # eligibility from step 3
+        return err / cfg.eval_steps, dX3, R3
+
+    def step(self, active: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        act = active.tolist()
+        rng = self.data.subset(act)
+        trials = self.task.sample(cfg.batch, rng)
+        x0 = X0_SCALE * rng.normal(cfg.batch, self.model.hidden)
+        self.data.counter = rng.counter
+        prng = self.noise.subset(act)
+        sub = self.model.select(active)
+        R, dX3, R3 = self.run_batch(sub, trials.inputs, x0, trials.targets, prng)
+        self.noise.counter = prng.counter
+        # trial type: context and target sign
+        ttype = trials.context * 2 + (trials.targets > 0).long()          # [Pa, n]
+        Rd = R.double()
+        base = self.R_bar[active].gather(1, ttype)                       # [Pa, n]
+        known = self.seen[active].gather(1, ttype)
+        adv = torch.where(known, Rd - base, torch.zeros_like(Rd))        # R − R̄
+        # ΔW_ij = −η/n Σ_b adv_b Σ_t Δx_i³ r_j³
+        Pa, T, n, H = dX3.shape
+        weighted = dX3 * adv.to(dX3.dtype)[:, None, :, None]
+        dW = torch.bmm(weighted.reshape(Pa, T * n, H).transpose(1, 2),
+                       R3.reshape(Pa, T * n, H)).mul_(-cfg.lr / n)
+        dW.clamp_(-cfg.max_dw, cfg.max_dw)
+        ready = torch.tensor([self.batches[p] >= cfg.warmup for p in act], device=self.device)
+        dW[~ready] = 0.0
+        W = self.model.W_rec.clone()
+        W[active] = W[active] + dW
+        self.model = self.model.replace(W_rec=W)
+        # baselines: per type, mean error of this batch's trials of that type
+        onehot = torch.nn.functional.one_hot(ttype, self.n_types).double()  # [Pa, n, K]
+        cnt = onehot.sum(1)
+        mean_R = (onehot * Rd[..., None]).sum(1) / cnt.clamp_min(1)
+        has = cnt > 0
+        old = self.R_bar[active]
+        seen = self.seen[active]
+        upd = torch.where(seen, cfg.baseline * old + (1 - cfg.baseline) * mean_R, mean_R)
+        self.R_bar[active] = torch.where(has, upd, old)
+        self.seen[active] = seen | has
+        for i, p in enumerate(act):
+            self.batches[p] += 1
+            self.reward_history[p].append(float(R[i].mean()))
+        return R.mean(1)
+
+    def extra_meta(self, p: int) -> dict:
+        return {"hebbian": {"bias_units": list(BIAS_UNITS), "bias_values": list(BIAS_VALUES),
+                            "batches": self.batches[p],
+                            "trials": self.batches[p] * self.cfg.batch,
+                            "trial_types": self.n_types}}
+
+    def extra_history(self, p: int) -> dict[str, torch.Tensor]:
+        return {"mean_abs_error": torch.tensor(self.reward_history[p], dtype=torch.float32)}
