@@ -69,9 +69,12 @@ def build_parser() -> Parser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default auto: cuda if available)")
     p.add_argument("--record-activity", action="store_true",
-                   help="keep a compact record of hidden activity during training (float16, a "
-                        "few fixed trials, every 10th time step, at regular intervals) for "
-                        "tensor component analysis (tca_analysis.py)")
+                   help="keep a compact record of hidden activity during training (float16 "
+                        "rates of 4 fixed probe trials per context, every 10th time step, "
+                        "every K updates) in NAME.pt, for tca_analysis.py")
+    p.add_argument("--record-every", type=int, default=5, metavar="K",
+                   help="with --record-activity: record every K updates (default 5; the "
+                        "interval doubles whenever 200 records pile up)")
     p.add_argument("--force", action="store_true",
                    help="overwrite existing model files of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -94,6 +97,8 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"-m/--mean must be positive, got {args.mean}")
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
+    if args.record_every < 1:
+        raise UserError(f"--record-every must be at least 1, got {args.record_every}")
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
     if args.seed is not None and not (0 <= args.seed < 2**62):
@@ -145,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}")
 
     trainer = rs.make(cfg, task, seeds, device, activation)
+    recorder = None
     if args.record_activity:
         from rnn.tca import ActivityRecorder
-        trainer = ActivityRecorder.attach(trainer, task, seeds)
+        recorder = ActivityRecorder(task, seeds, trainer.model.hidden, device,
+                                    every=args.record_every)
     val = ValidationSet.make(task, seeds, trainer.model.hidden, device)
     common = {
         "rule": rule, "rule_name": RULE_NAMES[rule], "task": task.to_dict(),
@@ -183,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             vs, va = res.history.validation(p)
             hist = {"loss": res.history.losses(p).to(torch.float32), "val_step": vs,
                     "val_acc": va, **trainer.extra_history(p)}
+            if recorder is not None:
+                hist.update(recorder.history(p, res.steps_run[p]))
             single = trainer.model.select(p).to("cpu")
             written += list(save_model(nm, single, meta, hist, directory))
         if args.count > 1:
@@ -198,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit,
-                  checkpoint=lambda r: save_all(r, "checkpoint"))
+                  checkpoint=lambda r: save_all(r, "checkpoint"),
+                  observers=(recorder,) if recorder is not None else ())
     finally:
         signal.signal(signal.SIGTERM, previous)
     written = save_all(res, "final")

@@ -193,11 +193,14 @@ class FitResult:
 
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
-        checkpoint_every: int = 100, unit: str = "step") -> FitResult:
+        checkpoint_every: int = 100, unit: str = "step",
+        observers: tuple[Callable, ...] = ()) -> FitResult:
     """Train until every network meets the stop rule or ``max_steps`` updates.
 
     On KeyboardInterrupt the partial result is returned with status
     'interrupted' for the networks still training (the caller saves it).
+    ``observers`` are called as ``obs(step, trainer, active)`` after each
+    update (e.g. the activity recorder for TCA).
     """
     P = trainer.model.n_networks
     dev = trainer.model.device
@@ -234,6 +237,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             hist.loss.append(full)
             for p in trainer.pop_restarts():
                 rule.last_fail[p] = max(rule.last_fail[p], step - 1)
+            for obs in observers:
+                obs(step, trainer, active)
             rule.push(step, trainer.snapshot())
             done = rule.check(step, active, validate, hist)
             for p in done:
