@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
 from rnn.io import load_model, models_dir
 
 SETS = ("large", "small", "sparse")
@@ -43,10 +43,7 @@ def build_parser() -> Parser:
                    help="trials per evidence level for the psychometric curve (default 2000)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the noisy trials and the random solver starts (default 0)")
-    p.add_argument("--show", action="store_true", help="also open the figures in windows")
-    p.add_argument("--quiet", action="store_true", help="print only the files written")
-    p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    add_output_args(p, quiet="print only the files written")
     return p
 
 
@@ -146,12 +143,7 @@ def main(argv=None) -> int:
             mu0, s, lapse = psy.fit[k]
             say(f"psychometric fit{'' if task.n_contexts == 1 else f' (context {k})'}: "
                 f"bias {mu0:+.4f}, slope {s:.4f}, lapse {lapse:.3f}")
-    for w in written:
-        print(f"wrote {w}")
-    if args.show:
-        import matplotlib.pyplot as plt
-        plt.show()
-    return 0
+    return finish(written, args.show)
 
 
 if __name__ == "__main__":

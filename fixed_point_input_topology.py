@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from rnn.errors import Parser, run_cli
+from rnn.errors import Parser, add_output_args, finish, run_cli
 from rnn.io import atomic_write, atomic_write_text, models_dir
 
 
@@ -31,10 +31,7 @@ def build_parser() -> Parser:
                         "names; several files are combined")
     p.add_argument("--recompute", action="store_true",
                    help="recompute fixed points even where a cache for the weights exists")
-    p.add_argument("--show", action="store_true", help="also open the figure in a window")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    add_output_args(p, quiet="no progress bar")
     return p
 
 
@@ -102,12 +99,7 @@ def main(argv=None) -> int:
               "several groups files)")
     else:
         print(f"silhouette score (attractor input topology): {clus.silhouette:.3f}")
-    for w in written:
-        print(f"wrote {w}")
-    if args.show:
-        import matplotlib.pyplot as plt
-        plt.show()
-    return 0
+    return finish(written, args.show)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, run_cli
 from rnn.io import check_name, models_dir, package_versions_and_command, save_model
 from tasks import DEFAULT_MEAN
 
@@ -54,9 +54,7 @@ def build_parser() -> Parser:
                         help="name of the converted model (default: the same name)")
         sp.add_argument("--force", action="store_true",
                         help="overwrite an existing model of the new name")
-        sp.add_argument("--models-dir", default=None, metavar="DIR",
-                        help="models folder (default: models/ beside this script, or "
-                             "$RNN_MODELS_DIR)")
+        sp.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
     return p
 
 
@@ -128,9 +126,7 @@ def main(argv=None) -> int:
                 os.unlink(src_txt)    # the models folder keeps .txt for groups files
         written += save_model(new, model, meta, {}, directory)
     print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
-    for w in written:
-        print(f"wrote {w}")
-    return 0
+    return finish(written)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
 from rnn.io import atomic_write, atomic_write_text, models_dir
 
 
@@ -35,10 +35,7 @@ def build_parser() -> Parser:
                    help="recompute the distances even if a matching cache exists")
     p.add_argument("--keep", type=float, default=0.95,
                    help="fraction of variance the SVD directions must explain (default 0.95)")
-    p.add_argument("--show", action="store_true", help="also open the figures in windows")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    add_output_args(p, quiet="no progress bar")
     return p
 
 
@@ -131,12 +128,7 @@ def main(argv=None) -> int:
         print(f"silhouette score (precomputed SVCCA distances): {clus.silhouette:.3f}")
         print(f"silhouette score (original convention, distance rows as features): "
               f"{fmt_score(sil_rows)}")
-    for w in written:
-        print(f"wrote {w}")
-    if args.show:
-        import matplotlib.pyplot as plt
-        plt.show()
-    return 0
+    return finish(written, args.show)
 
 
 if __name__ == "__main__":

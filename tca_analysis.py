@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
 from rnn.io import atomic_write, load_model, models_dir
 
 
@@ -26,9 +26,7 @@ def build_parser() -> Parser:
     p.add_argument("name", help="model name in the models folder")
     p.add_argument("--rank", type=int, default=3, help="number of components (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random initialisation of cp_als")
-    p.add_argument("--show", action="store_true", help="also open the figure in a window")
-    p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="models folder (default: models/ beside this script, or $RNN_MODELS_DIR)")
+    add_output_args(p)
     return p
 
 
@@ -66,12 +64,7 @@ def main(argv=None) -> int:
     print(f"{args.name}: tensor {X.shape[0]} neurons x {X.shape[1]} time points x "
           f"{X.shape[2]} trials; rank {args.rank}, normalised reconstruction error "
           f"{res.obj:.4f}")
-    print(f"wrote {png}")
-    print(f"wrote {npz}")
-    if args.show:
-        import matplotlib.pyplot as plt
-        plt.show()
-    return 0
+    return finish([png, npz], args.show)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ unless --rule is given.  Results: models/NAME.pt and models/NAME.json.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as _dt
 import os
@@ -31,13 +32,38 @@ from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
+RULE_HELP = """\
+learning rules and their defaults (all recorded in NAME.json):
+  bptt  Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps.
+  ga    population 50 (RDM) or 20 (CDI/N-CDI), the best 5 breed, the best is kept,
+        mutation 0.005*N(0,1) on W_in, W_rec, W_out; 500 shared trials per
+        generation; at most 2000 generations.
+  ff    full-FORCE: teacher network (g 1) driven by input + target + hint;
+        RLS with P0 = I/alpha (alpha 50000 RDM, 10000 CDI) at step 0 and every
+        step from 200; one trial per update; restart after 5000 trials; at most
+        25000 trials (5 attempts).
+  heb   Miconi (2017) node perturbation: bias units 1, 10, 11 clamped to +1, +1, -1;
+        kicks with probability 0.01 per unit and step, uniform in +-10 (+-1 in x
+        at dt 0.1); eligibility sum of (r_j(t-1) dx_i(t))^3, dx the fluctuation
+        around a running average (factor 0.05); dW = -0.05 (R - Rbar) e,
+        averaged over a batch of 100 parallel trials and clipped to +-1e-3; R the
+        mean |z - target| over the last 200 steps, Rbar a running average
+        (factor 0.75) per trial type (context x target sign x 5 strength bins);
+        W_rec starts at (1.5/sqrt(50)) N(0,1) as in Miconi's code; at most
+        3000 batches.  Why these values: rnn/hebbian.py.
+every rule stops when the minimum of the last 10 validation accuracies (2000
+fixed trials) reaches 0.9.
+"""
+
+
 def build_parser() -> Parser:
     p = Parser(prog="train_models.py",
                description="Train a rate RNN (50 units, dt 0.1) on the RDM, CDI or N-CDI task "
                            "and save it as models/NAME.pt + models/NAME.json.",
-               epilog="Examples: 'python train_models.py bptt_a -v 0.5 --N 2' (CDI, BPTT); "
-                      "'python train_models.py ga_b -v 0.5 --rdm' (RDM, GA). "
-                      f"Name prefixes: {prefix_list()}.")
+               formatter_class=argparse.RawDescriptionHelpFormatter,
+               epilog=RULE_HELP + "\nexamples:\n  python train_models.py bptt_a -v 0.5 --N 2"
+                      "   (CDI task, BPTT)\n  python train_models.py ga_b -v 0.5 --rdm"
+                      "     (RDM task, GA)\n" f"name prefixes: {prefix_list()}")
     p.add_argument("name", help="model name; its prefix picks the learning rule "
                                 "(bptt/bp, ga/ge, ff, heb/he) unless --rule is given")
     p.add_argument("-v", "--variance", type=float, default=0.5, metavar="V",
@@ -64,8 +90,7 @@ def build_parser() -> Parser:
                         "saved as NAME_000 ... plus the groups file NAME.txt (default 1)")
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
                    help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
-                        "Hebbian batches); default: the rule's budget (BPTT 20000, GA 2000, "
-                        "full-FORCE 5000 per attempt x attempts, Hebbian see --help-rule)")
+                        "Hebbian batches); default: the rule's budget (below)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default auto: cuda if available)")
     p.add_argument("--record-activity", action="store_true",

@@ -30,3 +30,26 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         sys.stderr.write(f"{prog}: interrupted\n")
         sys.exit(130)
     sys.exit(code or 0)
+
+
+MODELS_DIR_HELP = "models folder (default: models/ beside this script, or $RNN_MODELS_DIR)"
+
+
+def add_output_args(p: argparse.ArgumentParser, show: bool = True, quiet: str | None = None
+                    ) -> None:
+    """The flags every analysis script shares: --show, --quiet, --models-dir."""
+    if show:
+        p.add_argument("--show", action="store_true", help="also open the figures in windows")
+    if quiet:
+        p.add_argument("--quiet", action="store_true", help=quiet)
+    p.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
+
+
+def finish(written, show: bool = False) -> int:
+    """Print every file written; open the figure windows if asked."""
+    for w in written:
+        print(f"wrote {w}")
+    if show:
+        import matplotlib.pyplot as plt
+        plt.show()
+    return 0

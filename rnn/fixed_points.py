@@ -52,6 +52,8 @@ class SolverConfig:
     merge_tol: float = 1e-6      # roots closer than this (max-norm) are one root
     slow_tol: float = 1e-2       # stalled points with ||F||_inf < slow_tol are slow points
     seed: int = 0                # random starts (NumPy generator)
+    box: float | None = None     # None: the provable box; a number h: uniform in [-h, h]^H
+                                 # (the original's choice was h = 5; for comparisons)
 
 
 @dataclass
@@ -243,15 +245,18 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
     c = torch.as_tensor(inputs) @ red.W_in[0].T + red.b[0]           # [K, H]
     rng = np.random.default_rng(cfg.seed)
 
-    traj = trajectory_starts(red, inputs, cfg.n_traj, cfg.traj_noise, rng)
-    if act == "relu":
+    traj = trajectory_starts(red, inputs, max(cfg.n_traj, 1), cfg.traj_noise, rng)
+    if cfg.box is not None:
+        lo = torch.full((K, H), -float(cfg.box), dtype=torch.float64)
+        hi = -lo
+    elif act == "relu":
         lo = traj.amin(1) - 1.0
         hi = traj.amax(1) + 1.0
     else:
         lo, hi = fixed_point_box(W, c, act)
     u = torch.as_tensor(rng.random((K, cfg.n_box, H)))
     box = lo[:, None, :] + u * (hi - lo)[:, None, :]
-    starts = torch.cat([box, traj], dim=1)                           # [K, S, H]
+    starts = torch.cat([box, traj[:, :cfg.n_traj]], dim=1)           # [K, S, H]
     S = starts.shape[1]
     x0 = starts.reshape(K * S, H)
     which = np.repeat(np.arange(K), S)

@@ -25,8 +25,23 @@ Weight updates start after ``warmup`` batches (the baselines settle first,
 as Miconi starts after 100 trials).  Several networks run as one batch along
 the network axis (one baseline table each).
 
-Time constants: Miconi's network had dt/τ = 1/30 and kicks of ±30·dt/τ = ±1
-in x; here dt/τ = 0.1, so a kick of ±1 in x needs ``perturb_amp`` = 10.
+Constants and why:
+* kicks of ±1 in x, as in Miconi's code: he had dt/τ = 1/30 and amplitude 30;
+  here dt/τ = 0.1, so ``perturb_amp`` = 10;
+* ``perturb_prob`` 0.01 (Miconi 0.003): our trials last 75 τ (750 steps of
+  0.1) where his lasted 23 τ, and the integration the task needs spans the
+  whole trial; on the RDM task at -v 0.5, 0.003 had not reached 0.85 after
+  1000 batches, 0.01 met the stop rule after 135 (0.03 learned worse);
+* the baseline is kept per trial type = context × target sign × strength bin
+  (5 equal bins of μ in [0, mean]): with continuous strengths, a baseline per
+  sign alone mixes easy and hard trials, so R − R̄ mostly measured the
+  trial's difficulty rather than the perturbations' effect (Miconi notes that
+  one predictor per stimulus combination is needed; his strengths were
+  fixed);
+* η 0.05 with updates clipped at ±1e-3 per batch of 100 averaged trials
+  (Miconi: η 0.01, ±2e-4 per single trial); η 0.2 was unstable, 0.02 slower;
+* Δx trace 0.05, baseline factor 0.75, error over the last 200 steps, and the
+  initial W_rec = (1.5/√H)·N(0, 1): Miconi's values.
 """
 from __future__ import annotations
 
@@ -49,12 +64,14 @@ class HebbConfig:
     batch: int = 100             # trials per update, run in parallel; weight changes averaged
     lr: float = 0.05             # η
     max_dw: float = 1e-3         # clip of each weight change per update
-    perturb_prob: float = 0.003  # probability of a kick per unit per step (Miconi: 0.003)
+    perturb_prob: float = 0.01   # probability of a kick per unit per step (Miconi: 0.003;
+                                 # our trials last 75 τ, his 23 τ: see the module docstring)
     perturb_amp: float = 10.0    # kick uniform in ±amp, i.e. ±1 in x per kick at dt 0.1
     trace: float = 0.05          # running-average factor for Δx (Miconi: 0.05)
     baseline: float = 0.75       # running-average factor of the reward baseline (Miconi: 0.75)
     eval_steps: int = 200        # error measured over the last 200 steps (Miconi: 200)
     warmup: int = 5              # batches before the first weight change (baselines settle)
+    strength_bins: int = 5       # trial type = context x target sign x bin of the strength
     init_g: float = 1.5          # W_rec ~ (init_g/sqrt(H))·N(0, 1) at the start (Miconi: G 1.5)
     max_steps: int = 3000        # budget of batches
 
@@ -78,7 +95,7 @@ class HebbTrainer(Trainer):
         self.model = m.replace(W_rec=W, clamp_idx=BIAS_UNITS, clamp_val=BIAS_VALUES)
         self.data = Streams(seeds, TRAIN, device)
         self.noise = Streams(seeds, PERTURB, device)
-        self.n_types = 2 * task.n_contexts
+        self.n_types = 2 * task.n_contexts * cfg.strength_bins
         self.R_bar = torch.zeros(len(seeds), self.n_types, dtype=torch.float64, device=device)
         self.seen = torch.zeros(len(seeds), self.n_types, dtype=torch.bool, device=device)
         self.batches = [0] * len(seeds)
@@ -134,8 +151,10 @@ class HebbTrainer(Trainer):
         sub = self.model.select(active)
         R, dX3, R3 = self.run_batch(sub, trials.inputs, x0, trials.targets, prng)
         self.noise.counter = prng.counter
-        # trial type: context and target sign
-        ttype = trials.context * 2 + (trials.targets > 0).long()          # [Pa, n]
+        # trial type: context, target sign and strength bin
+        nb = cfg.strength_bins
+        sbin = (trials.strength / self.task.mean * nb).long().clamp_(0, nb - 1)
+        ttype = (trials.context * 2 + (trials.targets > 0).long()) * nb + sbin   # [Pa, n]
         Rd = R.double()
         base = self.R_bar[active].gather(1, ttype)                       # [Pa, n]
         known = self.seen[active].gather(1, ttype)

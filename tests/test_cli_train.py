@@ -98,3 +98,26 @@ def test_ctrl_c_saves_latest_state_marked_not_converged(models_tmp):
     assert meta["steps"] >= 3
     load_model("bptt_int", models_tmp)           # complete, loadable file
     assert not [p for p in models_tmp.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("rule, act, readout, clamps", [
+    ("ga", "one_plus_tanh", "linear", ()),
+    ("ff", "tanh", "tanh_rates", ()),
+    ("heb", "tanh", "unit0", (1, 10, 11)),
+])
+def test_each_rule_saves_a_model_with_the_spec_dynamics(rule, act, readout, clamps,
+                                                         models_tmp):
+    from helpers import reference_simulate
+    from tasks import ncdi
+    r = run_script("train_models.py", f"{rule}_one", "-v", "0.5", "--N", "2", "--max-steps",
+                   "1", "--seed", "3", "--quiet", models_dir=models_tmp)
+    assert r.returncode == 0, r.stderr
+    lm = load_model(f"{rule}_one", models_tmp)
+    m = lm.model
+    assert (m.activation, m.readout, m.clamp_idx) == (act, readout, clamps)
+    assert lm.rule == rule and lm.task == ncdi(2, 0.5)
+    u = 0.3 * torch.randn(40, 1, 5, 4, generator=torch.Generator().manual_seed(0))
+    x0 = 0.3 * torch.randn(1, 5, 50, generator=torch.Generator().manual_seed(1))
+    ref = reference_simulate(m, u, x0)
+    sim = m.to(dtype=torch.float64).simulate(u, x0, keep="all")
+    torch.testing.assert_close(sim.states, ref)

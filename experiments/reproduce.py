@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Does the learning rule change attractor structure, representational
+geometry, or both?  Train populations with all four rules, compare them.
+
+    bash experiments/reproduce.sh                      # CDI and RDM, 10 networks per rule
+    bash experiments/reproduce.sh --tasks cdi --per-rule 4 --max-steps 300   # a quick look
+
+For each task: trains ``--per-rule`` networks per rule at ``-v`` (one batched
+run per rule, ``train_models.py --count``; existing models are reused), then
+compares the networks that reached the stop rule — all four rules together and
+every pair — with ``svcca_analysis.py`` and ``fixed_point_input_topology.py``.
+Writes experiments/results/RESULTS.md (the table, generated here), a JSON of
+every number, and the MDS figures of the four-rule comparisons.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rnn.io import models_dir  # noqa: E402
+
+RULES = ("bptt", "ga", "ff", "heb")
+LABEL = {"bptt": "BPTT", "ga": "GA", "ff": "FF", "heb": "HEB"}
+TASK_ARGS = {"rdm": ["--rdm"], "cdi": ["--N", "2"], "ncdi3": ["--N", "3"], "ncdi4": ["--N", "4"]}
+
+
+def sh(args: list[str], log) -> subprocess.CompletedProcess:
+    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    log.write(f"$ python {' '.join(args)}\n{r.stdout}{r.stderr}\n")
+    log.flush()
+    if r.returncode not in (0,):
+        raise SystemExit(f"failed: python {' '.join(args)}\n{r.stderr}")
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS))
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    ap.add_argument("--per-rule", type=int, default=10)
+    ap.add_argument("-v", "--variance", type=float, default=0.5)
+    ap.add_argument("--seed", type=int, default=5000)
+    ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    mdir = models_dir()
+    log = open(out / "log.txt", "a")
+    results = {"settings": vars(args), "tasks": {}}
+    vtag = f"v{int(round(args.variance * 100)):03d}"
+    for task in args.tasks:
+        tres = {"rules": {}, "comparisons": {}}
+        members = {}
+        for k, rule in enumerate(args.rules):
+            base = f"{rule}_x{task}_{vtag}"
+            names = [f"{base}_{i:03d}" for i in range(args.per_rule)]
+            t0 = time.time()
+            if all((mdir / f"{n}.json").exists() for n in names):
+                print(f"[{task}] {rule}: reusing {len(names)} trained networks", flush=True)
+                trained_now = False
+            else:
+                print(f"[{task}] {rule}: training {len(names)} networks ...", flush=True)
+                cmd = ["train_models.py", base, "-v", str(args.variance), *TASK_ARGS[task],
+                       "--count", str(args.per_rule), "--seed", str(args.seed + 1000 * k),
+                       "--device", args.device, "--quiet", "--force"]
+                if args.max_steps:
+                    cmd += ["--max-steps", str(args.max_steps)]
+                sh(cmd, log)
+                trained_now = True
+            metas = [json.loads((mdir / f"{n}.json").read_text()) for n in names]
+            conv = [m["name"] for m in metas if m["converged"]]
+            members[rule] = conv
+            tres["rules"][rule] = {
+                "networks": len(names), "converged": len(conv),
+                "wall_time_s": round(max(m["wall_time_s"] for m in metas), 1),
+                "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
+                "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
+                                             / len(metas), 4),
+                "trained_in_this_run": trained_now}
+            print(f"[{task}] {rule}: {len(conv)}/{len(names)} reached the stop rule", flush=True)
+        usable = [r for r in args.rules if len(members[r]) >= 2]
+        comps = [tuple(usable)] + list(itertools.combinations(usable, 2)) if len(usable) > 2 \
+            else ([tuple(usable)] if len(usable) == 2 else [])
+        for comp in comps:
+            tag = "-".join(comp)
+            gname = f"x{task}_{vtag}_{tag}.txt"
+            (mdir / gname).write_text("".join(f"{LABEL[r]} {' '.join(members[r])}\n"
+                                              for r in comp))
+            sh(["svcca_analysis.py", gname, "-reload", "--quiet"], log)
+            sh(["fixed_point_input_topology.py", gname, "--quiet"], log)
+            stem = gname[:-4]
+            sv = json.loads((mdir / f"{stem}_svcca_summary.json").read_text())
+            tp = json.loads((mdir / f"{stem}_topology.json").read_text())
+            tres["comparisons"][tag] = {
+                "svcca_silhouette": sv["silhouette_precomputed"],
+                "svcca_silhouette_rows_as_features": sv[
+                    "silhouette_rows_as_features_original_convention"],
+                "topology_silhouette": tp["silhouette_euclidean"],
+                "svcca_within": sv["mean_within_group_distance"],
+                "svcca_between": sv["mean_between_group_distance"],
+                "networks": {LABEL[r]: len(members[r]) for r in comp}}
+            if len(comp) == len(usable):
+                for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
+                    shutil.copy(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
+        results["tasks"][task] = tres
+        write_outputs(out, results)
+    print(f"wrote {out / 'RESULTS.md'}")
+    print(f"wrote {out / 'results.json'}")
+
+
+def fmt(x, nd=3):
+    return "n/a" if x is None else f"{x:.{nd}f}"
+
+
+def write_outputs(out: Path, results: dict) -> None:
+    s = results["settings"]
+    lines = [f"# Learning rule vs. attractor structure and representational geometry",
+             "",
+             f"Generated by `experiments/reproduce.py` (settings: {s['per_rule']} networks "
+             f"per rule, -v {s['variance']}, seed {s['seed']}). Only networks that reached "
+             f"the stop rule are compared. Silhouettes: SVCCA on the precomputed distances "
+             f"(and, for comparison with the paper, with distance rows as features); "
+             f"topology on the 30-number input-topology descriptors.", ""]
+    for task, t in results["tasks"].items():
+        lines += [f"## {task.upper()}", "",
+                  "| rule | networks | reached stop rule | median updates | mean accuracy "
+                  "| wall time (s, batched run) |", "|---|---|---|---|---|---|"]
+        for r, v in t["rules"].items():
+            lines.append(f"| {LABEL[r]} | {v['networks']} | {v['converged']} | "
+                         f"{v['updates_median']} | {v['final_accuracy_mean']:.3f} | "
+                         f"{v['wall_time_s']:.0f} |")
+        lines += ["", "| comparison | SVCCA silhouette | SVCCA silhouette (rows as features) "
+                  "| topology silhouette | mean SVCCA distance within rule | between rules |",
+                  "|---|---|---|---|---|---|"]
+        for tag, c in t["comparisons"].items():
+            lines.append(f"| {' vs '.join(LABEL[r] for r in tag.split('-'))} | "
+                         f"{fmt(c['svcca_silhouette'])} | "
+                         f"{fmt(c['svcca_silhouette_rows_as_features'])} | "
+                         f"{fmt(c['topology_silhouette'])} | {fmt(c['svcca_within'], 4)} | "
+                         f"{fmt(c['svcca_between'], 4)} |")
+        lines.append("")
+    (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    main()
