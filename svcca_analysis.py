@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     P.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import cluster_distances, fmt_score, load_group_models, within_between
+    from rnn.compare import (cluster_distances, fmt_score, load_group_models, silhouette,
+                             within_between)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
     from rnn.svcca import distance_matrices, network_activity, reduce
@@ -94,8 +95,7 @@ def main(argv=None) -> int:
 
     clus = cluster_distances(D, labels)
     # the original's convention: rows of the distance matrix used as feature vectors
-    from rnn.compare import _silhouette
-    sil_rows = _silhouette(D, labels, "euclidean")
+    sil_rows = silhouette(D, labels, "euclidean")
     within, between = within_between(D, groups.group_index)
 
     fig, axes = P.new_figure(1, 1, width=6.2, height=5.4)

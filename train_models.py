@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import MODELS_DIR_HELP, Parser, UserError, run_cli
 from rnn.io import check_name, models_dir, package_versions_and_command, save_model
 from rnn.rules import ACTIVATION, RULE_NAMES, RULES, make_config, prefix_list, rule_from_name, spec
 from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
@@ -103,9 +103,7 @@ def build_parser() -> Parser:
     p.add_argument("--force", action="store_true",
                    help="overwrite existing model files of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="folder for model files (default: models/ beside this script, or "
-                        "$RNN_MODELS_DIR)")
+    p.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
     return p
 
 
@@ -242,9 +240,10 @@ def main(argv: list[str] | None = None) -> int:
         st = res.status[p]
         acc = res.final_acc[p]
         acc_s = "unknown" if acc != acc else f"{acc:.3f}"
+        units = rs.unit + ("es" if rs.unit.endswith("ch") else "s")
         what = {"converged": f"reached the stop rule at {rs.unit} {res.steps_run[p]}",
-                "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {rs.unit}s",
-                "interrupted": f"interrupted after {res.steps_run[p]} {rs.unit}s (saved as not "
+                "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {units}",
+                "interrupted": f"interrupted after {res.steps_run[p]} {units} (saved as not "
                                f"converged)"}[st]
         print(f"{nm}: {what}; validation accuracy {acc_s}; {res.wall_time:.1f} s")
     for f in written:

@@ -71,7 +71,9 @@ class Clustering:
     embedding: np.ndarray             # [n, 2]
 
 
-def _silhouette(X, labels, metric: str) -> float | None:
+def silhouette(X, labels, metric: str) -> float | None:
+    """scikit-learn's silhouette score, or None where it is undefined (fewer than
+    two groups, or every network its own group)."""
     n_labels = len(set(labels))
     if n_labels < 2 or n_labels > len(labels) - 1:
         return None
@@ -82,14 +84,14 @@ def cluster_features(X: np.ndarray, labels: list[str], seed: int = 0) -> Cluster
     """Euclidean silhouette of feature vectors X [n, d], and their MDS."""
     emb = MDS(n_components=2, random_state=seed, n_init=4, init="random",
               metric="euclidean").fit_transform(X) if len(X) > 2 else _line(X)
-    return Clustering(_silhouette(X, labels, "euclidean"), emb)
+    return Clustering(silhouette(X, labels, "euclidean"), emb)
 
 
 def cluster_distances(D: np.ndarray, labels: list[str], seed: int = 0) -> Clustering:
     """Silhouette on precomputed distances D [n, n], and their metric MDS."""
     emb = MDS(n_components=2, random_state=seed, n_init=4, init="random",
               metric="precomputed").fit_transform(D) if len(D) > 2 else _line(D)
-    return Clustering(_silhouette(D, labels, "precomputed"), emb)
+    return Clustering(silhouette(D, labels, "precomputed"), emb)
 
 
 def _line(X):

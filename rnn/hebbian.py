@@ -71,7 +71,7 @@ class HebbConfig:
     baseline: float = 0.75       # running-average factor of the reward baseline (Miconi: 0.75)
     eval_steps: int = 200        # error measured over the last 200 steps (Miconi: 200)
     warmup: int = 5              # batches before the first weight change (baselines settle)
-    strength_bins: int = 5       # trial type = context x target sign x bin of the strength
+    strength_bins: int = 5       # trial type = context x signs of all channels x strength bin
     init_g: float = 1.5          # W_rec ~ (init_g/sqrt(H))·N(0, 1) at the start (Miconi: G 1.5)
     max_steps: int = 3000        # budget of batches
 
@@ -95,7 +95,7 @@ class HebbTrainer(Trainer):
         self.model = m.replace(W_rec=W, clamp_idx=BIAS_UNITS, clamp_val=BIAS_VALUES)
         self.data = Streams(seeds, TRAIN, device)
         self.noise = Streams(seeds, PERTURB, device)
-        self.n_types = 2 * task.n_contexts * cfg.strength_bins
+        self.n_types = task.n_contexts * 2 ** task.n_channels * cfg.strength_bins
         self.R_bar = torch.zeros(len(seeds), self.n_types, dtype=torch.float64, device=device)
         self.seen = torch.zeros(len(seeds), self.n_types, dtype=torch.bool, device=device)
         self.batches = [0] * len(seeds)
@@ -111,10 +111,12 @@ class HebbTrainer(Trainer):
         dev = model.device
         cidx = list(model.clamp_idx)
         cval = torch.tensor(model.clamp_val, device=dev)
-        # perturbations for every step, unit and trial at once
-        hit = pert_rng.uniform(T, n, H) < cfg.perturb_prob
-        kick = (pert_rng.uniform(T, n, H) * 2.0 - 1.0) * cfg.perturb_amp
-        pert = torch.where(hit, kick, 0.0).to(dev)                       # [P, T, n, H]
+        # perturbations for every step, unit and trial at once, from one uniform u
+        # per element: a kick when u < p; given a kick, u/p is uniform on (0, 1)
+        u = pert_rng.uniform(T, n, H).to(dev)                            # [P, T, n, H]
+        p = cfg.perturb_prob
+        pert = torch.where(u < p, (u * (2.0 / p) - 1.0) * cfg.perturb_amp, 0.0)
+        del u
         pert[:, :4] = 0.0                                                 # none at the start
         x = x0.clone()
         x[..., cidx] = cval
@@ -151,10 +153,13 @@ class HebbTrainer(Trainer):
         sub = self.model.select(active)
         R, dX3, R3 = self.run_batch(sub, trials.inputs, x0, trials.targets, prng)
         self.noise.counter = prng.counter
-        # trial type: context, target sign and strength bin
+        # trial type: the stimulus combination (context, sign of every channel) and
+        # the strength bin
         nb = cfg.strength_bins
         sbin = (trials.strength / self.task.mean * nb).long().clamp_(0, nb - 1)
-        ttype = (trials.context * 2 + (trials.targets > 0).long()) * nb + sbin   # [Pa, n]
+        weights = 2 ** torch.arange(self.task.n_channels, device=trials.signs.device)
+        code = ((trials.signs > 0).long() * weights).sum(-1)
+        ttype = (trials.context * 2 ** self.task.n_channels + code) * nb + sbin  # [Pa, n]
         Rd = R.double()
         base = self.R_bar[active].gather(1, ttype)                       # [Pa, n]
         known = self.seen[active].gather(1, ttype)

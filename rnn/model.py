@@ -37,6 +37,8 @@ ACTIVATIONS = ("one_plus_tanh", "tanh", "relu")
 READOUTS = ("linear", "tanh_rates", "unit0")
 HIDDEN = 50
 DT = 0.1
+# On a CPU, stacks whose state exceeds this many floats run in groups of networks
+_CPU_CHUNK_FLOATS = 1 << 20
 
 @dataclass(frozen=True)
 class Simulation:
@@ -279,6 +281,20 @@ class RateRNN:
         x0 = x0.to(device=dev, dtype=dtype)
         if x0.shape[0] not in (1, P):
             x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
+        block = P // S
+        per_chunk = max(1, _CPU_CHUNK_FLOATS // (n * H) // block) * block
+        if dev.type == "cpu" and rate_buffer is None and P > per_chunk:
+            # on a CPU, a large stack runs faster in cache-sized groups of networks
+            parts = []
+            for a in range(0, P, per_chunk):
+                b = min(P, a + per_chunk)
+                sub = self.select(list(range(a, b)))
+                u = inputs if S == 1 else inputs[:, a // block:b // block]
+                parts.append(sub.simulate(u, x0.expand(P, n, H)[a:b], keep))
+            return Simulation(torch.cat([q.x_first for q in parts]),
+                              torch.cat([q.x_last for q in parts]),
+                              None if keep is None else torch.cat([q.states for q in parts], 1),
+                              parts[0].steps)
         x = x0.expand(P, n, H).clone()
         mode, M, c = self.recurrence()
         I = self.n_inputs

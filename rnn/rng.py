@@ -15,8 +15,9 @@ then hashes every element index with those keys (two rounds of a
 xorshift-multiply mixer, a bijection on 32-bit words).  The result depends only
 on (seed, stream, counter, element index), never on the device or on how many
 networks share the call.  Uniforms have 24 random bits; normals come from the
-Box-Muller transform.  ``tests/test_rng.py`` checks moments, independence of
-streams and device/population invariance.
+Box-Muller transform (elements 2i, 2i+1 form a pair).  Large draws are
+generated in cache-sized chunks.  ``tests/test_rng.py`` checks moments,
+independence of streams and population invariance.
 """
 from __future__ import annotations
 
@@ -118,36 +119,57 @@ class Streams:
         return (torch.tensor(k1, dtype=torch.int32, device=dev),
                 torch.tensor(k2, dtype=torch.int32, device=dev))
 
-    def _bits(self, count: int) -> torch.Tensor:
+    def _chunk(self) -> int:
+        """Elements per network per pass: cache-sized on a CPU (the mixer is a
+        dozen elementwise passes, memory-bound on large arrays), large on a GPU."""
+        if self.device.type == "cpu":
+            return max(1 << 12, (1 << 19) // max(1, self.n))
+        return 1 << 24
+
+    def _fill(self, count: int, transform, out: torch.Tensor) -> torch.Tensor:
+        """out[:, i] = transform(bits of elements i) for i < count, chunk by chunk.
+        ``transform`` maps int32 bits [P, m] (m even) to float values [P, m]."""
         if count >= 2**31:
             raise ValueError("too many random numbers in one call")
         k1, k2 = self._keys()
-        idx = torch.arange(count, dtype=torch.int32, device=self.device)
-        h = idx.unsqueeze(0) ^ k1[:, None]
-        _mix_(h)
-        h ^= k2[:, None]
-        _mix_(h)
-        return h
+        step = self._chunk()
+        step += step % 2
+        for c0 in range(0, count, step):
+            c1 = min(count, c0 + step)
+            m = (c1 - c0) + (c1 - c0) % 2
+            h = torch.arange(c0, c0 + m, dtype=torch.int32, device=self.device).unsqueeze(0)
+            h = h ^ k1[:, None]
+            _mix_(h)
+            h ^= k2[:, None]
+            _mix_(h)
+            out[:, c0:c1] = transform(h)[:, :c1 - c0]
+        return out
 
     @staticmethod
     def _unit(h: torch.Tensor) -> torch.Tensor:
         # 24 random bits -> float32 in the open interval (0, 1)
         return ((h >> 8) & 0xFFFFFF).to(torch.float32).add_(0.5).mul_(1.0 / 2**24)
 
+    @staticmethod
+    def _box_muller(h: torch.Tensor) -> torch.Tensor:
+        # elements 2i and 2i+1 make one pair of normals
+        u = Streams._unit(h).view(h.shape[0], -1, 2)
+        r = u[..., 0].log_().mul_(-2.0).sqrt_()
+        theta = u[..., 1].mul_(2.0 * math.pi)
+        return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1).view(
+            h.shape[0], -1)
+
     def uniform(self, *shape: int) -> torch.Tensor:
         """U(0, 1) samples, shape ``[P, *shape]``, float32."""
         count = math.prod(shape)
-        return self._unit(self._bits(count)).view(self.n, *shape)
+        out = torch.empty(self.n, count, device=self.device)
+        return self._fill(count, self._unit, out).view(self.n, *shape)
 
     def normal(self, *shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """N(0, 1) samples, shape ``[P, *shape]``."""
         count = math.prod(shape)
-        half = (count + 1) // 2
-        u = self._unit(self._bits(2 * half))
-        r = u[:, :half].log_().mul_(-2.0).sqrt_()
-        theta = u[:, half:].mul_(2.0 * math.pi)
-        z = torch.cat([r * torch.cos(theta), r * torch.sin(theta)], dim=1)[:, :count]
-        return z.to(dtype).reshape(self.n, *shape)
+        out = torch.empty(self.n, count, device=self.device)
+        return self._fill(count, self._box_muller, out).to(dtype).view(self.n, *shape)
 
     def signs(self, *shape: int) -> torch.Tensor:
         """Independent fair ±1 values, shape ``[P, *shape]``, float32."""

@@ -82,15 +82,6 @@ class Trainer:
         sub = self.model.select(idx)
         return sub.replace(**{k: v[idx] for k, v in snap.items()})
 
-    def load_snapshot(self, snap: dict[str, torch.Tensor], idx: torch.Tensor) -> None:
-        """Set networks ``idx`` back to ``snap`` (used to freeze stopped networks)."""
-        changes = {}
-        for k, v in snap.items():
-            cur = getattr(self.model, k).clone()
-            cur[idx] = v[idx]
-            changes[k] = cur
-        self.model = self.model.replace(**changes)
-
     def pop_restarts(self) -> list[int]:
         """Networks that restarted from scratch in the last step (their stop-rule
         window starts again)."""

@@ -62,10 +62,10 @@ def test_tiny_bptt_run_lowers_its_loss():
     fixed = task.sample(256, Streams([99], 2))
     x0 = 0.3 * Streams([98], 2).normal(256, 50)
     before = loss_and_grad(tr.model, fixed.inputs, x0, fixed.targets)[0].item()
-    for _ in range(40):
+    for _ in range(80):
         tr.step(torch.tensor([0]))
     after = loss_and_grad(tr.model, fixed.inputs, x0, fixed.targets)[0].item()
-    assert after < 0.7 * before
+    assert after < 0.6 * before
 
 
 def test_network_in_population_matches_same_seed_alone():

@@ -37,8 +37,9 @@ def test_tiny_ff_run_improves_validation_accuracy():
     ff = FFTrainer(FFConfig(alpha=1.0, update_from=40), task, [3], "cpu")
     val = ValidationSet.make(task, [3], 50, "cpu")
     start = float(val.accuracy(ff.model, torch.tensor([0]))[0])   # W = 0: output 0
-    res = fit(ff, val, max_steps=40, quiet=True)
-    assert res.final_acc[0] > max(start, 0.6)
+    res = fit(ff, val, max_steps=80, quiet=True)
+    assert start == 0.0                 # output exactly 0: no trial counts as correct
+    assert res.final_acc[0] > 0.8
 
 
 def test_restart_after_attempt_budget_resets_learner():

@@ -34,7 +34,7 @@ def test_simulate_matches_literal_euler(act):
 
 
 def test_stack_equals_each_network_alone_and_shared_inputs():
-    m = make("one_plus_tanh", P=6, I=1)
+    m = make("one_plus_tanh", P=6, I=1, scale=5.0)
     task = rdm(0.5, steps=50)
     tr = task.sample(7, Streams([1, 2], 2))       # two input sequences, 3 networks each
     x0 = torch.randn(2, 7, 50, generator=torch.Generator().manual_seed(0))
