@@ -65,18 +65,18 @@ class FFTrainer(Trainer):
         self.attempts = [1] * self.n
         self.trials_in_attempt = [0] * self.n
         self._restarted: list[int] = []
-        H = 50
         self.model = RateRNN.init(self.w_rng, task.n_inputs, activation=activation,
                                   readout="tanh_rates")
         self.model = self.model.replace(W_rec=torch.zeros_like(self.model.W_rec),
                                         W_out=torch.zeros_like(self.model.W_out))
+        H = self.model.hidden
         self.J_D = torch.empty(self.n, H, H, device=self.device)
         self.u_y = torch.empty(self.n, H, device=self.device)
         self.P = torch.empty(self.n, H, H, device=self.device, dtype=torch.float64)
-        self._new_teacher(torch.arange(self.n, device=self.device), first=True)
+        self._new_teacher(torch.arange(self.n, device=self.device))
 
     # ---- (re)initialisation -----------------------------------------------
-    def _new_teacher(self, idx: torch.Tensor, first: bool = False) -> None:
+    def _new_teacher(self, idx: torch.Tensor) -> None:
         """Draw teacher weights and reset the RLS state for networks ``idx``."""
         H = self.model.hidden
         rng = self.t_rng.subset(idx.tolist())

@@ -176,11 +176,6 @@ class RateRNN:
             return torch.tanh(x)
         return torch.relu(x)
 
-    def dphi(self, x: torch.Tensor) -> torch.Tensor:
-        if self.activation == "relu":
-            return (x > 0).to(x.dtype)
-        return 1.0 - torch.tanh(x) ** 2
-
     def rates(self, x: torch.Tensor) -> torch.Tensor:
         """φ(x), with clamped units at φ(their value)."""
         if self.clamp_idx:
@@ -197,11 +192,6 @@ class RateRNN:
         w = self.W_out[:, 0, :].to(x.dtype)                       # [P, H]
         z = (src * w[:, None, :]).sum(-1)
         return torch.tanh(z) if self.readout == "tanh_rates" else z
-
-    def velocity(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """F(x, u) = −x + W_rec·φ(x) + W_in·u + b for x [P, n, H], u [P, n, I]."""
-        return (-x + torch.bmm(self.rates(x), self.W_rec.transpose(1, 2))
-                + torch.bmm(u, self.W_in.transpose(1, 2)) + self.b[:, None, :])
 
     def free_units(self) -> list[int]:
         return [i for i in range(self.hidden) if i not in set(self.clamp_idx)]
