@@ -140,6 +140,14 @@ def pick_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
+def _last_validation(history, p: int) -> dict | None:
+    """The latest validated update of network p and its accuracy."""
+    if not history.val_steps[p]:
+        return None
+    i = max(range(len(history.val_steps[p])), key=lambda j: history.val_steps[p][j])
+    return {"step": history.val_steps[p][i], "accuracy": history.val_acc[p][i]}
+
+
 def member_names(name: str, count: int) -> list[str]:
     if count == 1:
         return [name]
@@ -204,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     "stop_step": res.history.stop_step[p] if res.history.stop_step[p] > 0 else None,
                     "final_accuracy": res.final_acc[p],
                     "validations_run": len(res.history.val_steps[p]),
+                    "last_validation": _last_validation(res.history, p),
                     "wall_time_s": round(res.wall_time, 3),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     **trainer.extra_meta(p)}

@@ -104,11 +104,13 @@ class History:
     val_steps: list[list[int]] = field(default_factory=list)
     val_acc: list[list[float]] = field(default_factory=list)
     stop_step: list[int] = field(default_factory=list)         # -1: did not stop
+    stop_acc: list[float] = field(default_factory=list)        # accuracy at the stop step
 
     def __post_init__(self):
         self.val_steps = [[] for _ in range(self.P)]
         self.val_acc = [[] for _ in range(self.P)]
         self.stop_step = [-1] * self.P
+        self.stop_acc = [math.nan] * self.P
 
     def record_val(self, p: int, step: int, acc: float) -> None:
         self.val_steps[p].append(step)
@@ -234,6 +236,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             done = rule.check(step, active, validate, hist)
             for p in done:
                 hist.stop_step[p] = step
+                hist.stop_acc[p] = rule.known[(p, step)]
                 status[p] = "converged"
             if done:
                 active = [p for p in active if p not in done]
@@ -265,7 +268,9 @@ def final_acc(trainer: Trainer, val: ValidationSet, hist: History, rule: LazySto
     need = []
     for p in range(P):
         last = hist.stop_step[p] if hist.stop_step[p] > 0 else len(hist.loss)
-        if (p, last) in rule.known:
+        if hist.stop_step[p] > 0:
+            out[p] = hist.stop_acc[p]
+        elif (p, last) in rule.known:
             out[p] = rule.known[(p, last)]
         else:
             need.append(p)

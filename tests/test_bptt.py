@@ -109,3 +109,20 @@ def test_same_seed_same_model_and_fit_stops_by_rule():
     assert vs[-10:].tolist() == list(range(stop - 9, stop + 1))
     assert float(va[-10:].min()) >= 0.9
     assert res.final_acc[0] == pytest.approx(float(va[-1]))
+
+
+def test_stop_accuracy_is_kept_while_the_population_trains_on():
+    task = rdm(0.05, steps=40)
+    tr = BPTTTrainer(BPTTConfig(batch=64, lr=2e-2), task, [5, 6], "cpu")
+    # network 1 can never stop: its validation targets are flipped
+    val = ValidationSet.make(task, [5, 6], 50, "cpu")
+    val.trials = val.trials.__class__(val.trials.inputs, torch.stack(
+        [val.trials.targets[0], -val.trials.targets[1]]), val.trials.strength,
+        val.trials.signs, val.trials.context)
+    seen = []
+    res = fit(tr, val, max_steps=100, quiet=True, checkpoint=seen.append, checkpoint_every=20)
+    assert res.status == ["converged", "budget"]
+    assert res.history.stop_step[0] < 80
+    # every checkpoint after the stop reports network 0's accuracy at its stop
+    later = [r for r in seen if r.steps_run[1] > res.history.stop_step[0]]
+    assert later and all(r.final_acc[0] == res.final_acc[0] >= 0.9 for r in later)
