@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 from rnn.errors import Parser, add_output_args, finish, run_cli
+from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, models_dir
 
 
@@ -26,9 +27,7 @@ def build_parser() -> Parser:
                description="Attractor input topology of the networks of a groups file: "
                            "silhouette score of the groups and an MDS embedding.",
                epilog="Example: python fixed_point_input_topology.py sample.txt")
-    p.add_argument("groups", nargs="+", metavar="GROUPS.txt",
-                   help="groups file(s) in the models folder: each line a label then model "
-                        "names; several files are combined")
+    add_groups_argument(p)
     p.add_argument("--recompute", action="store_true",
                    help="recompute fixed points even where a cache for the weights exists")
     add_output_args(p, quiet="no progress bar")

@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
+from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, models_dir
 
 
@@ -28,9 +29,7 @@ def build_parser() -> Parser:
                description="SVCCA distances between the networks of a groups file, their MDS "
                            "embedding and the silhouette score of the groups.",
                epilog="Example: python svcca_analysis.py sample.txt -reload")
-    p.add_argument("groups", nargs="+", metavar="GROUPS.txt",
-                   help="groups file(s) in the models folder: each line a label then model "
-                        "names; several files are combined")
+    add_groups_argument(p)
     p.add_argument("-reload", "--reload", action="store_true", dest="reload",
                    help="recompute the distances even if a matching cache exists")
     p.add_argument("--keep", type=float, default=0.95,

@@ -43,6 +43,17 @@ def sh(args: list[str], log) -> subprocess.CompletedProcess:
     return r
 
 
+def _finished(path: Path) -> bool:
+    """A model whose training ended (stop rule or budget); an interrupted or
+    still-checkpointing run is trained again."""
+    if not path.exists():
+        return False
+    try:
+        return json.loads(path.read_text()).get("status") in ("converged", "budget")
+    except (OSError, ValueError):
+        return False
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS))
@@ -67,11 +78,12 @@ def main():
             base = f"{rule}_x{task}_{vtag}"
             names = [f"{base}_{i:03d}" for i in range(args.per_rule)]
             t0 = time.time()
-            if all((mdir / f"{n}.json").exists() for n in names):
+            if all(_finished(mdir / f"{n}.json") for n in names):
                 print(f"[{task}] {rule}: reusing {len(names)} trained networks", flush=True)
                 trained_now = False
             else:
-                print(f"[{task}] {rule}: training {len(names)} networks ...", flush=True)
+                print(f"[{task}] {rule}: training {len(names)} networks "
+                      f"(unfinished or missing) ...", flush=True)
                 cmd = ["train_models.py", base, "-v", str(args.variance), *TASK_ARGS[task],
                        "--count", str(args.per_rule), "--seed", str(args.seed + 1000 * k),
                        "--device", args.device, "--quiet", "--force"]

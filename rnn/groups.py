@@ -34,6 +34,13 @@ class Groups:
         return [i for i, g in enumerate(self.members) for _ in g]
 
 
+def add_groups_argument(parser) -> None:
+    """The positional GROUPS.txt argument shared by the comparison scripts."""
+    parser.add_argument("groups", nargs="+", metavar="GROUPS.txt",
+                        help="groups file(s) in the models folder: each line a label then "
+                             "model names; several files are combined")
+
+
 def resolve_groups_path(arg: str, directory: Path) -> Path:
     """A groups file named on the command line: looked up in the models folder
     (as the original did), or used as given if it is a path that exists."""
