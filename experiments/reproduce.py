@@ -126,6 +126,10 @@ def main():
             if len(comp) == len(usable):
                 for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
                     shutil.copy(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
+                # is the SVCCA answer an artefact of the analysis's choices?
+                vpath = out / f"{task}_svcca_variants.md"
+                sh(["experiments/svcca_variants.py", gname, "--out", str(vpath)], log)
+                tres["svcca_variants"] = vpath.read_text()
         results["tasks"][task] = tres
         write_outputs(out, results)
     print(f"wrote {out / 'RESULTS.md'}")
@@ -163,6 +167,10 @@ def write_outputs(out: Path, results: dict) -> None:
                          f"{fmt(c['topology_silhouette'])} | {fmt(c['svcca_within'], 4)} | "
                          f"{fmt(c['svcca_between'], 4)} |")
         lines.append("")
+        if t.get("svcca_variants"):
+            lines += ["SVCCA silhouettes (precomputed distances) of the same networks when one "
+                      "choice of the analysis is changed (`experiments/svcca_variants.py`):",
+                      "", t["svcca_variants"]]
     (out / "RESULTS.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
 

@@ -33,20 +33,31 @@ class Reduced:
     explained: float
 
 
-def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = None) -> np.ndarray:
-    """Hidden states of the free units under the SVCCA inputs: [units, inputs·steps]."""
+def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = None,
+                     x0_scale: float = 0.0, seed: int = 0, rates: bool = False) -> np.ndarray:
+    """Hidden states of the free units under the SVCCA inputs: [units, inputs·steps].
+
+    By default every input starts from x = 0.  ``x0_scale`` > 0 starts each
+    from ``x0_scale``·N(0, 1) instead (the original code's random initial
+    state, 0.3), drawn from ``seed``; ``rates`` records φ(x) instead of x."""
     st = task.svcca_inputs()
     u = task.static_trials(st, steps).to(torch.float64)                # [T, K, I]
     red = model.reduced().to(dtype=torch.float64)
     x0 = torch.zeros(1, u.shape[1], red.hidden, dtype=torch.float64)
+    if x0_scale > 0:
+        g = torch.Generator().manual_seed(seed)
+        x0 = x0_scale * torch.randn(x0.shape, generator=g, dtype=torch.float64)
     sim = red.simulate(u, x0, keep="all")
     X = sim.states[:, 0]                                               # [T, K, H]
+    if rates:
+        X = red.phi(X)
     return X.permute(2, 1, 0).reshape(red.hidden, -1).numpy()
 
 
-def reduce(activity: np.ndarray, keep: float = 0.95) -> Reduced:
+def reduce(activity: np.ndarray, keep: float = 0.95, dims: int | None = None) -> Reduced:
     """Centre each unit, SVD, keep the fewest top directions whose s² add up to
-    at least ``keep`` of the total.  activity: [units, samples]."""
+    at least ``keep`` of the total (or exactly ``dims`` directions, as the
+    original code's fixed NUM_DIMENSIONS = 2).  activity: [units, samples]."""
     A = np.asarray(activity, dtype=np.float64)
     if A.ndim != 2:
         raise ValueError(f"activity must be [units, samples], got shape {A.shape}")
@@ -57,7 +68,7 @@ def reduce(activity: np.ndarray, keep: float = 0.95) -> Reduced:
     if total <= 0:
         raise ValueError("activity has no variance (every unit is constant)")
     frac = np.cumsum(var) / total
-    k = int(np.searchsorted(frac, keep - 1e-12) + 1)
+    k = int(np.searchsorted(frac, keep - 1e-12) + 1) if dims is None else int(dims)
     k = min(k, int(np.sum(s > s[0] * 1e-12)))      # never keep numerically-zero directions
     return Reduced(vt[:k].T.copy(), k, float(frac[k - 1]))
 

@@ -99,3 +99,16 @@ def test_separated_groups_score_high_and_shuffled_labels_low():
     assert cluster_distances(D, labels).silhouette > 0.5
     shuffled = ["A", "B"] * 6
     assert cluster_distances(D, shuffled).silhouette < 0.1
+
+
+def test_analysis_variants_fixed_dims_rates_and_random_start():
+    task = rdm(0.5)
+    m = RateRNN.init(Streams([0], 1), 1)
+    m = m.replace(W_rec=m.W_rec * 40)
+    A = network_activity(m, task, steps=60)
+    assert reduce(A, dims=2).k == 2 and reduce(A, dims=1).k == 1
+    R = network_activity(m, task, steps=60, rates=True)
+    np.testing.assert_allclose(R, 1.0 + np.tanh(A), atol=1e-12)
+    X0 = network_activity(m, task, steps=60, x0_scale=0.3, seed=1)
+    assert not np.allclose(X0[:, 0], A[:, 0])           # a different start, reproducible
+    np.testing.assert_array_equal(X0, network_activity(m, task, steps=60, x0_scale=0.3, seed=1))
