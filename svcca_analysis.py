@@ -110,7 +110,8 @@ def main(argv=None) -> int:
                "svd_dims": dims, "keep": args.keep,
                "silhouette_precomputed": clus.silhouette,
                "silhouette_rows_as_features_original_convention": sil_rows,
-               "mean_within_group_distance": within, "mean_between_group_distance": between,
+               "mean_within_group_distance": within,
+               "mean_between_group_distance": None if between != between else between,
                "mds_embedding": clus.embedding.tolist()}
     s_path = directory / f"{stem}_svcca_summary.json"
     atomic_write_text(s_path, json.dumps(summary, indent=1) + "\n")
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
     print(f"networks: {len(names)} in {len(groups.labels)} group(s) "
           f"({', '.join(f'{g}: {len(m)}' for g, m in zip(groups.labels, groups.members))}); "
           f"SVD directions kept: {min(dims)}-{max(dims)}")
-    print(f"mean SVCCA distance within groups {within:.4f}, between groups {between:.4f}")
+    between_s = "n/a (one group)" if between != between else f"{between:.4f}"
+    print(f"mean SVCCA distance within groups {within:.4f}, between groups {between_s}")
     if clus.silhouette is None:
         print("silhouette score: not defined for a single group (add a second group, or "
               "give several groups files)")
