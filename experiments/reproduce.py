@@ -18,7 +18,6 @@ import argparse
 import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +40,13 @@ def sh(args: list[str], log) -> subprocess.CompletedProcess:
     if r.returncode not in (0,):
         raise SystemExit(f"failed: python {' '.join(args)}\n{r.stderr}")
     return r
+
+
+def _copy_small(src: Path, dst: Path) -> None:
+    """Copy a figure as a 256-colour PNG (a few times smaller, for git)."""
+    from PIL import Image
+    with Image.open(src) as im:
+        im.convert("RGB").quantize(colors=256).save(dst, optimize=True)
 
 
 def _finished(path: Path) -> bool:
@@ -125,7 +131,7 @@ def main():
                 "networks": {LABEL[r]: len(members[r]) for r in comp}}
             if len(comp) == len(usable):
                 for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
-                    shutil.copy(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
+                    _copy_small(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
                 # is the SVCCA answer an artefact of the analysis's choices?
                 vpath = out / f"{task}_svcca_variants.md"
                 sh(["experiments/svcca_variants.py", gname, "--out", str(vpath)], log)
