@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
 
 from rnn.io import models_dir  # noqa: E402
 
@@ -75,7 +78,11 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     mdir = models_dir()
     log = open(out / "log.txt", "a")
-    results = {"settings": vars(args), "tasks": {}}
+    t_start = time.time()
+    settings = {**vars(args), "out": os.path.relpath(out, ROOT)}
+    results = {"settings": settings, "tasks": {},
+               "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
+                          f"torch {torch.__version__}, device {args.device}"}
     vtag = f"v{int(round(args.variance * 100)):03d}"
     for task in args.tasks:
         tres = {"rules": {}, "comparisons": {}}
@@ -98,7 +105,7 @@ def main():
                 sh(cmd, log)
                 trained_now = True
             metas = [json.loads((mdir / f"{n}.json").read_text()) for n in names]
-            conv = [m["name"] for m in metas if m["converged"]]
+            conv = [n for n, m in zip(names, metas) if m["converged"]]
             members[rule] = conv
             tres["rules"][rule] = {
                 "networks": len(names), "converged": len(conv),
@@ -137,6 +144,7 @@ def main():
                 sh(["experiments/svcca_variants.py", gname, "--out", str(vpath)], log)
                 tres["svcca_variants"] = vpath.read_text()
         results["tasks"][task] = tres
+        results["this_run_wall_time_s"] = round(time.time() - t_start, 1)
         write_outputs(out, results)
     print(f"wrote {out / 'RESULTS.md'}")
     print(f"wrote {out / 'results.json'}")
@@ -154,7 +162,10 @@ def write_outputs(out: Path, results: dict) -> None:
              f"per rule, -v {s['variance']}, seed {s['seed']}). Only networks that reached "
              f"the stop rule are compared. Silhouettes: SVCCA on the precomputed distances "
              f"(and, for comparison with the paper, with distance rows as features); "
-             f"topology on the 30-number input-topology descriptors.", ""]
+             f"topology on the 30-number input-topology descriptors.", "",
+             f"Machine: {results['machine']}. This run of the script took "
+             f"{results['this_run_wall_time_s']:.0f} s (networks already in `models/` are "
+             f"reused; the training wall times are in the tables).", ""]
     for task, t in results["tasks"].items():
         lines += [f"## {task.upper()}", "",
                   "| rule | networks | reached stop rule | median updates | mean accuracy "
