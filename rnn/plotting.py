@@ -138,6 +138,17 @@ def plot_groups_embedding(ax, emb: np.ndarray, labels: list[str], names: list[st
         for (x, y), n in zip(emb, names):
             ax.annotate(n, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points",
                         color="0.3")
+    # networks with identical descriptors or distances land on one spot: say how many
+    scale = float(np.ptp(emb)) or 1.0
+    spots: dict[tuple, list[int]] = {}
+    for i, key in enumerate(map(tuple, np.round(emb / (scale * 1e-6)).astype(np.int64))):
+        spots.setdefault(key, []).append(i)
+    for idx in spots.values():
+        if len(idx) > 1:
+            counts = {g: sum(labels[i] == g for i in idx) for g in uniq}
+            what = ", ".join(f"{c} {g}" for g, c in counts.items() if c)
+            ax.annotate(f"×{len(idx)} ({what})", tuple(emb[idx[0]]), fontsize=7,
+                        xytext=(5, -10), textcoords="offset points", color="0.2")
     ax.set_xlabel("MDS 1")
     ax.set_ylabel("MDS 2")
     ax.set_title(title, fontsize=10)
