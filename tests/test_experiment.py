@@ -55,3 +55,26 @@ def test_reproduce_retrains_an_interrupted_population(tmp_path):
     assert "training 2 networks" in r.stdout
     meta = json.loads(meta_path.read_text())
     assert meta["status"] == "budget" and meta["steps"] == 2
+
+
+def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
+    import sys
+    sys.path.insert(0, str(DEFAULT_MODELS_DIR.parent / "experiments"))
+    import reproduce
+
+    def task_result(seed):
+        return {"settings": {"per_rule": 2, "rules": ["bptt"], "variance": 0.5, "seed": seed,
+                             "max_steps": None},
+                "rules": {"bptt": {"networks": 2, "converged": 2, "wall_time_s": 1.0,
+                                   "updates_median": 5, "final_accuracy_mean": 0.9}},
+                "comparisons": {}}
+    first = {"settings": {}, "machine": "m", "this_run_wall_time_s": 1.0,
+             "tasks": {"rdm": task_result(1)}}
+    reproduce.write_outputs(tmp_path, first)
+    second = {**first, "tasks": {"cdi": task_result(2)}}
+    reproduce.write_outputs(tmp_path, second,
+                            reproduce._previous_tasks(tmp_path / "results.json", ["cdi"]))
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.index("## CDI") < text.index("## RDM")
+    assert "first seed 1" in text and "first seed 2" in text
+    assert set(json.loads((tmp_path / "results.json").read_text())["tasks"]) == {"cdi", "rdm"}
