@@ -93,7 +93,6 @@ def main():
         for k, rule in enumerate(args.rules):
             base = f"{rule}_x{task}_{vtag}"
             names = [f"{base}_{i:03d}" for i in range(args.per_rule)]
-            t0 = time.time()
             if all(_finished(mdir / f"{n}.json") for n in names):
                 print(f"[{task}] {rule}: reusing {len(names)} trained networks", flush=True)
                 trained_now = False

@@ -41,11 +41,17 @@ VARIANTS = {
 }
 
 
-def variant_distances(models, variant: str) -> tuple[np.ndarray, list[int]]:
+def variant_distances(models, variant: str, activity_cache: dict) -> tuple[np.ndarray,
+                                                                          list[int]]:
+    """Distances under one variant; ``activity_cache`` keeps each network's
+    activity per activity option, so variants that share it simulate once."""
     _, act_kw, red_kw, skip = VARIANTS[variant]
     reduced = []
-    for lm in models:
-        A = network_activity(lm.model, lm.task, **act_kw)
+    for i, lm in enumerate(models):
+        key = (i, tuple(sorted(act_kw.items())))
+        if key not in activity_cache:
+            activity_cache[key] = network_activity(lm.model, lm.task, **act_kw)
+        A = activity_cache[key]
         if skip:
             T = lm.task.steps
             A = A.reshape(A.shape[0], -1, T)[:, :, skip:].reshape(A.shape[0], -1)
@@ -90,9 +96,9 @@ def main(argv=None) -> int:
     groups = read_groups([args.groups], directory, min_groups=2)
     models = load_group_models(groups, directory)
     labels = groups.label_of_each
-    results = {}
+    results, cache = {}, {}
     for v in args.variants:
-        D, dims = variant_distances(models, v)
+        D, dims = variant_distances(models, v, cache)
         results[v] = {**scores(D, labels), "dims": dims}
     text = table(results, labels)
     print(text, end="")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from rnn.model import RateRNN
+from rnn.rng import PROBE, Streams
 from tasks import DecisionTask
 
 
@@ -39,14 +40,14 @@ def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = Non
 
     By default every input starts from x = 0.  ``x0_scale`` > 0 starts each
     from ``x0_scale``·N(0, 1) instead (the original code's random initial
-    state, 0.3), drawn from ``seed``; ``rates`` records φ(x) instead of x."""
+    state, 0.3), drawn from the project's PROBE stream of ``seed``; ``rates``
+    records φ(x) instead of x."""
     st = task.svcca_inputs()
     u = task.static_trials(st, steps).to(torch.float64)                # [T, K, I]
     red = model.reduced().to(dtype=torch.float64)
     x0 = torch.zeros(1, u.shape[1], red.hidden, dtype=torch.float64)
     if x0_scale > 0:
-        g = torch.Generator().manual_seed(seed)
-        x0 = x0_scale * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+        x0 = x0_scale * Streams([seed], PROBE).normal(*x0.shape[1:], dtype=torch.float64)
     sim = red.simulate(u, x0, keep="all")
     X = sim.states[:, 0]                                               # [T, K, H]
     if rates:

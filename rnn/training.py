@@ -267,11 +267,10 @@ def final_acc(trainer: Trainer, val: ValidationSet, hist: History, rule: LazySto
     out = [math.nan] * P
     need = []
     for p in range(P):
-        last = hist.stop_step[p] if hist.stop_step[p] > 0 else len(hist.loss)
         if hist.stop_step[p] > 0:
             out[p] = hist.stop_acc[p]
-        elif (p, last) in rule.known:
-            out[p] = rule.known[(p, last)]
+        elif (p, len(hist.loss)) in rule.known:
+            out[p] = rule.known[(p, len(hist.loss))]
         else:
             need.append(p)
     if need and fresh:
