@@ -4,13 +4,16 @@
     python svcca_analysis.py sample.txt -reload    # compute the distances
     python svcca_analysis.py sample.txt            # reuse the cached distances
 
+    python svcca_analysis.py sample.txt --analysis original   # the original study's analysis
+
 The groups file lives in the models folder: one group per line, a label then
 model names.  Each network is driven by 10 noise-free static inputs per
-context for 750 steps; SVCCA keeps the directions explaining >= 95% of the
-variance; distance = 1 - mean canonical correlation.  Writes the distance
-matrix (models/GROUPS_distances.npy, reused until -reload or until the
-networks change), a heat map, an MDS embedding coloured by group and a
-summary with the silhouette scores.
+context for 750 steps from x = 0; SVCCA keeps the directions explaining >= 95%
+of the variance; distance = 1 - mean canonical correlation.  Writes the
+distance matrix (models/GROUPS_distances.npy, reused until -reload or until
+the networks or the analysis change), a heat map, an MDS embedding coloured by
+group and a summary with the silhouette score, its bootstrap interval and
+permutation p-value.
 """
 from __future__ import annotations
 
@@ -32,25 +35,83 @@ def build_parser() -> Parser:
     add_groups_argument(p)
     p.add_argument("-reload", "--reload", action="store_true", dest="reload",
                    help="recompute the distances even if a matching cache exists")
-    p.add_argument("--keep", type=float, default=0.95,
-                   help="fraction of variance the SVD directions must explain (default 0.95)")
+    a = p.add_argument_group("analysis (default: this tool's; --analysis original sets the "
+                             "original study's, single flags override it)")
+    a.add_argument("--analysis", choices=("tool", "original"), default="tool",
+                   help="tool: x from 0, 10 levels per context, directions explaining 95%% of "
+                        "the variance; original (its commit 4b4fb8a, which made the paper's "
+                        "distance matrix): 2 SVD directions, 120/N levels per context, every "
+                        "probe trial from its own random state 0.3*N(0,1)")
+    a.add_argument("--dims", default=None, metavar="{auto,K}",
+                   help="SVD directions kept per network: auto (the fewest explaining --keep "
+                        "of the variance) or a fixed number K")
+    a.add_argument("--keep", type=float, default=0.95,
+                   help="with --dims auto: fraction of variance the SVD directions must "
+                        "explain (default 0.95)")
+    a.add_argument("--levels", default=None, metavar="{L,original}",
+                   help="static evidence levels per context, evenly spaced in +-mean "
+                        "(default 10; original: 120/N)")
+    a.add_argument("--x0", choices=("zero", "random"), default=None,
+                   help="probe trials start at x = 0, or each from its own random state "
+                        "0.3*N(0,1) (different for every network and trial; drawn from "
+                        "--probe-seed and the network's weights)")
+    a.add_argument("--probe-seed", type=int, default=0, metavar="S",
+                   help="seed of the random probe starts (default 0; recorded)")
+    p.add_argument("--bootstrap", type=int, default=2000, metavar="B",
+                   help="bootstrap resamples and label permutations for the silhouette's "
+                        "interval and p-value (default 2000; 0 skips them)")
     add_output_args(p, quiet="no progress bar")
     return p
 
 
+def options_from_args(args):
+    """The SVCCAOptions the flags ask for."""
+    import dataclasses
+    import math
+
+    from rnn.svcca import SVCCAOptions
+    if not (0 < args.keep <= 1):
+        raise UserError(f"--keep must be in (0, 1], got {args.keep}")
+    if not 0 <= args.probe_seed < 2**62:
+        raise UserError(f"--probe-seed must be in [0, 2**62), got {args.probe_seed}")
+    if args.bootstrap < 0:
+        raise UserError(f"--bootstrap must be 0 or more, got {args.bootstrap}")
+    base = SVCCAOptions.original(args.probe_seed) if args.analysis == "original" else \
+        SVCCAOptions(probe_seed=args.probe_seed)
+    over = {"keep": args.keep}
+    if args.dims is not None:
+        if args.dims == "auto":
+            over["dims"] = None
+        elif args.dims.isdigit() and int(args.dims) >= 1:
+            over["dims"] = int(args.dims)
+        else:
+            raise UserError(f"--dims must be auto or a positive number, got {args.dims!r}")
+    if args.levels is not None:
+        if args.levels == "original":
+            over["levels"] = None
+        elif args.levels.isdigit() and int(args.levels) >= 2:
+            over["levels"] = int(args.levels)
+        else:
+            raise UserError(f"--levels must be a number of at least 2 or 'original', got "
+                            f"{args.levels!r}")
+    if args.x0 is not None:
+        over["x0"] = args.x0
+    assert math.isfinite(args.keep)
+    return dataclasses.replace(base, **over)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not 0 < args.keep <= 1:
-        raise UserError(f"--keep must be in (0, 1], got {args.keep}")
+    opts = options_from_args(args)
     from rnn import plotting as P
     P.use_backend(args.show)
     from tqdm import tqdm
 
     from rnn.compare import (cluster_distances, fmt_score, load_group_models, silhouette,
-                             within_between)
+                             silhouette_stats, within_between)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.svcca import distance_matrices, network_activity, reduce
+    from rnn.svcca import svcca_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -60,7 +121,7 @@ def main(argv=None) -> int:
     hashes = [weights_hash(lm.model) for lm in models]
     d_path = directory / f"{stem}_distances.npy"
     m_path = directory / f"{stem}_distances.json"
-    want = {"names": names, "weights": hashes, "keep": args.keep}
+    want = {"names": names, "weights": hashes, "analysis": opts.to_dict()}
 
     cached = None
     if args.reload:
@@ -70,29 +131,37 @@ def main(argv=None) -> int:
     else:
         try:
             meta = json.loads(m_path.read_text())
-            ok = all(meta.get(k) == v for k, v in want.items())
-            reason = "the cached distances cover other networks or weights"
-            if ok:
-                cached = (np.load(d_path), np.array(meta["angular"]), meta["dims"])
+            same_nets = all(meta.get(k) == want[k] for k in ("names", "weights"))
+            if not same_nets:
+                reason = "the cached distances cover other networks or weights"
+            elif meta.get("analysis") != want["analysis"]:
+                old = (meta.get("analysis") or {}).get("label", "an older version's")
+                reason = (f"the cached distances were computed with another analysis "
+                          f"({old}), not {opts.label()}")
+            else:
+                cached = (np.load(d_path), np.array(meta["angular"]), meta["dims"],
+                          np.array(meta["noise_floor"]))
         except (OSError, ValueError, KeyError):
             reason = "the cache is unreadable"
     written = []
     if cached is not None:
-        D, Dang, dims = cached
+        D, Dang, dims, floor = cached
         print(f"reusing the cached distances {d_path} (-reload recomputes)")
     else:
-        print(f"computing SVCCA distances for {len(names)} networks ({reason})")
-        reduced = []
-        for lm in tqdm(models, desc="svcca", unit="network", disable=args.quiet):
-            reduced.append(reduce(network_activity(lm.model, lm.task), args.keep))
-        D, Dang = distance_matrices(reduced)
-        dims = [r.k for r in reduced]
+        print(f"computing SVCCA distances for {len(names)} networks, analysis "
+              f"{opts.label()} ({reason})")
+        res = svcca_distances(
+            [lm.model for lm in models], [lm.task for lm in models], hashes, opts,
+            progress=lambda it: tqdm(it, desc="svcca", unit="network", disable=args.quiet))
+        D, Dang, dims, floor = res.distances, res.angular, res.dims, res.noise_floor
         atomic_write(d_path, lambda f: np.save(f, D))
         atomic_write_text(m_path, json.dumps({**want, "labels": labels, "dims": dims,
+                                              "noise_floor": floor.tolist(),
                                               "angular": Dang.tolist()}, indent=1) + "\n")
         written += [str(d_path), str(m_path)]
 
     clus = cluster_distances(D, labels)
+    stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)
     # the original's convention: rows of the distance matrix used as feature vectors
     sil_rows = silhouette(D, labels, "euclidean")
     within, between = within_between(D, groups.group_index)
@@ -107,8 +176,14 @@ def main(argv=None) -> int:
                             f"{fmt_score(clus.silhouette)})")
     written.append(P.save(fig, directory / f"{stem}_svcca_mds.png", keep_open=args.show))
     summary = {"groups_files": args.groups, "names": names, "labels": labels,
-               "svd_dims": dims, "keep": args.keep,
+               "analysis": opts.to_dict(), "svd_dims": dims, "keep": opts.keep,
                "silhouette_precomputed": clus.silhouette,
+               "silhouette_interval_95": None if stats.silhouette is None else
+               [stats.ci_low, stats.ci_high],
+               "silhouette_permutation_p": stats.p_value,
+               "silhouette_resamples": args.bootstrap,
+               "noise_floor_mean": float(np.mean(floor)), "noise_floor_max": float(np.max(floor)),
+               "noise_floor_per_network": [float(v) for v in floor],
                "silhouette_rows_as_features_original_convention": sil_rows,
                "mean_within_group_distance": within,
                "mean_between_group_distance": None if between != between else between,
@@ -121,12 +196,18 @@ def main(argv=None) -> int:
           f"({', '.join(f'{g}: {len(m)}' for g, m in zip(groups.labels, groups.members))}); "
           f"SVD directions kept: {min(dims)}-{max(dims)}")
     between_s = "n/a (one group)" if between != between else f"{between:.4f}"
+    print(f"analysis: {opts.label()}")
     print(f"mean SVCCA distance within groups {within:.4f}, between groups {between_s}")
+    if opts.x0 == "random":
+        print(f"noise floor (each network against itself, two draws of the random starts): "
+              f"mean {np.mean(floor):.4f}, max {np.max(floor):.4f}")
     if clus.silhouette is None:
         print("silhouette score: not defined for a single group (add a second group, or "
               "give several groups files)")
     else:
-        print(f"silhouette score (precomputed SVCCA distances): {clus.silhouette:.3f}")
+        print(f"silhouette score (precomputed SVCCA distances): {clus.silhouette:.3f}" + (
+            f" (95% bootstrap interval [{stats.ci_low:.3f}, {stats.ci_high:.3f}], permutation "
+            f"p = {stats.p_value:.3g}; {args.bootstrap} resamples)" if args.bootstrap else ""))
         print(f"silhouette score (original convention, distance rows as features): "
               f"{fmt_score(sil_rows)}")
     return finish(written, args.show)

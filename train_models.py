@@ -28,6 +28,7 @@ import torch
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, run_cli
 from rnn.io import check_name, models_dir, package_versions_and_command, save_model
 from rnn.rules import ACTIVATION, RULE_NAMES, RULES, make_config, prefix_list, rule_from_name, spec
+from rnn.protocol import SWITCHES, Protocol
 from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
@@ -53,6 +54,18 @@ learning rules and their defaults (all recorded in NAME.json):
         3000 batches.  Why these values: rnn/hebbian.py.
 every rule stops when the minimum of the last 10 validation accuracies (2000
 fixed trials) reaches 0.9.
+
+training protocols (--protocol; each switch can also be set alone, e.g.
+--protocol original --no-shared-x0 for an ablation; all recorded in NAME.json):
+  clean     this tool's defaults: an independent initial state x0 ~ 0.3*N(0,1) for
+            every trial; strength-0 validation trials scored against a random sign
+            on fixed initial states; BPTT budget 20000 steps.
+  original  the original study's code (commit 4b4fb8a): --shared-x0 (one x0 per
+            batch / GA generation, shared by all its trials and members),
+            --lenient-stop (strength-0 validation trials always correct, as the
+            original's target sign(0) = 0 with tolerance 1; validation x0 redrawn at
+            every check), --original-budgets (BPTT at most 2000 steps).
+  --N 1 is the original's N = 1 task (evidence + constant cue, 2 inputs) in both.
 """
 
 
@@ -80,6 +93,22 @@ def build_parser() -> Parser:
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
                         "(1 + tanh for BPTT/GA, tanh for FF/Hebbian)")
+    prot = p.add_argument_group("training protocol (default: clean; see below)")
+    prot.add_argument("--protocol", choices=("clean", "original"), default="clean",
+                      help="clean (this tool's) or original (the original study's code): "
+                           "sets the three switches below")
+    prot.add_argument("--shared-x0", action=argparse.BooleanOptionalAction, default=None,
+                      help="one initial state per training batch / GA generation, shared by "
+                           "its trials (original) instead of one per trial")
+    prot.add_argument("--lenient-stop", action=argparse.BooleanOptionalAction, default=None,
+                      help="the original's stop-rule scoring: strength-0 validation trials "
+                           "always correct, validation initial states redrawn every check")
+    prot.add_argument("--original-budgets", action=argparse.BooleanOptionalAction,
+                      default=None, help="BPTT at most 2000 steps (the original's budget) "
+                                         "instead of 20000")
+    prot.add_argument("--hidden", type=int, default=50, metavar="H",
+                      help="number of units (default 50; parts of the original's history "
+                           "used 100 for N-CDI)")
     p.add_argument("--rule", choices=RULES, default=None,
                    help="learning rule, overriding the name prefix")
     p.add_argument("--seed", type=int, default=None,
@@ -126,10 +155,21 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
     if args.seed is not None and not (0 <= args.seed < 2**62):
         raise UserError(f"--seed must be in [0, 2**62), got {args.seed}")
+    if not 2 <= args.hidden <= 4096:
+        raise UserError(f"--hidden must be between 2 and 4096 units, got {args.hidden}")
     check_name(args.name)
     rule = args.rule or rule_from_name(args.name)
+    if rule == "heb" and args.hidden <= 11:
+        raise UserError(f"the Hebbian rule needs at least 12 units (bias units 1, 10, 11), "
+                        f"got --hidden {args.hidden}")
     task = rdm(args.variance, args.mean) if args.rdm else ncdi(args.N, args.variance, args.mean)
     return rule, task
+
+
+def protocol_from_args(args) -> Protocol:
+    base = Protocol.named(args.protocol)
+    on = {s: getattr(args, s) for s in SWITCHES if getattr(args, s) is not None}
+    return dataclasses.replace(base, hidden=args.hidden, **on)
 
 
 def pick_device(choice: str) -> torch.device:
@@ -173,20 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     seeds = [seed + i for i in range(args.count)]
     activation = "relu" if args.relu else ACTIVATION[rule]
+    protocol = protocol_from_args(args)
     cfg = make_config(rule, task, args.max_steps)
+    if args.max_steps is None:
+        cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
     stop = StopConfig()
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
-        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}")
+        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}; "
+        f"protocol {protocol.label()}")
 
-    trainer = rs.make(cfg, task, seeds, device, activation)
+    trainer = rs.make(cfg, task, seeds, device, activation, protocol)
     recorder = None
     if args.record_activity:
         from rnn.tca import ActivityRecorder
         recorder = ActivityRecorder(task, seeds, trainer.model.hidden, device,
                                     every=args.record_every)
-    val = ValidationSet.make(task, seeds, trainer.model.hidden, device)
+    val = ValidationSet.make(task, seeds, trainer.model.hidden, device, protocol)
     common = {
         "rule": rule, "rule_name": RULE_NAMES[rule], "task": task.to_dict(),
         "network": {"hidden": trainer.model.hidden, "activation": activation,
@@ -194,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
                     "x0_scale": X0_SCALE, "clamp_idx": list(trainer.model.clamp_idx),
                     "clamp_val": list(trainer.model.clamp_val)},
         "trainer": dataclasses.asdict(cfg), "stop_rule": dataclasses.asdict(stop),
+        "protocol": protocol.to_dict(),
         "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, 20), "
-                       "cycled"},
+                       "cycled", "strength_0_always_correct": protocol.lenient_stop,
+                       "x0": "redrawn every check" if protocol.lenient_stop else "fixed"},
         "device": str(device), "torch_threads": torch.get_num_threads(),
         **package_versions_and_command(),
     }

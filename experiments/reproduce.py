@@ -4,6 +4,8 @@ geometry, or both?  Train populations with all four rules, compare them.
 
     bash experiments/reproduce.sh                      # CDI and RDM, 10 networks per rule
     bash experiments/reproduce.sh --tasks cdi --per-rule 4 --max-steps 300   # a quick look
+    bash experiments/reproduce.sh --protocol original  # the original study's protocol and its
+                                                       # ablations (experiments/protocol.py)
 
 For each task: trains ``--per-rule`` networks per rule at ``-v`` (one batched
 run per rule, ``train_models.py --count``; existing models are reused), then
@@ -64,6 +66,15 @@ def _finished(path: Path) -> bool:
 
 
 def main():
+    if "--protocol" in sys.argv[1:]:
+        i = sys.argv.index("--protocol")
+        choice = sys.argv[i + 1] if i + 1 < len(sys.argv) else ""
+        if choice == "original":
+            from experiments.protocol import main as protocol_main
+            raise SystemExit(protocol_main(sys.argv[1:i] + sys.argv[i + 2:]))
+        if choice != "clean":
+            raise SystemExit(f"reproduce: --protocol must be clean or original, got {choice!r}")
+        del sys.argv[i:i + 2]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS))
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)

@@ -17,7 +17,8 @@ import torch
 
 from rnn.model import RateRNN
 from rnn.rng import TRAIN, WEIGHTS, Streams
-from rnn.training import X0_SCALE, Trainer
+from rnn.protocol import CLEAN, Protocol
+from rnn.training import Trainer
 from tasks import DecisionTask
 
 _BLOCK = 50   # backward steps per gradient-accumulation block
@@ -133,18 +134,19 @@ class BPTTTrainer(Trainer):
     trainable = ("W_rec",)
 
     def __init__(self, cfg: BPTTConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "one_plus_tanh"):
+                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN):
         self.cfg = cfg
         self.task = task
+        self.protocol = protocol
         self.model = RateRNN.init(Streams(seeds, WEIGHTS, device), task.n_inputs,
-                                  activation=activation, readout="linear")
+                                  hidden=protocol.hidden, activation=activation, readout="linear")
         self.data = Streams(seeds, TRAIN, device)
         self.adam = BatchedAdam(self.model.W_rec, cfg)
 
     def step(self, active: torch.Tensor) -> torch.Tensor:
         rng = self.data.subset(active.tolist())
         trials = self.task.sample(self.cfg.batch, rng)
-        x0 = X0_SCALE * rng.normal(self.cfg.batch, self.model.hidden)
+        x0 = self.protocol.initial_states(rng, self.cfg.batch, self.model.hidden)
         self.data.counter = rng.counter
         sub = self.model.select(active)
         loss, grad = loss_and_grad(sub, trials.inputs, x0, trials.targets)

@@ -2,6 +2,7 @@
 attractor input-topology descriptor, silhouette scores and MDS embeddings."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,3 +114,89 @@ def within_between(D: np.ndarray, group_index: list[int]) -> tuple[float, float]
 
 def fmt_score(s: float | None) -> str:
     return "n/a" if s is None else f"{s:.3f}"
+
+
+@dataclass(frozen=True)
+class SilhouetteStats:
+    """A silhouette score on precomputed distances with its uncertainty.
+
+    ci: 95% percentile interval of a bootstrap over networks (each group
+    resampled with replacement to its own size; a network never counts as its
+    own neighbour, so copies of one network do not shrink the within-group
+    distances); p_value: permutation test with the labels shuffled,
+    (1 + #{permuted ≥ observed}) / (1 + permutations)."""
+    silhouette: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    n_boot: int
+    n_perm: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fmt(self) -> str:
+        if self.silhouette is None:
+            return "n/a"
+        return (f"{self.silhouette:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}], "
+                f"p = {self.p_value:.3g}")
+
+
+def batched_silhouette(D: np.ndarray, index: np.ndarray, labels: np.ndarray,
+                       n_groups: int) -> np.ndarray:
+    """Silhouette scores (mean over samples) of B configurations at once.
+
+    D [n0, n0] precomputed distances; index [B, n] which network fills each
+    slot; labels [B, n] group of each slot (0..n_groups-1).  Slots holding the
+    same network are not each other's neighbours.  A slot whose own group has
+    no other network scores 0 (scikit-learn's rule for singletons).  [B]"""
+    B, n = index.shape
+    Db = D[index[:, :, None], index[:, None, :]]                        # [B, n, n]
+    valid = (index[:, :, None] != index[:, None, :]).astype(np.float64)
+    onehot = np.eye(n_groups)[labels]                                   # [B, n, G]
+    sums = np.matmul(Db * valid, onehot)
+    counts = np.matmul(valid, onehot)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+    own = np.take_along_axis(means, labels[..., None], axis=2)[..., 0]
+    own_n = np.take_along_axis(counts, labels[..., None], axis=2)[..., 0]
+    other = np.where(np.eye(n_groups, dtype=bool)[labels] | (counts == 0), np.inf, means)
+    b = other.min(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = (b - own) / np.maximum(own, b)
+    s = np.where((own_n > 0) & np.isfinite(s), s, 0.0)
+    return s.mean(axis=1)
+
+
+def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int = 2000,
+                     seed: int = 0) -> SilhouetteStats:
+    """Silhouette of ``group_index`` on the precomputed distances D, with a
+    bootstrap interval and a permutation p-value (see SilhouetteStats)."""
+    g = np.asarray(group_index)
+    _, g = np.unique(g, return_inverse=True)
+    G, n = int(g.max()) + 1 if len(g) else 0, len(g)
+    if G < 2 or G > n - 1:
+        return SilhouetteStats(None, None, None, None, n_boot, n_perm)
+    D = np.asarray(D, dtype=np.float64)
+    obs = float(batched_silhouette(D, np.arange(n)[None], g[None], G)[0])
+    rng = np.random.default_rng(seed)
+    chunk = max(1, int(2e7 // (n * n)))
+    members = [np.flatnonzero(g == k) for k in range(G)]
+    boots = []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        idx = np.concatenate([m[rng.integers(0, len(m), size=(b, len(m)))] for m in members],
+                             axis=1)
+        lab = np.broadcast_to(np.concatenate([np.full(len(m), k) for k, m in
+                                              enumerate(members)]), idx.shape)
+        boots.append(batched_silhouette(D, idx, lab, G))
+    perms = []
+    for start in range(0, n_perm, chunk):
+        b = min(chunk, n_perm - start)
+        lab = rng.permuted(np.broadcast_to(g, (b, n)), axis=1)
+        perms.append(batched_silhouette(D, np.broadcast_to(np.arange(n), (b, n)), lab, G))
+    boots = np.concatenate(boots) if boots else np.array([obs])
+    perms = np.concatenate(perms) if perms else np.array([])
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    p = (1 + int(np.sum(perms >= obs - 1e-12))) / (1 + len(perms))
+    return SilhouetteStats(obs, float(lo), float(hi), float(p), n_boot, n_perm)

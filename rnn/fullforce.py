@@ -30,7 +30,8 @@ import torch
 
 from rnn.model import RateRNN
 from rnn.rng import TEACHER, TRAIN, WEIGHTS, Streams
-from rnn.training import X0_SCALE, Trainer
+from rnn.protocol import CLEAN, Protocol
+from rnn.training import Trainer
 from tasks import DecisionTask
 
 
@@ -54,7 +55,7 @@ class FFTrainer(Trainer):
     trainable = ("W_rec", "W_out")
 
     def __init__(self, cfg: FFConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "tanh"):
+                 activation: str = "tanh", protocol: Protocol = CLEAN):
         self.cfg, self.task = cfg, task
         self.device = torch.device(device)
         self.activation = activation
@@ -65,8 +66,9 @@ class FFTrainer(Trainer):
         self.attempts = [1] * self.n
         self.trials_in_attempt = [0] * self.n
         self._restarted: list[int] = []
-        self.model = RateRNN.init(self.w_rng, task.n_inputs, activation=activation,
-                                  readout="tanh_rates")
+        self.protocol = protocol
+        self.model = RateRNN.init(self.w_rng, task.n_inputs, hidden=protocol.hidden,
+                                  activation=activation, readout="tanh_rates")
         self.model = self.model.replace(W_rec=torch.zeros_like(self.model.W_rec),
                                         W_out=torch.zeros_like(self.model.W_out))
         H = self.model.hidden
@@ -90,8 +92,8 @@ class FFTrainer(Trainer):
 
     def _restart(self, idx: torch.Tensor) -> None:
         rng = self.w_rng.subset(idx.tolist())
-        fresh = RateRNN.init(rng, self.task.n_inputs, activation=self.activation,
-                             readout="tanh_rates")
+        fresh = RateRNN.init(rng, self.task.n_inputs, hidden=self.protocol.hidden,
+                             activation=self.activation, readout="tanh_rates")
         self.w_rng.counter = rng.counter
         W_in = self.model.W_in.clone()
         W_in[idx] = fresh.W_in
@@ -176,7 +178,7 @@ class FFTrainer(Trainer):
             self._restarted += due
         rng = self.data.subset(act)
         trials = self.task.sample(1, rng)
-        x0 = X0_SCALE * rng.normal(1, self.model.hidden)
+        x0 = self.protocol.initial_states(rng, 1, self.model.hidden)
         self.data.counter = rng.counter
         loss = self.train_trial(active, trials.inputs.to(self.device), x0.to(self.device),
                                 trials.targets.to(self.device))

@@ -20,7 +20,8 @@ import torch
 
 from rnn.model import RateRNN, trial_loss
 from rnn.rng import MUTATE, TRAIN, WEIGHTS, Streams
-from rnn.training import X0_SCALE, Trainer
+from rnn.protocol import CLEAN, Protocol
+from rnn.training import Trainer
 from tasks import DecisionTask
 
 
@@ -42,13 +43,15 @@ class GATrainer(Trainer):
     trainable = ("W_in", "W_rec", "W_out")
 
     def __init__(self, cfg: GAConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "one_plus_tanh"):
+                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN):
         if not 1 <= cfg.parents <= cfg.population:
             raise ValueError("parents must be between 1 and the population size")
         self.cfg, self.task = cfg, task
+        self.protocol = protocol
         self.R, self.G = len(seeds), cfg.population
         self.pop = RateRNN.init(Streams(seeds, WEIGHTS, device), task.n_inputs,
-                                per_stream=self.G, activation=activation, readout="linear")
+                                per_stream=self.G, hidden=protocol.hidden,
+                                activation=activation, readout="linear")
         self.data = Streams(seeds, TRAIN, device)
         self.mut = Streams(seeds, MUTATE, device)
         self.model = self.pop.select(torch.arange(self.R, device=device) * self.G)
@@ -111,7 +114,7 @@ class GATrainer(Trainer):
     def step(self, active: torch.Tensor) -> torch.Tensor:
         rng = self.data.subset(active.tolist())
         trials = self.task.sample(self.cfg.batch, rng)
-        x0 = X0_SCALE * rng.normal(self.cfg.batch, self.pop.hidden)
+        x0 = self.protocol.initial_states(rng, self.cfg.batch, self.pop.hidden)
         self.data.counter = rng.counter
         return self.generation(active, trials.inputs, x0, trials.targets)
 

@@ -52,7 +52,8 @@ import torch
 
 from rnn.model import RateRNN
 from rnn.rng import PERTURB, TRAIN, WEIGHTS, Streams
-from rnn.training import X0_SCALE, Trainer
+from rnn.protocol import CLEAN, Protocol
+from rnn.training import Trainer
 from tasks import DecisionTask
 
 BIAS_UNITS = (1, 10, 11)
@@ -85,11 +86,16 @@ class HebbTrainer(Trainer):
     trainable = ("W_rec",)
 
     def __init__(self, cfg: HebbConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "tanh"):
+                 activation: str = "tanh", protocol: Protocol = CLEAN):
+        if protocol.hidden <= max(BIAS_UNITS):
+            raise ValueError(f"the Hebbian rule needs more than {max(BIAS_UNITS)} units "
+                             f"(bias units {BIAS_UNITS})")
         self.cfg, self.task = cfg, task
+        self.protocol = protocol
         self.device = torch.device(device)
         wrng = Streams(seeds, WEIGHTS, device)
-        m = RateRNN.init(wrng, task.n_inputs, activation=activation, readout="unit0")
+        m = RateRNN.init(wrng, task.n_inputs, hidden=protocol.hidden, activation=activation,
+                         readout="unit0")
         H = m.hidden
         W = (cfg.init_g / math.sqrt(H)) * wrng.normal(H, H)
         self.model = m.replace(W_rec=W, clamp_idx=BIAS_UNITS, clamp_val=BIAS_VALUES)
@@ -147,7 +153,7 @@ class HebbTrainer(Trainer):
         act = active.tolist()
         rng = self.data.subset(act)
         trials = self.task.sample(cfg.batch, rng)
-        x0 = X0_SCALE * rng.normal(cfg.batch, self.model.hidden)
+        x0 = self.protocol.initial_states(rng, cfg.batch, self.model.hidden)
         self.data.counter = rng.counter
         prng = self.noise.subset(act)
         sub = self.model.select(active)

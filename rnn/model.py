@@ -322,11 +322,16 @@ class RateRNN:
 
 
 def accuracy(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,
-             targets: torch.Tensor) -> torch.Tensor:
-    """Fraction of trials with sign(z_T) equal to the target, per network [P]."""
+             targets: torch.Tensor, always_correct: torch.Tensor | None = None) -> torch.Tensor:
+    """Fraction of trials with sign(z_T) equal to the target, per network [P];
+    trials marked in ``always_correct`` [P, n] count as correct whatever the
+    output (the original's strength-0 validation trials)."""
     sim = model.simulate(inputs, x0)
     z = model.output(sim.x_last)
-    return (torch.sign(z) == targets.to(z.dtype)).to(torch.float64).mean(-1)
+    ok = torch.sign(z) == targets.to(z.dtype)
+    if always_correct is not None:
+        ok |= always_correct.to(ok.device)
+    return ok.to(torch.float64).mean(-1)
 
 
 def trial_loss(model: RateRNN, sim: Simulation, targets: torch.Tensor) -> torch.Tensor:

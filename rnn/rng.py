@@ -35,6 +35,7 @@ TEACHER = 5      # full-FORCE target-generating network
 PERTURB = 6      # Hebbian exploratory perturbations
 PROBE = 7        # analyses that need noisy trials (psychometric curves)
 RECORD = 8       # activity recordings for tensor component analysis
+REDRAW = 9       # validation initial states redrawn at every check (original protocol)
 
 _M1 = 0x21F0AAAD
 _M2 = 0x735A2D97

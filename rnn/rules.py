@@ -33,7 +33,7 @@ def rule_from_name(name: str) -> str:
 @dataclass(frozen=True)
 class RuleSpec:
     config_cls: type
-    make: Callable          # (cfg, task, seeds, device, activation) -> Trainer
+    make: Callable          # (cfg, task, seeds, device, activation, protocol) -> Trainer
     unit: str               # what one update is called (step, generation, trial, batch)
 
 

@@ -12,9 +12,16 @@ V_aᵀ V_b (min(k_a, k_b) of them).  Each network's reduction is computed once.
     distance  = 1 − mean canonical correlation           (the original's)
     angular   = arccos(mean canonical correlation)       (Williams et al. 2021;
                 a metric when both networks keep the same k)
+
+:class:`SVCCAOptions` holds the analysis's choices; ``SVCCAOptions.original()``
+is the original study's analysis at its commit 4b4fb8a (the one that produced
+the paper's distance matrix): exactly 2 SVD directions, 120/N evidence levels
+per context, every probe trial from its own random state 0.3·N(0, 1).
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,15 +41,72 @@ class Reduced:
     explained: float
 
 
+@dataclass(frozen=True)
+class SVCCAOptions:
+    """The choices of one SVCCA analysis (recorded with every cache)."""
+    dims: int | None = None       # SVD directions kept; None: the fewest explaining >= keep
+    keep: float = 0.95            # variance fraction for dims=None
+    levels: int | None = 10       # evidence levels per context; None: 120/N (the original)
+    x0: str = "zero"              # probe trials start at x = 0, or "random": 0.3·N(0, 1)
+    probe_seed: int = 0           # with x0="random": seeds each network's draws
+
+    def __post_init__(self):
+        if self.x0 not in ("zero", "random"):
+            raise ValueError(f"x0 must be 'zero' or 'random', got {self.x0!r}")
+        if self.dims is not None and self.dims < 1:
+            raise ValueError(f"dims must be at least 1, got {self.dims}")
+        if not 0 < self.keep <= 1:
+            raise ValueError(f"keep must be in (0, 1], got {self.keep}")
+        if self.levels is not None and self.levels < 2:
+            raise ValueError(f"levels must be at least 2, got {self.levels}")
+
+    @staticmethod
+    def original(probe_seed: int = 0) -> "SVCCAOptions":
+        return SVCCAOptions(dims=2, levels=None, x0="random", probe_seed=probe_seed)
+
+    def levels_for(self, task: DecisionTask) -> int:
+        return self.levels if self.levels is not None else max(2, 120 // task.n_contexts)
+
+    def label(self) -> str:
+        if dataclasses.replace(self, probe_seed=0) == SVCCAOptions.original():
+            return "original"
+        if self == SVCCAOptions():
+            return "tool"
+        return (f"dims {self.dims or f'{self.keep:g} var'}, levels "
+                f"{self.levels or '120/N'}, x0 {self.x0}")
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "label": self.label()}
+
+    def network_seed(self, key: str, draw: int = 0) -> int:
+        """The probe seed of one network (``key``: e.g. its weights hash); ``draw``
+        numbers independent repeats (the noise floor uses draws 0 and 1)."""
+        h = hashlib.sha256(f"{self.probe_seed}:{draw}:{key}".encode()).hexdigest()
+        return int(h[:15], 16)
+
+    def activity(self, model: RateRNN, task: DecisionTask, key: str, draw: int = 0
+                 ) -> np.ndarray:
+        """The network's activity [units, inputs·steps] under these options."""
+        if self.x0 == "zero":
+            return network_activity(model, task, levels=self.levels_for(task))
+        return network_activity(model, task, levels=self.levels_for(task), x0_scale=0.3,
+                                seed=self.network_seed(key, draw))
+
+    def reduce(self, activity: np.ndarray) -> "Reduced":
+        return reduce(activity, self.keep, self.dims)
+
+
 def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = None,
-                     x0_scale: float = 0.0, seed: int = 0, rates: bool = False) -> np.ndarray:
+                     x0_scale: float = 0.0, seed: int = 0, rates: bool = False,
+                     levels: int = 10) -> np.ndarray:
     """Hidden states of the free units under the SVCCA inputs: [units, inputs·steps].
 
-    By default every input starts from x = 0.  ``x0_scale`` > 0 starts each
-    from ``x0_scale``·N(0, 1) instead (the original code's random initial
-    state, 0.3), drawn from the project's PROBE stream of ``seed``; ``rates``
-    records φ(x) instead of x."""
-    st = task.svcca_inputs()
+    ``levels`` static evidence values per context.  By default every input
+    starts from x = 0.  ``x0_scale`` > 0 starts each from
+    ``x0_scale``·N(0, 1) instead (the original code's random initial state,
+    0.3; independent for every input), drawn from the project's PROBE stream
+    of ``seed``; ``rates`` records φ(x) instead of x."""
+    st = task.svcca_inputs(levels)
     u = task.static_trials(st, steps).to(torch.float64)                # [T, K, I]
     red = model.reduced().to(dtype=torch.float64)
     x0 = torch.zeros(1, u.shape[1], red.hidden, dtype=torch.float64)
@@ -104,6 +168,36 @@ def distance_matrices(reduced: list[Reduced]) -> tuple[np.ndarray, np.ndarray]:
             m = float(np.clip(np.linalg.svd(block, compute_uv=False), 0, 1).mean())
             D[i, j], A[i, j] = 1.0 - m, float(np.arccos(m))
     return D + D.T, A + A.T
+
+
+@dataclass(frozen=True)
+class SVCCAResult:
+    """Distances of a list of networks under one analysis.
+
+    distances, angular [n, n]; dims [n] (SVD directions kept per network);
+    noise_floor [n]: each network's distance to itself under a second draw of
+    the random probe starts (all 0 when the starts are x = 0)."""
+    distances: np.ndarray
+    angular: np.ndarray
+    dims: list[int]
+    noise_floor: np.ndarray
+
+
+def svcca_distances(models: list[RateRNN], tasks: list[DecisionTask], keys: list[str],
+                    options: SVCCAOptions, progress=lambda it: it) -> SVCCAResult:
+    """Every network's reduction once, then all pairwise distances.  ``keys``
+    identify the networks (weights hashes) for their random probe starts."""
+    reduced, floor = [], []
+    for model, task, key in progress(list(zip(models, tasks, keys))):
+        r = options.reduce(options.activity(model, task, key))
+        reduced.append(r)
+        if options.x0 == "random":
+            r2 = options.reduce(options.activity(model, task, key, draw=1))
+            floor.append(svcca_distance(r, r2)[0])
+        else:
+            floor.append(0.0)
+    D, A = distance_matrices(reduced)
+    return SVCCAResult(D, A, [r.k for r in reduced], np.array(floor))
 
 
 def reference_cca(X: np.ndarray, Y: np.ndarray, reg: float = 0.0) -> np.ndarray:

@@ -28,10 +28,9 @@ import torch
 from tqdm import tqdm
 
 from rnn.model import RateRNN, accuracy
-from rnn.rng import VALID, Streams
+from rnn.protocol import CLEAN, X0_SCALE, Protocol
+from rnn.rng import REDRAW, VALID, Streams
 from tasks import DecisionTask, Trials
-
-X0_SCALE = 0.3     # each trial starts from x0 ~ 0.3·N(0, 1)
 
 
 @dataclass(frozen=True)
@@ -42,21 +41,36 @@ class StopConfig:
 
 @dataclass
 class ValidationSet:
-    """The fixed validation trials of each network (own seed each)."""
+    """The fixed validation trials of each network (own seed each).
+
+    With the original's lenient rule (``protocol.lenient_stop``) trials of
+    strength 0 always count as correct and the initial states are redrawn at
+    every check: for the check of update ``step`` from the REDRAW stream of
+    the network's seed at counter ``step``, so the draw depends only on the
+    network and the update, never on which other networks share the call."""
     trials: Trials           # inputs [T, P, 2000, I]
     x0: torch.Tensor         # [P, 2000, H]
+    seeds: list[int] = field(default_factory=list)
+    protocol: Protocol = CLEAN
 
     @staticmethod
-    def make(task: DecisionTask, seeds: list[int], hidden: int, device) -> "ValidationSet":
+    def make(task: DecisionTask, seeds: list[int], hidden: int, device,
+             protocol: Protocol = CLEAN) -> "ValidationSet":
         rng = Streams(seeds, VALID, device)
         trials = task.validation_set(rng)
         x0 = X0_SCALE * rng.normal(trials.n_trials, hidden)
-        return ValidationSet(trials, x0)
+        return ValidationSet(trials, x0, list(seeds), protocol)
 
-    def accuracy(self, model: RateRNN, idx: torch.Tensor) -> torch.Tensor:
-        """Accuracy of ``model`` (networks matching ``idx``) on their sets, [len(idx)]."""
+    def accuracy(self, model: RateRNN, idx: torch.Tensor, step: int = 0) -> torch.Tensor:
+        """Accuracy of ``model`` (networks matching ``idx``) on their sets, [len(idx)];
+        ``step``: the update being checked (used by the lenient rule's redraws)."""
         tr = self.trials.select(idx)
-        return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
+        if not self.protocol.lenient_stop:
+            return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
+        seeds = [self.seeds[i] for i in idx.tolist()]
+        x0 = X0_SCALE * Streams(seeds, REDRAW, self.x0.device, counter=step).normal(
+            tr.n_trials, self.x0.shape[-1])
+        return accuracy(model, tr.inputs, x0, tr.targets, always_correct=tr.strength == 0)
 
 
 class Trainer:
@@ -153,7 +167,7 @@ class LazyStopRule:
             s_step, snap = self.snaps[-1 - depth]
             todo = [p for p in pending if (p, s_step) not in self.known]
             if todo:
-                accs = validate(snap, todo)
+                accs = validate(snap, todo, s_step)
                 for p, a in zip(todo, accs):
                     self.known[(p, s_step)] = a
                     history.record_val(p, s_step, a)
@@ -205,9 +219,9 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     bar = tqdm(total=max_steps, disable=quiet, desc=trainer.rule, unit=unit, dynamic_ncols=True,
                leave=True)
 
-    def validate(snap, idx):
+    def validate(snap, idx, s_step):
         it = torch.tensor(idx, device=dev)
-        return val.accuracy(trainer.candidate(snap, it), it).tolist()
+        return val.accuracy(trainer.candidate(snap, it), it, s_step).tolist()
 
     def result(kind: str) -> FitResult:
         """kind: 'final' (validates any network whose last accuracy is unknown),
@@ -275,7 +289,7 @@ def final_acc(trainer: Trainer, val: ValidationSet, hist: History, rule: LazySto
             need.append(p)
     if need and fresh:
         it = torch.tensor(need, device=trainer.model.device)
-        accs = val.accuracy(trainer.model.select(it), it).tolist()
+        accs = val.accuracy(trainer.model.select(it), it, len(hist.loss)).tolist()
         for p, a in zip(need, accs):
             out[p] = a
     return out

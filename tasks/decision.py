@@ -174,9 +174,9 @@ class DecisionTask:
                 "sparse": np.linspace(-0.02, 0.02, 11)}[kind]
         return self._static(vals, list(range(self.n_channels)))
 
-    def svcca_inputs(self) -> StaticInputs:
-        """10 noise-free static inputs evenly spaced in [-mean, mean] per context."""
-        vals = np.linspace(-self.mean, self.mean, 10)
+    def svcca_inputs(self, levels: int = 10) -> StaticInputs:
+        """``levels`` noise-free static inputs evenly spaced in [-mean, mean] per context."""
+        vals = np.linspace(-self.mean, self.mean, levels)
         return self._static(vals, list(range(self.n_contexts)))
 
     def _static(self, vals: np.ndarray, contexts: list[int]) -> StaticInputs:

@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Which behaviour of the original study's protocol carries the paper's SVCCA
+separation of BPTT and GA networks?
+
+    bash experiments/reproduce.sh --protocol original        # train what is missing, analyse
+    python experiments/protocol.py --only-analyse            # analyse the networks there are
+    python experiments/protocol.py --list                    # the cells and what is trained
+
+Cells (CDI unless named N = 1; -v 0.5; BPTT seeds 13000+, GA seeds 14000+ in
+every cell, so cells differ only in the protocol — a paired design):
+
+    original               every switch of --protocol original
+    original-shared_x0     ... without the shared initial state
+    original-lenient_stop  ... without the lenient stop rule
+    original-budgets       ... without the original budgets (BPTT only: a GA
+                           network's budget is 2000 generations in both, so the
+                           GA networks are those of `original`)
+    clean                  this tool's protocol
+    n1-original            --N 1, original protocol (24 BPTT, 25 GA as in the
+                           reference)
+
+Trained networks live in experiments/networks/CELL/ (committed: they are
+small) and are reused; a chunk of networks whose training did not finish is
+trained again (same seeds give the same networks).  Training runs one
+`train_models.py --count 8` chunk at a time.  Then every cell is analysed
+with this tool's analysis and the original's (svcca_analysis.py --analysis
+original), with and without the networks that did not reach the stop rule,
+and the tables go to experiments/results/PROTOCOL.md and protocol.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NETWORKS = ROOT / "experiments" / "networks"
+RESULTS = ROOT / "experiments" / "results"
+CHUNK = 8
+FIRST_SEED = {"bptt": 13000, "ga": 14000}
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    task: tuple[str, ...]             # train_models.py task flags
+    flags: tuple[str, ...]            # protocol flags
+    count: dict                       # networks per rule
+    description: str
+    reuse_ga_from: str | None = None  # GA networks identical to another cell's
+
+    def folder(self) -> Path:
+        return NETWORKS / self.name
+
+
+CDI, N1 = ("--N", "2"), ("--N", "1")
+CELLS = {c.name: c for c in [
+    Cell("original", CDI, ("--protocol", "original"), {"bptt": 24, "ga": 24},
+         "original protocol (all switches)"),
+    Cell("clean", CDI, ("--protocol", "clean"), {"bptt": 24, "ga": 24},
+         "this tool's protocol (no switch)"),
+    Cell("original-shared_x0", CDI, ("--protocol", "original", "--no-shared-x0"),
+         {"bptt": 24, "ga": 24}, "original without the shared initial state"),
+    Cell("original-lenient_stop", CDI, ("--protocol", "original", "--no-lenient-stop"),
+         {"bptt": 24, "ga": 24}, "original without the lenient stop rule"),
+    Cell("original-budgets", CDI, ("--protocol", "original", "--no-original-budgets"),
+         {"bptt": 24, "ga": 24}, "original without the original budgets",
+         reuse_ga_from="original"),
+    Cell("n1-original", N1, ("--protocol", "original"), {"bptt": 24, "ga": 25},
+         "N = 1, original protocol"),
+]}
+ORDER = ["original", "clean", "n1-original", "original-shared_x0", "original-lenient_stop",
+         "original-budgets"]
+
+
+def chunks(cell: Cell, rule: str) -> list[tuple[str, int, int]]:
+    """(chunk name, first seed, count) of a cell's networks of ``rule``."""
+    n, out = cell.count[rule], []
+    for k in range(0, n, CHUNK):
+        seed = FIRST_SEED[rule] + k
+        out.append((f"{rule}_s{seed}", seed, min(CHUNK, n - k)))
+    return out
+
+
+def member_names(chunk: str, count: int) -> list[str]:
+    return [f"{chunk}_{i:03d}" for i in range(count)] if count > 1 else [chunk]
+
+
+def rule_folder(cell: Cell, rule: str) -> Path:
+    if rule == "ga" and cell.reuse_ga_from:
+        return CELLS[cell.reuse_ga_from].folder()
+    return cell.folder()
+
+
+def status(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("status")
+    except (OSError, ValueError):
+        return None
+
+
+def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
+    """The finished networks of a cell and rule: (folder, meta)."""
+    out = []
+    folder = rule_folder(cell, rule)
+    for chunk, _, count in chunks(cell, rule):
+        for nm in member_names(chunk, count):
+            p = folder / f"{nm}.json"
+            if status(p) in ("converged", "budget"):
+                out.append((folder, json.loads(p.read_text())))
+    return out
+
+
+def train(cell: Cell, rule: str, device: str, log) -> float:
+    """Train the missing chunks of a cell; returns the seconds spent."""
+    spent = 0.0
+    folder = rule_folder(cell, rule)
+    if rule == "ga" and cell.reuse_ga_from:
+        return 0.0       # trained by the other cell
+    folder.mkdir(parents=True, exist_ok=True)
+    for chunk, seed, count in chunks(cell, rule):
+        names = member_names(chunk, count)
+        if all(status(folder / f"{n}.json") in ("converged", "budget") for n in names):
+            continue
+        cmd = [sys.executable, "train_models.py", chunk, "-v", "0.5", *cell.task, *cell.flags,
+               "--rule", rule, "--count", str(count), "--seed", str(seed), "--device", device,
+               "--models-dir", str(folder), "--force", "--quiet"]
+        print(f"[{cell.name}] {rule}: training {count} networks, seeds {seed}-{seed + count - 1}",
+              flush=True)
+        t0 = time.time()
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        spent += time.time() - t0
+        log.write(f"$ {' '.join(cmd[1:])}\n{r.stdout}{r.stderr}\n")
+        log.flush()
+        if r.returncode != 0:
+            raise SystemExit(f"training failed ({r.returncode}): {' '.join(cmd[1:])}\n{r.stderr}")
+        print(f"[{cell.name}] {rule}: chunk done in {time.time() - t0:.0f} s", flush=True)
+    return spent
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(
+        description="Train and analyse the protocol cells (see the module docstring).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--cells", nargs="+", default=ORDER, choices=ORDER,
+                    help="cells to train and analyse (default: all, in this order)")
+    ap.add_argument("--only-analyse", action="store_true",
+                    help="train nothing; analyse the networks already trained")
+    ap.add_argument("--only-train", action="store_true", help="train, do not analyse")
+    ap.add_argument("--list", action="store_true", help="list the cells and what is trained")
+    ap.add_argument("--device", default="auto", help="train_models.py --device (default auto)")
+    ap.add_argument("--bootstrap", type=int, default=2000,
+                    help="bootstrap resamples and label permutations (default 2000)")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name in ORDER:
+            c = CELLS[name]
+            got = {r: len(networks(c, r)) for r in c.count}
+            print(f"{name:24s} {c.description}: " + ", ".join(
+                f"{r} {got[r]}/{c.count[r]}" for r in c.count))
+        return 0
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    if not args.only_analyse:
+        with open(RESULTS / "protocol_log.txt", "a") as log:
+            for name in args.cells:
+                for rule in CELLS[name].count:
+                    train(CELLS[name], rule, args.device, log)
+        print(f"training finished in {time.time() - t0:.0f} s", flush=True)
+    if not args.only_train:
+        from experiments.protocol_analysis import analyse_all
+        analyse_all([CELLS[n] for n in args.cells], args.bootstrap, time.time() - t0)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

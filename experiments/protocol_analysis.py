@@ -1,0 +1,215 @@
+"""The analysis half of experiments/protocol.py: every cell under this tool's
+SVCCA analysis and the original's, silhouettes with bootstrap intervals and
+permutation p-values, the reference matrix through the same code, and the
+tables experiments/results/PROTOCOL.md and protocol.json."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from experiments.protocol import CELLS, RESULTS, Cell, networks
+from rnn.compare import batched_silhouette, silhouette_stats, within_between
+from rnn.fixed_points import weights_hash
+from rnn.io import load_model
+from rnn.svcca import SVCCAOptions, svcca_distances
+from rnn.training import ValidationSet
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
+LABEL = {"bptt": "BPTT", "ga": "GA"}
+
+
+def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> dict:
+    """Silhouette with interval and p-value, within-group and between means."""
+    s = silhouette_stats(D, g, n_boot, n_boot, seed)
+    off = ~np.eye(len(g), dtype=bool)
+    within = [float(D[(g[:, None] == k) & (g[None, :] == k) & off].mean()) for k in (0, 1)]
+    _, between = within_between(D, list(g))
+    return {"n": [int(np.sum(g == 0)), int(np.sum(g == 1))], "silhouette": s.silhouette,
+            "ci": [s.ci_low, s.ci_high], "p": s.p_value, "within_bptt": within[0],
+            "within_ga": within[1], "between": between}
+
+
+def reference_tables(n_boot: int) -> dict:
+    """(d): the reference matrix, per N, BPTT against GA."""
+    D = np.load(REFERENCE / "distances.npy").astype(np.float64)
+    np.fill_diagonal(D, 0.0)
+    D = (D + D.T) / 2        # symmetric to rounding already; make it exact
+    blocks = [("BPTT1", 24), ("GA1", 25), ("BPTT2", 24), ("GA2", 24), ("BPTT3", 63),
+              ("GA3", 63), ("BPTT4", 60), ("GA4", 61), ("BPTT5", 59), ("GA5", 60),
+              ("BPTT6", 49), ("GA6", 49)]
+    labels = np.load(REFERENCE / "distance_labels.npy", allow_pickle=True).item()
+    start, edges = 0, {}
+    for name, size in blocks:
+        edges[name] = np.arange(start, start + size)
+        start += size
+    if start != len(D) or not all(name in str(labels) for name, _ in blocks):
+        raise SystemExit("the reference's blocks are not the expected ones; see its README")
+    out = {}
+    rng = np.random.default_rng(0)
+    for N in range(1, 7):
+        idx = np.concatenate([edges[f"BPTT{N}"], edges[f"GA{N}"]])
+        g = np.array([0] * len(edges[f"BPTT{N}"]) + [1] * len(edges[f"GA{N}"]))
+        sub = D[np.ix_(idx, idx)]
+        out[N] = group_numbers(sub, g, n_boot)
+        # how noisy is a 10-against-10 design? random subsets of this N's networks
+        reps = 2000
+        pick = np.stack([np.concatenate([rng.choice(np.flatnonzero(g == 0), 10, replace=False),
+                                         rng.choice(np.flatnonzero(g == 1), 10, replace=False)])
+                         for _ in range(reps)])
+        s10 = batched_silhouette(sub, pick, np.broadcast_to(np.repeat([0, 1], 10), pick.shape), 2)
+        out[N]["subsets_10v10"] = {"p05": float(np.percentile(s10, 5)),
+                                   "p95": float(np.percentile(s10, 95)),
+                                   "min": float(s10.min()), "max": float(s10.max())}
+    return out
+
+
+def strict_accuracy(lm) -> float:
+    """Accuracy on this tool's clean validation set (fixed starts, strength-0 trials
+    scored against their random sign), whatever protocol trained the network."""
+    seed = int(lm.meta.get("seed", 0))
+    val = ValidationSet.make(lm.task, [seed], lm.model.hidden, "cpu")
+    return float(val.accuracy(lm.model, torch.tensor([0]))[0])
+
+
+def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
+    loaded = {r: [(load_model(m["name"], folder), m) for folder, m in networks(cell, r)]
+              for r in ("bptt", "ga")}
+    if min(len(v) for v in loaded.values()) < 2:
+        return None
+    rows = [(r, lm, m) for r in ("bptt", "ga") for lm, m in loaded[r]]
+    g = np.array([0 if r == "bptt" else 1 for r, _, _ in rows])
+    conv = np.array([m["status"] == "converged" for _, _, m in rows])
+    keys = [weights_hash(lm.model) for _, lm, _ in rows]
+    res = {"description": cell.description, "training": {}, "analyses": {}}
+    for r in ("bptt", "ga"):
+        ms = [m for rr, _, m in rows if rr == r]
+        lms = [lm for rr, lm, _ in rows if rr == r]
+        res["training"][r] = {
+            "networks": len(ms), "planned": cell.count[r],
+            "converged": sum(m["status"] == "converged" for m in ms),
+            "updates_median": float(np.median([m["steps"] for m in ms])),
+            "accuracy_own_rule_mean": float(np.mean([m["final_accuracy"] for m in ms])),
+            "accuracy_clean_validation_mean": float(np.mean([strict_accuracy(lm)
+                                                             for lm in lms])),
+            "protocol": ms[0].get("protocol", {}).get("label", "clean")}
+    for aname, opts in ANALYSES.items():
+        sv = svcca_distances([lm.model for _, lm, _ in rows], [lm.task for _, lm, _ in rows],
+                             keys, opts)
+        entry = {"all_saved": group_numbers(sv.distances, g, n_boot),
+                 "noise_floor_mean": float(sv.noise_floor.mean()),
+                 "dims": [min(sv.dims), max(sv.dims)]}
+        if conv.all():
+            entry["converged_only"] = entry["all_saved"]
+        elif min(np.sum(conv & (g == k)) for k in (0, 1)) >= 2:
+            idx = np.flatnonzero(conv)
+            entry["converged_only"] = group_numbers(sv.distances[np.ix_(idx, idx)], g[idx],
+                                                    n_boot)
+        else:
+            entry["converged_only"] = None
+        res["analyses"][aname] = entry
+    return res
+
+
+def fmt_sil(x: dict | None) -> str:
+    if x is None or x["silhouette"] is None:
+        return "n/a"
+    return f"{x['silhouette']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}], p {x['p']:.3g}"
+
+
+def fmt_dist(x: dict | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x['within_bptt']:.4f} / {x['within_ga']:.4f} / {x['between']:.4f}"
+
+
+def analyse_all(cells: list[Cell], n_boot: int, wall: float) -> None:
+    t0 = time.time()
+    out_json = RESULTS / "protocol.json"
+    try:
+        old = json.loads(out_json.read_text()).get("cells", {})
+    except (OSError, ValueError):
+        old = {}
+    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch "
+                          f"{torch.__version__}", "resamples": n_boot,
+               "analyses": {k: v.to_dict() for k, v in ANALYSES.items()},
+               "reference": reference_tables(n_boot), "cells": dict(old)}
+    for cell in cells:
+        print(f"[{cell.name}] analysing ...", flush=True)
+        r = analyse_cell(cell, n_boot)
+        if r is not None:
+            results["cells"][cell.name] = r
+    results["run_wall_time_s"] = round(wall + time.time() - t0, 1)
+    out_json.write_text(json.dumps(results, indent=1) + "\n")
+    (RESULTS / "PROTOCOL.md").write_text(render(results))
+    print(f"wrote {RESULTS / 'PROTOCOL.md'}\nwrote {out_json}")
+
+
+def render(res: dict) -> str:
+    ref = res["reference"]
+    L = ["# Original protocol vs this tool's: which behaviour carries the SVCCA separation?", "",
+         "Generated by `experiments/protocol.py` (`bash experiments/reproduce.sh --protocol "
+         "original`). Silhouettes of BPTT against GA on precomputed SVCCA distances, with a 95% "
+         f"bootstrap interval over networks (each rule resampled within itself) and a "
+         f"permutation p-value (labels shuffled); {res['resamples']} resamples each. "
+         "Distances: within BPTT / within GA / between. All CDI at -v 0.5 unless the cell says "
+         "N = 1.", "",
+         f"Machine: {res['machine']}.", "",
+         "## The reference: the original study's own distance matrix", "",
+         "`../shared/reference/distances.npy` (561 networks, the original's analysis), through "
+         "this tool's silhouette code. Last column: the 5th–95th percentile of the silhouette "
+         "of random 10-against-10 subsets (2000 draws).", "",
+         "| N | networks BPTT + GA | silhouette [95% CI], p | within BPTT / within GA / "
+         "between | 10 v 10 subsets |", "|---|---|---|---|---|"]
+    for N, x in ref.items():
+        s = x["subsets_10v10"]
+        L.append(f"| {N} | {x['n'][0]} + {x['n'][1]} | {fmt_sil(x)} | {fmt_dist(x)} | "
+                 f"{s['p05']:.3f} – {s['p95']:.3f} |")
+    cells = res["cells"]
+    L += ["", "## CDI: the original protocol, one behaviour removed at a time", "",
+          "Analysis *original*: 2 SVD directions, 120/N levels per context, every probe "
+          "trial from its own random start. *tool*: x from 0, 10 levels, 95% of the variance. "
+          "*all saved*: every network the training saved, as the original analysed them; "
+          "*converged*: only those that met their stop rule. Accuracy: on this tool's "
+          "clean validation set.", "",
+          "| cell | BPTT converged / saved (median updates) | GA converged / saved (median "
+          "generations) | clean accuracy BPTT / GA | original analysis, all saved | "
+          "distances | original analysis, converged | tool analysis, all saved |",
+          "|---|---|---|---|---|---|---|---|"]
+    for name in ["original", "original-shared_x0", "original-lenient_stop",
+                 "original-budgets", "clean"]:
+        if name not in cells:
+            L.append(f"| {name} | not trained yet | | | | | | |")
+            continue
+        c = cells[name]
+        tb, tg = c["training"]["bptt"], c["training"]["ga"]
+        ao, at = c["analyses"]["original"], c["analyses"]["tool"]
+        L.append(f"| {name} | {tb['converged']} / {tb['networks']} ({tb['updates_median']:.0f}) | "
+                 f"{tg['converged']} / {tg['networks']} ({tg['updates_median']:.0f}) | "
+                 f"{tb['accuracy_clean_validation_mean']:.3f} / "
+                 f"{tg['accuracy_clean_validation_mean']:.3f} | {fmt_sil(ao['all_saved'])} | "
+                 f"{fmt_dist(ao['all_saved'])} | {fmt_sil(ao['converged_only'])} | "
+                 f"{fmt_sil(at['all_saved'])} |")
+    L += ["", "Planned networks per cell: 24 BPTT + 24 GA; a cell with fewer saved is still "
+          "training (see `python experiments/protocol.py --list`). Noise floor of the "
+          "original analysis (a network against itself under a second draw of the random "
+          "starts), mean: " + ", ".join(f"{n} {c['analyses']['original']['noise_floor_mean']:.4f}"
+                                        for n, c in cells.items()) + ".", ""]
+    if "n1-original" in cells:
+        c = cells["n1-original"]
+        x = c["analyses"]["original"]["all_saved"]
+        r1 = ref[1] if 1 in ref else ref.get("1")
+        L += ["## N = 1 like for like", "",
+              "| | networks BPTT + GA | silhouette [95% CI], p | within BPTT / within GA / "
+              "between |", "|---|---|---|---|",
+              f"| reference (original code) | {r1['n'][0]} + {r1['n'][1]} | {fmt_sil(r1)} | "
+              f"{fmt_dist(r1)} |",
+              f"| this tool, original protocol and analysis | {x['n'][0]} + {x['n'][1]} | "
+              f"{fmt_sil(x)} | {fmt_dist(x)} |", ""]
+    return "\n".join(L) + "\n"
