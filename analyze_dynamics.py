@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
-from rnn.io import load_model, models_dir
+from rnn.io import ensure_writable, load_model, models_dir
 
 SETS = ("large", "small", "sparse")
 
@@ -36,7 +36,8 @@ def build_parser() -> Parser:
                    help="accepted for compatibility with the original; the task is read from "
                         "the model file (an N that disagrees with it is an error)")
     p.add_argument("--recompute", action="store_true",
-                   help="recompute the fixed points even if a cache for these weights exists")
+                   help="recompute the fixed points and the psychometric curve even if caches for "
+                        "these weights exist")
     p.add_argument("--no-psychometric", action="store_true",
                    help="skip the psychometric curve (2000 trials per level and context)")
     p.add_argument("--trials", type=int, default=2000, metavar="K",
@@ -55,18 +56,22 @@ def main(argv=None) -> int:
         raise UserError("--trials must be at least 1")
     from rnn import plotting as P
     P.use_backend(args.show)
-    from rnn.dynamics import cached_fixed_points, fit_pca, psychometric, trajectories
+    from rnn.dynamics import cached_fixed_points, cached_psychometric, fit_pca, trajectories
     from rnn.fixed_points import SolverConfig
 
     directory = models_dir(args.models_dir)
+    ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
     task = lm.task
     if args.N is not None and (not task.cued or task.n_channels != args.N):
         raise UserError(f"--N {args.N} disagrees with the model, which was trained on "
                         f"{task.describe()}; leave --N out")
     model = lm.model
-    say = (lambda *a: None) if args.quiet else print
+    say = (lambda *a, **k: None) if args.quiet else print
     say(f"{args.name}: {lm.rule} network, {task.describe()}")
+    n_static = len(task.static_inputs(args.inputs).values)
+    say(f"fixed points under the {args.inputs} inputs ({n_static} static inputs): reading the "
+        f"cache or solving ...", flush=True)
     fp, fresh, fp_path = cached_fixed_points(model, task, args.name, args.inputs, directory,
                                              args.recompute, SolverConfig(seed=args.seed))
     say(f"fixed points under the {args.inputs} inputs: {fp.summary()}"
@@ -134,7 +139,15 @@ def main(argv=None) -> int:
                               keep_open=args.show))
 
     if not args.no_psychometric:
-        psy = psychometric(model, task, per_level=args.trials, seed=args.seed)
+        from tqdm import tqdm
+        psy, psy_fresh, psy_path = cached_psychometric(
+            model, task, args.name, directory, args.trials, args.seed, args.recompute,
+            progress=lambda it: tqdm(it, desc="psychometric curve", unit="chunk",
+                                     disable=args.quiet))
+        if psy_fresh:
+            written.append(str(psy_path))
+        else:
+            say(f"psychometric curve: reusing {psy_path} (--recompute recomputes)")
         fig, axes = P.new_figure(1, 1, width=5.0, height=3.8)
         P.plot_psychometric(axes[0, 0], psy, None if task.n_contexts > 1 else ["RDM"])
         written.append(P.save(fig, directory / f"{args.name}_psychometric.png",

@@ -19,7 +19,7 @@ import numpy as np
 
 from rnn.errors import Parser, add_output_args, finish, run_cli
 from rnn.groups import add_groups_argument
-from rnn.io import atomic_write, atomic_write_text, models_dir
+from rnn.io import atomic_write, atomic_write_text, ensure_writable, models_dir
 
 
 def build_parser() -> Parser:
@@ -47,8 +47,12 @@ def main(argv=None) -> int:
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
+    if not args.quiet:
+        print(f"loading {len(groups.names)} networks; their fixed points under the small "
+              f"inputs are read from the caches or solved (the bar below)", flush=True)
     models = load_group_models(groups, directory)
     stem = "+".join(a.rsplit("/", 1)[-1].removesuffix(".txt") for a in args.groups)
+    ensure_writable(directory, len(stem))
     names, labels = groups.names, groups.label_of_each
 
     vecs, counts, kept, computed = [], [], [], 0

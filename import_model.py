@@ -22,8 +22,9 @@ import os
 import shutil
 import sys
 
-from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, run_cli
-from rnn.io import check_name, models_dir, package_versions_and_command, save_model
+from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, finite_float, run_cli
+from rnn.io import (check_name, ensure_writable, models_dir, package_versions_and_command,
+                    save_model)
 from tasks import DEFAULT_MEAN
 
 
@@ -35,9 +36,9 @@ def build_parser() -> Parser:
     m = sub.add_parser("miconi", help="weights from Miconi's C++ program (text matrices)")
     m.add_argument("name", help="NAME: reads models/NAME_win.txt and models/NAME_J.txt and "
                                 "writes models/NAME.pt (use --as for another name)")
-    m.add_argument("-v", "--variance", type=float, required=True, metavar="V",
+    m.add_argument("-v", "--variance", type=finite_float, required=True, metavar="V",
                    help="the input noise (standard deviation) the network was trained with")
-    m.add_argument("-m", "--mean", type=float, default=DEFAULT_MEAN,
+    m.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
                    help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
     g = m.add_mutually_exclusive_group()
     g.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
@@ -65,6 +66,7 @@ def main(argv=None) -> int:
     directory = models_dir(args.models_dir)
     name = check_name(args.name)
     new = check_name(args.new_name or name)
+    ensure_writable(directory, max(len(name), len(new)))
     meta = {"name": new, "imported": True,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **package_versions_and_command()}

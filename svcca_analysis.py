@@ -10,21 +10,21 @@ The groups file lives in the models folder: one group per line, a label then
 model names.  Each network is driven by 10 noise-free static inputs per
 context for 750 steps from x = 0; SVCCA keeps the directions explaining >= 95%
 of the variance; distance = 1 - mean canonical correlation.  Writes the
-distance matrix (models/GROUPS_distances.npy, reused until -reload or until
-the networks or the analysis change), a heat map, an MDS embedding coloured by
-group and a summary with the silhouette score, its bootstrap interval and
-permutation p-value.
+distance matrix (models/GROUPS_distances.npy), a heat map, an MDS embedding
+coloured by group and a summary with the silhouette score, its bootstrap
+interval and permutation p-value.  The distance of every pair of networks is
+cached per analysis in models/svcca_cache_*.json, keyed by the networks'
+weights, so any groups file listing them reuses it (until -reload).
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
+from rnn.errors import Parser, UserError, add_output_args, finish, finite_float, run_cli
 from rnn.groups import add_groups_argument
-from rnn.io import atomic_write, atomic_write_text, models_dir
+from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 
 
 def build_parser() -> Parser:
@@ -45,7 +45,7 @@ def build_parser() -> Parser:
     a.add_argument("--dims", default=None, metavar="{auto,K}",
                    help="SVD directions kept per network: auto (the fewest explaining --keep "
                         "of the variance) or a fixed number K")
-    a.add_argument("--keep", type=float, default=0.95,
+    a.add_argument("--keep", type=finite_float, default=0.95,
                    help="with --dims auto: fraction of variance the SVD directions must "
                         "explain (default 0.95)")
     a.add_argument("--levels", default=None, metavar="{L,original}",
@@ -111,54 +111,44 @@ def main(argv=None) -> int:
                              silhouette_stats, within_between)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.svcca import svcca_distances
+    from rnn.svcca import PairCache, svcca_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
     models = load_group_models(groups, directory)
     stem = "+".join(a.rsplit("/", 1)[-1].removesuffix(".txt") for a in args.groups)
+    ensure_writable(directory, len(stem))
     names, labels = groups.names, groups.label_of_each
     hashes = [weights_hash(lm.model) for lm in models]
     d_path = directory / f"{stem}_distances.npy"
     m_path = directory / f"{stem}_distances.json"
     want = {"names": names, "weights": hashes, "analysis": opts.to_dict()}
 
-    cached = None
-    if args.reload:
-        reason = "-reload given"
-    elif not d_path.exists() or not m_path.exists():
-        reason = "no cached distances yet"
-    else:
-        try:
-            meta = json.loads(m_path.read_text())
-            same_nets = all(meta.get(k) == want[k] for k in ("names", "weights"))
-            if not same_nets:
-                reason = "the cached distances cover other networks or weights"
-            elif meta.get("analysis") != want["analysis"]:
-                old = (meta.get("analysis") or {}).get("label", "an older version's")
-                reason = (f"the cached distances were computed with another analysis "
-                          f"({old}), not {opts.label()}")
-            else:
-                cached = (np.load(d_path), np.array(meta["angular"]), meta["dims"],
-                          np.array(meta["noise_floor"]))
-        except (OSError, ValueError, KeyError):
-            reason = "the cache is unreadable"
+    cache_path = directory / PairCache.file_name(opts)
+    cache = PairCache(opts, None if args.reload else cache_path)
+    cache.path = cache_path
+    res = svcca_distances(
+        [lm.model for lm in models], [lm.task for lm in models], hashes, opts,
+        progress=lambda it: tqdm(it, desc="svcca", unit="network", disable=args.quiet),
+        cache=cache)
+    D, Dang, dims, floor = res.distances, res.angular, res.dims, res.noise_floor
     written = []
-    if cached is not None:
-        D, Dang, dims, floor = cached
-        print(f"reusing the cached distances {d_path} (-reload recomputes)")
+    if res.computed == 0:
+        print(f"reusing the cached distances of these {len(names)} networks under the "
+              f"{opts.label()} analysis ({cache_path}; -reload recomputes)")
     else:
-        print(f"computing SVCCA distances for {len(names)} networks, analysis "
-              f"{opts.label()} ({reason})")
-        res = svcca_distances(
-            [lm.model for lm in models], [lm.task for lm in models], hashes, opts,
-            progress=lambda it: tqdm(it, desc="svcca", unit="network", disable=args.quiet))
-        D, Dang, dims, floor = res.distances, res.angular, res.dims, res.noise_floor
-        atomic_write(d_path, lambda f: np.save(f, D))
-        atomic_write_text(m_path, json.dumps({**want, "labels": labels, "dims": dims,
-                                              "noise_floor": floor.tolist(),
-                                              "angular": Dang.tolist()}, indent=1) + "\n")
-        written += [str(d_path), str(m_path)]
+        why = "-reload given" if args.reload else "not in the cache of this analysis"
+        total = len(names) * (len(names) - 1) // 2
+        print(f"computed {res.new_pairs} of {total} pairwise SVCCA distances ({res.computed} "
+              f"networks simulated and reduced), analysis {opts.label()} ({why}); cache "
+              f"{cache_path}")
+        cache.save()
+        written.append(str(cache_path))
+    atomic_write(d_path, lambda f: np.save(f, D))
+    atomic_write_text(m_path, dumps_strict({**want, "labels": labels, "dims": dims,
+                                            "noise_floor": floor.tolist(),
+                                            "angular": Dang.tolist()}))
+    written += [str(d_path), str(m_path)]
 
     clus = cluster_distances(D, labels)
     stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)
@@ -189,7 +179,7 @@ def main(argv=None) -> int:
                "mean_between_group_distance": None if between != between else between,
                "mds_embedding": clus.embedding.tolist()}
     s_path = directory / f"{stem}_svcca_summary.json"
-    atomic_write_text(s_path, json.dumps(summary, indent=1) + "\n")
+    atomic_write_text(s_path, dumps_strict(summary))
     written.append(str(s_path))
 
     print(f"networks: {len(names)} in {len(groups.labels)} group(s) "

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
-from rnn.io import atomic_write, load_model, models_dir
+from rnn.io import atomic_write, ensure_writable, load_model, models_dir
 
 
 def build_parser() -> Parser:
@@ -40,6 +40,7 @@ def main(argv=None) -> int:
 
     from rnn.tca import activity_tensor
     directory = models_dir(args.models_dir)
+    ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
     if "activity" not in lm.history or lm.history["activity"].numel() == 0:
         raise UserError(f"{args.name} has no activity record; train it with "

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import torch
 
-from rnn.errors import MODELS_DIR_HELP, Parser, UserError, run_cli
-from rnn.io import check_name, models_dir, package_versions_and_command, save_model
+from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
+from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
+                    package_versions_and_command, save_model)
 from rnn.rules import ACTIVATION, RULE_NAMES, RULES, make_config, prefix_list, rule_from_name, spec
 from rnn.protocol import SWITCHES, Protocol
 from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
@@ -78,12 +79,13 @@ def build_parser() -> Parser:
                       "   (CDI task, BPTT)\n  python train_models.py ga_b -v 0.5 --rdm"
                       "     (RDM task, GA)\n" f"name prefixes: {prefix_list()}")
     p.add_argument("name", help="model name; its prefix picks the learning rule "
-                                "(bptt/bp, ga/ge, ff, heb/he) unless --rule is given")
-    p.add_argument("-v", "--variance", type=float, default=0.5, metavar="V",
+                                "(bptt/bp, ga/ge, ff, heb/he) unless --rule is given; "
+                                f"allowed: {NAME_RULE}")
+    p.add_argument("-v", "--variance", type=finite_float, default=0.5, metavar="V",
                    help="input noise level (default 0.5; the paper uses 0.1, 0.5, 1.0). As in "
                         "the original code, unit Gaussian noise is multiplied by V at every "
                         "step, so V is the noise STANDARD DEVIATION, not a variance")
-    p.add_argument("-m", "--mean", type=float, default=DEFAULT_MEAN, metavar="M",
+    p.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN, metavar="M",
                    help=f"largest evidence strength; strengths are drawn from U(0, M) "
                         f"(default {DEFAULT_MEAN})")
     task = p.add_argument_group("task (give exactly one)")
@@ -112,8 +114,9 @@ def build_parser() -> Parser:
     p.add_argument("--rule", choices=RULES, default=None,
                    help="learning rule, overriding the name prefix")
     p.add_argument("--seed", type=int, default=None,
-                   help="random seed (weights, training data, validation set); default: a "
-                        "fresh random seed, printed and saved in NAME.json")
+                   help="random seed (weights, training data, validation set), an integer "
+                        "in [0, 2**62 - C] with --count C; default: a fresh random seed, "
+                        "printed and saved in NAME.json")
     p.add_argument("--count", type=int, default=1, metavar="C",
                    help="train C independent networks (seeds SEED, SEED+1, ...) as one batch; "
                         "saved as NAME_000 ... plus the groups file NAME.txt (default 1)")
@@ -153,8 +156,11 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"--record-every must be at least 1, got {args.record_every}")
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
-    if args.seed is not None and not (0 <= args.seed < 2**62):
-        raise UserError(f"--seed must be in [0, 2**62), got {args.seed}")
+    if args.seed is not None and not (0 <= args.seed and args.seed + args.count - 1 < 2**62):
+        top = "2**62 - 1" if args.count == 1 else f"2**62 - {args.count} (with --count " \
+                                                  f"{args.count} the seeds run to SEED + " \
+                                                  f"{args.count - 1})"
+        raise UserError(f"--seed must be in [0, {top}], got {args.seed}")
     if not 2 <= args.hidden <= 4096:
         raise UserError(f"--hidden must be between 2 and 4096 units, got {args.hidden}")
     check_name(args.name)
@@ -201,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     rs = spec(rule)
     directory = models_dir(args.models_dir)
     names = member_names(args.name, args.count)
+    ensure_writable(directory, max(len(n) for n in names))
     files = [directory / f"{n}.{ext}" for n in names for ext in ("pt", "json")]
     if args.count > 1:
         files.append(directory / f"{args.name}.txt")
@@ -289,7 +296,17 @@ def main(argv: list[str] | None = None) -> int:
                   observers=(recorder,) if recorder is not None else ())
     finally:
         signal.signal(signal.SIGTERM, previous)
-    written = save_all(res, "final")
+    try:
+        written = save_all(res, "final")
+    except OSError as e:
+        # never lose a trained network to a save error: write it somewhere that works
+        import tempfile
+        rescue = Path(tempfile.mkdtemp(prefix="rnn-rescued-"))
+        directory = rescue
+        save_all(res, "final")
+        raise UserError(f"could not save into the models folder ({e.strerror or e}); the "
+                        f"trained network(s) were saved in {rescue} instead: move the files "
+                        f"into the models folder") from None
     interrupted = any(s == "interrupted" for s in res.status)
     for p, nm in enumerate(names):
         st = res.status[p]
@@ -299,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
         what = {"converged": f"reached the stop rule at {rs.unit} {res.steps_run[p]}",
                 "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {units}",
                 "interrupted": f"interrupted after {res.steps_run[p]} {units} (saved as not "
-                               f"converged)"}[st]
+                               f"converged)",
+                "diverged": f"DIVERGED (its loss or weights became non-finite) after "
+                            f"{res.steps_run[p]} {units}; the last finite weights are saved"
+                }[st]
         print(f"{nm}: {what}; validation accuracy {acc_s}; {res.wall_time:.1f} s")
     for f in written:
         print(f"wrote {f}")

@@ -98,21 +98,24 @@ def _sigmoid(e, mu0, s, lapse):
 
 
 def psychometric(model: RateRNN, task: DecisionTask, per_level: int = 2000,
-                 levels: np.ndarray | None = None, seed: int = 0) -> Psychometric:
-    """Psychometric curves: ``per_level`` noisy trials per level and context."""
+                 levels: np.ndarray | None = None, seed: int = 0,
+                 progress=lambda it: it) -> Psychometric:
+    """Psychometric curves: ``per_level`` noisy trials per level and context.
+    ``progress`` wraps the list of (context, chunk of levels) being simulated."""
     levels = task.psychometric_levels() if levels is None else np.asarray(levels)
     fr = np.zeros((task.n_contexts, len(levels)))
     fits = np.full((task.n_contexts, 3), np.nan)
+    # chunk the levels so memory stays bounded ([T, 1, n, I] inputs)
+    chunks = np.array_split(levels, max(1, len(levels) * per_level // 20000))
+    pos: list[list[np.ndarray]] = [[] for _ in range(task.n_contexts)]
+    rngs = [Streams([seed + 7919 * k], PROBE) for k in range(task.n_contexts)]
+    for k, chunk in progress([(k, c) for k in range(task.n_contexts) for c in chunks]):
+        tr = task.psychometric_trials(chunk, per_level, k, rngs[k])
+        x0 = X0_SCALE * rngs[k].normal(tr.n_trials, model.hidden)
+        z = model.output(model.simulate(tr.inputs, x0).x_last)[0]
+        pos[k].append((z > 0).double().view(len(chunk), per_level).mean(1).numpy())
     for k in range(task.n_contexts):
-        rng = Streams([seed + 7919 * k], PROBE)
-        # chunk the levels so memory stays bounded ([T, 1, n, I] inputs)
-        pos = []
-        for chunk in np.array_split(levels, max(1, len(levels) * per_level // 20000)):
-            tr = task.psychometric_trials(chunk, per_level, k, rng)
-            x0 = X0_SCALE * rng.normal(tr.n_trials, model.hidden)
-            z = model.output(model.simulate(tr.inputs, x0).x_last)[0]
-            pos.append((z > 0).double().view(len(chunk), per_level).mean(1).numpy())
-        fr[k] = np.concatenate(pos)
+        fr[k] = np.concatenate(pos[k])
         try:
             span = float(np.ptp(levels)) or 1.0
             p, _ = curve_fit(_sigmoid, levels, fr[k], p0=[0.0, span / 10, 0.01],
@@ -121,3 +124,26 @@ def psychometric(model: RateRNN, task: DecisionTask, per_level: int = 2000,
         except (RuntimeError, ValueError):
             pass                        # flat curve (untrained network): no fit
     return Psychometric(levels, fr, per_level, fits)
+
+
+def cached_psychometric(model: RateRNN, task: DecisionTask, name: str, directory: Path,
+                        per_level: int, seed: int, recompute: bool = False,
+                        progress=lambda it: it) -> tuple[Psychometric, bool, Path]:
+    """The psychometric curves, from ``models/NAME_psychometric.npz`` when it
+    belongs to these weights, trials per level and seed.  Returns (curves,
+    computed_now, path)."""
+    from rnn.io import atomic_write
+    path = Path(directory) / f"{name}_psychometric.npz"
+    key = np.array([weights_hash(model), str(per_level), str(seed)])
+    if path.exists() and not recompute:
+        try:
+            with np.load(path) as z:
+                if z["key"].tolist() == key.tolist():
+                    return (Psychometric(z["levels"], z["fraction"], int(z["n_per_level"]),
+                                         z["fit"]), False, path)
+        except (OSError, KeyError, ValueError):
+            pass                     # unreadable or outdated cache: recompute
+    psy = psychometric(model, task, per_level, seed=seed, progress=progress)
+    atomic_write(path, lambda f: np.savez(f, key=key, levels=psy.levels, fraction=psy.fraction,
+                                          n_per_level=psy.n_per_level, fit=psy.fit))
+    return psy, True, path

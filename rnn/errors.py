@@ -32,6 +32,18 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
     sys.exit(code or 0)
 
 
+def finite_float(text: str) -> float:
+    """argparse type: a finite number (rejects nan, inf, -inf)."""
+    import math
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return v
+
+
 MODELS_DIR_HELP = "models folder (default: models/ beside this script, or $RNN_MODELS_DIR)"
 
 

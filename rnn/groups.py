@@ -57,7 +57,7 @@ def resolve_groups_path(arg: str, directory: Path) -> Path:
 def parse_groups_file(path: Path) -> list[tuple[str, list[str], int]]:
     out = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")   # a BOM some editors write is dropped
     except UnicodeDecodeError:
         raise UserError(f"groups file {path} is not a text file") from None
     for lineno, raw in enumerate(text.splitlines(), 1):

@@ -1,8 +1,6 @@
 """Turning networks trained elsewhere into this tool's model files."""
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -118,20 +116,13 @@ def load_original_checkpoint(path: Path, trust: bool = False) -> dict:
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        msg = str(e)
-        what = ""
-        for line in msg.splitlines():
-            if "Unsupported global" in line:
-                what = line.strip().split("Unsupported global:")[-1].split(" was not")[0].strip()
-                break
-        if what:
-            raise UserError(f"{path} needs {what} to be unpickled, which could run code from the "
-                            f"file; if you trust where it came from, pass --trust") from None
-        if isinstance(e, (zipfile.BadZipFile, EOFError, io.UnsupportedOperation)) or \
-                "zip" in msg.lower() or "pickle" in msg.lower():
-            raise UserError(f"cannot read {path}: not a readable torch file "
-                            f"({msg.splitlines()[0][:120]})") from None
-        raise UserError(f"cannot read {path}: {msg.splitlines()[0][:200]}") from None
+        from rnn.io import describe_load_error
+        what, blocked = describe_load_error(path, e)
+        if blocked:
+            raise UserError(f"{path} needs {blocked} to be unpickled, which could run code "
+                            f"from the file; this tool refused it. If you trust where the file "
+                            f"came from, pass --trust") from None
+        raise UserError(f"cannot read {path}: {what}") from None
 
 
 def original_to_model(ckpt: dict, name: str, hyper: dict) -> tuple[RateRNN, str]:

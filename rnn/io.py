@@ -16,10 +16,14 @@ into place, .pt first: an interrupted write leaves the old pair or the new
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import re
 import sys
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -42,23 +46,120 @@ def models_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path)
 
 
+# The rule for model names: letters, digits and _ - + =, with single dots allowed
+# between them (no leading, trailing or doubled dot), at most NAME_MAX_CHARS
+# characters.  The longest file a name leads to (a population member's
+# NAME_0000_sparse_trajectories_ctx10.png, written through a temporary
+# .FILE.PID-XXXXXXXX.tmp) adds at most NAME_RESERVE characters, so every file
+# fits the usual 255-byte limit on file names.
+NAME_MAX_CHARS = 120
+NAME_RESERVE = 64
+NAME_RULE = ("letters, digits and _ - + =, single dots between them, at most "
+             f"{NAME_MAX_CHARS} characters")
+_NAME_RE = re.compile(r"[A-Za-z0-9_+=-]+(\.[A-Za-z0-9_+=-]+)*")
+
+
 def check_name(name: str) -> str:
-    """A model name must be a plain file stem."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or os.sep in name:
+    """A model name must be a plain file stem that follows NAME_RULE."""
+    if not name:
+        raise UserError("the model name is empty; give a name such as bptt_a")
+    if "/" in name or "\\" in name or os.sep in name:
         raise UserError(f"model name {name!r} must be a plain name without path separators "
                         f"(files go into the models folder)")
     if name.startswith("-") or name.startswith("."):
         raise UserError(f"model name {name!r} must not start with '-' or '.'")
     if name.endswith(".pt") or name.endswith(".json"):
         raise UserError(f"give the model name without extension: {Path(name).stem!r}")
+    if len(name) > NAME_MAX_CHARS:
+        raise UserError(f"model name is {len(name)} characters long; the limit is "
+                        f"{NAME_MAX_CHARS} (file names of its caches and figures must fit the "
+                        f"file system)")
+    if not _NAME_RE.fullmatch(name):
+        raise UserError(f"model name {name!r} is not allowed: use {NAME_RULE}")
     return name
+
+
+def ensure_writable(directory: Path, longest_stem: int = 0) -> Path:
+    """Fail fast, with one line, if results cannot be written into ``directory``
+    (created if missing), or if a file name ``longest_stem`` + NAME_RESERVE
+    characters long would not fit its file system."""
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the models folder {d}: {e.strerror or e}") from None
+    if not d.is_dir():
+        raise UserError(f"the models folder {d} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"cannot write into the models folder {d}: {e.strerror or e} "
+                        f"(choose another with --models-dir or $RNN_MODELS_DIR)") from None
+    if longest_stem:
+        try:
+            limit = os.pathconf(d, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):
+            limit = 255
+        if longest_stem + NAME_RESERVE > limit:
+            raise UserError(f"names of up to {longest_stem} characters are too long for the "
+                            f"file system of {d} (file names there are limited to {limit}); "
+                            f"use a name of at most {limit - NAME_RESERVE} characters")
+    return d
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+_TMP_RE = re.compile(r"\.(?P<pid>\d+)-[^.]+\.tmp")
+STALE_TMP_AGE_S = 3600     # a temporary file without a PID (older versions) is stale after
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Remove what interrupted writes of ``path`` left behind: its temporary
+    files whose writing process is gone (and PID-less ones older than an
+    hour).  A temporary file of a live process is never touched."""
+    path = Path(path)
+    prefix = f".{path.name}"
+    removed = []
+    try:
+        entries = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for e in entries:
+        if not (e.startswith(prefix) and e.endswith(".tmp")):
+            continue
+        rest = e[len(prefix):]
+        m = _TMP_RE.fullmatch(rest)
+        f = path.parent / e
+        try:
+            if m:
+                if _pid_alive(int(m["pid"])):
+                    continue
+            elif time.time() - f.stat().st_mtime < STALE_TMP_AGE_S:
+                continue
+            f.unlink()
+            removed.append(f)
+        except OSError:
+            pass
+    return removed
 
 
 def atomic_write(path: Path, write) -> None:
     """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -98,7 +199,7 @@ def _jsonable(obj):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, float):
         return float(obj)
@@ -123,8 +224,37 @@ def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.T
     pt = Path(directory) / f"{name}.pt"
     js = Path(directory) / f"{name}.json"
     atomic_write(pt, lambda f: torch.save(payload, f))
-    atomic_write_text(js, json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(js, dumps_strict(meta, indent=2))
     return pt, js
+
+
+def dumps_strict(obj, indent: int = 1) -> str:
+    """Strict JSON text (non-finite numbers become null), with a final newline."""
+    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False) + "\n"
+
+
+def describe_load_error(path: Path, e: Exception) -> tuple[str, str | None]:
+    """(what is wrong with the file, the global a pickle wanted, if that was it)."""
+    msg = str(e)
+    m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL)\s+([\w.]+)", msg)
+    if m:
+        return f"it contains a pickled object ({m.group(1)}) that is not plain data", m.group(1)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        size = Path(path).stat().st_size
+    except OSError as oe:
+        return f"it cannot be read ({oe.strerror or oe})", None
+    if size == 0:
+        return "it is empty", None
+    if head.startswith(b"PK\x03\x04") and not zipfile.is_zipfile(path):
+        return (f"it is truncated or damaged (an incomplete PyTorch archive of {size} bytes; "
+                f"was its writing interrupted?)"), None
+    if not head.startswith(b"PK") and not head.startswith(b"\x80"):
+        return "it is not a PyTorch file (its content is not a saved model)", None
+    first = msg.strip().splitlines()[0] if msg.strip() else type(e).__name__
+    return f"it is damaged ({first[:120]})", None
+
 
 
 class LoadedModel:
@@ -163,12 +293,11 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, corrupted, or pickled with foreign classes
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        hint = ""
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            hint = (" (it needs more than plain tensors; if it is a model of the original "
-                    f"research code, convert it with: python import_model.py original {name})")
-        raise UserError(f"cannot read model file {path}: {first[:160]}{hint}") from None
+        what, blocked = describe_load_error(path, e)
+        hint = (f"; if it is a model of the original research code, convert it with: python "
+                f"import_model.py original {name}") if blocked else \
+            "; train it again or restore it from a copy"
+        raise UserError(f"cannot read model file {path}: {what}{hint}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         legacy = isinstance(payload, dict) and "weights" in payload
         hint = (f"; it looks like a model of the original research code: convert it with "

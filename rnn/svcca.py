@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,23 +182,89 @@ class SVCCAResult:
     angular: np.ndarray
     dims: list[int]
     noise_floor: np.ndarray
+    computed: int = 0            # networks reduced now (the rest came from a cache)
+    new_pairs: int = 0           # pairwise distances computed now
+
+
+class PairCache:
+    """SVCCA distances keyed by the two networks' weights hashes, for one
+    analysis: any groups file listing the same networks reuses them.
+
+    Stored as JSON: {"analysis": options, "networks": {hash: [dims, noise
+    floor]}, "pairs": {"hashA hashB": [distance, angular]}} (hashes sorted)."""
+
+    def __init__(self, options: SVCCAOptions, path=None):
+        self.options, self.path = options, path
+        self.networks: dict[str, list] = {}
+        self.pairs: dict[str, list] = {}
+        if path is not None:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+                if data.get("analysis") == options.to_dict():
+                    self.networks, self.pairs = data["networks"], data["pairs"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass                       # missing or unreadable: start empty
+
+    @staticmethod
+    def file_name(options: SVCCAOptions) -> str:
+        h = hashlib.sha256(json.dumps(options.to_dict(), sort_keys=True).encode()).hexdigest()
+        return f"svcca_cache_{h[:10]}.json"
+
+    @staticmethod
+    def pair(a: str, b: str) -> str:
+        return " ".join(sorted((a, b)))
+
+    def save(self) -> None:
+        from rnn.io import atomic_write_text, dumps_strict
+        if self.path is not None:
+            atomic_write_text(self.path, dumps_strict({"analysis": self.options.to_dict(),
+                                                       "networks": self.networks,
+                                                       "pairs": self.pairs}, indent=None))
 
 
 def svcca_distances(models: list[RateRNN], tasks: list[DecisionTask], keys: list[str],
-                    options: SVCCAOptions, progress=lambda it: it) -> SVCCAResult:
+                    options: SVCCAOptions, progress=lambda it: it,
+                    cache: PairCache | None = None) -> SVCCAResult:
     """Every network's reduction once, then all pairwise distances.  ``keys``
-    identify the networks (weights hashes) for their random probe starts."""
-    reduced, floor = [], []
-    for model, task, key in progress(list(zip(models, tasks, keys))):
+    identify the networks (weights hashes) for their random probe starts and
+    the ``cache``; only networks with a pair missing from it are reduced.
+    The result's ``computed`` field counts them."""
+    n = len(models)
+    cache = cache if cache is not None else PairCache(options)
+    missing = {i for i in range(n) if keys[i] not in cache.networks}
+    new_pairs = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            if keys[i] != keys[j] and PairCache.pair(keys[i], keys[j]) not in cache.pairs:
+                missing |= {i, j}
+                new_pairs += 1
+    todo = sorted(missing)
+    reduced: dict[int, Reduced] = {}
+    for i in progress(todo):
+        model, task, key = models[i], tasks[i], keys[i]
         r = options.reduce(options.activity(model, task, key))
-        reduced.append(r)
+        reduced[i] = r
+        floor = 0.0
         if options.x0 == "random":
-            r2 = options.reduce(options.activity(model, task, key, draw=1))
-            floor.append(svcca_distance(r, r2)[0])
-        else:
-            floor.append(0.0)
-    D, A = distance_matrices(reduced)
-    return SVCCAResult(D, A, [r.k for r in reduced], np.array(floor))
+            floor = svcca_distance(r, options.reduce(options.activity(model, task, key, 1)))[0]
+        cache.networks[key] = [r.k, floor]
+    if todo:
+        D, A = distance_matrices([reduced[i] for i in todo])
+        for a, i in enumerate(todo):
+            for b, j in enumerate(todo):
+                if a < b:
+                    cache.pairs[PairCache.pair(keys[i], keys[j])] = [D[a, b], A[a, b]]
+    D, A = np.zeros((n, n)), np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            d, ang = cache.pairs[PairCache.pair(keys[i], keys[j])] if keys[i] != keys[j] \
+                else (0.0, 0.0)
+            D[i, j] = D[j, i] = d
+            A[i, j] = A[j, i] = ang
+    dims = [int(cache.networks[k][0]) for k in keys]
+    floor = np.array([float(cache.networks[k][1]) for k in keys])
+    return SVCCAResult(D, A, dims, floor, len(todo), new_pairs)
 
 
 def reference_cca(X: np.ndarray, Y: np.ndarray, reg: float = 0.0) -> np.ndarray:

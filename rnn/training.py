@@ -96,6 +96,15 @@ class Trainer:
         sub = self.model.select(idx)
         return sub.replace(**{k: v[idx] for k, v in snap.items()})
 
+    def restore(self, snap: dict[str, torch.Tensor], idx: list[int]) -> None:
+        """Put the trainable weights of ``snap`` back into networks ``idx``."""
+        changes = {}
+        for k, v in snap.items():
+            w = getattr(self.model, k).clone()
+            w[idx] = v[idx]
+            changes[k] = w
+        self.model = self.model.replace(**changes)
+
     def pop_restarts(self) -> list[int]:
         """Networks that restarted from scratch in the last step (their stop-rule
         window starts again)."""
@@ -119,12 +128,21 @@ class History:
     val_acc: list[list[float]] = field(default_factory=list)
     stop_step: list[int] = field(default_factory=list)         # -1: did not stop
     stop_acc: list[float] = field(default_factory=list)        # accuracy at the stop step
+    end_step: list[int] = field(default_factory=list)          # last update of a diverged run
 
     def __post_init__(self):
         self.val_steps = [[] for _ in range(self.P)]
         self.val_acc = [[] for _ in range(self.P)]
         self.stop_step = [-1] * self.P
         self.stop_acc = [math.nan] * self.P
+        self.end_step = [-1] * self.P
+
+    def steps_run(self, p: int) -> int:
+        """Updates network p ran: to its stop step, its divergence, or all so far."""
+        for s in (self.stop_step[p], self.end_step[p]):
+            if s > 0:
+                return s
+        return len(self.loss)
 
     def record_val(self, p: int, step: int, acc: float) -> None:
         self.val_steps[p].append(step)
@@ -134,8 +152,7 @@ class History:
         if not self.loss:
             return torch.zeros(0)
         col = torch.stack(self.loss)[:, p]
-        n = self.stop_step[p] if self.stop_step[p] > 0 else len(self.loss)
-        return col[:n].clone()
+        return col[:self.steps_run(p)].clone()
 
     def validation(self, p: int) -> tuple[torch.Tensor, torch.Tensor]:
         order = sorted(range(len(self.val_steps[p])), key=lambda i: self.val_steps[p][i])
@@ -191,8 +208,8 @@ class LazyStopRule:
 @dataclass
 class FitResult:
     history: History
-    status: list[str]          # per network: converged | budget | interrupted (also
-                               # the in-progress state of a checkpoint)
+    status: list[str]          # per network: converged | budget | diverged | interrupted
+                               # (also the in-progress state of a checkpoint)
     final_acc: list[float]
     steps_run: list[int]
     wall_time: float
@@ -206,6 +223,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
 
     On KeyboardInterrupt the partial result is returned with status
     'interrupted' for the networks still training (the caller saves it).
+    A network whose loss or trainable weights become non-finite stops at once
+    with status 'diverged', its last finite weights put back.
     ``observers`` are called as ``obs(step, trainer, active)`` after each
     update (e.g. the activity recorder for TCA).
     """
@@ -229,12 +248,12 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
         st = list(status)
         if kind != "final":
             st = [("interrupted" if s == "budget" else s) for s in st]
-        steps_run = [hist.stop_step[p] if hist.stop_step[p] > 0 else len(hist.loss)
-                     for p in range(P)]
+        steps_run = [hist.steps_run(p) for p in range(P)]
         accs = final_acc(trainer, val, hist, rule, fresh=(kind == "final"))
         return FitResult(hist, st, accs, steps_run, time.time() - t0)
 
     step = 0
+    last_good = trainer.snapshot()
     try:
         for step in range(1, max_steps + 1):
             idx = torch.tensor(active, device=dev)
@@ -242,11 +261,27 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             full = torch.full((P,), math.nan, dtype=torch.float64)
             full[active] = loss.detach().to("cpu", torch.float64)
             hist.loss.append(full)
+            snap = trainer.snapshot()
+            finite = torch.stack([torch.isfinite(v.reshape(P, -1)).all(1).cpu()
+                                  for v in snap.values()]).all(0)
+            bad = [p for p in active if not (math.isfinite(full[p]) and finite[p])]
+            if bad:
+                trainer.restore(last_good, bad)
+                for p in bad:
+                    status[p] = "diverged"
+                    hist.end_step[p] = step
+                    rule.latest[p] = math.nan
+                active = [p for p in active if p not in bad]
+                snap = trainer.snapshot()
+            last_good = snap
             for p in trainer.pop_restarts():
                 rule.last_fail[p] = max(rule.last_fail[p], step - 1)
             for obs in observers:
                 obs(step, trainer, active)
-            rule.push(step, trainer.snapshot())
+            if not active:
+                bar.update(1)
+                break
+            rule.push(step, snap)
             done = rule.check(step, active, validate, hist)
             for p in done:
                 hist.stop_step[p] = step

@@ -104,10 +104,16 @@ def test_scripts_end_to_end_and_errors(models_tmp):
         assert (models_tmp / f).exists() and f"wrote {models_tmp / f}" in r.stdout
     r2 = run_script("svcca_analysis.py", "g.txt", "--quiet", models_dir=models_tmp)
     assert r2.returncode == 0 and "reusing the cached distances" in r2.stdout
-    # a changed groups file makes the cache stale: recomputed, and said why
-    (models_tmp / "g.txt").write_text("BPTT bptt_a bptt_b\nGA ga_b ga_a\n")
-    r3 = run_script("svcca_analysis.py", "g.txt", "--quiet", models_dir=models_tmp)
-    assert "cover other networks" in r3.stdout
+    # the cache is keyed per network: another groups file of the same networks reuses it
+    (models_tmp / "h.txt").write_text("BPTT bptt_a bptt_b\nGA ga_b ga_a\n")
+    r3 = run_script("svcca_analysis.py", "h.txt", "--quiet", models_dir=models_tmp)
+    assert "reusing the cached distances" in r3.stdout, r3.stdout
+    D3 = np.load(models_tmp / "h_distances.npy")
+    assert np.allclose(D3[2, 3], D[2, 3]) and np.allclose(D3[0, 2], D[0, 3])
+    # a changed network is recomputed (only it), and said so
+    make_models(models_tmp, ["ga_a"], scale=3.0)
+    r4 = run_script("svcca_analysis.py", "h.txt", "--quiet", models_dir=models_tmp)
+    assert "computed 3 of 6 pairwise SVCCA distances" in r4.stdout, r4.stdout
 
     t = run_script("fixed_point_input_topology.py", "g.txt", "--quiet", models_dir=models_tmp)
     assert t.returncode == 0, t.stderr

@@ -22,7 +22,7 @@ def lazy_stop(accs_per_net, window=10, thr=0.9):
     active = list(range(P))
     steps = len(accs_per_net[0])
 
-    def validate(snap, idx):
+    def validate(snap, idx, s_step):
         s = int(snap["step"][0])
         for p in idx:
             calls[p] += 1
