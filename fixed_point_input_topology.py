@@ -12,14 +12,13 @@ vectors against the group labels and draws their MDS embedding.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np
 
 from rnn.errors import Parser, add_output_args, finish, run_cli
 from rnn.groups import add_groups_argument
-from rnn.io import atomic_write, atomic_write_text, ensure_writable, models_dir
+from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 
 
 def build_parser() -> Parser:
@@ -89,13 +88,13 @@ def main(argv=None) -> int:
     atomic_write(npz, lambda f: np.savez(f, descriptors=X, embedding=clus.embedding,
                                          names=np.array(k_names), labels=np.array(k_labels)))
     js = directory / f"{stem}_topology.json"
-    atomic_write_text(js, json.dumps({
+    atomic_write_text(js, dumps_strict({
         "groups_files": args.groups, "names": k_names, "labels": k_labels,
         "left_out_no_fixed_points": [n for n, c in zip(names, counts) if c == 0],
         "fixed_points_per_network": dict(zip(names, counts)),
         "neighbours": TOPOLOGY_NEIGHBOURS, "points": TOPOLOGY_POINTS,
         "silhouette_euclidean": clus.silhouette,
-        "mds_embedding": clus.embedding.tolist()}, indent=1) + "\n")
+        "mds_embedding": clus.embedding.tolist()}))
     written += [str(npz), str(js)]
     if clus.silhouette is None:
         print("silhouette score: not defined for a single group (add a second group, or give "

@@ -21,6 +21,7 @@ import datetime as _dt
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, finite_float, run_cli
 from rnn.io import (check_name, ensure_writable, models_dir, package_versions_and_command,
@@ -59,6 +60,18 @@ def build_parser() -> Parser:
     return p
 
 
+def source_files(paths, directory) -> list[dict]:
+    """The imported files by name relative to the models folder, with their
+    SHA-256, so a models folder can be shared without absolute paths."""
+    import hashlib
+    out = []
+    for p in paths:
+        if Path(p).exists():
+            out.append({"name": os.path.relpath(p, directory),
+                        "sha256": hashlib.sha256(Path(p).read_bytes()).hexdigest()})
+    return out
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from rnn.importers import (import_miconi, load_original_checkpoint, original_to_model,
@@ -83,7 +96,7 @@ def main(argv=None) -> int:
             raise UserError(f"{target} already exists; pass --force or choose --as NEW")
         meta.update({"rule": "heb", "rule_name": "reward-modulated Hebbian (Miconi 2017)",
                      "source": {"program": "Miconi BiologicallyPlausibleLearningRNN",
-                                "files": [str(win), str(J)]},
+                                "files": source_files([win, J], directory)},
                      "task": task.to_dict(),
                      "network": {"hidden": model.hidden, "activation": "tanh",
                                  "readout": "unit0", "dt": model.dt,
@@ -109,7 +122,7 @@ def main(argv=None) -> int:
             raise UserError(f"{target} already exists; pass --force or choose another --as")
         meta.update({"rule": rule, "task": task.to_dict(),
                      "source": {"program": "original research code (McMahan et al.)",
-                                "files": [str(src_pt), str(src_txt)],
+                                "files": source_files([src_pt, src_txt], directory),
                                 "hyperparameters": hyper, "trusted_unpickling": args.trust},
                      "network": {"hidden": model.hidden, "activation": model.activation,
                                  "readout": model.readout, "dt": model.dt,

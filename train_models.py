@@ -123,6 +123,11 @@ def build_parser() -> Parser:
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
                    help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
                         "Hebbian batches); default: the rule's budget (below)")
+    p.add_argument("--stall-window", type=int, default=500, metavar="K",
+                   help="stop a network with status 'stalled' when every validation in its "
+                        "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
+                        "near chance (default 500; 0 disables; off with --original-budgets, "
+                        "as the original trained to its budgets)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default auto: cuda if available)")
     p.add_argument("--record-activity", action="store_true",
@@ -154,6 +159,9 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"--count must be at least 1, got {args.count}")
     if args.record_every < 1:
         raise UserError(f"--record-every must be at least 1, got {args.record_every}")
+    if args.stall_window < 0:
+        raise UserError(f"--stall-window must be 0 (off) or a number of updates, got "
+                        f"{args.stall_window}")
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
     if args.seed is not None and not (0 <= args.seed and args.seed + args.count - 1 < 2**62):
@@ -224,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(rule, task, args.max_steps)
     if args.max_steps is None:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
-    stop = StopConfig()
+    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window)
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
@@ -317,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
                 "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {units}",
                 "interrupted": f"interrupted after {res.steps_run[p]} {units} (saved as not "
                                f"converged)",
+                "stalled": f"STALLED near chance (every validation below 0.6 for "
+                           f"{stop.stall_window} {units}) and was stopped after "
+                           f"{res.steps_run[p]} {units}; try another seed",
                 "diverged": f"DIVERGED (its loss or weights became non-finite) after "
                             f"{res.steps_run[p]} {units}; the last finite weights are saved"
                 }[st]

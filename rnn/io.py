@@ -84,6 +84,8 @@ def ensure_writable(directory: Path, longest_stem: int = 0) -> Path:
     (created if missing), or if a file name ``longest_stem`` + NAME_RESERVE
     characters long would not fit its file system."""
     d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise UserError(f"the models folder {d} is not a folder")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -37,6 +37,9 @@ from tasks import DecisionTask, Trials
 class StopConfig:
     threshold: float = 0.9   # validation accuracy that counts as a pass
     window: int = 10         # ... needed on this many consecutive updates
+    stall_window: int = 500  # stop a network (status 'stalled') whose every validation in
+                             # the last this many updates (since a restart) is below ...
+    stall_below: float = 0.6  # ... this accuracy (chance is 0.5); 0 disables the check
 
 
 @dataclass
@@ -254,6 +257,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
 
     step = 0
     last_good = trainer.snapshot()
+    since = [0] * P                      # update of each network's last (re)start
     try:
         for step in range(1, max_steps + 1):
             idx = torch.tensor(active, device=dev)
@@ -276,6 +280,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             last_good = snap
             for p in trainer.pop_restarts():
                 rule.last_fail[p] = max(rule.last_fail[p], step - 1)
+                since[p] = step - 1
             for obs in observers:
                 obs(step, trainer, active)
             if not active:
@@ -289,6 +294,12 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                 status[p] = "converged"
             if done:
                 active = [p for p in active if p not in done]
+            stalled = [p for p in active if _stalled(hist, p, step, since[p], stop)]
+            for p in stalled:
+                status[p] = "stalled"
+                hist.end_step[p] = step
+            if stalled:
+                active = [p for p in active if p not in stalled]
             accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
             post = {"loss": f"{float(loss.mean()):.4f}"}
             if accs:
@@ -306,6 +317,16 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
         return result("interrupted")
     bar.close()
     return result("final")
+
+
+def _stalled(hist: History, p: int, step: int, start: int, stop: StopConfig) -> bool:
+    """Every validation of network p in the last ``stall_window`` updates (all
+    after its last restart; at least 10 of them) is below ``stall_below``."""
+    w = stop.stall_window
+    if not w or stop.stall_below <= 0 or step - start < w or step % 10:
+        return False
+    recent = [a for s, a in zip(hist.val_steps[p], hist.val_acc[p]) if s > step - w]
+    return len(recent) >= 10 and max(recent) < stop.stall_below
 
 
 def final_acc(trainer: Trainer, val: ValidationSet, hist: History, rule: LazyStopRule,

@@ -1,0 +1,276 @@
+"""Bad or unusual input: one line on stderr, exit status 2, nothing written;
+no trained network lost; no debris left by a killed save."""
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import analyze_dynamics
+import fixed_point_input_topology
+import import_model
+import svcca_analysis
+import tca_analysis
+import train_models
+from helpers import ROOT, run_script
+from rnn.errors import UserError, run_cli
+from rnn.io import ensure_writable, load_model, remove_stale_temporaries, save_model
+from rnn.model import RateRNN
+from rnn.rng import Streams
+from rnn.training import StopConfig, Trainer, fit
+from tasks import rdm
+
+SAMPLES = ROOT / "models"
+
+
+@pytest.fixture
+def stocked(models_tmp):
+    """A models folder with the shipped samples, a BOM groups file, broken files."""
+    for f in SAMPLES.iterdir():
+        if f.suffix in (".pt", ".json", ".txt"):
+            shutil.copy(f, models_tmp / f.name)
+    good = (SAMPLES / "bptt_0050.pt").read_bytes()
+    (models_tmp / "trunc.pt").write_bytes(good[:len(good) // 2])
+    (models_tmp / "noise.pt").write_bytes(bytes(random.Random(0).randrange(256)
+                                                for _ in range(3000)))
+    (models_tmp / "empty.pt").write_bytes(b"")
+    (models_tmp / "bom.txt").write_text("\ufeff# groups\nBPTT bptt_s_000 bptt_s_001\n"
+                                        "GA ga_s_000 ga_s_001\n", encoding="utf-8")
+    (models_tmp / "bad.txt").write_text("BPTT bptt_s_000 bptt_s_001\nGA nosuch ga_s_000\n")
+    return models_tmp
+
+
+def snapshot(d):
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())}
+
+
+def run_main(main, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(main, argv)
+    out = capsys.readouterr()
+    return e.value.code, out.err
+
+
+LONG = "bptt_" + "x" * 240
+CASES = [
+    # train_models.py
+    (train_models, [LONG, "--rdm"], "characters long"),
+    (train_models, ["bptt_" + "y" * 300, "--rdm"], "characters long"),
+    (train_models, ["", "--rdm"], "name is empty"),
+    (train_models, ["bptt..", "--rdm"], "not allowed"),
+    (train_models, ["bptt a", "--rdm"], "not allowed"),
+    (train_models, ["bptt_a", "--rdm", "-v", "inf"], "not a finite number"),
+    (train_models, ["bptt_a", "--rdm", "-v", "nan"], "not a finite number"),
+    (train_models, ["bptt_a", "--rdm", "-m", "1e999"], "not a finite number"),
+    (train_models, ["bptt_a", "--rdm", "--seed", str(2**62 - 1), "--count", "2"], "--seed"),
+    (train_models, ["bptt_a", "--rdm", "--seed", "-1"], "--seed"),
+    (train_models, ["bptt_a", "--rdm", "--hidden", "0"], "--hidden"),
+    (train_models, ["heb_a", "--rdm", "--hidden", "8"], "at least 12 units"),
+    (train_models, ["bptt_a", "--rdm", "--stall-window", "-5"], "--stall-window"),
+    (train_models, ["bptt_a", "--rdm", "--protocol", "paper"], "invalid choice"),
+    (train_models, ["bptt_a", "--rdm", "--models-dir", "{models}/bom.txt"], "not a folder"),
+    (train_models, ["bptt_a", "--rdm", "--models-dir", "{models}/bom.txt/sub"],
+     "cannot create the models folder"),
+    # analyze_dynamics.py
+    (analyze_dynamics, ["trunc", "large"], "truncated or damaged"),
+    (analyze_dynamics, ["noise", "large"], "not a PyTorch file"),
+    (analyze_dynamics, ["empty", "large"], "is empty"),
+    (analyze_dynamics, ["nosuch", "large"], "no model 'nosuch'"),
+    (analyze_dynamics, ["bptt_0050", "huge"], "unknown input set"),
+    (analyze_dynamics, ["bptt..x", "large"], "not allowed"),
+    (analyze_dynamics, ["bptt_0050", "large", "--N", "3"], "disagrees"),
+    # fixed_point_input_topology.py and svcca_analysis.py
+    (fixed_point_input_topology, ["bad.txt"], "'nosuch' does not exist"),
+    (fixed_point_input_topology, ["none.txt"], "none.txt"),
+    (svcca_analysis, ["bad.txt"], "'nosuch' does not exist"),
+    (svcca_analysis, ["bom.txt", "--keep", "nan"], "not a finite number"),
+    (svcca_analysis, ["bom.txt", "--dims", "0"], "--dims"),
+    (svcca_analysis, ["bom.txt", "--probe-seed", "-2"], "--probe-seed"),
+    # tca_analysis.py and import_model.py
+    (tca_analysis, ["bptt_0050"], "no activity record"),
+    (tca_analysis, ["trunc"], "truncated or damaged"),
+    (import_model, ["original", "noise"], "not a PyTorch file"),
+    (import_model, ["original", "trunc"], "truncated or damaged"),
+    (import_model, ["miconi", "w", "-v", "inf"], "not a finite number"),
+    (import_model, ["original", ""], "name is empty"),
+]
+
+
+@pytest.mark.parametrize("script, argv, message", CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
+def test_bad_input_one_line_exit_2_nothing_changed(script, argv, message, stocked, capsys):
+    before = snapshot(stocked)
+    argv = [a.replace("{models}", str(stocked)) for a in argv]
+    if script in (train_models, analyze_dynamics, fixed_point_input_topology, svcca_analysis):
+        argv = argv + ["--quiet"]
+    if script is train_models:
+        argv = argv + ["--max-steps", "1"]      # a case that slipped through stays short
+    code, err = run_main(script.main, argv, capsys)
+    assert code == 2, err
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert snapshot(stocked) == before
+
+
+def test_bad_input_in_a_subprocess_has_no_traceback(stocked):
+    for args in (["train_models.py", LONG, "--rdm"], ["analyze_dynamics.py", "noise", "large"],
+                 ["svcca_analysis.py", "bad.txt"], ["import_model.py", "original", "trunc"]):
+        r = run_script(*args, models_dir=stocked)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "Traceback" not in r.stderr
+
+
+def test_malicious_pickle_names_the_global_and_trust(stocked, capsys):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+    torch.save({"weights": Evil()}, stocked / "evil.pt")
+    code, err = run_main(import_model.main, ["original", "evil"], capsys)
+    assert code == 2 and "system" in err and "--trust" in err
+    code, err = run_main(analyze_dynamics.main, ["evil", "large", "--quiet"], capsys)
+    assert code == 2 and "system" in err and "import_model.py original evil" in err
+
+
+def test_bom_groups_file_reads_its_first_label(stocked):
+    from rnn.groups import read_groups
+    g = read_groups(["bom.txt"], stocked)
+    assert g.labels == ["BPTT", "GA"]
+
+
+def test_read_only_models_folder_fails_before_any_work(stocked, monkeypatch, capsys):
+    import tempfile
+
+    def refuse(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(UserError, match="cannot write into the models folder"):
+        ensure_writable(stocked)
+    called = []
+    import rnn.dynamics
+    monkeypatch.setattr(rnn.dynamics, "cached_fixed_points", lambda *a, **k: called.append(1))
+    code, err = run_main(analyze_dynamics.main, ["bptt_0050", "large", "--quiet"], capsys)
+    assert code == 2 and "cannot write into the models folder" in err and not called
+
+
+def test_save_error_keeps_the_trained_network(models_tmp, monkeypatch, capsys):
+    real = train_models.save_model
+    calls = []
+
+    def failing(name, model, meta, hist, directory):
+        calls.append(directory)
+        if directory == models_tmp:
+            raise OSError(28, "No space left on device")
+        return real(name, model, meta, hist, directory)
+    monkeypatch.setattr(train_models, "save_model", failing)
+    code, err = run_main(train_models.main, ["bptt_s", "--rdm", "--max-steps", "2", "--quiet",
+                                              "--seed", "3"], capsys)
+    assert code == 2 and "No space left on device" in err and "saved in" in err
+    rescue = calls[-1]
+    assert rescue != models_tmp
+    assert load_model("bptt_s", rescue).model.hidden == 50
+    shutil.rmtree(rescue)
+
+
+class _Fake(Trainer):
+    """A one-network trainer for the loop's own rules."""
+    rule = "fake"
+
+    def __init__(self, bad_at=None):
+        self.model = RateRNN.init(Streams([0], 1), 1)
+        self.bad_at, self.t = bad_at, 0
+
+    def step(self, active):
+        self.t += 1
+        if self.bad_at is not None and self.t >= self.bad_at:
+            self.model = self.model.replace(W_rec=self.model.W_rec * math.inf)
+            return torch.tensor([math.nan])
+        self.model = self.model.replace(W_rec=self.model.W_rec + 0.001)
+        return torch.tensor([1.0 / self.t])
+
+
+class _ChanceVal:
+    def accuracy(self, model, idx, step=0):
+        return torch.full((len(idx),), 0.5, dtype=torch.float64)
+
+
+def test_divergence_stops_at_once_and_keeps_the_last_finite_weights():
+    tr = _Fake(bad_at=5)
+    res = fit(tr, _ChanceVal(), 50, StopConfig(stall_window=0), quiet=True)
+    assert res.status == ["diverged"] and res.steps_run == [5]
+    assert torch.isfinite(tr.model.W_rec).all()
+    expect = RateRNN.init(Streams([0], 1), 1).W_rec + 0.004   # after the 4 good updates
+    assert torch.allclose(tr.model.W_rec, expect, atol=1e-6)
+
+
+def test_a_network_at_chance_is_stopped_as_stalled():
+    res = fit(_Fake(), _ChanceVal(), 2000, StopConfig(stall_window=200), quiet=True)
+    assert res.status == ["stalled"] and 200 <= res.steps_run[0] <= 220
+    res = fit(_Fake(), _ChanceVal(), 300, StopConfig(stall_window=0), quiet=True)
+    assert res.status == ["budget"] and res.steps_run == [300]
+
+
+def test_json_is_strict_even_with_non_finite_values(models_tmp):
+    m = RateRNN.init(Streams([0], 1), 1)
+    save_model("bptt_j", m, {"a": math.inf, "b": [math.nan, 1.0]}, {}, models_tmp)
+    text = (models_tmp / "bptt_j.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text) == {"a": None, "b": [None, 1.0]}
+
+
+def test_stale_temporaries_are_removed_but_live_ones_kept(models_tmp):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = models_tmp / f".bptt_t.pt.{dead.pid}-abc123.tmp"
+    live = models_tmp / f".bptt_t.pt.{os.getpid()}-def456.tmp"
+    old = models_tmp / ".bptt_t.pt.zzzz.tmp"
+    for f in (stale, live, old):
+        f.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    removed = remove_stale_temporaries(models_tmp / "bptt_t.pt")
+    assert set(removed) == {stale, old} and live.exists()
+
+
+KILL_DURING_SAVE = """
+import os, sys, time
+sys.path.insert(0, {root!r})
+real = os.replace
+def slow(src, dst):
+    time.sleep(0.5)          # the temporary file is complete but not yet renamed
+    return real(src, dst)
+os.replace = slow
+import train_models
+from rnn.errors import run_cli
+run_cli(train_models.main, sys.argv[1:])
+"""
+
+
+def test_sigkill_during_saving_leaves_no_debris_after_the_next_run(models_tmp):
+    script = models_tmp.parent / "slow_save.py"
+    script.write_text(KILL_DURING_SAVE.format(root=str(ROOT)))
+    env = {**os.environ, "RNN_MODELS_DIR": str(models_tmp), "PYTHONPATH": str(ROOT)}
+    rng = random.Random(1)
+    for attempt in range(3):
+        proc = subprocess.Popen([sys.executable, str(script), "bptt_k", "--rdm", "--max-steps",
+                                 "2", "--quiet", "--force", "--seed", "4"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t_end = time.time() + 120
+        while time.time() < t_end and not list(models_tmp.glob(".*.tmp")):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert list(models_tmp.glob(".*.tmp")), "the kills should have left temporary files"
+    for f in models_tmp.glob("*.pt"):
+        load_model(f.stem, models_tmp)          # whatever is there loads
+    r = run_script("train_models.py", "bptt_k", "--rdm", "--max-steps", "2", "--quiet",
+                   "--force", "--seed", "4", models_dir=models_tmp)
+    assert r.returncode == 0, r.stderr
+    assert not list(models_tmp.glob(".*.tmp"))
+    assert load_model("bptt_k", models_tmp).meta["status"] == "budget"
