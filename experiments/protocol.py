@@ -42,6 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NETWORKS = ROOT / "experiments" / "networks"
 RESULTS = ROOT / "experiments" / "results"
 CHUNK = 8
+PER_RULE = None          # --per-rule: networks per rule in every cell (quick looks, tests)
+MAX_STEPS = None         # --max-steps: a cap on every training run (quick looks, tests)
 FIRST_SEED = {"bptt": 13000, "ga": 14000}
 
 
@@ -56,6 +58,9 @@ class Cell:
 
     def folder(self) -> Path:
         return NETWORKS / self.name
+
+    def counts(self) -> dict:
+        return {r: PER_RULE or n for r, n in self.count.items()}
 
 
 CDI, N1 = ("--N", "2"), ("--N", "1")
@@ -80,7 +85,7 @@ ORDER = ["original", "clean", "n1-original", "original-shared_x0", "original-len
 
 def chunks(cell: Cell, rule: str) -> list[tuple[str, int, int]]:
     """(chunk name, first seed, count) of a cell's networks of ``rule``."""
-    n, out = cell.count[rule], []
+    n, out = cell.counts()[rule], []
     for k in range(0, n, CHUNK):
         seed = FIRST_SEED[rule] + k
         out.append((f"{rule}_s{seed}", seed, min(CHUNK, n - k)))
@@ -126,10 +131,14 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
     for chunk, seed, count in chunks(cell, rule):
         names = member_names(chunk, count)
         if all(status(folder / f"{n}.json") in ("converged", "budget") for n in names):
+            print(f"[{cell.name}] {rule}: reusing {count} trained networks, seeds "
+                  f"{seed}-{seed + count - 1}", flush=True)
             continue
         cmd = [sys.executable, "train_models.py", chunk, "-v", "0.5", *cell.task, *cell.flags,
                "--rule", rule, "--count", str(count), "--seed", str(seed), "--device", device,
                "--models-dir", str(folder), "--force", "--quiet"]
+        if MAX_STEPS:
+            cmd += ["--max-steps", str(MAX_STEPS)]
         print(f"[{cell.name}] {rule}: training {count} networks, seeds {seed}-{seed + count - 1}",
               flush=True)
         t0 = time.time()
@@ -156,13 +165,27 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", help="train_models.py --device (default auto)")
     ap.add_argument("--bootstrap", type=int, default=2000,
                     help="bootstrap resamples and label permutations (default 2000)")
+    ap.add_argument("--per-rule", type=int, default=None, metavar="K",
+                    help="networks per rule in every cell instead of 24/25 (a quick look)")
+    ap.add_argument("--max-steps", type=int, default=None, metavar="S",
+                    help="cap every training run at S updates (a quick look)")
+    ap.add_argument("--networks", default=None, metavar="DIR",
+                    help="folder of the cells' networks (default experiments/networks)")
+    ap.add_argument("--out", default=None, metavar="DIR",
+                    help="folder of the tables (default experiments/results)")
     args = ap.parse_args(argv)
+    global NETWORKS, RESULTS, PER_RULE, MAX_STEPS
+    if args.networks:
+        NETWORKS = Path(args.networks).resolve()
+    if args.out:
+        RESULTS = Path(args.out).resolve()
+    PER_RULE, MAX_STEPS = args.per_rule, args.max_steps
     if args.list:
         for name in ORDER:
             c = CELLS[name]
             got = {r: len(networks(c, r)) for r in c.count}
             print(f"{name:24s} {c.description}: " + ", ".join(
-                f"{r} {got[r]}/{c.count[r]}" for r in c.count))
+                f"{r} {got[r]}/{c.counts()[r]}" for r in c.count))
         return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -174,11 +197,12 @@ def main(argv=None) -> int:
         print(f"training finished in {time.time() - t0:.0f} s", flush=True)
     if not args.only_train:
         from experiments.protocol_analysis import analyse_all
-        analyse_all([CELLS[n] for n in args.cells], args.bootstrap, time.time() - t0)
+        analyse_all([CELLS[n] for n in args.cells], args.bootstrap, time.time() - t0, RESULTS)
     return 0
 
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
     sys.path.insert(0, str(ROOT))
-    sys.exit(main())
+    from experiments import protocol as _module   # one copy of the module's settings
+    sys.exit(_module.main())

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.protocol import CELLS, RESULTS, Cell, networks
+from experiments.protocol import Cell, networks
 from rnn.compare import batched_silhouette, silhouette_stats, within_between
 from rnn.fixed_points import weights_hash
 from rnn.io import load_model
@@ -92,7 +92,7 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
         ms = [m for rr, _, m in rows if rr == r]
         lms = [lm for rr, lm, _ in rows if rr == r]
         res["training"][r] = {
-            "networks": len(ms), "planned": cell.count[r],
+            "networks": len(ms), "planned": cell.counts()[r],
             "converged": sum(m["status"] == "converged" for m in ms),
             "updates_median": float(np.median([m["steps"] for m in ms])),
             "accuracy_own_rule_mean": float(np.mean([m["final_accuracy"] for m in ms])),
@@ -129,9 +129,9 @@ def fmt_dist(x: dict | None) -> str:
     return f"{x['within_bptt']:.4f} / {x['within_ga']:.4f} / {x['between']:.4f}"
 
 
-def analyse_all(cells: list[Cell], n_boot: int, wall: float) -> None:
+def analyse_all(cells: list[Cell], n_boot: int, wall: float, out: Path) -> None:
     t0 = time.time()
-    out_json = RESULTS / "protocol.json"
+    out_json = out / "protocol.json"
     try:
         old = json.loads(out_json.read_text()).get("cells", {})
     except (OSError, ValueError):
@@ -139,7 +139,8 @@ def analyse_all(cells: list[Cell], n_boot: int, wall: float) -> None:
     results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch "
                           f"{torch.__version__}", "resamples": n_boot,
                "analyses": {k: v.to_dict() for k, v in ANALYSES.items()},
-               "reference": reference_tables(n_boot), "cells": dict(old)}
+               "reference": reference_tables(n_boot) if (REFERENCE / "distances.npy").exists()
+               else {}, "cells": dict(old)}
     for cell in cells:
         print(f"[{cell.name}] analysing ...", flush=True)
         r = analyse_cell(cell, n_boot)
@@ -147,8 +148,8 @@ def analyse_all(cells: list[Cell], n_boot: int, wall: float) -> None:
             results["cells"][cell.name] = r
     results["run_wall_time_s"] = round(wall + time.time() - t0, 1)
     out_json.write_text(json.dumps(results, indent=1) + "\n")
-    (RESULTS / "PROTOCOL.md").write_text(render(results))
-    print(f"wrote {RESULTS / 'PROTOCOL.md'}\nwrote {out_json}")
+    (out / "PROTOCOL.md").write_text(render(results))
+    print(f"wrote {out / 'PROTOCOL.md'}\nwrote {out_json}")
 
 
 def render(res: dict) -> str:
@@ -167,6 +168,8 @@ def render(res: dict) -> str:
          "of random 10-against-10 subsets (2000 draws).", "",
          "| N | networks BPTT + GA | silhouette [95% CI], p | within BPTT / within GA / "
          "between | 10 v 10 subsets |", "|---|---|---|---|---|"]
+    if not ref:
+        L.append(f"| – | {REFERENCE} not found | | | |")
     for N, x in ref.items():
         s = x["subsets_10v10"]
         L.append(f"| {N} | {x['n'][0]} + {x['n'][1]} | {fmt_sil(x)} | {fmt_dist(x)} | "
@@ -201,7 +204,7 @@ def render(res: dict) -> str:
           "original analysis (a network against itself under a second draw of the random "
           "starts), mean: " + ", ".join(f"{n} {c['analyses']['original']['noise_floor_mean']:.4f}"
                                         for n, c in cells.items()) + ".", ""]
-    if "n1-original" in cells:
+    if "n1-original" in cells and ref:
         c = cells["n1-original"]
         x = c["analyses"]["original"]["all_saved"]
         r1 = ref[1] if 1 in ref else ref.get("1")

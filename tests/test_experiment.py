@@ -78,3 +78,33 @@ def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
     assert text.index("## CDI") < text.index("## RDM")
     assert "first seed 1" in text and "first seed 2" in text
     assert set(json.loads((tmp_path / "results.json").read_text())["tasks"]) == {"cdi", "rdm"}
+
+
+def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
+    """experiments/protocol.py (what `reproduce.sh --protocol original` runs) on 2
+    networks per rule and 2 updates: trains, then reuses, then writes the tables."""
+    nets, out = tmp_path / "nets", tmp_path / "out"
+    args = ["experiments/reproduce.py", "--protocol", "original", "--cells", "original",
+            "original-budgets", "--per-rule", "2", "--max-steps", "2", "--bootstrap", "30",
+            "--networks", nets, "--out", out]
+    r = run_script(*args, timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert "[original] ga: training 2 networks" in r.stdout
+    assert "[original-budgets] bptt: training 2 networks" in r.stdout
+    metas = [json.loads(p.read_text()) for p in (nets / "original").glob("*_00?.json")]
+    assert len(metas) == 4 and all(m["protocol"]["label"] == "original" for m in metas)
+    assert all(m["status"] == "budget" for m in metas)
+    res = json.loads((out / "protocol.json").read_text())
+    cell = res["cells"]["original"]
+    assert cell["training"]["ga"]["networks"] == 2
+    orig = cell["analyses"]["original"]["all_saved"]
+    assert orig["n"] == [2, 2] and orig["ci"][0] <= orig["silhouette"] <= orig["ci"][1]
+    assert cell["analyses"]["original"]["noise_floor_mean"] > 0
+    assert cell["analyses"]["original"]["converged_only"] is None     # none converged
+    # the budgets cell shares the GA networks of `original` (same seeds, same budget)
+    assert res["cells"]["original-budgets"]["training"]["ga"]["networks"] == 2
+    assert "| original |" in (out / "PROTOCOL.md").read_text()
+    r2 = run_script(*args, timeout=900)
+    assert r2.returncode == 0, r2.stderr
+    assert "training" not in r2.stdout.replace("training finished", "")
+    assert "[original] bptt: reusing 2 trained networks" in r2.stdout
