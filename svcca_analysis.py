@@ -67,7 +67,6 @@ def build_parser() -> Parser:
 def options_from_args(args):
     """The SVCCAOptions the flags ask for."""
     import dataclasses
-    import math
 
     from rnn.svcca import SVCCAOptions
     if not (0 < args.keep <= 1):
@@ -79,24 +78,19 @@ def options_from_args(args):
     base = SVCCAOptions.original(args.probe_seed) if args.analysis == "original" else \
         SVCCAOptions(probe_seed=args.probe_seed)
     over = {"keep": args.keep}
-    if args.dims is not None:
-        if args.dims == "auto":
-            over["dims"] = None
-        elif args.dims.isdigit() and int(args.dims) >= 1:
-            over["dims"] = int(args.dims)
+    for flag, value, word, low in (("--dims", args.dims, "auto", 1),
+                                   ("--levels", args.levels, "original", 2)):
+        if value is None:
+            continue
+        if value == word:                      # None: the automatic / original choice
+            over[flag[2:]] = None
+        elif value.isdigit() and int(value) >= low:
+            over[flag[2:]] = int(value)
         else:
-            raise UserError(f"--dims must be auto or a positive number, got {args.dims!r}")
-    if args.levels is not None:
-        if args.levels == "original":
-            over["levels"] = None
-        elif args.levels.isdigit() and int(args.levels) >= 2:
-            over["levels"] = int(args.levels)
-        else:
-            raise UserError(f"--levels must be a number of at least 2 or 'original', got "
-                            f"{args.levels!r}")
+            raise UserError(f"{flag} must be {word} or a number of at least {low}, got "
+                            f"{value!r}")
     if args.x0 is not None:
         over["x0"] = args.x0
-    assert math.isfinite(args.keep)
     return dataclasses.replace(base, **over)
 
 
