@@ -41,7 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NETWORKS = ROOT / "experiments" / "networks"
 RESULTS = ROOT / "experiments" / "results"
-CHUNK = 8
+# networks per train_models.py --count run: BPTT gains from batching; a GA chunk
+# is kept small so that an interrupted session loses little (the GA gains
+# nothing from batching on a CPU)
+CHUNK = {"bptt": 8, "ga": 2}
 PER_RULE = None          # --per-rule: networks per rule in every cell (quick looks, tests)
 MAX_STEPS = None         # --max-steps: a cap on every training run (quick looks, tests)
 FIRST_SEED = {"bptt": 13000, "ga": 14000}
@@ -83,17 +86,20 @@ ORDER = ["original", "clean", "n1-original", "original-shared_x0", "original-len
          "original-budgets"]
 
 
-def chunks(cell: Cell, rule: str) -> list[tuple[str, int, int]]:
-    """(chunk name, first seed, count) of a cell's networks of ``rule``."""
-    n, out = cell.counts()[rule], []
-    for k in range(0, n, CHUNK):
-        seed = FIRST_SEED[rule] + k
-        out.append((f"{rule}_s{seed}", seed, min(CHUNK, n - k)))
+def seeds_of(cell: Cell, rule: str) -> list[int]:
+    return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
+
+
+def chunks(seeds: list[int], rule: str) -> list[tuple[str, int, int]]:
+    """(chunk name, first seed, count): runs of consecutive ``seeds`` in chunks."""
+    out, k = [], 0
+    while k < len(seeds):
+        n = 1
+        while n < CHUNK[rule] and k + n < len(seeds) and seeds[k + n] == seeds[k] + n:
+            n += 1
+        out.append((f"{rule}_s{seeds[k]}", seeds[k], n))
+        k += n
     return out
-
-
-def member_names(chunk: str, count: int) -> list[str]:
-    return [f"{chunk}_{i:03d}" for i in range(count)] if count > 1 else [chunk]
 
 
 def rule_folder(cell: Cell, rule: str) -> Path:
@@ -102,22 +108,32 @@ def rule_folder(cell: Cell, rule: str) -> Path:
     return cell.folder()
 
 
-def status(path: Path) -> str | None:
-    try:
-        return json.loads(path.read_text()).get("status")
-    except (OSError, ValueError):
-        return None
+FINISHED = ("converged", "budget")
+
+
+def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
+    """Every model JSON of ``rule`` in ``folder``, by seed."""
+    out: dict[int, list[dict]] = {}
+    for p in sorted(folder.glob(f"{rule}_s*.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("rule") == rule and "seed" in m:
+            out.setdefault(int(m["seed"]), []).append(m)
+    return out
 
 
 def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
-    """The finished networks of a cell and rule: (folder, meta)."""
-    out = []
+    """The finished networks of a cell and rule, one per seed, in seed order:
+    (folder, meta).  Found by seed, whatever chunk trained them."""
     folder = rule_folder(cell, rule)
-    for chunk, _, count in chunks(cell, rule):
-        for nm in member_names(chunk, count):
-            p = folder / f"{nm}.json"
-            if status(p) in ("converged", "budget"):
-                out.append((folder, json.loads(p.read_text())))
+    found = metas(folder, rule)
+    out = []
+    for seed in seeds_of(cell, rule):
+        done = [m for m in found.get(seed, []) if m.get("status") in FINISHED]
+        if done:
+            out.append((folder, done[0]))
     return out
 
 
@@ -128,12 +144,11 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
     if rule == "ga" and cell.reuse_ga_from:
         return 0.0       # trained by the other cell
     folder.mkdir(parents=True, exist_ok=True)
-    for chunk, seed, count in chunks(cell, rule):
-        names = member_names(chunk, count)
-        if all(status(folder / f"{n}.json") in ("converged", "budget") for n in names):
-            print(f"[{cell.name}] {rule}: reusing {count} trained networks, seeds "
-                  f"{seed}-{seed + count - 1}", flush=True)
-            continue
+    have = {m["seed"] for _, m in networks(cell, rule)}
+    missing = [s for s in seeds_of(cell, rule) if s not in have]
+    if have:
+        print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks", flush=True)
+    for chunk, seed, count in chunks(missing, rule):
         cmd = [sys.executable, "train_models.py", chunk, "-v", "0.5", *cell.task, *cell.flags,
                "--rule", rule, "--count", str(count), "--seed", str(seed), "--device", device,
                "--models-dir", str(folder), "--force", "--quiet"]
@@ -149,7 +164,19 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
         if r.returncode != 0:
             raise SystemExit(f"training failed ({r.returncode}): {' '.join(cmd[1:])}\n{r.stderr}")
         print(f"[{cell.name}] {rule}: chunk done in {time.time() - t0:.0f} s", flush=True)
+        remove_unfinished(folder, rule)
     return spent
+
+
+def remove_unfinished(folder: Path, rule: str) -> None:
+    """Delete the files of runs that were interrupted (their seeds were trained
+    again under another chunk's name), so only finished networks are kept."""
+    for seed, ms in metas(folder, rule).items():
+        if any(m.get("status") in FINISHED for m in ms):
+            for m in ms:
+                if m.get("status") not in FINISHED:
+                    for ext in ("pt", "json"):
+                        (folder / f"{m['name']}.{ext}").unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:

@@ -108,3 +108,10 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     assert r2.returncode == 0, r2.stderr
     assert "training" not in r2.stdout.replace("training finished", "")
     assert "[original] bptt: reusing 2 trained networks" in r2.stdout
+
+
+def test_protocol_chunks_follow_runs_of_missing_seeds():
+    from experiments.protocol import chunks
+    assert chunks([1, 2, 3, 5, 6, 9], "ga") == [("ga_s1", 1, 2), ("ga_s3", 1 + 2, 1),
+                                                ("ga_s5", 5, 2), ("ga_s9", 9, 1)]
+    assert chunks(list(range(10, 20)), "bptt") == [("bptt_s10", 10, 8), ("bptt_s18", 18, 2)]
