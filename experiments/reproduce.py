@@ -143,6 +143,8 @@ def main():
             tp = json.loads((mdir / f"{stem}_topology.json").read_text())
             tres["comparisons"][tag] = {
                 "svcca_silhouette": sv["silhouette_precomputed"],
+                "svcca_silhouette_ci": sv.get("silhouette_interval_95"),
+                "svcca_silhouette_p": sv.get("silhouette_permutation_p"),
                 "svcca_silhouette_rows_as_features": sv[
                     "silhouette_rows_as_features_original_convention"],
                 "topology_silhouette": tp["silhouette_euclidean"],
@@ -161,6 +163,12 @@ def main():
         write_outputs(out, results, previous)
     print(f"wrote {out / 'RESULTS.md'}")
     print(f"wrote {out / 'results.json'}")
+
+
+def fmt_ci(c: dict) -> str:
+    """' [lo, hi], p P' when the comparison has an interval (runs since it was added)."""
+    ci, p = c.get("svcca_silhouette_ci"), c.get("svcca_silhouette_p")
+    return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}], p {p:.3g}"
 
 
 def fmt(x, nd=3):
@@ -203,12 +211,13 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
             lines.append(f"| {LABEL[r]} | {v['networks']} | {v['converged']} | "
                          f"{v['updates_median']} | {v['final_accuracy_mean']:.3f} | "
                          f"{v['wall_time_s']:.0f} |")
-        lines += ["", "| comparison | SVCCA silhouette | SVCCA silhouette (rows as features) "
+        lines += ["", "| comparison | SVCCA silhouette [95% bootstrap interval], permutation p "
+                  "| SVCCA silhouette (rows as features) "
                   "| topology silhouette | mean SVCCA distance within rule | between rules |",
                   "|---|---|---|---|---|---|"]
         for tag, c in t["comparisons"].items():
             lines.append(f"| {' vs '.join(LABEL[r] for r in tag.split('-'))} | "
-                         f"{fmt(c['svcca_silhouette'])} | "
+                         f"{fmt(c['svcca_silhouette'])}{fmt_ci(c)} | "
                          f"{fmt(c['svcca_silhouette_rows_as_features'])} | "
                          f"{fmt(c['topology_silhouette'])} | {fmt(c['svcca_within'], 4)} | "
                          f"{fmt(c['svcca_between'], 4)} |")

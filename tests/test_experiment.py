@@ -33,6 +33,9 @@ def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
     assert variants["dims2"]["dims"] == [2] * 6
     text = (out / "RESULTS.md").read_text()
     assert "| BPTT vs GA |" in text and "2 SVD directions" in text
+    lo, hi = comp["svcca_silhouette_ci"]
+    assert lo <= comp["svcca_silhouette"] <= hi and 0 < comp["svcca_silhouette_p"] <= 1
+    assert f"[{lo:.3f}, {hi:.3f}], p" in text
     for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
         assert (out / f"rdm_{fig}.png").stat().st_size > 1000
 
