@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""How often does a rule stall near chance, and what does the stall rule change?
+
+    python bench/bench_stall.py --rule heb --tasks rdm cdi --seeds 20      # about 1-2 h on 2 cores
+
+Trains ``--seeds`` networks per task (one batched run each) to the rule's
+budget with the stall rule OFF, so every network's whole course is known.
+Then it replays the stall rule (rnn.training's: every validation of the last
+--window updates below 0.6) on each network's validation record and prints,
+per task: how many networks reached the stop rule without the stall rule
+(before), how many the stall rule would stop and at which update, how many of
+those would have converged later (the rule's false stops), so how many
+converge with it (after), and the updates it saves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, machine
+
+TASK_ARGS = {"rdm": ["--rdm"], "cdi": ["--N", "2"]}
+
+
+def replay(val_steps: list[int], val_acc: list[float], window: int, below: float,
+           budget: int) -> int | None:
+    """The update at which the stall rule would stop this record, or None."""
+    for step in range(window, budget + 1, 10):
+        recent = [a for s, a in zip(val_steps, val_acc) if step - window < s <= step]
+        if len(recent) >= 10 and max(recent) < below:
+            return step
+    return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rule", default="heb", choices=("bptt", "ga", "ff", "heb"))
+    ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=list(TASK_ARGS))
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--window", type=int, default=500)
+    ap.add_argument("--below", type=float, default=0.6)
+    ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
+    ap.add_argument("--models-dir", default=None, help="keep the networks here (default: temp)")
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    d = Path(args.models_dir or tempfile.mkdtemp(prefix="bench-stall-"))
+    rows = []
+    for task in args.tasks:
+        name = f"{args.rule}_stall_{task}"
+        t0 = time.time()
+        cmd = [sys.executable, "train_models.py", name, "-v", "0.5", *TASK_ARGS[task],
+               "--rule", args.rule, "--count", str(args.seeds), "--seed",
+               str(args.first_seed), "--stall-window", "0", "--quiet", "--force",
+               "--models-dir", str(d)]
+        if args.max_steps:
+            cmd += ["--max-steps", str(args.max_steps)]
+        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        wall = time.time() - t0
+        import torch
+        before = after = flagged = false_stop = saved = 0
+        for i in range(args.seeds):
+            nm = f"{name}_{i:03d}"
+            meta = json.loads((d / f"{nm}.json").read_text())
+            hist = torch.load(d / f"{nm}.pt", weights_only=True)["history"]
+            budget = meta["trainer"]["max_steps"]
+            conv = meta["status"] == "converged"
+            stop = replay(hist["val_step"].tolist(), hist["val_acc"].tolist(), args.window,
+                          args.below, meta["steps"])
+            before += conv
+            if stop is not None:
+                flagged += 1
+                false_stop += conv
+                saved += (meta["steps"] if conv else budget) - stop
+            after += conv and stop is None
+        rows.append((task, args.seeds, before, flagged, false_stop, after, saved, wall))
+    print(f"\nrule {args.rule}, -v 0.5, seeds {args.first_seed}-{args.first_seed + args.seeds - 1}, "
+          f"stall rule: every validation of the last {args.window} updates below {args.below}")
+    print("| task | networks | converged without the stall rule | stopped as stalled | "
+          "of those, would have converged | converged with it | updates saved | "
+          "wall time of the runs (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(str(round(v)) if isinstance(v, float) else str(v) for v in r)
+              + " |")
+    print(f"networks kept in {d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
