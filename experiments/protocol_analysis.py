@@ -28,11 +28,14 @@ LABEL = {"bptt": "BPTT", "ga": "GA"}
 def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> dict:
     """Silhouette with interval and p-value, within-group and between means."""
     s = silhouette_stats(D, g, n_boot, n_boot, seed)
+    bal = silhouette_stats(D, g, n_boot, n_boot, seed, balanced=True)
     off = ~np.eye(len(g), dtype=bool)
     within = [float(D[(g[:, None] == k) & (g[None, :] == k) & off].mean()) for k in (0, 1)]
     _, between = within_between(D, list(g))
     return {"n": [int(np.sum(g == 0)), int(np.sum(g == 1))], "silhouette": s.silhouette,
-            "ci": [s.ci_low, s.ci_high], "p": s.p_value, "within_bptt": within[0],
+            "ci": [s.ci_low, s.ci_high], "p": s.p_value,
+            "balanced": {"silhouette": bal.silhouette, "ci": [bal.ci_low, bal.ci_high],
+                         "p": bal.p_value}, "within_bptt": within[0],
             "within_ga": within[1], "between": between}
 
 
@@ -123,6 +126,10 @@ def fmt_sil(x: dict | None) -> str:
     return f"{x['silhouette']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}], p {x['p']:.3g}"
 
 
+def fmt_bal(x: dict | None) -> str:
+    return "n/a" if x is None else fmt_sil(x["balanced"])
+
+
 def fmt_dist(x: dict | None) -> str:
     if x is None:
         return "n/a"
@@ -160,19 +167,23 @@ def render(res: dict) -> str:
          f"bootstrap interval over networks (each rule resampled within itself) and a "
          f"permutation p-value (labels shuffled); {res['resamples']} resamples each. "
          "Distances: within BPTT / within GA / between. All CDI at -v 0.5 unless the cell says "
-         "N = 1.", "",
+         "N = 1. scikit-learn's silhouette is the mean over networks, so it moves with the "
+         "groups' sizes: when one rule's networks are tight and the other's spread, the larger "
+         "group dominates it. The *balanced* silhouette is the mean of the two rules' mean "
+         "silhouettes (same interval and test); compare cells of unequal sizes by it.", "",
          f"Machine: {res['machine']}.", "",
          "## The reference: the original study's own distance matrix", "",
          "`../shared/reference/distances.npy` (561 networks, the original's analysis), through "
          "this tool's silhouette code. Last column: the 5th–95th percentile of the silhouette "
          "of random 10-against-10 subsets (2000 draws).", "",
-         "| N | networks BPTT + GA | silhouette [95% CI], p | within BPTT / within GA / "
-         "between | 10 v 10 subsets |", "|---|---|---|---|---|"]
+         "| N | networks BPTT + GA | silhouette [95% CI], p | balanced silhouette | within "
+         "BPTT / within GA / between | 10 v 10 subsets |", "|---|---|---|---|---|---|"]
     if not ref:
         L.append(f"| – | {REFERENCE} not found | | | |")
     for N, x in ref.items():
         s = x["subsets_10v10"]
-        L.append(f"| {N} | {x['n'][0]} + {x['n'][1]} | {fmt_sil(x)} | {fmt_dist(x)} | "
+        L.append(f"| {N} | {x['n'][0]} + {x['n'][1]} | {fmt_sil(x)} | {fmt_bal(x)} | "
+                 f"{fmt_dist(x)} | "
                  f"{s['p05']:.3f} – {s['p95']:.3f} |")
     cells = res["cells"]
     L += ["", "## CDI: the original protocol, one behaviour removed at a time", "",
@@ -183,8 +194,9 @@ def render(res: dict) -> str:
           "clean validation set.", "",
           "| cell | BPTT converged / saved (median updates) | GA converged / saved (median "
           "generations) | clean accuracy BPTT / GA | original analysis, all saved | "
-          "distances | original analysis, converged | tool analysis, all saved |",
-          "|---|---|---|---|---|---|---|---|"]
+          "distances | original analysis, converged | tool analysis, all saved | "
+          "balanced silhouette: original analysis / tool analysis |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for name in ["original", "original-shared_x0", "original-lenient_stop",
                  "original-budgets", "clean"]:
         if name not in cells:
@@ -198,7 +210,8 @@ def render(res: dict) -> str:
                  f"{tb['accuracy_clean_validation_mean']:.3f} / "
                  f"{tg['accuracy_clean_validation_mean']:.3f} | {fmt_sil(ao['all_saved'])} | "
                  f"{fmt_dist(ao['all_saved'])} | {fmt_sil(ao['converged_only'])} | "
-                 f"{fmt_sil(at['all_saved'])} |")
+                 f"{fmt_sil(at['all_saved'])} | {fmt_bal(ao['all_saved'])} / "
+                 f"{fmt_bal(at['all_saved'])} |")
     L += ["", "Planned networks per cell: 24 BPTT + 24 GA; a cell with fewer saved is still "
           "training (see `python experiments/protocol.py --list`). Noise floor of the "
           "original analysis (a network against itself under a second draw of the random "

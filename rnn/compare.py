@@ -143,13 +143,17 @@ class SilhouetteStats:
 
 
 def batched_silhouette(D: np.ndarray, index: np.ndarray, labels: np.ndarray,
-                       n_groups: int) -> np.ndarray:
+                       n_groups: int, balanced: bool = False) -> np.ndarray:
     """Silhouette scores (mean over samples) of B configurations at once.
 
     D [n0, n0] precomputed distances; index [B, n] which network fills each
     slot; labels [B, n] group of each slot (0..n_groups-1).  Slots holding the
     same network are not each other's neighbours.  A slot whose own group has
-    no other network scores 0 (scikit-learn's rule for singletons).  [B]"""
+    no other network scores 0 (scikit-learn's rule for singletons).  [B]
+
+    ``balanced``: the mean over groups of each group's mean silhouette, so a
+    large group does not outweigh a small one (scikit-learn's score is the
+    mean over networks and moves with the groups' sizes)."""
     B, n = index.shape
     Db = D[index[:, :, None], index[:, None, :]]                        # [B, n, n]
     valid = (index[:, :, None] != index[:, None, :]).astype(np.float64)
@@ -165,11 +169,13 @@ def batched_silhouette(D: np.ndarray, index: np.ndarray, labels: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         s = (b - own) / np.maximum(own, b)
     s = np.where((own_n > 0) & np.isfinite(s), s, 0.0)
+    if balanced:
+        return np.einsum("bn,bng->bg", s, onehot).__truediv__(onehot.sum(1)).mean(axis=1)
     return s.mean(axis=1)
 
 
 def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int = 2000,
-                     seed: int = 0) -> SilhouetteStats:
+                     seed: int = 0, balanced: bool = False) -> SilhouetteStats:
     """Silhouette of ``group_index`` on the precomputed distances D, with a
     bootstrap interval and a permutation p-value (see SilhouetteStats)."""
     g = np.asarray(group_index)
@@ -178,7 +184,7 @@ def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int
     if G < 2 or G > n - 1:
         return SilhouetteStats(None, None, None, None, n_boot, n_perm)
     D = np.asarray(D, dtype=np.float64)
-    obs = float(batched_silhouette(D, np.arange(n)[None], g[None], G)[0])
+    obs = float(batched_silhouette(D, np.arange(n)[None], g[None], G, balanced)[0])
     rng = np.random.default_rng(seed)
     chunk = max(1, int(2e7 // (n * n)))
     members = [np.flatnonzero(g == k) for k in range(G)]
@@ -189,12 +195,13 @@ def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int
                              axis=1)
         lab = np.broadcast_to(np.concatenate([np.full(len(m), k) for k, m in
                                               enumerate(members)]), idx.shape)
-        boots.append(batched_silhouette(D, idx, lab, G))
+        boots.append(batched_silhouette(D, idx, lab, G, balanced))
     perms = []
     for start in range(0, n_perm, chunk):
         b = min(chunk, n_perm - start)
         lab = rng.permuted(np.broadcast_to(g, (b, n)), axis=1)
-        perms.append(batched_silhouette(D, np.broadcast_to(np.arange(n), (b, n)), lab, G))
+        perms.append(batched_silhouette(D, np.broadcast_to(np.arange(n), (b, n)), lab, G,
+                                        balanced))
     boots = np.concatenate(boots) if boots else np.array([obs])
     perms = np.concatenate(perms) if perms else np.array([])
     lo, hi = np.percentile(boots, [2.5, 97.5])

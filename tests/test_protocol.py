@@ -228,3 +228,15 @@ def test_svcca_cache_is_kept_per_analysis(models_tmp):
                      (["--bootstrap", "-1"], "--bootstrap")):
         r = run_script("svcca_analysis.py", "g.txt", "--quiet", *bad)
         assert r.returncode == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_balanced_silhouette_weights_groups_equally():
+    from sklearn.metrics import silhouette_samples
+    rng = np.random.default_rng(3)
+    X = np.concatenate([0.1 * rng.standard_normal((20, 2)), 1.0 + rng.standard_normal((5, 2))])
+    g = np.array([0] * 20 + [1] * 5)
+    D = np.linalg.norm(X[:, None] - X[None], axis=-1)
+    s = silhouette_samples(D, g, metric="precomputed")
+    want = (s[g == 0].mean() + s[g == 1].mean()) / 2
+    got = batched_silhouette(D, np.arange(25)[None], g[None], 2, balanced=True)[0]
+    assert got == pytest.approx(want, abs=1e-12) and got < s.mean()
