@@ -200,7 +200,7 @@ def render(res: dict) -> str:
     for name in ["original", "original-shared_x0", "original-lenient_stop",
                  "original-budgets", "clean"]:
         if name not in cells:
-            L.append(f"| {name} | not trained yet | | | | | | |")
+            L.append(f"| {name} | not trained yet | | | | | | | |")
             continue
         c = cells[name]
         tb, tg = c["training"]["bptt"], c["training"]["ga"]
