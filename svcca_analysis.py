@@ -119,8 +119,7 @@ def main(argv=None) -> int:
     want = {"names": names, "weights": hashes, "analysis": opts.to_dict()}
 
     cache_path = directory / PairCache.file_name(opts)
-    cache = PairCache(opts, None if args.reload else cache_path)
-    cache.path = cache_path
+    cache = PairCache(opts, cache_path, load=not args.reload)
     res = svcca_distances(
         [lm.model for lm in models], [lm.task for lm in models], hashes, opts,
         progress=lambda it: tqdm(it, desc="svcca", unit="network", disable=args.quiet),

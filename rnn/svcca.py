@@ -193,11 +193,12 @@ class PairCache:
     Stored as JSON: {"analysis": options, "networks": {hash: [dims, noise
     floor]}, "pairs": {"hashA hashB": [distance, angular]}} (hashes sorted)."""
 
-    def __init__(self, options: SVCCAOptions, path=None):
+    def __init__(self, options: SVCCAOptions, path=None, load: bool = True):
+        """``path``: where the cache is saved; ``load=False`` starts empty (-reload)."""
         self.options, self.path = options, path
         self.networks: dict[str, list] = {}
         self.pairs: dict[str, list] = {}
-        if path is not None:
+        if path is not None and load:
             try:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
