@@ -176,3 +176,27 @@ def plot_distance_heatmap(ax, D: np.ndarray, labels: list[str], names: list[str]
                 fontweight="bold", transform=ax.get_xaxis_transform())
     ax.set_title(title, fontsize=10, pad=18)
     return ax.figure
+
+
+def plot_metric_silhouettes(ax, rows: list[dict]):
+    """Silhouette of the groups under each metric, with its 95% bootstrap
+    interval (rows: similarity_analysis.py's summary rows)."""
+    ys = np.arange(len(rows))[::-1]
+    for y, r in zip(ys, rows):
+        s = r["silhouette"]
+        if s is None:
+            continue
+        ci = r.get("silhouette_interval_95")
+        if ci:
+            ax.plot(ci, [y, y], color="0.3", lw=2, solid_capstyle="butt")
+        ax.plot([s], [y], "o", color="k", ms=6, zorder=3)
+        p = r.get("silhouette_permutation_p")
+        if p is not None:
+            ax.annotate(f"p = {p:.2g}", (s, y), xytext=(0, 7), textcoords="offset points",
+                        ha="center", fontsize=7, color="0.3")
+    ax.axvline(0, color="0.6", lw=0.8, ls="--")
+    ax.set_yticks(ys, [r["label"] for r in rows], fontsize=8)
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.set_xlabel("silhouette of the groups (95% bootstrap interval)")
+    ax.set_title("metrics side by side", fontsize=10)
+    return ax.figure

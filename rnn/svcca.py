@@ -129,6 +129,15 @@ def reduce(activity: np.ndarray, keep: float = 0.95, dims: int | None = None) ->
         raise ValueError(f"activity must be [units, samples], got shape {A.shape}")
     A = A - A.mean(axis=1, keepdims=True)
     _, s, vt = np.linalg.svd(A, full_matrices=False)
+    k, explained = directions_kept(s, keep, dims)
+    return Reduced(vt[:k].T.copy(), k, explained)
+
+
+def directions_kept(s: np.ndarray, keep: float = 0.95, dims: int | None = None
+                    ) -> tuple[int, float]:
+    """How many of the singular values ``s`` (descending) SVCCA keeps, and the
+    variance fraction they explain: the fewest reaching ``keep``, or ``dims``,
+    never a numerically-zero direction."""
     var = s ** 2
     total = var.sum()
     if total <= 0:
@@ -136,7 +145,7 @@ def reduce(activity: np.ndarray, keep: float = 0.95, dims: int | None = None) ->
     frac = np.cumsum(var) / total
     k = int(np.searchsorted(frac, keep - 1e-12) + 1) if dims is None else int(dims)
     k = min(k, int(np.sum(s > s[0] * 1e-12)))      # never keep numerically-zero directions
-    return Reduced(vt[:k].T.copy(), k, float(frac[k - 1]))
+    return k, float(frac[k - 1])
 
 
 def canonical_correlations(a: Reduced, b: Reduced) -> np.ndarray:
@@ -193,16 +202,19 @@ class PairCache:
     Stored as JSON: {"analysis": options, "networks": {hash: [dims, noise
     floor]}, "pairs": {"hashA hashB": [distance, angular]}} (hashes sorted)."""
 
-    def __init__(self, options: SVCCAOptions, path=None, load: bool = True):
-        """``path``: where the cache is saved; ``load=False`` starts empty (-reload)."""
-        self.options, self.path = options, path
+    def __init__(self, options: "SVCCAOptions | dict", path=None, load: bool = True):
+        """``options``: the analysis (or its dict, e.g. another metric's, see
+        rnn.similarity); ``path``: where the cache is saved; ``load=False``
+        starts empty (-reload)."""
+        self.analysis = options if isinstance(options, dict) else options.to_dict()
+        self.path = path
         self.networks: dict[str, list] = {}
         self.pairs: dict[str, list] = {}
         if path is not None and load:
             try:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
-                if data.get("analysis") == options.to_dict():
+                if data.get("analysis") == self.analysis:
                     self.networks, self.pairs = data["networks"], data["pairs"]
             except (OSError, ValueError, KeyError, TypeError):
                 pass                       # missing or unreadable: start empty
@@ -219,7 +231,7 @@ class PairCache:
     def save(self) -> None:
         from rnn.io import atomic_write_text, dumps_strict
         if self.path is not None:
-            atomic_write_text(self.path, dumps_strict({"analysis": self.options.to_dict(),
+            atomic_write_text(self.path, dumps_strict({"analysis": self.analysis,
                                                        "networks": self.networks,
                                                        "pairs": self.pairs}, indent=None))
 
