@@ -10,9 +10,11 @@ geometry, or both?  Train populations with all four rules, compare them.
 For each task: trains ``--per-rule`` networks per rule at ``-v`` (one batched
 run per rule, ``train_models.py --count``; existing models are reused), then
 compares the networks that reached the stop rule — all four rules together and
-every pair — with ``svcca_analysis.py`` and ``fixed_point_input_topology.py``.
-Writes experiments/results/RESULTS.md (the table, generated here), a JSON of
-every number, and the MDS figures of the four-rule comparisons.
+every pair — with ``svcca_analysis.py``, ``similarity_analysis.py`` (a table
+of the silhouette under every similarity metric) and
+``fixed_point_input_topology.py``.  Writes experiments/results/RESULTS.md (the
+tables, generated here), a JSON of every number, and the MDS figures of the
+four-rule comparisons.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from rnn.io import models_dir  # noqa: E402
 
 RULES = ("bptt", "ga", "ff", "heb")
 LABEL = {"bptt": "BPTT", "ga": "GA", "ff": "FF", "heb": "HEB"}
+SIMILARITY_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
 TASK_ARGS = {"cdi": ["--N", "2"], "rdm": ["--rdm"], "ncdi3": ["--N", "3"], "ncdi4": ["--N", "4"]}
 
 
@@ -84,6 +87,9 @@ def main():
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--metrics", nargs="+", default=SIMILARITY_METRICS,
+                    help="similarity metrics of the metrics table (similarity_analysis.py; "
+                         f"default: {' '.join(SIMILARITY_METRICS)})")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +144,9 @@ def main():
                                               for r in comp))
             sh(["svcca_analysis.py", gname, "-reload", "--quiet"], log)
             sh(["fixed_point_input_topology.py", gname, "--quiet"], log)
+            sh(["similarity_analysis.py", gname, "--quiet", "--metrics", *args.metrics], log)
             stem = gname[:-4]
+            sim = json.loads((mdir / f"{stem}_similarity_summary.json").read_text())
             sv = json.loads((mdir / f"{stem}_svcca_summary.json").read_text())
             tp = json.loads((mdir / f"{stem}_topology.json").read_text())
             tres["comparisons"][tag] = {
@@ -150,7 +158,11 @@ def main():
                 "topology_silhouette": tp["silhouette_euclidean"],
                 "svcca_within": sv["mean_within_group_distance"],
                 "svcca_between": sv["mean_between_group_distance"],
-                "networks": {LABEL[r]: len(members[r]) for r in comp}}
+                "networks": {LABEL[r]: len(members[r]) for r in comp},
+                "metrics": {row["label"]: {k: row[k] for k in (
+                    "silhouette", "silhouette_interval_95", "silhouette_permutation_p",
+                    "mean_within_group_distance", "mean_between_group_distance")}
+                    for row in sim["metrics"]}}
             if len(comp) == len(usable):
                 for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
                     _copy_small(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
@@ -169,6 +181,32 @@ def fmt_ci(c: dict) -> str:
     """' [lo, hi], p P' when the comparison has an interval (runs since it was added)."""
     ci, p = c.get("svcca_silhouette_ci"), c.get("svcca_silhouette_p")
     return "" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}], p {p:.3g}"
+
+
+def metrics_table(comparisons: dict) -> list[str]:
+    """Silhouette [95% interval], p of every comparison under each similarity
+    metric, beside the topology silhouette (runs since the metrics were added)."""
+    labels = list(dict.fromkeys(m for c in comparisons.values() for m in c.get("metrics", {})))
+    if not labels:
+        return []
+    out = ["Silhouette of the rules under each similarity metric "
+           "(`similarity_analysis.py`; [95% bootstrap interval], permutation p), and under the "
+           "attractor topology:", "",
+           "| comparison | " + " | ".join(labels) + " | topology |",
+           "|---" * (len(labels) + 2) + "|"]
+    for tag, c in comparisons.items():
+        cells = []
+        for lab in labels:
+            m = c.get("metrics", {}).get(lab)
+            if m is None or m["silhouette"] is None:
+                cells.append("n/a")
+                continue
+            ci, p = m["silhouette_interval_95"], m["silhouette_permutation_p"]
+            cells.append(f"{m['silhouette']:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}], p {p:.2g}"
+                                                      if ci else ""))
+        out.append(f"| {' vs '.join(LABEL[r] for r in tag.split('-'))} | " + " | ".join(cells)
+                   + f" | {fmt(c['topology_silhouette'])} |")
+    return out + [""]
 
 
 def fmt(x, nd=3):
@@ -222,6 +260,7 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
                          f"{fmt(c['topology_silhouette'])} | {fmt(c['svcca_within'], 4)} | "
                          f"{fmt(c['svcca_between'], 4)} |")
         lines.append("")
+        lines += metrics_table(t["comparisons"])
         if t.get("svcca_variants"):
             lines += ["SVCCA silhouettes (precomputed distances) of the same networks when one "
                       "choice of the analysis is changed (`experiments/svcca_variants.py`):",

@@ -38,6 +38,13 @@ def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
     assert f"[{lo:.3f}, {hi:.3f}], p" in text
     for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
         assert (out / f"rdm_{fig}.png").stat().st_size > 1000
+    # the metrics table: every metric's silhouette, SVCCA's equal to the SVCCA column's
+    mets = comp["metrics"]
+    assert list(mets) == ["SVCCA", "PWCCA", "1 − CKA", "Procrustes", "DSA (wasserstein)"]
+    assert abs(mets["SVCCA"]["silhouette"] - comp["svcca_silhouette"]) < 1e-9
+    assert all(-1 <= m["silhouette"] <= 1 for m in mets.values())
+    assert "| comparison | SVCCA | PWCCA | 1 − CKA | Procrustes | DSA (wasserstein) | " \
+           "topology |" in text
 
 
 def test_reproduce_retrains_an_interrupted_population(tmp_path):
