@@ -3,7 +3,7 @@
 
     python bench/bench_stall.py --rule heb --tasks rdm cdi --seeds 20      # about 1-2 h on 2 cores
 
-Trains ``--seeds`` networks per task (one batched run each) to the rule's
+Trains ``--seeds`` networks per task (``--chunk`` at a time) to the rule's
 budget with the stall rule OFF, so every network's whole course is known.
 Then it replays the stall rule (rnn.training's: every validation of the last
 --window updates below 0.6) on each network's validation record and prints,
@@ -45,6 +45,10 @@ def main() -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--window", type=int, default=500)
     ap.add_argument("--below", type=float, default=0.6)
+    ap.add_argument("--chunk", type=int, default=4,
+                    help="networks per train_models.py --count run (default 4: a Hebbian "
+                         "batch of 20 networks is memory-bound and ~3x slower per network; a "
+                         "network is the same in any chunk)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
     ap.add_argument("--models-dir", default=None, help="keep the networks here (default: temp)")
     args = ap.parse_args()
@@ -52,20 +56,29 @@ def main() -> int:
     d = Path(args.models_dir or tempfile.mkdtemp(prefix="bench-stall-"))
     rows = []
     for task in args.tasks:
-        name = f"{args.rule}_stall_{task}"
         t0 = time.time()
-        cmd = [sys.executable, "train_models.py", name, "-v", "0.5", *TASK_ARGS[task],
-               "--rule", args.rule, "--count", str(args.seeds), "--seed",
-               str(args.first_seed), "--stall-window", "0", "--quiet", "--force",
-               "--models-dir", str(d)]
-        if args.max_steps:
-            cmd += ["--max-steps", str(args.max_steps)]
-        subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        names = []
+        for first in range(0, args.seeds, args.chunk):
+            count = min(args.chunk, args.seeds - first)
+            seed = args.first_seed + first
+            name = f"{args.rule}_stall_{task}_s{seed}"
+            names += [f"{name}_{i:03d}" for i in range(count)]
+            meta = d / f"{name}_{count - 1:03d}.json"
+            if meta.exists() and json.loads(meta.read_text())["status"] not in (
+                    "in_progress", "interrupted"):
+                continue                      # kept from an earlier run (--models-dir)
+            cmd = [sys.executable, "train_models.py", name, "-v", "0.5", *TASK_ARGS[task],
+                   "--rule", args.rule, "--count", str(count), "--seed", str(seed),
+                   "--stall-window", "0", "--quiet", "--force", "--models-dir", str(d)]
+            if args.max_steps:
+                cmd += ["--max-steps", str(args.max_steps)]
+            subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            print(f"{task}: seeds {seed}-{seed + count - 1} done at {time.time() - t0:.0f} s",
+                  flush=True)
         wall = time.time() - t0
         import torch
         before = after = flagged = false_stop = saved = 0
-        for i in range(args.seeds):
-            nm = f"{name}_{i:03d}"
+        for nm in names:
             meta = json.loads((d / f"{nm}.json").read_text())
             hist = torch.load(d / f"{nm}.pt", weights_only=True)["history"]
             budget = meta["trainer"]["max_steps"]

@@ -21,8 +21,8 @@ every cell, so cells differ only in the protocol — a paired design):
 
 Trained networks live in experiments/networks/CELL/ (committed: they are
 small) and are reused; a chunk of networks whose training did not finish is
-trained again (same seeds give the same networks).  Training runs one
-`train_models.py --count 8` chunk at a time.  Then every cell is analysed
+trained again (same seeds give the same networks).  Training goes through
+the grid runner (rnn.grid; one job at a time, BPTT 8 networks per job, GA 2).  Then every cell is analysed
 with this tool's analysis and the original's (svcca_analysis.py --analysis
 original), with and without the networks that did not reach the stop rule,
 and the tables go to experiments/results/PROTOCOL.md and protocol.json.
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -137,35 +136,54 @@ def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
     return out
 
 
+def grid_cell(cell: Cell, rule: str):
+    """The cell and rule as a grid-runner cell (rnn.grid): its jobs are named
+    RULE_sSEED in the cell's folder, as the networks kept here are."""
+    from rnn.grid import Cell as GridCell
+    flags = list(cell.flags)
+    switches = {}
+    for s in ("shared_x0", "lenient_stop", "original_budgets"):
+        if f"--no-{s.replace('_', '-')}" in flags:
+            switches[s] = False
+    task = {("--N", "2"): ("cdi", None), ("--N", "1"): ("ncdi", 1)}[tuple(cell.task)]
+    return GridCell(task=task[0], N=task[1], rule=rule, noise=0.5,
+                    networks=cell.counts()[rule], first_seed=FIRST_SEED[rule],
+                    protocol=flags[flags.index("--protocol") + 1], max_steps=MAX_STEPS,
+                    chunk=CHUNK[rule], name=rule, **switches)
+
+
 def train(cell: Cell, rule: str, device: str, log) -> float:
-    """Train the missing chunks of a cell; returns the seconds spent."""
-    spent = 0.0
+    """Train the missing networks of a cell through the grid runner (an
+    embedded Dask cluster, one job at a time); returns the seconds spent."""
+    from rnn.grid import jobs_for, run_jobs
     folder = rule_folder(cell, rule)
     if rule == "ga" and cell.reuse_ga_from:
         return 0.0       # trained by the other cell
     folder.mkdir(parents=True, exist_ok=True)
     have = {m["seed"] for _, m in networks(cell, rule)}
-    missing = [s for s in seeds_of(cell, rule) if s not in have]
     if have:
         print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks", flush=True)
-    for chunk, seed, count in chunks(missing, rule):
-        cmd = [sys.executable, "train_models.py", chunk, "-v", "0.5", *cell.task, *cell.flags,
-               "--rule", rule, "--count", str(count), "--seed", str(seed), "--device", device,
-               "--models-dir", str(folder), "--force", "--quiet"]
-        if MAX_STEPS:
-            cmd += ["--max-steps", str(MAX_STEPS)]
-        print(f"[{cell.name}] {rule}: training {count} networks, seeds {seed}-{seed + count - 1}",
-              flush=True)
-        t0 = time.time()
-        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        spent += time.time() - t0
-        log.write(f"$ {' '.join(cmd[1:])}\n{r.stdout}{r.stderr}\n")
-        log.flush()
-        if r.returncode != 0:
-            raise SystemExit(f"training failed ({r.returncode}): {' '.join(cmd[1:])}\n{r.stderr}")
-        print(f"[{cell.name}] {rule}: chunk done in {time.time() - t0:.0f} s", flush=True)
-        remove_unfinished(folder, rule)
-    return spent
+    jobs = jobs_for(grid_cell(cell, rule), folder)
+    if not jobs:
+        return 0.0
+    print(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
+          f"{len(jobs)} job(s)", flush=True)
+    t0 = time.time()
+    dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
+    records, failed = run_jobs(jobs, folder, workers=1, threads=os.cpu_count() or 1,
+                               device=dev)
+    for r in records:
+        log.write(f"{r}\n")
+    log.flush()
+    if failed:
+        raise SystemExit(f"training failed: {failed[0]['error']}")
+    remove_unfinished(folder, rule)
+    return time.time() - t0
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
 
 
 def remove_unfinished(folder: Path, rule: str) -> None:

@@ -33,11 +33,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
 
 RULES = ("bptt", "ga", "ff", "heb")
 LABEL = {"bptt": "BPTT", "ga": "GA", "ff": "FF", "heb": "HEB"}
 SIMILARITY_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
+GRID_TASK = {"cdi": ("cdi", None), "rdm": ("rdm", None), "ncdi3": ("ncdi", 3),
+             "ncdi4": ("ncdi", 4)}
 TASK_ARGS = {"cdi": ["--N", "2"], "rdm": ["--rdm"], "ncdi3": ["--N", "3"], "ncdi4": ["--N", "4"]}
 
 
@@ -55,17 +58,6 @@ def _copy_small(src: Path, dst: Path) -> None:
     from PIL import Image
     with Image.open(src) as im:
         im.convert("RGB").quantize(colors=256).save(dst, optimize=True)
-
-
-def _finished(path: Path) -> bool:
-    """A model whose training ended (stop rule or budget); an interrupted or
-    still-checkpointing run is trained again."""
-    if not path.exists():
-        return False
-    try:
-        return json.loads(path.read_text()).get("status") in ("converged", "budget")
-    except (OSError, ValueError):
-        return False
 
 
 def main():
@@ -86,6 +78,8 @@ def main():
     ap.add_argument("--seed", type=int, default=5000)
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="training jobs at once (Dask workers; default one per core)")
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--metrics", nargs="+", default=SIMILARITY_METRICS,
                     help="similarity metrics of the metrics table (similarity_analysis.py; "
@@ -107,33 +101,41 @@ def main():
                                                        "max_steps")},
                 "rules": {}, "comparisons": {}}
         members = {}
-        for k, rule in enumerate(args.rules):
-            base = f"{rule}_x{task}_{vtag}"
-            names = [f"{base}_{i:03d}" for i in range(args.per_rule)]
-            if all(_finished(mdir / f"{n}.json") for n in names):
-                print(f"[{task}] {rule}: reusing {len(names)} trained networks", flush=True)
-                trained_now = False
+        cells = {rule: Cell(task=GRID_TASK[task][0], N=GRID_TASK[task][1], rule=rule,
+                            noise=args.variance, networks=args.per_rule,
+                            first_seed=args.seed + 1000 * k, max_steps=args.max_steps,
+                            name=f"x{task}-{rule}-{vtag}")
+                 for k, rule in enumerate(args.rules)}
+        # trained through the grid runner (an embedded Dask cluster): the same
+        # jobs, found by seed, as run_grid.py
+        jobs = [j for c in cells.values() for j in jobs_for(c, mdir)]
+        trained_now = {j.cell.rule for j in jobs}
+        for rule in args.rules:
+            if rule not in trained_now:
+                print(f"[{task}] {rule}: reusing {args.per_rule} trained networks", flush=True)
             else:
-                print(f"[{task}] {rule}: training {len(names)} networks "
-                      f"(unfinished or missing) ...", flush=True)
-                cmd = ["train_models.py", base, "-v", str(args.variance), *TASK_ARGS[task],
-                       "--count", str(args.per_rule), "--seed", str(args.seed + 1000 * k),
-                       "--device", args.device, "--quiet", "--force"]
-                if args.max_steps:
-                    cmd += ["--max-steps", str(args.max_steps)]
-                sh(cmd, log)
-                trained_now = True
-            metas = [json.loads((mdir / f"{n}.json").read_text()) for n in names]
-            conv = [n for n, m in zip(names, metas) if m["converged"]]
+                print(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks "
+                      f"...", flush=True)
+        if jobs:
+            device = args.device if args.device != "auto" else \
+                ("cuda" if torch.cuda.is_available() else "cpu")
+            _, failed = run_jobs(jobs, mdir, workers=args.workers, device=device, quiet=True)
+            if failed:
+                raise SystemExit(f"training failed: {failed[0]['error']}")
+        for rule in args.rules:
+            found = finished(mdir, cells[rule])
+            metas = [found[s] for s in cells[rule].seeds() if s in found]
+            conv = [m["name"] for m in metas if m["status"] == "converged"]
             members[rule] = conv
             tres["rules"][rule] = {
-                "networks": len(names), "converged": len(conv),
-                "wall_time_s": round(max(m["wall_time_s"] for m in metas), 1),
+                "networks": args.per_rule, "converged": len(conv),
+                "wall_time_s": round(max((m["wall_time_s"] for m in metas), default=0.0), 1),
                 "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
                 "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
-                                             / len(metas), 4),
-                "trained_in_this_run": trained_now}
-            print(f"[{task}] {rule}: {len(conv)}/{len(names)} reached the stop rule", flush=True)
+                                             / max(1, len(metas)), 4),
+                "trained_in_this_run": rule in trained_now}
+            print(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
+                  flush=True)
         usable = [r for r in args.rules if len(members[r]) >= 2]
         comps = [tuple(usable)] + list(itertools.combinations(usable, 2)) if len(usable) > 2 \
             else ([tuple(usable)] if len(usable) == 2 else [])
@@ -227,12 +229,12 @@ def _previous_tasks(path: Path, keep_out: list[str]) -> dict:
 def write_outputs(out: Path, results: dict, previous: dict | None = None) -> None:
     tasks = {**(previous or {}), **results["tasks"]}
     tasks = {t: tasks[t] for t in TASK_ARGS if t in tasks}
-    lines = [f"# Learning rule vs. attractor structure and representational geometry",
+    lines = ["# Learning rule vs. attractor structure and representational geometry",
              "",
-             f"Generated by `experiments/reproduce.py`. Only networks that reached "
-             f"the stop rule are compared. Silhouettes: SVCCA on the precomputed distances "
-             f"(and, for comparison with the paper, with distance rows as features); "
-             f"topology on the 30-number input-topology descriptors.", "",
+             "Generated by `experiments/reproduce.py`. Only networks that reached "
+             "the stop rule are compared. Silhouettes: SVCCA on the precomputed distances "
+             "(and, for comparison with the paper, with distance rows as features); "
+             "topology on the 30-number input-topology descriptors.", "",
              f"Machine: {results['machine']}. The last run of the script "
              f"({', '.join(results['tasks'])}) took {results['this_run_wall_time_s']:.0f} s "
              f"(networks already in `models/` are reused; the training wall times are in the "

@@ -8,14 +8,25 @@ from rnn.io import DEFAULT_MODELS_DIR
 from helpers import run_script
 
 
+def install(models, rule: str, first_seed: int, count: int) -> list[str]:
+    """The shipped sample networks of ``rule`` under the names and seeds the
+    experiment's cell would give them (a job of ``count`` from ``first_seed``)."""
+    names = []
+    for i in range(count):
+        name = f"xrdm-{rule}-v050_s{first_seed}_{i:03d}"
+        shutil.copy(DEFAULT_MODELS_DIR / f"{rule}_s_00{i}.pt", models / f"{name}.pt")
+        meta = json.loads((DEFAULT_MODELS_DIR / f"{rule}_s_00{i}.json").read_text())
+        meta.update(name=name, seed=first_seed + i)
+        (models / f"{name}.json").write_text(json.dumps(meta))
+        names.append(name)
+    return names
+
+
 def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
     models, out = tmp_path / "models", tmp_path / "out"
     models.mkdir()
-    for rule in ("bptt", "ga"):
-        for i in range(3):
-            for ext in (".pt", ".json"):
-                shutil.copy(DEFAULT_MODELS_DIR / f"{rule}_s_00{i}{ext}",
-                            models / f"{rule}_xrdm_v050_00{i}{ext}")
+    install(models, "bptt", 5000, 3)
+    install(models, "ga", 6000, 3)
     r = run_script("experiments/reproduce.py", "--tasks", "rdm", "--rules", "bptt", "ga",
                    "--per-rule", "3", "--out", out, models_dir=models, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -50,21 +61,21 @@ def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
 def test_reproduce_retrains_an_interrupted_population(tmp_path):
     models = tmp_path / "models"
     models.mkdir()
-    for i in range(2):
-        for ext in (".pt", ".json"):
-            shutil.copy(DEFAULT_MODELS_DIR / f"bptt_s_00{i}{ext}",
-                        models / f"bptt_xrdm_v050_00{i}{ext}")
-    meta_path = models / "bptt_xrdm_v050_001.json"
+    install(models, "bptt", 5000, 2)
+    meta_path = models / "xrdm-bptt-v050_s5000_001.json"
     meta = json.loads(meta_path.read_text())
     meta["status"], meta["converged"] = "interrupted", False
     meta_path.write_text(json.dumps(meta))
     r = run_script("experiments/reproduce.py", "--tasks", "rdm", "--rules", "bptt",
-                   "--per-rule", "2", "--max-steps", "2", "--out", tmp_path / "out",
-                   models_dir=models, timeout=600)
+                   "--per-rule", "2", "--max-steps", "2", "--workers", "1", "--out",
+                   tmp_path / "out", models_dir=models, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert "training 2 networks" in r.stdout
-    meta = json.loads(meta_path.read_text())
-    assert meta["status"] == "budget" and meta["steps"] == 2
+    assert "training the unfinished of 2 networks" in r.stdout
+    # seed 5001 trained again (a job of one network), the interrupted file removed
+    meta = json.loads((models / "xrdm-bptt-v050_s5001.json").read_text())
+    assert meta["status"] == "budget" and meta["steps"] == 2 and meta["seed"] == 5001
+    assert not meta_path.exists()
+    assert (models / "xrdm-bptt-v050_s5000_000.json").exists()
 
 
 def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):

@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Speed of the similarity metrics (similarity_analysis.py) on 100 networks, 4950 pairs.
+
+    python bench/bench_similarity.py                 # 100 CDI networks of experiments/networks
+    python bench/bench_similarity.py --networks 20   # a quick look
+
+Networks: the trained CDI networks kept by the protocol experiment (topped up
+with weight-perturbed copies when there are fewer than --networks).  Prints
+the time to simulate each network's activity (the tool's analysis: 20 inputs x
+750 steps) and take its SVD (once per network, shared by every metric), then
+the time of all pairwise distances for each metric alone and for the four
+geometric metrics together, with rnn.svcca's own SVCCA code as the baseline
+beside them; for DSA, the DMD fit per network and the distance per pair
+(timed on --dsa-pairs pairs and scaled to all pairs).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from copy import deepcopy
+
+import numpy as np
+import torch
+
+from common import ROOT, machine
+from rnn.io import load_model
+from rnn.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
+from rnn.svcca import SVCCAOptions, distance_matrices, reduce
+
+
+def networks(n: int):
+    dirs = [ROOT / "experiments" / "networks" / c for c in ("original", "clean")]
+    found = []
+    for d in dirs:
+        for js in sorted(d.glob("*_[0-9][0-9][0-9].json")):
+            found.append(load_model(js.stem, d))
+    if not found:
+        raise SystemExit("no networks in experiments/networks/")
+    models = [lm.model for lm in found[:n]]
+    gen = torch.Generator().manual_seed(0)
+    while len(models) < n:
+        copy = deepcopy(found[len(models) % len(found)].model)
+        with torch.no_grad():
+            for p in copy.parameters():
+                p.add_(1e-3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        models.append(copy)
+    return models, found[0].task
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--networks", type=int, default=100)
+    ap.add_argument("--dsa-pairs", type=int, default=200)
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    models, task = networks(args.networks)
+    n = len(models)
+    pairs = n * (n - 1) // 2
+    opts = SVCCAOptions()
+    t = time.perf_counter()
+    acts = [opts.activity(m, task, str(i)) for i, m in enumerate(models)]
+    t_act = time.perf_counter() - t
+    t = time.perf_counter()
+    reps = [represent(a, opts) for a in acts]
+    t_svd = time.perf_counter() - t
+    ranks = [r.r for r in reps]
+    print(f"{n} networks ({task.describe()}), activity {acts[0].shape[0]} units x "
+          f"{acts[0].shape[1]} samples; SVD rank kept {min(ranks)}-{max(ranks)}")
+    print(f"simulate activity: {t_act:.1f} s ({t_act / n * 1e3:.0f} ms per network); "
+          f"SVD: {t_svd:.1f} s")
+    t = time.perf_counter()
+    distance_matrices([reduce(a) for a in acts])
+    t_base = time.perf_counter() - t
+    rows = [("SVCCA, rnn.svcca (baseline: its own SVD + pairs)", t_base)]
+    for ms in (["svcca"], ["pwcca"], ["cka"], ["procrustes"],
+               ["svcca", "pwcca", "cka", "procrustes"]):
+        t = time.perf_counter()
+        pair_distances(reps, ms)
+        rows.append((" + ".join(ms) + " (pairs only)", time.perf_counter() - t))
+    dsa = DSAOptions()
+    t = time.perf_counter()
+    ops = [dsa_operator(a, task.steps, dsa) for a in acts]
+    t_fit = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    I = rng.integers(0, n, size=(args.dsa_pairs, 2))
+    t = time.perf_counter()
+    for i, j in I:
+        dsa_distance(ops[i], ops[j], dsa)
+    t_pair = (time.perf_counter() - t) / args.dsa_pairs
+    rows += [(f"DSA: DMD fit per network ({dsa.n_delays} delays x {dsa.delay_interval} steps, "
+              f"rank {dsa.rank}), all {n}", t_fit),
+             (f"DSA ({dsa.score}): all {pairs} pairs at {t_pair * 1e3:.2f} ms per pair "
+              f"(timed on {args.dsa_pairs})", t_pair * pairs)]
+    print(f"\n| {n} networks, {pairs} pairs | seconds | vs baseline |\n|---|---|---|")
+    for what, sec in rows:
+        print(f"| {what} | {sec:.2f} | {sec / t_base:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,408 @@
+"""Experiment grids: a TOML file of cells, split into training jobs that any
+worker can run, found again by seed.
+
+A grid file (read with the standard library's ``tomllib``)::
+
+    [grid]
+    name = "small"            # used in file names
+    noise = 0.5               # defaults for every cell (any cell key)
+    networks = 4
+    first_seed = 20000
+    protocol = "clean"
+
+    [[cells]]
+    task = "cdi"              # rdm | cdi | ncdi (ncdi needs N)
+    rule = ["bptt", "ga"]     # a list expands the entry: one cell per combination
+    max_steps = 300           # optional cap (default: the rule's budget)
+
+    [[compare]]               # optional: after training, compare cells
+    name = "cdi_rules"
+    groups = { BPTT = "cdi-bptt-v050-clean", GA = "cdi-ga-v050-clean" }
+
+Cell keys: task, N, rule, noise, networks, first_seed, protocol (clean |
+original), shared_x0 / lenient_stop / original_budgets (true/false: one
+switch of the protocol), hidden, max_steps, stall_window, chunk (networks per
+job), name (only for an entry that makes one cell).  A cell's name defaults to
+``TASK-RULE-vNNN-PROTOCOL`` (plus the switches and hidden size when set).
+
+Every cell trains networks with the seeds first_seed … first_seed+networks−1
+(cells of one entry share them: a paired design).  A job trains a run of
+consecutive seeds as one ``train_models.py --count`` batch named
+``CELL_sSEED``; whichever job or worker trained a seed, its network is found by
+the seed recorded in its JSON, so the same grid gives the same networks however
+it was scheduled, and a finished seed is never trained again.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from rnn.errors import UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+FINISHED = ("converged", "budget", "stalled", "diverged")
+TASKS = {"rdm": None, "cdi": 2, "ncdi": None}
+RULES = ("bptt", "ga", "ff", "heb")
+DEFAULT_CHUNK = {"bptt": 8, "ga": 2, "ff": 4, "heb": 4}
+_CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of a grid: a population of networks trained alike."""
+    task: str
+    rule: str
+    N: int | None = None
+    noise: float = 0.5
+    networks: int = 10
+    first_seed: int = 0
+    protocol: str = "clean"
+    shared_x0: bool | None = None
+    lenient_stop: bool | None = None
+    original_budgets: bool | None = None
+    hidden: int | None = None
+    max_steps: int | None = None
+    stall_window: int | None = None
+    chunk: int | None = None
+    name: str = ""
+
+    def __post_init__(self):
+        where = f"cell {self.name or self.task + '/' + self.rule}"
+        if self.task not in TASKS:
+            raise UserError(f"{where}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if self.task == "ncdi" and not (isinstance(self.N, int) and 1 <= self.N <= 9):
+            raise UserError(f"{where}: task ncdi needs N, an integer from 1 to 9")
+        if self.task != "ncdi" and self.N is not None:
+            raise UserError(f"{where}: N is only for task ncdi")
+        if self.rule not in RULES:
+            raise UserError(f"{where}: rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        if self.protocol not in ("clean", "original"):
+            raise UserError(f"{where}: protocol must be clean or original")
+        for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 4), ("max_steps", 1),
+                       ("stall_window", 0), ("chunk", 1)):
+            v = getattr(self, f)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+                raise UserError(f"{where}: {f} must be an integer of at least {low}, got {v!r}")
+        if not isinstance(self.noise, (int, float)) or isinstance(self.noise, bool) or \
+                not 0 <= self.noise < 1e6:
+            raise UserError(f"{where}: noise must be a non-negative number, got {self.noise!r}")
+        if self.first_seed + self.networks > 2 ** 62:
+            raise UserError(f"{where}: seeds must stay below 2**62")
+        if not self.name:
+            object.__setattr__(self, "name", self.default_name())
+        if not _CELL_NAME.fullmatch(self.name) or len(self.name) > 60:
+            raise UserError(f"{where}: a cell name uses letters, digits, '-', '+', '=' (no "
+                            f"'_' or '.'), at most 60 characters; got {self.name!r}")
+
+    def default_name(self) -> str:
+        task = f"ncdi{self.N}" if self.task == "ncdi" else self.task
+        parts = [task, self.rule, f"v{round(self.noise * 100):03d}", self.protocol]
+        for s in ("shared_x0", "lenient_stop", "original_budgets"):
+            v = getattr(self, s)
+            if v is not None:
+                parts.append(f"{'' if v else 'no'}{s.replace('_', '')}")
+        if self.hidden:
+            parts.append(f"h{self.hidden}")
+        return "-".join(parts)
+
+    def train_args(self) -> list[str]:
+        """train_models.py flags for this cell (no name, seed or count)."""
+        task = ["--rdm"] if self.task == "rdm" else ["--N", str(TASKS[self.task] or self.N)]
+        a = ["-v", repr(float(self.noise)), *task, "--rule", self.rule,
+             "--protocol", self.protocol]
+        for s in ("shared_x0", "lenient_stop", "original_budgets"):
+            v = getattr(self, s)
+            if v is not None:
+                a.append(f"--{'' if v else 'no-'}{s.replace('_', '-')}")
+        for flag, v in (("--hidden", self.hidden), ("--max-steps", self.max_steps),
+                        ("--stall-window", self.stall_window)):
+            if v is not None:
+                a += [flag, str(v)]
+        return a
+
+    def seeds(self) -> list[int]:
+        return list(range(self.first_seed, self.first_seed + self.networks))
+
+    def chunk_size(self, override: int | None = None) -> int:
+        return override or self.chunk or DEFAULT_CHUNK[self.rule]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    groups: dict                       # label -> cell name
+    metrics: list = field(default_factory=lambda: ["svcca", "pwcca", "cka", "procrustes"])
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    cells: list
+    comparisons: list
+    path: str = ""
+
+    def cell(self, name: str) -> Cell:
+        for c in self.cells:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+CELL_KEYS = {f.name for f in fields(Cell)}
+
+
+def read_grid(path) -> Grid:
+    """Parse a grid file; every problem is a one-line UserError naming the file."""
+    import tomllib
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise UserError(f"grid file {str(path)!r} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read grid file {str(path)!r}: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"grid file {path.name} is not valid TOML: {e}") from None
+    head = data.get("grid", {})
+    if not isinstance(head, dict):
+        raise UserError(f"grid file {path.name}: [grid] must be a table")
+    name = head.get("name", path.stem)
+    if not isinstance(name, str) or not _CELL_NAME.fullmatch(name.replace("_", "-")):
+        raise UserError(f"grid file {path.name}: name must be letters, digits, '-' or '_'")
+    defaults = {k: v for k, v in head.items() if k != "name"}
+    bad = set(defaults) - CELL_KEYS
+    if bad:
+        raise UserError(f"grid file {path.name}: unknown key {sorted(bad)[0]!r} in [grid] "
+                        f"(cell keys: {', '.join(sorted(CELL_KEYS))})")
+    entries = data.get("cells")
+    if not isinstance(entries, list) or not entries:
+        raise UserError(f"grid file {path.name} has no [[cells]] entry")
+    cells: list[Cell] = []
+    for k, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise UserError(f"grid file {path.name}: [[cells]] entry {k} is not a table")
+        bad = set(entry) - CELL_KEYS
+        if bad:
+            raise UserError(f"grid file {path.name}: [[cells]] entry {k}: unknown key "
+                            f"{sorted(bad)[0]!r} (known: {', '.join(sorted(CELL_KEYS))})")
+        spec = {**defaults, **entry}
+        for req in ("task", "rule"):
+            if req not in spec:
+                raise UserError(f"grid file {path.name}: [[cells]] entry {k} has no {req}")
+        keys = list(spec)
+        values = [v if isinstance(v, list) else [v] for v in spec.values()]
+        combos = list(itertools.product(*values))
+        if "name" in entry and len(combos) > 1:
+            raise UserError(f"grid file {path.name}: [[cells]] entry {k} makes {len(combos)} "
+                            f"cells, so it cannot have one name")
+        for combo in combos:
+            try:
+                cells.append(Cell(**dict(zip(keys, combo))))
+            except TypeError as e:
+                raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {e}") from None
+    seen: dict[str, int] = {}
+    for c in cells:
+        if c.name in seen:
+            raise UserError(f"grid file {path.name}: two cells are named {c.name!r} (give "
+                            f"them different settings or names)")
+        seen[c.name] = 1
+    comps = []
+    for k, e in enumerate(data.get("compare", []), 1):
+        if not isinstance(e, dict) or not isinstance(e.get("groups"), dict) or \
+                len(e["groups"]) < 1 or not isinstance(e.get("name"), str):
+            raise UserError(f"grid file {path.name}: [[compare]] entry {k} needs a name and "
+                            f"groups = {{ LABEL = \"cell\", ... }}")
+        for lab, cname in e["groups"].items():
+            if cname not in seen:
+                raise UserError(f"grid file {path.name}: [[compare]] {e['name']!r} names cell "
+                                f"{cname!r}, which the grid does not have")
+        comps.append(Comparison(e["name"], dict(e["groups"]),
+                                list(e.get("metrics", Comparison.__dataclass_fields__[
+                                    "metrics"].default_factory()))))
+    return Grid(name, cells, comps, str(path))
+
+
+# ---- finding networks by seed ------------------------------------------------
+
+def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
+    """Every model JSON of ``cell`` in ``folder``, by seed."""
+    pat = re.compile(rf"{re.escape(cell.name)}_s\d+(_\d{{3}})?")    # a job of 1: no _NNN
+    out: dict[int, list[dict]] = {}
+    for p in sorted(folder.glob(f"{cell.name}_s*.json")):
+        if not pat.fullmatch(p.stem):
+            continue
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and "seed" in m and p.with_suffix(".pt").exists():
+            out.setdefault(int(m["seed"]), []).append(m)
+    return out
+
+
+def finished(folder: Path, cell: Cell) -> dict[int, dict]:
+    """The finished network of each trained seed of the cell: seed -> meta."""
+    out = {}
+    for seed, ms in cell_metas(folder, cell).items():
+        done = [m for m in ms if m.get("status") in FINISHED]
+        if done and seed in range(cell.first_seed, cell.first_seed + cell.networks):
+            out[seed] = sorted(done, key=lambda m: m["name"])[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """Train seeds [seed, seed+count) of one cell as one batch."""
+    cell: Cell
+    seed: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.cell.name}_s{self.seed}"
+
+    @property
+    def key(self) -> str:
+        return f"train-{self.name}-{self.count}"
+
+
+def jobs_for(cell: Cell, folder: Path, chunk: int | None = None) -> list[Job]:
+    """The jobs still needed: runs of consecutive unfinished seeds, in chunks."""
+    have = finished(folder, cell)
+    missing = [s for s in cell.seeds() if s not in have]
+    size = cell.chunk_size(chunk)
+    out, k = [], 0
+    while k < len(missing):
+        n = 1
+        while n < size and k + n < len(missing) and missing[k + n] == missing[k] + n:
+            n += 1
+        out.append(Job(cell, missing[k], n))
+        k += n
+    return out
+
+
+def _die_with_parent():                                  # pragma: no cover (in the child)
+    """Linux: the training subprocess is killed when the worker running it dies,
+    so a retried job never races an orphan."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu") -> dict:
+    """Train one job (a ``train_models.py --count`` subprocess) unless its seeds
+    are already finished; the record of what ran where.  Runs on a worker."""
+    import socket
+    folder_p = Path(folder)
+    t0 = time.time()
+    host = f"{socket.gethostname()}:{os.getpid()}"
+    seeds = range(job.seed, job.seed + job.count)
+    have = finished(folder_p, job.cell)
+    if all(s in have for s in seeds):
+        return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+                "trained": False, "worker": host, "seconds": 0.0,
+                "status": [have[s]["status"] for s in seeds]}
+    cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
+           "--count", str(job.count), "--seed", str(job.seed), "--device", device,
+           "--models-dir", str(folder_p), "--force", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
+                       preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise RuntimeError(f"train_models.py failed for {job.name} (exit {r.returncode}): "
+                           f"{last}")
+    remove_unfinished(folder_p, job.cell)
+    have = finished(folder_p, job.cell)
+    return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+            "trained": True, "worker": host, "seconds": round(time.time() - t0, 2),
+            "status": [have[s]["status"] if s in have else "missing" for s in seeds]}
+
+
+def remove_unfinished(folder: Path, cell: Cell) -> None:
+    """Delete the files of interrupted runs of seeds that another job has since
+    finished (under another chunk's name), so each seed has one network."""
+    for seed, ms in cell_metas(folder, cell).items():
+        if any(m.get("status") in FINISHED for m in ms):
+            for m in ms:
+                if m.get("status") not in FINISHED:
+                    for ext in ("pt", "json"):
+                        (folder / f"{m['name']}.{ext}").unlink(missing_ok=True)
+
+
+def cell_dict(cell: Cell) -> dict:
+    return {k: v for k, v in asdict(cell).items() if v is not None}
+
+
+def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
+             workers: int | None = None, threads: int | None = None, device: str = "cpu",
+             retries: int = 2, quiet: bool = False) -> tuple[list[dict], list[dict]]:
+    """Run training jobs on Dask: a running scheduler's workers (``scheduler``
+    address) or an embedded local cluster (one worker per core, or per GPU);
+    progress as jobs finish.  Returns (records of the finished jobs, failures)."""
+    import logging
+
+    from distributed import Client, LocalCluster, as_completed
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cores = os.cpu_count() or 1
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
+        n_workers = len(client.scheduler_info().get("workers", {})) or 1
+        threads = threads or 1
+    else:
+        if device == "cuda":
+            import torch
+            if torch.cuda.device_count() == 0:
+                raise UserError("--device cuda: no GPU is visible")
+            n_workers = workers or torch.cuda.device_count()
+        else:
+            n_workers = workers or cores
+        threads = threads or max(1, cores // n_workers)
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=":0", silence_logs=logging.ERROR)
+        client = Client(cluster)
+    print(f"Dask: {n_workers} worker(s), {threads} thread(s) per job; dashboard "
+          f"{client.dashboard_link}", flush=True)
+    futures = {client.submit(run_job, j, str(folder), threads, device, key=j.key, pure=False,
+                             retries=retries): j for j in jobs}
+    left = {}
+    for j in jobs:
+        left[j.cell.name] = left.get(j.cell.name, 0) + 1
+    records, failed = [], []
+    t0 = time.time()
+    try:
+        for fut in as_completed(futures):
+            j = futures[fut]
+            try:
+                rec = fut.result()
+                records.append(rec)
+                conv = sum(s == "converged" for s in rec["status"])
+                line = (f"{j.name}: {conv}/{j.count} converged in {rec['seconds']:.0f} s on "
+                        f"{rec['worker']}" if rec["trained"] else f"{j.name}: already trained")
+            except Exception as e:                   # noqa: BLE001 (reported, then summed up)
+                failed.append({"job": j.name, "cell": j.cell.name, "error": str(e)})
+                line = f"{j.name}: FAILED ({e})"
+            left[j.cell.name] -= 1
+            if not quiet:
+                print(f"[{time.time() - t0:6.0f} s] {line} | jobs {len(records) + len(failed)}"
+                      f"/{len(jobs)}, cells done {sum(v == 0 for v in left.values())}"
+                      f"/{len(left)}, failed {len(failed)}", flush=True)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return records, failed

@@ -1,0 +1,207 @@
+#!/usr/bin/env python
+"""Train an experiment grid on Dask — on this machine, or on a cluster — then compare.
+
+    python run_grid.py experiments/grids/small.toml                 # embedded local cluster
+    python run_grid.py GRID.toml --workers 4                        # 4 local workers
+    python run_grid.py GRID.toml --scheduler tcp://HOST:8786        # a running Dask cluster
+    python run_grid.py GRID.toml --list                             # what is trained, what not
+
+Each cell of the grid file (see rnn/grid.py for the format) is split into jobs
+(runs of consecutive seeds trained as one `train_models.py --count` batch);
+the jobs go to the Dask workers, each job a subprocess using the worker's share
+of the cores.  Networks are written atomically into one models folder that
+every worker must see (a shared file system on a cluster).  Rerunning is safe:
+finished seeds are found by the seed recorded in their JSON and never trained
+again; a job whose worker dies is run again elsewhere (Dask reschedules it)
+and, being seeded, gives the same networks.  After training, each [[compare]]
+of the grid is run with similarity_analysis.py (and the attractor topology)
+on the networks that reached the stop rule.  Writes GRID_grid.json and
+GRID_grid.md (what ran where, how long) into the models folder.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rnn.errors import Parser, UserError, run_cli
+from rnn.io import atomic_write_text, dumps_strict, ensure_writable
+
+ROOT = Path(__file__).resolve().parent
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="run_grid.py",
+               description="Train the cells of a grid file on Dask workers (embedded local "
+                           "cluster by default), resumably, then run its comparisons.",
+               epilog="Example: python run_grid.py experiments/grids/small.toml --workers 2")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid file (format: rnn/grid.py)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="address of a running Dask scheduler (default: start a local "
+                        "cluster for this run)")
+    p.add_argument("--workers", type=int, default=None, metavar="W",
+                   help="local cluster: number of worker processes (default: one per CPU "
+                        "core, or one per GPU with --device cuda)")
+    p.add_argument("--threads", type=int, default=None, metavar="T",
+                   help="CPU threads of each training subprocess (default: cores / workers)")
+    p.add_argument("--chunk", type=int, default=None, metavar="C",
+                   help="networks per job (default: the cell's chunk, else 8 BPTT, 2 GA, "
+                        "4 full-FORCE/Hebbian)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the jobs train (default cpu)")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="the grid's models folder, shared by all workers (default: "
+                        "models/grid-NAME/ beside this script)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="times a failed job is retried (default 2); a job whose worker dies "
+                        "is rescheduled by Dask in any case")
+    p.add_argument("--no-compare", action="store_true", help="train only")
+    p.add_argument("--list", action="store_true",
+                   help="print the cells, their jobs and what is trained; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no per-job lines")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from rnn.grid import finished, jobs_for, read_grid, run_jobs
+    grid = read_grid(args.grid)
+    for flag, v in (("--workers", args.workers), ("--threads", args.threads),
+                    ("--chunk", args.chunk)):
+        if v is not None and v < 1:
+            raise UserError(f"{flag} must be at least 1, got {v}")
+    if args.retries < 0:
+        raise UserError(f"--retries must be 0 or more, got {args.retries}")
+    folder = Path(args.models_dir or ROOT / "models" / f"grid-{grid.name}").resolve()
+    longest = max(len(c.name) for c in grid.cells) + 16
+    ensure_writable(folder, longest)
+    jobs = [j for c in grid.cells for j in jobs_for(c, folder, args.chunk)]
+    total = sum(c.networks for c in grid.cells)
+    done_before = sum(len(finished(folder, c)) for c in grid.cells)
+    print(f"grid {grid.name}: {len(grid.cells)} cells, {total} networks; {done_before} "
+          f"already trained in {folder}; {len(jobs)} jobs to run")
+    if args.list:
+        for c in grid.cells:
+            have = len(finished(folder, c))
+            todo = [j for j in jobs if j.cell is c]
+            print(f"  {c.name}: {have}/{c.networks} trained" +
+                  (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
+                   f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else ""))
+        return 0
+    t0 = time.time()
+    records, failed = [], []
+    if jobs:
+        records, failed = run_jobs(jobs, folder, scheduler=args.scheduler,
+                                   workers=args.workers, threads=args.threads,
+                                   device=args.device, retries=args.retries, quiet=args.quiet)
+    wall = time.time() - t0
+    comparisons = [] if args.no_compare else compare(grid, folder, args.quiet)
+    summary = write_summary(grid, folder, records, failed, comparisons, wall)
+    for path in summary:
+        print(f"wrote {path}")
+    if failed:
+        print(f"{len(failed)} job(s) failed: " + "; ".join(f["error"] for f in failed[:3]),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def compare(grid, folder: Path, quiet: bool) -> list[dict]:
+    """Each [[compare]] of the grid on the networks that reached the stop rule."""
+    import json
+
+    from rnn.grid import finished
+    out = []
+    for comp in grid.comparisons:
+        lines, sizes = [], {}
+        for label, cname in comp.groups.items():
+            cell = grid.cell(cname)
+            names = [m["name"] for _, m in sorted(finished(folder, cell).items())
+                     if m.get("status") == "converged"]
+            sizes[label] = len(names)
+            if names:
+                lines.append(f"{label} {' '.join(names)}")
+        if len(lines) < 1 or min(sizes.values()) < 2:
+            print(f"compare {comp.name}: skipped (converged networks per group: {sizes})")
+            out.append({"name": comp.name, "networks": sizes, "skipped": True})
+            continue
+        gfile = folder / f"{comp.name}.txt"
+        atomic_write_text(gfile, "\n".join(lines) + "\n")
+        cmd = [sys.executable, str(ROOT / "similarity_analysis.py"), gfile.name, "--quiet",
+               "--models-dir", str(folder), "--metrics", *comp.metrics]
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise UserError(f"compare {comp.name}: similarity_analysis.py failed: "
+                            f"{r.stderr.strip()}")
+        summary = json.loads((folder / f"{comp.name}_similarity_summary.json").read_text())
+        if not quiet:
+            print(f"compare {comp.name} ({sizes}):")
+            print("\n".join("  " + ln for ln in r.stdout.splitlines()
+                            if not ln.startswith("wrote ")))
+        out.append({"name": comp.name, "networks": sizes, "groups_file": str(gfile),
+                    "metrics": [{k: row[k] for k in ("label", "silhouette",
+                                                     "silhouette_interval_95",
+                                                     "silhouette_permutation_p",
+                                                     "mean_within_group_distance",
+                                                     "mean_between_group_distance")}
+                                for row in summary["metrics"]]})
+    return out
+
+
+def write_summary(grid, folder: Path, records, failed, comparisons, wall) -> list[str]:
+    from rnn.grid import cell_dict, finished
+    cells = []
+    for c in grid.cells:
+        have = finished(folder, c)
+        st = [m["status"] for m in have.values()]
+        cells.append({"cell": c.name, "settings": cell_dict(c), "networks": c.networks,
+                      "trained": len(have), "converged": st.count("converged"),
+                      "budget": st.count("budget"), "stalled": st.count("stalled"),
+                      "diverged": st.count("diverged"),
+                      "train_seconds_this_run": round(sum(r["seconds"] for r in records
+                                                          if r["cell"] == c.name), 1)})
+    data = {"grid": grid.name, "file": grid.path, "models_dir": str(folder),
+            "wall_seconds": round(wall, 1), "cells": cells, "jobs": records, "failed": failed,
+            "comparisons": comparisons}
+    j = folder / f"{grid.name}_grid.json"
+    atomic_write_text(j, dumps_strict(data))
+    md = [f"# Grid {grid.name}", "", f"From `{grid.path}`; networks in `{folder}`. This run: "
+          f"{len(records)} jobs ({sum(r['trained'] for r in records)} trained), "
+          f"{len(failed)} failed, {wall:.0f} s.", "",
+          "| cell | trained | converged | budget | stalled | diverged | training s (this run) |",
+          "|---|---|---|---|---|---|---|"]
+    for c in cells:
+        md.append(f"| {c['cell']} | {c['trained']}/{c['networks']} | {c['converged']} | "
+                  f"{c['budget']} | {c['stalled']} | {c['diverged']} | "
+                  f"{c['train_seconds_this_run']:.0f} |")
+    if records:
+        md += ["", "| job | worker | seconds | statuses |", "|---|---|---|---|"]
+        for r in records:
+            md.append(f"| {r['job']} | {r['worker']} | {r['seconds']:.0f} | "
+                      f"{' '.join(r['status'])} |")
+    for comp in comparisons:
+        md += ["", f"**{comp['name']}** ({', '.join(f'{k}: {v}' for k, v in comp['networks'].items())})"]
+        if comp.get("skipped"):
+            md.append("skipped: fewer than 2 converged networks in a group")
+            continue
+        md += ["", "| metric | silhouette [95% interval] | p | within | between |",
+               "|---|---|---|---|---|"]
+        for m in comp["metrics"]:
+            ci = m["silhouette_interval_95"]
+            sil = "n/a" if m["silhouette"] is None else f"{m['silhouette']:.3f}" + (
+                f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            p = m["silhouette_permutation_p"]
+            btw = m["mean_between_group_distance"]
+            md.append(f"| {m['label']} | {sil} | {'' if p is None else f'{p:.3g}'} | "
+                      f"{m['mean_within_group_distance']:.4f} | "
+                      f"{'' if btw is None else f'{btw:.4f}'} |")
+    mpath = folder / f"{grid.name}_grid.md"
+    atomic_write_text(mpath, "\n".join(md) + "\n")
+    return [str(j), str(mpath)]
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    run_cli(main, sys.argv[1:])

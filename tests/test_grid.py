@@ -1,0 +1,214 @@
+"""The grid runner: grid files, jobs found again by seed, the embedded Dask
+cluster, a real scheduler with two workers, a worker killed mid-job."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers import run_script
+from rnn.errors import UserError
+from rnn.grid import Cell, finished, jobs_for, read_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = """
+[grid]
+name = "tiny"
+noise = 0.5
+first_seed = 100
+hidden = 8
+max_steps = {steps}
+networks = {networks}
+chunk = 2
+
+[[cells]]
+task = "rdm"
+rule = "bptt"
+
+[[cells]]
+task = "cdi"
+rule = "ff"
+networks = 1
+"""
+
+
+def tiny(tmp_path, steps=2, networks=3) -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(TINY.format(steps=steps, networks=networks))
+    return p
+
+
+def weights(folder: Path, name: str) -> dict:
+    return torch.load(folder / f"{name}.pt", weights_only=True)["network"]
+
+
+def test_grid_file_expands_cells_and_refuses_bad_ones(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text('[grid]\nnetworks = 3\n[[cells]]\ntask = "ncdi"\nN = [1, 3]\n'
+                 'rule = ["bptt", "ga"]\nshared_x0 = false\n'
+                 '[[compare]]\nname = "x"\ngroups = { A = "ncdi1-bptt-v050-clean-nosharedx0" }\n')
+    grid = read_grid(g)
+    assert [c.name for c in grid.cells] == [
+        "ncdi1-bptt-v050-clean-nosharedx0", "ncdi1-ga-v050-clean-nosharedx0",
+        "ncdi3-bptt-v050-clean-nosharedx0", "ncdi3-ga-v050-clean-nosharedx0"]
+    c = grid.cells[2]
+    assert c.seeds() == [0, 1, 2]
+    assert c.train_args() == ["-v", "0.5", "--N", "3", "--rule", "bptt", "--protocol", "clean",
+                              "--no-shared-x0"]
+    for text, msg in (
+            ('[[cells]]\ntask = "xor"\nrule = "bptt"\n', "task must be one of"),
+            ('[[cells]]\ntask = "ncdi"\nrule = "bptt"\n', "needs N"),
+            ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetwork = 3\n', "unknown key 'network'"),
+            ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = -1\n', "networks must be"),
+            ('[[cells]]\ntask = "rdm"\nrule = ["bptt", "ga"]\nname = "a"\n', "cannot have one"),
+            ('[[cells]]\ntask = "rdm"\nrule = "bptt"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n',
+             "two cells are named"),
+            ('[[cells]]\ntask = "rdm"\nrule = "bptt"\n[[compare]]\nname = "c"\n'
+             'groups = { A = "nope" }\n', "does not have"),
+            ('[[cells]\n', "not valid TOML"), ('[grid]\n', "no [[cells]]")):
+        g.write_text(text)
+        with pytest.raises(UserError, match=msg.replace("[", r"\[")):
+            read_grid(g)
+    r = run_script("run_grid.py", str(g), "--list")
+    assert r.returncode == 2 and "no [[cells]]" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_jobs_are_runs_of_unfinished_seeds(tmp_path):
+    cell = Cell(task="rdm", rule="bptt", networks=7, first_seed=10, chunk=3)
+    jobs = jobs_for(cell, tmp_path)
+    assert [(j.seed, j.count) for j in jobs] == [(10, 3), (13, 3), (16, 1)]
+    # seed 14 finished under another chunk's name: the jobs go around it
+    (tmp_path / f"{cell.name}_s14_000.json").write_text(json.dumps(
+        {"name": f"{cell.name}_s14_000", "seed": 14, "status": "converged"}))
+    (tmp_path / f"{cell.name}_s14_000.pt").write_bytes(b"x")
+    assert list(finished(tmp_path, cell)) == [14]
+    assert [(j.seed, j.count) for j in jobs_for(cell, tmp_path)] == [(10, 3), (13, 1), (15, 2)]
+
+
+def test_embedded_cluster_trains_the_grid_and_a_rerun_trains_nothing(tmp_path):
+    grid, models = tiny(tmp_path), tmp_path / "models"
+    r = run_script("run_grid.py", str(grid), "--models-dir", str(models), "--workers", "2",
+                   timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Dask: 2 worker(s)" in r.stdout and "dashboard http" in r.stdout
+    summary = json.loads((models / "tiny_grid.json").read_text())
+    assert [c["trained"] for c in summary["cells"]] == [3, 1]
+    assert len(summary["jobs"]) == 3 and all(j["trained"] for j in summary["jobs"])
+    for name in ("rdm-bptt-v050-clean-h8_s100_000", "rdm-bptt-v050-clean-h8_s100_001",
+                 "rdm-bptt-v050-clean-h8_s102", "cdi-ff-v050-clean-h8_s100"):
+        meta = json.loads((models / f"{name}.json").read_text())
+        assert meta["status"] == "budget" and meta["seed"] in (100, 101, 102)
+    assert not list(models.glob(".*.tmp"))
+    again = run_script("run_grid.py", str(grid), "--models-dir", str(models), timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "0 jobs to run" in again.stdout and "Dask" not in again.stdout
+    # the same seeds give the same networks as a direct train_models.py run
+    ref = tmp_path / "ref"
+    d = run_script("train_models.py", "rdm-bptt-v050-clean-h8_s102", "-v", "0.5", "--rdm",
+                   "--rule", "bptt", "--hidden", "8", "--max-steps", "2", "--seed", "102",
+                   "--quiet", "--models-dir", str(ref))
+    assert d.returncode == 0, d.stderr
+    a, b = weights(models, "rdm-bptt-v050-clean-h8_s102"), \
+        weights(ref, "rdm-bptt-v050-clean-h8_s102")
+    assert all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True, **kw)
+
+
+def wait_for_workers(address: str, n: int, timeout=90):
+    from distributed import Client
+    with Client(address, timeout="30s") as c:
+        c.wait_for_workers(n, timeout=timeout)
+        return len(c.scheduler_info()["workers"])
+
+
+def stop(*procs):
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def test_real_scheduler_two_workers_and_a_worker_killed_mid_job(tmp_path):
+    psutil = pytest.importorskip("psutil")
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    sched = start([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                   "--dashboard-address", ":0"])
+    workers = [start([dask, "worker", address, "--nthreads", "1", "--nworkers", "1",
+                      "--no-nanny", "--dashboard-address", ":0"]) for _ in range(2)]
+    runner = None
+    try:
+        assert wait_for_workers(address, 2) == 2
+        pids = [w.pid for w in workers]       # --no-nanny: the worker runs in this process
+        # one long job (two networks, 150 updates) and one short one
+        grid = tmp_path / "g.toml"
+        grid.write_text('[grid]\nname = "kill"\nhidden = 8\nfirst_seed = 7\nchunk = 2\n'
+                        '[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = 2\nmax_steps = 150\n'
+                        '[[cells]]\ntask = "cdi"\nrule = "ff"\nnetworks = 1\nmax_steps = 2\n')
+        models = tmp_path / "models"
+        runner = start([sys.executable, "run_grid.py", str(grid), "--scheduler", address,
+                        "--models-dir", str(models), "--no-compare"])
+        # find the worker whose training subprocess runs the long job, let it work, kill it
+        victim, deadline = None, time.time() + 120
+        while victim is None and time.time() < deadline:
+            for pid in pids:
+                for ch in psutil.Process(pid).children(recursive=True):
+                    try:
+                        if "rdm-bptt" in " ".join(ch.cmdline()):
+                            victim = pid
+                    except psutil.NoSuchProcess:
+                        pass
+            time.sleep(0.2)
+        assert victim is not None, "the long job never started"
+        time.sleep(4)                          # mid-training (checkpoints, temp files)
+        os.kill(victim, signal.SIGKILL)
+        out, _ = runner.communicate(timeout=400)
+        text = out.decode()
+        assert runner.returncode == 0, text
+        assert "rdm-bptt-v050-clean-h8_s7: 0/2 converged" in text
+        summary = json.loads((models / "kill_grid.json").read_text())
+        done = [j for j in summary["jobs"] if j["job"] == "rdm-bptt-v050-clean-h8_s7"]
+        assert len(done) == 1 and str(victim) not in done[0]["worker"]
+        assert not list(models.glob(".*tmp*"))
+        for js in models.glob("*_s*.json"):
+            meta = json.loads(js.read_text())
+            assert meta["status"] == "budget", meta["status"]
+            torch.load(js.with_suffix(".pt"), weights_only=True)
+        # identical to a run that was never interrupted
+        ref = tmp_path / "ref"
+        d = run_script("train_models.py", "ref", "-v", "0.5", "--rdm", "--rule", "bptt",
+                       "--hidden", "8", "--max-steps", "150", "--seed", "7", "--count", "2",
+                       "--quiet", "--models-dir", str(ref), timeout=400)
+        assert d.returncode == 0, d.stderr
+        for i in range(2):
+            a = weights(models, f"rdm-bptt-v050-clean-h8_s7_00{i}")
+            b = weights(ref, f"ref_00{i}")
+            assert all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+    finally:
+        stop(*(p for p in (runner, *workers, sched) if p is not None))
