@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import machine
+from rnn.grid import Cell, finished, jobs_for, run_jobs
 
-TASK_ARGS = {"rdm": ["--rdm"], "cdi": ["--N", "2"]}
+TASKS = ("rdm", "cdi")
 
 
 def replay(val_steps: list[int], val_acc: list[float], window: int, below: float,
@@ -40,7 +40,7 @@ def replay(val_steps: list[int], val_acc: list[float], window: int, below: float
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", default="heb", choices=("bptt", "ga", "ff", "heb"))
-    ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=list(TASK_ARGS))
+    ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=TASKS)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--window", type=int, default=500)
@@ -49,6 +49,7 @@ def main() -> int:
                     help="networks per train_models.py --count run (default 4: a Hebbian "
                          "batch of 20 networks is memory-bound and ~3x slower per network; a "
                          "network is the same in any chunk)")
+    ap.add_argument("--workers", type=int, default=2, help="jobs at once (default 2)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
     ap.add_argument("--models-dir", default=None, help="keep the networks here (default: temp)")
     args = ap.parse_args()
@@ -57,24 +58,18 @@ def main() -> int:
     rows = []
     for task in args.tasks:
         t0 = time.time()
-        names = []
-        for first in range(0, args.seeds, args.chunk):
-            count = min(args.chunk, args.seeds - first)
-            seed = args.first_seed + first
-            name = f"{args.rule}_stall_{task}_s{seed}"
-            names += [f"{name}_{i:03d}" for i in range(count)]
-            meta = d / f"{name}_{count - 1:03d}.json"
-            if meta.exists() and json.loads(meta.read_text())["status"] not in (
-                    "in_progress", "interrupted"):
-                continue                      # kept from an earlier run (--models-dir)
-            cmd = [sys.executable, "train_models.py", name, "-v", "0.5", *TASK_ARGS[task],
-                   "--rule", args.rule, "--count", str(count), "--seed", str(seed),
-                   "--stall-window", "0", "--quiet", "--force", "--models-dir", str(d)]
-            if args.max_steps:
-                cmd += ["--max-steps", str(args.max_steps)]
-            subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-            print(f"{task}: seeds {seed}-{seed + count - 1} done at {time.time() - t0:.0f} s",
-                  flush=True)
+        # through the grid runner: chunks of --chunk networks, --workers at once
+        # (one thread each: a Hebbian step is many small ops that 2 threads barely share)
+        cell = Cell(task=task, rule=args.rule, networks=args.seeds, first_seed=args.first_seed,
+                    stall_window=0, max_steps=args.max_steps, chunk=args.chunk,
+                    name=f"{args.rule}-stall-{task}")
+        jobs = jobs_for(cell, d)
+        if jobs:
+            _, failed = run_jobs(jobs, d, workers=args.workers, threads=1)
+            if failed:
+                raise SystemExit(failed[0]["error"])
+        found = finished(d, cell)
+        names = [found[s]["name"] for s in cell.seeds()]
         wall = time.time() - t0
         import torch
         before = after = flagged = false_stop = saved = 0
