@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Does the answer depend on the metric?  Compare networks by several similarity metrics.
 
-    python similarity_analysis.py sample.txt                          # svcca pwcca cka procrustes
-    python similarity_analysis.py sample.txt --metrics svcca cka dsa
+    python similarity_analysis.py sample.txt                          # all five metrics
+    python similarity_analysis.py sample.txt --metrics svcca cka procrustes
     python similarity_analysis.py sample.txt --analysis original      # the original's activity
 
 On the activity svcca_analysis.py uses (the same probe inputs and analysis
@@ -34,7 +34,7 @@ from rnn.errors import Parser, UserError, add_output_args, finish, finite_float,
 from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 
-DEFAULT_METRICS = ["svcca", "pwcca", "cka", "procrustes"]
+DEFAULT_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
 
 
 def build_parser() -> Parser:
@@ -48,8 +48,8 @@ def build_parser() -> Parser:
                       "procrustes dsa")
     add_groups_argument(p)
     p.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, metavar="METRIC",
-                   help=f"metrics to compute, any of {', '.join(METRICS)} (default: "
-                        f"{' '.join(DEFAULT_METRICS)}; dsa is slower and opt-in)")
+                   help=f"metrics to compute, any of {', '.join(METRICS)} (default: all; "
+                        f"dsa fits a DMD operator per network, about a second each)")
     p.add_argument("--alpha", type=finite_float, default=1.0,
                    help="partial whitening of the procrustes metric, in [0, 1] (default 1: "
                         "Procrustes; 0: fully whitened, CCA-like)")

@@ -238,7 +238,7 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
     K = inputs.shape[0]
     evidence = np.zeros(K) if evidence is None else np.asarray(evidence, dtype=np.float64)
     context = np.zeros(K, dtype=np.int64) if context is None else np.asarray(context)
-    red = model.reduced().to(dtype=torch.float64)
+    red = model.reduced().to(device="cpu", dtype=torch.float64)   # small: CPU, any model
     act = red.activation
     W = red.W_rec[0]
     H = red.hidden

@@ -109,7 +109,7 @@ def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = Non
     of ``seed``; ``rates`` records φ(x) instead of x."""
     st = task.svcca_inputs(levels)
     u = task.static_trials(st, steps).to(torch.float64)                # [T, K, I]
-    red = model.reduced().to(dtype=torch.float64)
+    red = model.reduced().to(device="cpu", dtype=torch.float64)   # analyses: CPU float64
     x0 = torch.zeros(1, u.shape[1], red.hidden, dtype=torch.float64)
     if x0_scale > 0:
         x0 = x0_scale * Streams([seed], PROBE).normal(*x0.shape[1:], dtype=torch.float64)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 14 in one prepared run (under 8 minutes on one H100):
+#   bash bench/gpu.sh            # CUDA tests, then bench/bench_gpu.py at full sizes
+#   bash bench/gpu.sh --smoke    # tiny sizes on any device (the test suite runs this)
+# Writes bench/results/gpu.md and gpu.json (gpu_smoke.* with --smoke), or --out DIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+SMOKE=()
+OUT=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke) SMOKE=(--smoke); shift ;;
+    --out) OUT=(--out "$2"); shift 2 ;;
+    *) echo "gpu.sh: unknown argument $1 (use --smoke, --out DIR)" >&2; exit 2 ;;
+  esac
+done
+echo "== CUDA tests (skipped where no GPU is visible)"
+"$PY" -m pytest -q -m cuda tests/test_cuda.py -p no:cacheprovider
+echo "== measurements"
+"$PY" bench/bench_gpu.py "${SMOKE[@]}" "${OUT[@]}"
