@@ -126,6 +126,9 @@ def main(argv=None) -> int:
         D = res.distances
         clus = cluster_distances(D, labels)
         stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)
+        # groups of unequal size: the mean over groups of each group's mean silhouette
+        bal = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap,
+                               balanced=True)
         within, between = within_between(D, groups.group_index)
         d_path = directory / f"{stem}_{m}_distances.npy"
         atomic_write(d_path, lambda f, D=D: np.save(f, D))
@@ -135,6 +138,9 @@ def main(argv=None) -> int:
                      "silhouette": stats.silhouette, "silhouette_interval_95":
                      None if stats.silhouette is None else [stats.ci_low, stats.ci_high],
                      "silhouette_permutation_p": stats.p_value,
+                     "balanced_silhouette": bal.silhouette, "balanced_interval_95":
+                     None if bal.silhouette is None else [bal.ci_low, bal.ci_high],
+                     "balanced_permutation_p": bal.p_value,
                      "mean_within_group_distance": within,
                      "mean_between_group_distance": None if between != between else between,
                      "noise_floor_mean": float(np.mean(res.noise_floor)),
@@ -163,16 +169,24 @@ def main(argv=None) -> int:
     written.append(str(s_path))
 
     w = max(len(r["label"]) for r in rows)
-    print(f"{'metric':<{w}}  within   between  silhouette [95% interval]  permutation p")
+    unequal = len({len(m) for m in groups.members}) > 1
+
+    def fmt_sil(r, key, ci, p):
+        if r[key] is None:
+            return "n/a (one group)"
+        return f"{r[key]:6.3f}" + (f" [{r[ci][0]:6.3f}, {r[ci][1]:6.3f}]  p {r[p]:<7.3g}"
+                                   if args.bootstrap else "")
+    print(f"{'metric':<{w}}  within     between    silhouette [95% interval], permutation p"
+          + ("   balanced silhouette (groups weighted equally)" if unequal else ""))
     for r in rows:
         btw = "n/a" if r["mean_between_group_distance"] is None else \
-            f"{r['mean_between_group_distance']:.4f}"
-        sil = "n/a (one group)" if r["silhouette"] is None else (
-            f"{r['silhouette']:6.3f}" + (f" [{r['silhouette_interval_95'][0]:.3f}, "
-                                         f"{r['silhouette_interval_95'][1]:.3f}]   "
-                                         f"{r['silhouette_permutation_p']:.3g}"
-                                         if args.bootstrap else ""))
-        print(f"{r['label']:<{w}}  {r['mean_within_group_distance']:.4f}   {btw:<7}  {sil}")
+            f"{r['mean_between_group_distance']:.4g}"
+        line = (f"{r['label']:<{w}}  {r['mean_within_group_distance']:<9.4g}  {btw:<9}  "
+                + fmt_sil(r, "silhouette", "silhouette_interval_95", "silhouette_permutation_p"))
+        if unequal:
+            line += "   " + fmt_sil(r, "balanced_silhouette", "balanced_interval_95",
+                                    "balanced_permutation_p")
+        print(line)
     if opts.x0 == "random":
         print("noise floor (each network against itself, two draws of the starts): " +
               ", ".join(f"{r['label']} {r['noise_floor_mean']:.4f}" for r in rows))
