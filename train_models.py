@@ -20,7 +20,6 @@ import datetime as _dt
 import os
 import secrets
 import signal
-import sys
 from pathlib import Path
 
 import torch
@@ -120,6 +119,11 @@ def build_parser() -> Parser:
     p.add_argument("--count", type=int, default=1, metavar="C",
                    help="train C independent networks (seeds SEED, SEED+1, ...) as one batch; "
                         "saved as NAME_000 ... plus the groups file NAME.txt (default 1)")
+    p.add_argument("--max-batch", type=int, default=None, metavar="B",
+                   help="with --count: train at most B networks at once (default: as many "
+                        "as fit in 60%% of the device's free memory, from each rule's "
+                        "measured memory per network; the rest follow in further batches, "
+                        "each network the same in any batch)")
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
                    help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
                         "Hebbian batches); default: the rule's budget (below)")
@@ -157,6 +161,8 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"-m/--mean must be positive, got {args.mean}")
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
+    if args.max_batch is not None and args.max_batch < 1:
+        raise UserError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.record_every < 1:
         raise UserError(f"--record-every must be at least 1, got {args.record_every}")
     if args.stall_window < 0:
@@ -209,36 +215,11 @@ def member_names(name: str, count: int) -> list[str]:
     return [f"{name}_{i:0{width}d}" for i in range(count)]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    rule, task = validate_args(args)
-    rs = spec(rule)
-    directory = models_dir(args.models_dir)
-    names = member_names(args.name, args.count)
-    ensure_writable(directory, max(len(n) for n in names))
-    files = [directory / f"{n}.{ext}" for n in names for ext in ("pt", "json")]
-    if args.count > 1:
-        files.append(directory / f"{args.name}.txt")
-    existing = [f for f in files if f.exists()]
-    if existing and not args.force:
-        shown = ", ".join(str(f) for f in existing[:3]) + (" ..." if len(existing) > 3 else "")
-        raise UserError(f"{shown} already exists; choose another name or pass --force to "
-                        f"overwrite")
-    device = pick_device(args.device)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    seeds = [seed + i for i in range(args.count)]
-    activation = "relu" if args.relu else ACTIVATION[rule]
-    protocol = protocol_from_args(args)
-    cfg = make_config(rule, task, args.max_steps)
-    if args.max_steps is None:
-        cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
-    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window)
-    quiet = args.quiet
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
-        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}; "
-        f"protocol {protocol.label()}")
-
+def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
+                names: list[str], seeds: list[int], members: list[int],
+                first_seed: int, directory: Path, quiet: bool):
+    """Train and save one batch of networks (``members``: their indices in the
+    whole --count run); returns (FitResult, trainer, files written)."""
     trainer = rs.make(cfg, task, seeds, device, activation, protocol)
     recorder = None
     if args.record_activity:
@@ -278,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     **trainer.extra_meta(p)}
             if args.count > 1:
-                meta["population"] = {"name": args.name, "index": p, "count": args.count,
-                                      "first_seed": seed}
+                meta["population"] = {"name": args.name, "index": members[p],
+                                      "count": args.count, "first_seed": first_seed}
             vs, va = res.history.validation(p)
             hist = {"loss": res.history.losses(p).to(torch.float32), "val_step": vs,
                     "val_acc": va, **trainer.extra_history(p)}
@@ -287,10 +268,6 @@ def main(argv: list[str] | None = None) -> int:
                 hist.update(recorder.history(p, res.steps_run[p]))
             single = trainer.model.select(p).to("cpu")
             written += list(save_model(nm, single, meta, hist, directory))
-        if args.count > 1:
-            from rnn.groups import write_groups_file
-            written.append(write_groups_file(directory / f"{args.name}.txt",
-                                             [(args.name, names)]))
         return written
 
     def on_term(*_):
@@ -315,8 +292,63 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"could not save into the models folder ({e.strerror or e}); the "
                         f"trained network(s) were saved in {rescue} instead: move the files "
                         f"into the models folder") from None
-    interrupted = any(s == "interrupted" for s in res.status)
-    for p, nm in enumerate(names):
+    return res, trainer, written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    rule, task = validate_args(args)
+    rs = spec(rule)
+    directory = models_dir(args.models_dir)
+    names = member_names(args.name, args.count)
+    ensure_writable(directory, max(len(n) for n in names))
+    files = [directory / f"{n}.{ext}" for n in names for ext in ("pt", "json")]
+    if args.count > 1:
+        files.append(directory / f"{args.name}.txt")
+    existing = [f for f in files if f.exists()]
+    if existing and not args.force:
+        shown = ", ".join(str(f) for f in existing[:3]) + (" ..." if len(existing) > 3 else "")
+        raise UserError(f"{shown} already exists; choose another name or pass --force to "
+                        f"overwrite")
+    device = pick_device(args.device)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    seeds = [seed + i for i in range(args.count)]
+    activation = "relu" if args.relu else ACTIVATION[rule]
+    protocol = protocol_from_args(args)
+    cfg = make_config(rule, task, args.max_steps)
+    if args.max_steps is None:
+        cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
+    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window)
+    quiet = args.quiet
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
+        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}; "
+        f"protocol {protocol.label()}")
+
+    from rnn.sizing import networks_per_batch
+    per_batch = networks_per_batch(rule, task, protocol.hidden, cfg, device, args.count,
+                                   args.max_batch)
+    batches = [list(range(k, min(k + per_batch, args.count)))
+               for k in range(0, args.count, per_batch)]
+    if len(batches) > 1:
+        say(f"{args.count} networks in {len(batches)} batches of up to {per_batch} (device "
+            f"memory{'' if args.max_batch is None else ', --max-batch'})")
+    written, outcomes = [], []
+    for members in batches:
+        res, trainer, files = train_batch(args, rule, rs, task, cfg, stop, protocol, device,
+                                          activation, [names[p] for p in members],
+                                          [seeds[p] for p in members], members,
+                                          seed, directory, quiet)
+        written += files
+        outcomes += [(names[p], res, i) for i, p in enumerate(members)]
+        if any(st == "interrupted" for st in res.status):
+            break
+    if args.count > 1:
+        from rnn.groups import write_groups_file
+        done = [nm for nm, _, _ in outcomes]
+        written.append(write_groups_file(directory / f"{args.name}.txt", [(args.name, done)]))
+    interrupted = any(res.status[i] == "interrupted" for _, res, i in outcomes)
+    for nm, res, p in outcomes:
         st = res.status[p]
         acc = res.final_acc[p]
         acc_s = "unknown" if acc != acc else f"{acc:.3f}"

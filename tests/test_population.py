@@ -56,3 +56,27 @@ def test_count_writes_each_network_and_a_groups_file(models_tmp):
     a = load_model("bptt_pop_001", models_tmp).model.W_rec
     b = load_model("bptt_one", models_tmp).model.W_rec
     torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_count_in_batches_gives_the_same_networks(tmp_path):
+    """--max-batch (and the memory-sized batches it overrides) splits a --count
+    run into consecutive batches; every network equals the one-batch run's."""
+    import json
+
+    from helpers import run_script
+    args = ["-v", "0.5", "--rdm", "--rule", "bptt", "--hidden", "8", "--max-steps", "3",
+            "--count", "3", "--seed", "40", "--quiet"]
+    a = run_script("train_models.py", "pop", *args, "--models-dir", str(tmp_path / "a"))
+    b = run_script("train_models.py", "pop", *args, "--max-batch", "2", "--models-dir",
+                   str(tmp_path / "b"))
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    for i in range(3):
+        wa = torch.load(tmp_path / "a" / f"pop_00{i}.pt", weights_only=True)["network"]
+        wb = torch.load(tmp_path / "b" / f"pop_00{i}.pt", weights_only=True)["network"]
+        assert all(torch.equal(wa[k], wb[k]) for k in wa if isinstance(wa[k], torch.Tensor))
+        meta = json.loads((tmp_path / "b" / f"pop_00{i}.json").read_text())
+        assert meta["population"]["index"] == i and meta["seed"] == 40 + i
+    assert (tmp_path / "b" / "pop.txt").read_text().split()[1:] == ["pop_000", "pop_001",
+                                                                     "pop_002"]
+    bad = run_script("train_models.py", "x", *args, "--max-batch", "0")
+    assert bad.returncode == 2 and "--max-batch" in bad.stderr
