@@ -23,6 +23,8 @@ from rnn.training import ValidationSet
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
 LABEL = {"bptt": "BPTT", "ga": "GA"}
+METRIC_LABEL = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "1 − CKA",
+                "procrustes": "Procrustes", "dsa": "DSA (wasserstein)"}
 
 
 def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> dict:
@@ -117,7 +119,22 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
         else:
             entry["converged_only"] = None
         res["analyses"][aname] = entry
+    res["metrics"] = metric_numbers([lm for _, lm, _ in rows], keys, g, n_boot)
     return res
+
+
+METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
+
+
+def metric_numbers(models, keys, g, n_boot: int) -> dict:
+    """BPTT against GA under every similarity metric (this tool's activity)."""
+    from rnn.similarity import DSAOptions, analysis_of, similarity_distances
+    from rnn.svcca import PairCache
+    opts = SVCCAOptions()
+    caches = {m: PairCache(analysis_of(m, opts, 1.0, DSAOptions())) for m in METRICS}
+    res = similarity_distances([lm.model for lm in models], [lm.task for lm in models], keys,
+                               opts, METRICS, caches)
+    return {m: group_numbers(r.distances, g, n_boot) for m, r in res.items()}
 
 
 def fmt_sil(x: dict | None) -> str:
@@ -217,6 +234,18 @@ def render(res: dict) -> str:
           "original analysis (a network against itself under a second draw of the random "
           "starts), mean: " + ", ".join(f"{n} {c['analyses']['original']['noise_floor_mean']:.4f}"
                                         for n, c in cells.items()) + ".", ""]
+    L += ["## Does the answer depend on the metric?", "",
+          "BPTT against GA under each metric of `similarity_analysis.py` (this tool's "
+          "activity: x from 0, 10 levels per context; all saved networks): balanced "
+          "silhouette [95% CI], permutation p.", "",
+          "| cell | " + " | ".join(METRIC_LABEL[m] for m in METRICS) + " |",
+          "|---" * (len(METRICS) + 1) + "|"]
+    for name, c in cells.items():
+        if "metrics" not in c:
+            continue
+        L.append(f"| {name} | " + " | ".join(fmt_bal(c["metrics"].get(m)) for m in METRICS)
+                 + " |")
+    L.append("")
     if "n1-original" in cells and ref:
         c = cells["n1-original"]
         x = c["analyses"]["original"]["all_saved"]

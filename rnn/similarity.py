@@ -180,7 +180,7 @@ def dsa_operator(activity: np.ndarray, steps: int, opts: DSAOptions) -> np.ndarr
     """The DMD operator [rank, rank] that dsa-metric fits to one network's trials."""
     from DSA import DMD
     X = trials_of(activity, steps)
-    X = X - X.mean(axis=(0, 1), keepdims=True)
+    X = (X - X.mean(axis=(0, 1), keepdims=True)).astype(np.float32)   # the library's precision
     dmd = DMD(X, n_delays=opts.n_delays, delay_interval=opts.delay_interval, rank=opts.rank,
               device="cpu")
     dmd.fit()
