@@ -1,7 +1,13 @@
 #!/usr/bin/env python
 """How often does a rule stall near chance, and what does the stall rule change?
 
-    python bench/bench_stall.py --rule heb --tasks rdm cdi --seeds 20      # about 1-2 h on 2 cores
+    python bench/bench_stall.py --rule heb --tasks rdm cdi --seeds 20
+
+Cost: every network that never converges runs the whole budget (Hebbian:
+3000 batches).  On this project's 2-core CPU one Hebbian update of one network
+took about 0.3 s of a core (2026-11-28, profiled: half of it drawing the
+perturbations), so RDM is about an hour and CDI several; the networks are
+kept (--models-dir) and a rerun resumes where the last one stopped.
 
 Trains ``--seeds`` networks per task (``--chunk`` at a time) to the rule's
 budget with the stall rule OFF, so every network's whole course is known.
@@ -17,11 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from common import machine
+from common import ROOT, machine
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 
 TASKS = ("rdm", "cdi")
@@ -51,10 +56,13 @@ def main() -> int:
                          "network is the same in any chunk)")
     ap.add_argument("--workers", type=int, default=2, help="jobs at once (default 2)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
-    ap.add_argument("--models-dir", default=None, help="keep the networks here (default: temp)")
+    ap.add_argument("--models-dir", default=None,
+                    help="where the networks are kept and reused, so an interrupted run "
+                         "resumes (default: experiments/networks/stall-RULE)")
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    d = Path(args.models_dir or tempfile.mkdtemp(prefix="bench-stall-"))
+    d = Path(args.models_dir or ROOT / "experiments" / "networks" / f"stall-{args.rule}")
+    d.mkdir(parents=True, exist_ok=True)
     rows = []
     for task in args.tasks:
         t0 = time.time()
