@@ -177,24 +177,12 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
     log.flush()
     if failed:
         raise SystemExit(f"training failed: {failed[0]['error']}")
-    remove_unfinished(folder, rule)
-    return time.time() - t0
+    return time.time() - t0      # (each job removed the files of its interrupted seeds)
 
 
 def _cuda() -> bool:
     import torch
     return torch.cuda.is_available()
-
-
-def remove_unfinished(folder: Path, rule: str) -> None:
-    """Delete the files of runs that were interrupted (their seeds were trained
-    again under another chunk's name), so only finished networks are kept."""
-    for seed, ms in metas(folder, rule).items():
-        if any(m.get("status") in FINISHED for m in ms):
-            for m in ms:
-                if m.get("status") not in FINISHED:
-                    for ext in ("pt", "json"):
-                        (folder / f"{m['name']}.{ext}").unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:

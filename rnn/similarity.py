@@ -245,17 +245,7 @@ def similarity_distances(models, tasks, keys: list[str], options: SVCCAOptions,
     random probe starts each network is also compared with itself under a
     second draw (the noise floor)."""
     n = len(models)
-    todo_by_metric = {}
-    for m in metrics:
-        cache = caches[m]
-        miss = {i for i in range(n) if keys[i] not in cache.networks}
-        pairs = 0
-        for i in range(n):
-            for j in range(i + 1, n):
-                if keys[i] != keys[j] and PairCache.pair(keys[i], keys[j]) not in cache.pairs:
-                    miss |= {i, j}
-                    pairs += 1
-        todo_by_metric[m] = (sorted(miss), pairs)
+    todo_by_metric = {m: caches[m].missing(keys) for m in metrics}
     need = sorted(set().union(*(set(t) for t, _ in todo_by_metric.values())))
     random = options.x0 == "random"
     geo = [m for m in metrics if m != "dsa" and todo_by_metric[m][0]]

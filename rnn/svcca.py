@@ -228,6 +228,19 @@ class PairCache:
     def pair(a: str, b: str) -> str:
         return " ".join(sorted((a, b)))
 
+    def missing(self, keys: list[str]) -> tuple[list[int], int]:
+        """The networks (indices into ``keys``) this cache lacks or that have a
+        pair missing from it, and the number of missing pairs."""
+        n = len(keys)
+        todo = {i for i in range(n) if keys[i] not in self.networks}
+        pairs = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                if keys[i] != keys[j] and self.pair(keys[i], keys[j]) not in self.pairs:
+                    todo |= {i, j}
+                    pairs += 1
+        return sorted(todo), pairs
+
     def save(self) -> None:
         from rnn.io import atomic_write_text, dumps_strict
         if self.path is not None:
@@ -245,14 +258,7 @@ def svcca_distances(models: list[RateRNN], tasks: list[DecisionTask], keys: list
     The result's ``computed`` field counts them."""
     n = len(models)
     cache = cache if cache is not None else PairCache(options)
-    missing = {i for i in range(n) if keys[i] not in cache.networks}
-    new_pairs = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            if keys[i] != keys[j] and PairCache.pair(keys[i], keys[j]) not in cache.pairs:
-                missing |= {i, j}
-                new_pairs += 1
-    todo = sorted(missing)
+    todo, new_pairs = cache.missing(keys)
     reduced: dict[int, Reduced] = {}
     for i in progress(todo):
         model, task, key = models[i], tasks[i], keys[i]
