@@ -45,7 +45,9 @@ def build_parser() -> Parser:
                    help="local cluster: number of worker processes (default: one per CPU "
                         "core, or one per GPU with --device cuda)")
     p.add_argument("--threads", type=int, default=None, metavar="T",
-                   help="CPU threads of each training subprocess (default: cores / workers)")
+                   help="CPU threads of each training job (default 1, so that the networks "
+                        "are bit-identical however the grid is scheduled; other thread counts "
+                        "round differently)")
     p.add_argument("--chunk", type=int, default=None, metavar="C",
                    help="networks per job (default: the cell's chunk, else 8 BPTT, 2 GA, "
                         "4 full-FORCE/Hebbian)")

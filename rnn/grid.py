@@ -349,7 +349,11 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
              retries: int = 2, quiet: bool = False) -> tuple[list[dict], list[dict]]:
     """Run training jobs on Dask: a running scheduler's workers (``scheduler``
     address) or an embedded local cluster (one worker per core, or per GPU);
-    progress as jobs finish.  Returns (records of the finished jobs, failures)."""
+    progress as jobs finish.  Returns (records of the finished jobs, failures).
+
+    Every job uses ``threads`` CPU threads (default 1 wherever it runs): the
+    networks are then bit-identical however the grid is scheduled —
+    multithreaded kernels round differently at other thread counts."""
     import logging
 
     from distributed import Client, LocalCluster, as_completed
@@ -371,7 +375,7 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
             n_workers = workers or torch.cuda.device_count()
         else:
             n_workers = workers or cores
-        threads = threads or max(1, cores // n_workers)
+        threads = threads or 1
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)

@@ -113,7 +113,7 @@ def test_embedded_cluster_trains_the_grid_and_a_rerun_trains_nothing(tmp_path):
     ref = tmp_path / "ref"
     d = run_script("train_models.py", "rdm-bptt-v050-clean-h8_s102", "-v", "0.5", "--rdm",
                    "--rule", "bptt", "--hidden", "8", "--max-steps", "2", "--seed", "102",
-                   "--quiet", "--models-dir", str(ref))
+                   "--quiet", "--models-dir", str(ref), env_extra={"OMP_NUM_THREADS": "1"})
     assert d.returncode == 0, d.stderr
     a, b = weights(models, "rdm-bptt-v050-clean-h8_s102"), \
         weights(ref, "rdm-bptt-v050-clean-h8_s102")
@@ -204,7 +204,8 @@ def test_real_scheduler_two_workers_and_a_worker_killed_mid_job(tmp_path):
         ref = tmp_path / "ref"
         d = run_script("train_models.py", "ref", "-v", "0.5", "--rdm", "--rule", "bptt",
                        "--hidden", "8", "--max-steps", "150", "--seed", "7", "--count", "2",
-                       "--quiet", "--models-dir", str(ref), timeout=400)
+                       "--quiet", "--models-dir", str(ref), timeout=400,
+                       env_extra={"OMP_NUM_THREADS": "1"})      # a grid job's threads
         assert d.returncode == 0, d.stderr
         for i in range(2):
             a = weights(models, f"rdm-bptt-v050-clean-h8_s7_00{i}")
