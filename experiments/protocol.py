@@ -89,18 +89,6 @@ def seeds_of(cell: Cell, rule: str) -> list[int]:
     return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
 
 
-def chunks(seeds: list[int], rule: str) -> list[tuple[str, int, int]]:
-    """(chunk name, first seed, count): runs of consecutive ``seeds`` in chunks."""
-    out, k = [], 0
-    while k < len(seeds):
-        n = 1
-        while n < CHUNK[rule] and k + n < len(seeds) and seeds[k + n] == seeds[k] + n:
-            n += 1
-        out.append((f"{rule}_s{seeds[k]}", seeds[k], n))
-        k += n
-    return out
-
-
 def rule_folder(cell: Cell, rule: str) -> Path:
     if rule == "ga" and cell.reuse_ga_from:
         return CELLS[cell.reuse_ga_from].folder()

@@ -135,11 +135,14 @@ class Cell:
         return override or self.chunk or DEFAULT_CHUNK[self.rule]
 
 
+COMPARE_METRICS = ("svcca", "pwcca", "cka", "procrustes")
+
+
 @dataclass(frozen=True)
 class Comparison:
     name: str
     groups: dict                       # label -> cell name
-    metrics: list = field(default_factory=lambda: ["svcca", "pwcca", "cka", "procrustes"])
+    metrics: list = field(default_factory=lambda: list(COMPARE_METRICS))
 
 
 @dataclass(frozen=True)
@@ -225,8 +228,7 @@ def read_grid(path) -> Grid:
                 raise UserError(f"grid file {path.name}: [[compare]] {e['name']!r} names cell "
                                 f"{cname!r}, which the grid does not have")
         comps.append(Comparison(e["name"], dict(e["groups"]),
-                                list(e.get("metrics", Comparison.__dataclass_fields__[
-                                    "metrics"].default_factory()))))
+                                list(e.get("metrics", COMPARE_METRICS))))
     return Grid(name, cells, comps, str(path))
 
 

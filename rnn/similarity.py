@@ -115,10 +115,14 @@ def pair_distances(reps: list[Representation], metrics: list[str], alpha: float 
     out = {m: np.zeros((n, n)) for m in metrics}
     if n < 2:
         return out
-    W = np.concatenate([rep.V for rep in reps], axis=1)
-    G = W.T @ W                                      # every pair's V_aᵀ V_b, as blocks
-    edges = np.concatenate([[0], np.cumsum([rep.r for rep in reps])])
     R = max(rep.r for rep in reps)
+    # each basis padded with zero columns to R: the Gram matrix of the stacked
+    # bases holds every pair's V_aᵀ V_b as an R x R block (zeros change no
+    # singular value, and the padded s, t and U are zero there too)
+    W = np.zeros((reps[0].V.shape[0], n * R))
+    for i, rep in enumerate(reps):
+        W[:, i * R:i * R + rep.r] = rep.V
+    G = torch.from_numpy(W.T @ W).reshape(n, R, n, R).transpose(1, 2)   # [n, n, R, R]
     S = _padded(reps, "s", R)
     T = _padded(reps, lambda rep: whitened_spectrum(rep, alpha), R)
     rank = torch.tensor([rep.r for rep in reps])
@@ -129,10 +133,7 @@ def pair_distances(reps: list[Representation], metrics: list[str], alpha: float 
     I, J = np.triu_indices(n, 1)
     for lo in progress(range(0, len(I), PAIR_CHUNK)):
         ii, jj = I[lo:lo + PAIR_CHUNK], J[lo:lo + PAIR_CHUNK]
-        B = torch.zeros(len(ii), R, R, dtype=torch.float64)
-        for p, (i, j) in enumerate(zip(ii, jj)):
-            blk = G[edges[i]:edges[i + 1], edges[j]:edges[j + 1]]
-            B[p, :blk.shape[0], :blk.shape[1]] = torch.from_numpy(blk)
+        B = G[ii, jj]                                # [pairs, R, R]
         ti, tj = torch.as_tensor(ii), torch.as_tensor(jj)
         res = {}
         if "svcca" in metrics:

@@ -131,8 +131,23 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     assert "[original] bptt: reusing 2 trained networks" in r2.stdout
 
 
-def test_protocol_chunks_follow_runs_of_missing_seeds():
-    from experiments.protocol import chunks
-    assert chunks([1, 2, 3, 5, 6, 9], "ga") == [("ga_s1", 1, 2), ("ga_s3", 1 + 2, 1),
-                                                ("ga_s5", 5, 2), ("ga_s9", 9, 1)]
-    assert chunks(list(range(10, 20)), "bptt") == [("bptt_s10", 10, 8), ("bptt_s18", 18, 2)]
+def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
+    """The protocol cells train through the grid runner: jobs are runs of
+    consecutive missing seeds, named RULE_sSEED as the kept networks are."""
+    import dataclasses
+
+    from experiments.protocol import CELLS, grid_cell
+    from rnn.grid import jobs_for
+
+    def jobs(rule, seeds):
+        cell = dataclasses.replace(grid_cell(CELLS["original"], rule), first_seed=seeds[0],
+                                   networks=seeds[-1] - seeds[0] + 1)
+        for s in cell.seeds():
+            if s not in seeds:           # a seed already finished: the jobs go around it
+                (tmp_path / f"{rule}_s{s}_000.json").write_text(json.dumps(
+                    {"name": f"{rule}_s{s}_000", "seed": s, "status": "converged"}))
+                (tmp_path / f"{rule}_s{s}_000.pt").write_bytes(b"x")
+        return [(j.name, j.seed, j.count) for j in jobs_for(cell, tmp_path)]
+    assert jobs("ga", [1, 2, 3, 5, 6, 9]) == [("ga_s1", 1, 2), ("ga_s3", 1 + 2, 1),
+                                              ("ga_s5", 5, 2), ("ga_s9", 9, 1)]
+    assert jobs("bptt", list(range(10, 20))) == [("bptt_s10", 10, 8), ("bptt_s18", 18, 2)]
