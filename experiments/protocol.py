@@ -12,9 +12,11 @@ every cell, so cells differ only in the protocol — a paired design):
     original               every switch of --protocol original
     original-shared_x0     ... without the shared initial state
     original-lenient_stop  ... without the lenient stop rule
-    original-budgets       ... without the original budgets (BPTT only: a GA
-                           network's budget is 2000 generations in both, so the
-                           GA networks are those of `original`)
+    original-budgets       ... without the original budgets (BPTT at most 20,000
+                           updates, the stall rule on); a network of `original`
+                           that reached the stop rule in fewer updates than the
+                           stall window (500) is the same network here, and is
+                           reused rather than trained again
     clean                  this tool's protocol
     n1-original            --N 1, original protocol (24 BPTT, 25 GA as in the
                            reference)
@@ -56,7 +58,9 @@ class Cell:
     flags: tuple[str, ...]            # protocol flags
     count: dict                       # networks per rule
     description: str
-    reuse_ga_from: str | None = None  # GA networks identical to another cell's
+    # another cell whose networks are identical here when they reached the stop
+    # rule early (see reusable)
+    reuse_from: str | None = None
 
     def folder(self) -> Path:
         return NETWORKS / self.name
@@ -77,7 +81,7 @@ CELLS = {c.name: c for c in [
          {"bptt": 24, "ga": 24}, "original without the lenient stop rule"),
     Cell("original-budgets", CDI, ("--protocol", "original", "--no-original-budgets"),
          {"bptt": 24, "ga": 24}, "original without the original budgets",
-         reuse_ga_from="original"),
+         reuse_from="original"),
     Cell("n1-original", N1, ("--protocol", "original"), {"bptt": 24, "ga": 25},
          "N = 1, original protocol"),
 ]}
@@ -89,13 +93,20 @@ def seeds_of(cell: Cell, rule: str) -> list[int]:
     return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
 
 
-def rule_folder(cell: Cell, rule: str) -> Path:
-    if rule == "ga" and cell.reuse_ga_from:
-        return CELLS[cell.reuse_ga_from].folder()
-    return cell.folder()
-
-
 FINISHED = ("converged", "budget")
+
+
+def reusable(meta: dict) -> bool:
+    """Is this network of ``original`` the very network the budgets ablation
+    would train from the same seed?  The two protocols differ only in when a
+    run is stopped for lack of progress (BPTT budget 2000 vs 20,000 updates;
+    the stall rule off vs on, window 500), never in what an update does, and
+    every draw comes from the network's own seeded streams.  So a network that
+    reached the stop rule before either of those could act — fewer updates
+    than the stall window, hence than both budgets — is trained identically."""
+    from rnn.training import StopConfig
+    return (meta.get("status") == "converged"
+            and int(meta.get("steps", 10**9)) < StopConfig().stall_window)
 
 
 def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
@@ -113,14 +124,19 @@ def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
 
 def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
     """The finished networks of a cell and rule, one per seed, in seed order:
-    (folder, meta).  Found by seed, whatever chunk trained them."""
-    folder = rule_folder(cell, rule)
-    found = metas(folder, rule)
+    (folder, meta).  Found by seed, whatever chunk trained them; a seed this
+    cell has not trained takes the ``reuse_from`` cell's network when that one
+    is the same network (:func:`reusable`)."""
+    found = metas(cell.folder(), rule)
+    other = metas(CELLS[cell.reuse_from].folder(), rule) if cell.reuse_from else {}
     out = []
     for seed in seeds_of(cell, rule):
         done = [m for m in found.get(seed, []) if m.get("status") in FINISHED]
+        same = [m for m in other.get(seed, []) if reusable(m)]
         if done:
-            out.append((folder, done[0]))
+            out.append((cell.folder(), done[0]))
+        elif same:
+            out.append((CELLS[cell.reuse_from].folder(), same[0]))
     return out
 
 
@@ -144,14 +160,16 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
     """Train the missing networks of a cell through the grid runner (an
     embedded Dask cluster, one job at a time); returns the seconds spent."""
     from rnn.grid import jobs_for, run_jobs
-    folder = rule_folder(cell, rule)
-    if rule == "ga" and cell.reuse_ga_from:
-        return 0.0       # trained by the other cell
+    folder = cell.folder()
     folder.mkdir(parents=True, exist_ok=True)
-    have = {m["seed"] for _, m in networks(cell, rule)}
+    got = networks(cell, rule)
+    have = {m["seed"] for _, m in got}
+    shared = sum(f != folder for f, _ in got)
     if have:
-        print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks", flush=True)
-    jobs = jobs_for(grid_cell(cell, rule), folder)
+        print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks"
+              + (f" ({shared} of them those of {cell.reuse_from}: the same networks)"
+                 if shared else ""), flush=True)
+    jobs = jobs_for(grid_cell(cell, rule), folder, done=have)
     if not jobs:
         return 0.0
     print(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "

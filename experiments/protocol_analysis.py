@@ -84,7 +84,8 @@ def strict_accuracy(lm) -> float:
 
 
 def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
-    loaded = {r: [(load_model(m["name"], folder), m) for folder, m in networks(cell, r)]
+    found = {r: networks(cell, r) for r in ("bptt", "ga")}
+    loaded = {r: [(load_model(m["name"], folder), m) for folder, m in found[r]]
               for r in ("bptt", "ga")}
     if min(len(v) for v in loaded.values()) < 2:
         return None
@@ -103,7 +104,10 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
             "accuracy_own_rule_mean": float(np.mean([m["final_accuracy"] for m in ms])),
             "accuracy_clean_validation_mean": float(np.mean([strict_accuracy(lm)
                                                              for lm in lms])),
-            "protocol": ms[0].get("protocol", {}).get("label", "clean")}
+            "protocol": ms[0].get("protocol", {}).get("label", "clean"),
+            # networks that are another cell's (protocol.reusable: the same training)
+            "shared_with": {cell.reuse_from: sum(f != cell.folder() for f, _ in found[r])}
+            if cell.reuse_from else {}}
     for aname, opts in ANALYSES.items():
         sv = svcca_distances([lm.model for _, lm, _ in rows], [lm.task for _, lm, _ in rows],
                              keys, opts)
@@ -229,8 +233,16 @@ def render(res: dict) -> str:
                  f"{fmt_dist(ao['all_saved'])} | {fmt_sil(ao['converged_only'])} | "
                  f"{fmt_sil(at['all_saved'])} | {fmt_bal(ao['all_saved'])} / "
                  f"{fmt_bal(at['all_saved'])} |")
+    shared = [f"{name} shares {n} BPTT and {cells[name]['training']['ga']['shared_with'][o]} "
+              f"GA networks with {o}"
+              for name in cells for o, n in
+              cells[name]["training"]["bptt"].get("shared_with", {}).items()]
     L += ["", "Planned networks per cell: 24 BPTT + 24 GA; a cell with fewer saved is still "
-          "training (see `python experiments/protocol.py --list`). Noise floor of the "
+          "training (see `python experiments/protocol.py --list`). "
+          + (("; ".join(shared) + " (networks that reached the stop rule in fewer updates "
+              "than the stall window, 500, before any budget or stall rule could act, so "
+              "the same seed trains the same network under both protocols). ") if shared
+             else "") + "Noise floor of the "
           "original analysis (a network against itself under a second draw of the random "
           "starts), mean: " + ", ".join(f"{n} {c['analyses']['original']['noise_floor_mean']:.4f}"
                                         for n, c in cells.items()) + ".", ""]

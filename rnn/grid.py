@@ -42,6 +42,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -276,9 +277,11 @@ class Job:
         return f"train-{self.name}-{self.count}"
 
 
-def jobs_for(cell: Cell, folder: Path, chunk: int | None = None) -> list[Job]:
-    """The jobs still needed: runs of consecutive unfinished seeds, in chunks."""
-    have = finished(folder, cell)
+def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
+             done: Iterable[int] = ()) -> list[Job]:
+    """The jobs still needed: runs of consecutive unfinished seeds, in chunks
+    (``done``: seeds to count as finished, e.g. networks found elsewhere)."""
+    have = set(finished(folder, cell)) | set(done)
     missing = [s for s in cell.seeds() if s not in have]
     size = cell.chunk_size(chunk)
     out, k = [], 0

@@ -112,6 +112,8 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "[original] ga: training 2 networks" in r.stdout
     assert "[original-budgets] bptt: training 2 networks" in r.stdout
+    # networks that stopped at the (capped) budget are not reused by the ablation
+    assert "[original-budgets] ga: training 2 networks" in r.stdout
     metas = [json.loads(p.read_text()) for p in (nets / "original").glob("*_00?.json")]
     assert len(metas) == 4 and all(m["protocol"]["label"] == "original" for m in metas)
     assert all(m["status"] == "budget" for m in metas)
@@ -122,7 +124,6 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     assert orig["n"] == [2, 2] and orig["ci"][0] <= orig["silhouette"] <= orig["ci"][1]
     assert cell["analyses"]["original"]["noise_floor_mean"] > 0
     assert cell["analyses"]["original"]["converged_only"] is None     # none converged
-    # the budgets cell shares the GA networks of `original` (same seeds, same budget)
     assert res["cells"]["original-budgets"]["training"]["ga"]["networks"] == 2
     assert "| original |" in (out / "PROTOCOL.md").read_text()
     r2 = run_script(*args, timeout=900)
@@ -151,3 +152,42 @@ def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
     assert jobs("ga", [1, 2, 3, 5, 6, 9]) == [("ga_s1", 1, 2), ("ga_s3", 1 + 2, 1),
                                               ("ga_s5", 5, 2), ("ga_s9", 9, 1)]
     assert jobs("bptt", list(range(10, 20))) == [("bptt_s10", 10, 8), ("bptt_s18", 18, 2)]
+
+
+def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path, monkeypatch):
+    """A network of `original` that reached the stop rule in fewer updates than
+    the stall window is the budgets cell's network for that seed; one that
+    converged later, or stopped at its budget, is trained in the cell itself,
+    and the jobs go around the reused seeds."""
+    import experiments.protocol as protocol
+    from rnn.grid import jobs_for
+
+    monkeypatch.setattr(protocol, "NETWORKS", tmp_path)
+    monkeypatch.setattr(protocol, "PER_RULE", 6)
+    orig = tmp_path / "original"
+    orig.mkdir()
+    first = protocol.FIRST_SEED["bptt"]
+    cases = {0: ("converged", 167), 1: ("converged", 499), 2: ("converged", 500),
+             3: ("budget", 2000), 4: ("converged", 80)}          # seed 5: not trained
+    for k, (status, steps) in cases.items():
+        name = f"bptt_s{first}_{k:03d}"
+        (orig / f"{name}.json").write_text(json.dumps(
+            {"name": name, "rule": "bptt", "seed": first + k, "status": status,
+             "steps": steps}))
+    cell = protocol.CELLS["original-budgets"]
+    got = protocol.networks(cell, "bptt")
+    assert [m["seed"] - first for _, m in got] == [0, 1, 4]
+    assert all(folder == orig for folder, _ in got)
+    # the cell's own network of a seed comes first
+    own = tmp_path / "original-budgets"
+    own.mkdir()
+    (own / "bptt_s9_000.json").write_text(json.dumps(
+        {"name": "bptt_s9_000", "rule": "bptt", "seed": first, "status": "converged",
+         "steps": 170}))
+    assert protocol.networks(cell, "bptt")[0][0] == own
+    done = {m["seed"] for _, m in protocol.networks(cell, "bptt")}
+    jobs = jobs_for(protocol.grid_cell(cell, "bptt"), own, done=done)
+    assert [(j.seed - first, j.count) for j in jobs] == [(2, 2), (5, 1)]
+    # `original` itself reuses nothing
+    assert [m["seed"] - first for _, m in protocol.networks(protocol.CELLS["original"],
+                                                            "bptt")] == [0, 1, 2, 3, 4]
