@@ -207,3 +207,46 @@ def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int
     lo, hi = np.percentile(boots, [2.5, 97.5])
     p = (1 + int(np.sum(perms >= obs - 1e-12))) / (1 + len(perms))
     return SilhouetteStats(obs, float(lo), float(hi), float(p), n_boot, n_perm)
+
+
+def paired_silhouette_difference(D_a: np.ndarray, D_b: np.ndarray, group_index,
+                                 n_boot: int = 2000, seed: int = 0,
+                                 balanced: bool = True) -> dict:
+    """Silhouette of the same design under two conditions, B − A, with a paired
+    bootstrap interval.
+
+    Slot i of D_a and D_b is the same unit of the design in both conditions
+    (e.g. the network of one seed trained under protocol A and under protocol
+    B).  Each resample draws the slots once (within each group, with
+    replacement) and scores both conditions on those slots, so what the two
+    conditions share (seed, initial weights, data) cancels out of the
+    difference.  Returns {"a", "b", "difference", "ci", "p"}: p is the
+    two-sided bootstrap p-value, 2 × the smaller share of resampled
+    differences on either side of 0 (at least 1/(n_boot+1))."""
+    g = np.asarray(group_index)
+    _, g = np.unique(g, return_inverse=True)
+    G, n = int(g.max()) + 1 if len(g) else 0, len(g)
+    if D_a.shape != (n, n) or D_b.shape != (n, n):
+        raise ValueError("D_a and D_b must both be n x n for the n labelled slots")
+    if G < 2 or G > n - 1:
+        return {"a": None, "b": None, "difference": None, "ci": [None, None], "p": None}
+    D_a, D_b = np.asarray(D_a, np.float64), np.asarray(D_b, np.float64)
+    whole = np.arange(n)[None]
+    a = float(batched_silhouette(D_a, whole, g[None], G, balanced)[0])
+    b = float(batched_silhouette(D_b, whole, g[None], G, balanced)[0])
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(g == k) for k in range(G)]
+    lab_row = np.concatenate([np.full(len(m), k) for k, m in enumerate(members)])
+    chunk = max(1, int(2e7 // (n * n)))
+    diffs = []
+    for start in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - start)
+        idx = np.concatenate([mm[rng.integers(0, len(mm), size=(m, len(mm)))]
+                              for mm in members], axis=1)
+        lab = np.broadcast_to(lab_row, idx.shape)
+        diffs.append(batched_silhouette(D_b, idx, lab, G, balanced)
+                     - batched_silhouette(D_a, idx, lab, G, balanced))
+    d = np.concatenate(diffs) if diffs else np.array([b - a])
+    lo, hi = np.percentile(d, [2.5, 97.5])
+    p = min(1.0, 2 * max(min(np.mean(d <= 0), np.mean(d >= 0)), 1 / (len(d) + 1)))
+    return {"a": a, "b": b, "difference": b - a, "ci": [float(lo), float(hi)], "p": float(p)}

@@ -125,6 +125,12 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     assert cell["analyses"]["original"]["noise_floor_mean"] > 0
     assert cell["analyses"]["original"]["converged_only"] is None     # none converged
     assert res["cells"]["original-budgets"]["training"]["ga"]["networks"] == 2
+    # the ablation against original, seed by seed
+    vs = res["cells"]["original-budgets"]["vs_original"]
+    assert vs["seeds"] == [2, 2] and "_D" not in res["cells"]["original"]
+    for a in ("original", "tool"):
+        assert vs[a]["ci"][0] <= vs[a]["ci"][1] and abs(vs[a]["difference"]) <= 2
+    assert "Paired: each cell against *original*" in (out / "PROTOCOL.md").read_text()
     assert "| original |" in (out / "PROTOCOL.md").read_text()
     r2 = run_script(*args, timeout=900)
     assert r2.returncode == 0, r2.stderr

@@ -9,7 +9,7 @@ from sklearn.metrics import silhouette_score
 import rnn.bptt
 import rnn.training
 from helpers import run_script
-from rnn.compare import batched_silhouette, silhouette_stats
+from rnn.compare import batched_silhouette, paired_silhouette_difference, silhouette_stats
 from rnn.ga import GAConfig, GATrainer
 from rnn.io import load_model
 from rnn.model import RateRNN
@@ -205,6 +205,34 @@ def test_silhouette_interval_and_permutation_p():
             assert s.p_value > 0.05 and s.ci_low < 0 < s.ci_high
     one = silhouette_stats(np.zeros((3, 3)), [0, 0, 0])
     assert one.silhouette is None and one.fmt() == "n/a"
+
+
+def test_paired_silhouette_difference():
+    """Same design under two conditions: identical distances differ by exactly 0;
+    removing the separation in condition B gives a negative difference whose
+    paired interval excludes 0, and the two scores are the plain silhouettes."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((24, 4))
+    sep = X + np.where(np.arange(24) < 12, 4.0, 0.0)[:, None] * np.eye(4)[0]
+    g = np.array([0] * 12 + [1] * 12)
+
+    def dist(Z):
+        return np.linalg.norm(Z[:, None] - Z[None], axis=-1)
+    same = paired_silhouette_difference(dist(sep), dist(sep), g, n_boot=300)
+    assert same["difference"] == 0.0 and same["ci"] == [0.0, 0.0] and same["p"] == 1.0
+    # condition B: the same units, a little jitter, no separation
+    blur = X + 0.05 * rng.standard_normal(X.shape)
+    d = paired_silhouette_difference(dist(sep), dist(blur), g, n_boot=300, balanced=False)
+    assert d["a"] == pytest.approx(silhouette_score(dist(sep), g, metric="precomputed"))
+    assert d["b"] == pytest.approx(silhouette_score(dist(blur), g, metric="precomputed"))
+    assert d["difference"] == pytest.approx(d["b"] - d["a"])
+    assert d["ci"][0] <= d["difference"] <= d["ci"][1] < 0 and d["p"] < 0.01
+    # unpaired noise of the same size: the interval straddles 0
+    other = X[rng.permutation(24)] + 0.05 * rng.standard_normal(X.shape)
+    n = paired_silhouette_difference(dist(X), dist(other), g, n_boot=300)
+    assert n["ci"][0] < 0 < n["ci"][1]
+    with pytest.raises(ValueError):
+        paired_silhouette_difference(dist(X), dist(X[:5]), g)
 
 
 def test_svcca_cache_is_kept_per_analysis(models_tmp):
