@@ -107,6 +107,11 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
             "accuracy_clean_validation_mean": float(np.mean([strict_accuracy(lm)
                                                              for lm in lms])),
             "protocol": ms[0].get("protocol", {}).get("label", "clean"),
+            # training time: each batched run's wall time once (its members share it),
+            # for the networks this cell trained itself
+            "train_wall_s": round(sum({(f, m.get("population", {}).get("name", m["name"])):
+                                       float(m.get("wall_time_s", 0.0))
+                                       for f, m in found[r] if f == cell.folder()}.values()), 1),
             # networks that are another cell's (protocol.reusable: the same training)
             "shared_with": {cell.reuse_from: sum(f != cell.folder() for f, _ in found[r])}
             if cell.reuse_from else {}}
@@ -300,6 +305,13 @@ def render(res: dict) -> str:
             L.append(f"| {n} | {v['seeds'][0]} + {v['seeds'][1]} | "
                      f"{fmt_diff(v.get('original'))} | {fmt_diff(v.get('tool'))} |")
         L.append("")
+    walls = {n: sum(c["training"][r].get("train_wall_s", 0.0) for r in ("bptt", "ga"))
+             for n, c in cells.items()}
+    if any(walls.values()):
+        L += ["Training time, the sum of the batched runs' wall times (BPTT 8 and GA 2 "
+              "networks per run, on the machines that trained them): "
+              + ", ".join(f"{n} {w / 3600:.1f} h" for n, w in walls.items() if w)
+              + f"; {sum(walls.values()) / 3600:.1f} h in all.", ""]
     L += ["## Does the answer depend on the metric?", "",
           "BPTT against GA under each metric of `similarity_analysis.py` (this tool's "
           "activity: x from 0, 10 levels per context; all saved networks): balanced "
