@@ -3,8 +3,9 @@
 jobs directly, and the wall time of a small grid with 1 and 2 workers.
 
     python bench/bench_grid.py                  # 4 jobs of 2 BPTT RDM networks, 60 updates
+    python bench/bench_grid.py --rule ga --task cdi --steps 20   # is a GA faster as 2 x 1 thread?
 
-The grid: BPTT on the RDM task, 8 networks in jobs of 2, each capped at
+The grid: BPTT on the RDM task (--rule, --task), 8 networks in jobs of 2, each capped at
 --steps updates (so every job does the same work).  "direct" runs the four
 `train_models.py --count 2` commands one after another with all cores;
 "grid, 1 worker" is run_grid.py with one worker using all cores (the
@@ -32,9 +33,10 @@ max_steps = {steps}
 networks = 8
 chunk = 2
 [[cells]]
-task = "rdm"
-rule = "bptt"
+task = "{task}"
+rule = "{rule}"
 """
+TASK_FLAG = {"rdm": ["--rdm"], "cdi": ["--N", "2"]}
 
 
 def timed(cmd, env=None) -> float:
@@ -47,19 +49,22 @@ def timed(cmd, env=None) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--steps", type=int, default=60, help="updates per network (default 60)")
+    ap.add_argument("--rule", default="bptt", choices=("bptt", "ga", "ff", "heb"))
+    ap.add_argument("--task", default="rdm", choices=tuple(TASK_FLAG))
     args = ap.parse_args()
     print(f"machine: {machine()}")
     cores = os.cpu_count() or 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-grid-"))
     grid = tmp / "bench.toml"
-    grid.write_text(GRID.format(steps=args.steps))
+    grid.write_text(GRID.format(steps=args.steps, task=args.task, rule=args.rule))
     env = {**os.environ, "OMP_NUM_THREADS": str(cores)}
     direct = tmp / "direct"
     t0 = time.perf_counter()
     for seed in (500, 502, 504, 506):
-        timed([sys.executable, "train_models.py", f"rdm-bptt-v050-clean_s{seed}", "-v", "0.5",
-               "--rdm", "--rule", "bptt", "--protocol", "clean", "--max-steps",
+        timed([sys.executable, "train_models.py",
+               f"{args.task}-{args.rule}-v050-clean_s{seed}", "-v", "0.5",
+               *TASK_FLAG[args.task], "--rule", args.rule, "--protocol", "clean", "--max-steps",
                str(args.steps), "--count", "2", "--seed", str(seed), "--quiet",
                "--models-dir", str(direct)], env)
     t_direct = time.perf_counter() - t0
@@ -69,7 +74,8 @@ def main() -> int:
                    "1", "--models-dir", str(tmp / "two"), "--quiet", "--no-compare"])
     t_again = timed([sys.executable, "run_grid.py", str(grid), "--models-dir",
                      str(tmp / "two"), "--quiet", "--no-compare"])
-    print(f"\n| 8 BPTT RDM networks, 4 jobs x {args.steps} updates | wall s | vs direct |")
+    print(f"\n| 8 {args.rule.upper()} {args.task.upper()} networks, 4 jobs x {args.steps} updates "
+          "| wall s | vs direct |")
     print("|---|---|---|")
     for what, t in ((f"direct: 4 train_models.py runs in a row, {cores} threads", t_direct),
                     (f"run_grid.py, 1 worker x {cores} threads", t_one),
