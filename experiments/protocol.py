@@ -46,6 +46,7 @@ RESULTS = ROOT / "experiments" / "results"
 # is kept small so that an interrupted session loses little (the GA gains
 # nothing from batching on a CPU)
 CHUNK = {"bptt": 8, "ga": 2}
+GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
 PER_RULE = None          # --per-rule: networks per rule in every cell (quick looks, tests)
 MAX_STEPS = None         # --max-steps: a cap on every training run (quick looks, tests)
 FIRST_SEED = {"bptt": 13000, "ga": 14000}
@@ -140,7 +141,7 @@ def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
     return out
 
 
-def grid_cell(cell: Cell, rule: str):
+def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
     """The cell and rule as a grid-runner cell (rnn.grid): its jobs are named
     RULE_sSEED in the cell's folder, as the networks kept here are."""
     from rnn.grid import Cell as GridCell
@@ -153,10 +154,10 @@ def grid_cell(cell: Cell, rule: str):
     return GridCell(task=task[0], N=task[1], rule=rule, noise=0.5,
                     networks=cell.counts()[rule], first_seed=FIRST_SEED[rule],
                     protocol=flags[flags.index("--protocol") + 1], max_steps=MAX_STEPS,
-                    chunk=CHUNK[rule], name=rule, **switches)
+                    chunk=chunk or CHUNK[rule], name=rule, **switches)
 
 
-def train(cell: Cell, rule: str, device: str, log) -> float:
+def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None) -> float:
     """Train the missing networks of a cell through the grid runner (an
     embedded Dask cluster, one job at a time); returns the seconds spent."""
     from rnn.grid import jobs_for, run_jobs
@@ -169,13 +170,14 @@ def train(cell: Cell, rule: str, device: str, log) -> float:
         print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks"
               + (f" ({shared} of them those of {cell.reuse_from}: the same networks)"
                  if shared else ""), flush=True)
-    jobs = jobs_for(grid_cell(cell, rule), folder, done=have)
+    dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
+    jobs = jobs_for(grid_cell(cell, rule, chunk or (GPU_CHUNK if dev == "cuda" else None)),
+                    folder, done=have)
     if not jobs:
         return 0.0
     print(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
           f"{len(jobs)} job(s)", flush=True)
     t0 = time.time()
-    dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
     records, failed = run_jobs(jobs, folder, workers=1, threads=os.cpu_count() or 1,
                                device=dev)
     for r in records:
@@ -192,7 +194,8 @@ def _cuda() -> bool:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
+    from rnn.errors import Parser
+    ap = Parser(
         description="Train and analyse the protocol cells (see the module docstring).",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--cells", nargs="+", default=ORDER, choices=ORDER,
@@ -202,6 +205,15 @@ def main(argv=None) -> int:
     ap.add_argument("--only-train", action="store_true", help="train, do not analyse")
     ap.add_argument("--list", action="store_true", help="list the cells and what is trained")
     ap.add_argument("--device", default="auto", help="train_models.py --device (default auto)")
+    ap.add_argument("--rules", nargs="+", default=["bptt", "ga"], choices=("bptt", "ga"),
+                    help="train only these rules (default both; analysis takes both)")
+    ap.add_argument("--chunk", type=int, default=None, metavar="K",
+                    help=f"networks per training job (default: BPTT {CHUNK['bptt']}, GA "
+                         f"{CHUNK['ga']} on a CPU; {GPU_CHUNK} on a GPU); a network is the "
+                         "same in any chunk")
+    ap.add_argument("--deadline", type=float, default=None, metavar="S",
+                    help="start no new cell's training after S seconds (a run on a lent GPU "
+                         "with a time limit); what is running finishes")
     ap.add_argument("--bootstrap", type=int, default=2000,
                     help="bootstrap resamples and label permutations (default 2000)")
     ap.add_argument("--per-rule", type=int, default=None, metavar="K",
@@ -213,6 +225,12 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="folder of the tables (default experiments/results)")
     args = ap.parse_args(argv)
+    for flag, v in (("--chunk", args.chunk), ("--per-rule", args.per_rule),
+                    ("--max-steps", args.max_steps)):
+        if v is not None and v < 1:
+            ap.error(f"{flag} must be at least 1, got {v}")
+    if args.deadline is not None and not args.deadline >= 0:
+        ap.error(f"--deadline must be a number of seconds >= 0, got {args.deadline}")
     global NETWORKS, RESULTS, PER_RULE, MAX_STEPS
     if args.networks:
         NETWORKS = Path(args.networks).resolve()
@@ -232,7 +250,13 @@ def main(argv=None) -> int:
         with open(RESULTS / "protocol_log.txt", "a") as log:
             for name in args.cells:
                 for rule in CELLS[name].count:
-                    train(CELLS[name], rule, args.device, log)
+                    if rule not in args.rules:
+                        continue
+                    if args.deadline is not None and time.time() - t0 > args.deadline:
+                        print(f"[{name}] {rule}: not started (--deadline {args.deadline:g} s "
+                              "passed)", flush=True)
+                        continue
+                    train(CELLS[name], rule, args.device, log, args.chunk)
         print(f"training finished in {time.time() - t0:.0f} s", flush=True)
     if not args.only_train:
         from experiments.protocol_analysis import analyse_all
