@@ -22,6 +22,7 @@ CELLS=(original clean original-shared_x0 original-lenient_stop original-budgets 
 case "${1:-}" in
   --smoke)
     NETS=$(mktemp -d)
+    trap 'rm -rf "$NETS"' EXIT
     ARGS=(--per-rule 2 --max-steps 3 --networks "$NETS" --out "$NETS/results")
     CELLS=(original)
     DEVICE=${DEVICE:-auto} ;;
