@@ -50,12 +50,16 @@ def main() -> int:
     ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--window", type=int, default=500)
     ap.add_argument("--below", type=float, default=0.6)
-    ap.add_argument("--chunk", type=int, default=4,
-                    help="networks per train_models.py --count run (default 4: a Hebbian "
-                         "batch of 20 networks is memory-bound and ~3x slower per network; a "
-                         "network is the same in any chunk)")
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="networks per train_models.py --count run (default 4 on a CPU: a "
+                         "Hebbian batch of 20 networks is memory-bound and ~3x slower per "
+                         "network there; all --seeds on a GPU; a network is the same in any "
+                         "chunk)")
     ap.add_argument("--workers", type=int, default=2, help="jobs at once (default 2)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                    help="where to train (default cpu; with cuda, one job of --seeds "
+                         "networks per task unless --chunk is given, one worker)")
     ap.add_argument("--models-dir", default=None,
                     help="where the networks are kept and reused, so an interrupted run "
                          "resumes (default: experiments/networks/stall-RULE)")
@@ -69,11 +73,17 @@ def main() -> int:
         # through the grid runner: chunks of --chunk networks, --workers at once
         # (one thread each: a Hebbian step is many small ops that 2 threads barely share)
         cell = Cell(task=task, rule=args.rule, networks=args.seeds, first_seed=args.first_seed,
-                    stall_window=0, max_steps=args.max_steps, chunk=args.chunk,
+                    stall_window=0, max_steps=args.max_steps,
+                    chunk=args.chunk or (args.seeds if args.device == "cuda" else 4),
                     name=f"{args.rule}-stall-{task}")
         jobs = jobs_for(cell, d)
+        n_new = sum(j.count for j in jobs)
+        if n_new < args.seeds:
+            print(f"[{task}] reusing {args.seeds - n_new} trained networks", flush=True)
         if jobs:
-            _, failed = run_jobs(jobs, d, workers=args.workers, threads=1)
+            print(f"[{task}] training {n_new} networks in {len(jobs)} job(s)", flush=True)
+            _, failed = run_jobs(jobs, d, workers=1 if args.device == "cuda" else args.workers,
+                                 threads=1, device=args.device)
             if failed:
                 raise SystemExit(failed[0]["error"])
         found = finished(d, cell)

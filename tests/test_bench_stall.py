@@ -1,0 +1,27 @@
+"""bench/bench_stall.py end to end on a tiny run: trains with the stall rule
+off, keeps the networks, replays the rule, prints the table; a rerun trains
+nothing."""
+import json
+
+from helpers import run_script
+
+
+def test_bench_stall_trains_replays_and_resumes(tmp_path):
+    args = ["bench/bench_stall.py", "--rule", "heb", "--tasks", "rdm", "--seeds", "2",
+            "--max-steps", "3", "--chunk", "2", "--workers", "1", "--window", "2",
+            "--models-dir", tmp_path]
+    r = run_script(*args, timeout=600)
+    assert r.returncode == 0, r.stderr
+    row = [ln for ln in r.stdout.splitlines() if ln.startswith("| rdm |")]
+    assert len(row) == 1, r.stdout
+    cells = [c.strip() for c in row[0].strip("|").split("|")]
+    assert "[rdm] training 2 networks in 1 job(s)" in r.stdout
+    assert cells[1] == "2" and int(cells[2]) + int(cells[5]) <= 4
+    metas = [json.loads(p.read_text()) for p in tmp_path.glob("*_00?.json")]
+    assert len(metas) == 2 and all(m["status"] == "budget" for m in metas)
+    assert all(m["trainer"]["max_steps"] == 3 for m in metas)
+    again = run_script(*args, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "[rdm] reusing 2 trained networks" in again.stdout and "Dask:" not in again.stdout
+    assert {json.loads(p.read_text())["created"] for p in tmp_path.glob("*_00?.json")} == \
+        {m["created"] for m in metas}
