@@ -77,7 +77,6 @@ def main(argv=None) -> int:
     say(f"fixed points under the {args.inputs} inputs: {fp.summary()}"
         + ("" if fresh else " (cached)"))
     written = [str(fp_path)] if fresh else []
-    figs_open = []
     suffix = (lambda k: "") if task.n_contexts == 1 else (lambda k: f"_ctx{k}")
     levels = np.array([-1, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0]) * task.mean
     dt = model.dt

@@ -114,7 +114,7 @@ class FFTrainer(Trainer):
         """The teacher's recurrent currents J_D·r_D(t) + (u_out + u_hint)·y for
         t = 0..T-1, shape [T, Pa, n, H] (float64)."""
         m = self.model.select(idx)
-        Pa, H = m.n_networks, m.hidden
+        Pa = m.n_networks
         teacher = RateRNN(torch.cat([m.W_in, self.u_y[idx][:, :, None]], dim=2), self.J_D[idx],
                           m.W_out, m.b, m.activation, m.readout, m.dt)
         T, _, n, _ = inputs.shape

@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 
 from helpers import run_script
 from rnn.io import save_model

@@ -25,7 +25,6 @@ from rnn.io import ensure_writable, load_model, remove_stale_temporaries, save_m
 from rnn.model import RateRNN
 from rnn.rng import Streams
 from rnn.training import StopConfig, Trainer, fit
-from tasks import rdm
 
 SAMPLES = ROOT / "models"
 
