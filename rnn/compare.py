@@ -174,6 +174,15 @@ def batched_silhouette(D: np.ndarray, index: np.ndarray, labels: np.ndarray,
     return s.mean(axis=1)
 
 
+def _bootstrap_slots(members: list[np.ndarray], rng, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """b resamples of the networks, each group drawn with replacement to its own
+    size: (which network fills each slot [b, n], the slot's group [b, n])."""
+    idx = np.concatenate([m[rng.integers(0, len(m), size=(b, len(m)))] for m in members], axis=1)
+    lab = np.broadcast_to(np.concatenate([np.full(len(m), k) for k, m in enumerate(members)]),
+                          idx.shape)
+    return idx, lab
+
+
 def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int = 2000,
                      seed: int = 0, balanced: bool = False) -> SilhouetteStats:
     """Silhouette of ``group_index`` on the precomputed distances D, with a
@@ -191,10 +200,7 @@ def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int
     boots = []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        idx = np.concatenate([m[rng.integers(0, len(m), size=(b, len(m)))] for m in members],
-                             axis=1)
-        lab = np.broadcast_to(np.concatenate([np.full(len(m), k) for k, m in
-                                              enumerate(members)]), idx.shape)
+        idx, lab = _bootstrap_slots(members, rng, b)
         boots.append(batched_silhouette(D, idx, lab, G, balanced))
     perms = []
     for start in range(0, n_perm, chunk):
@@ -236,14 +242,10 @@ def paired_silhouette_difference(D_a: np.ndarray, D_b: np.ndarray, group_index,
     b = float(batched_silhouette(D_b, whole, g[None], G, balanced)[0])
     rng = np.random.default_rng(seed)
     members = [np.flatnonzero(g == k) for k in range(G)]
-    lab_row = np.concatenate([np.full(len(m), k) for k, m in enumerate(members)])
     chunk = max(1, int(2e7 // (n * n)))
     diffs = []
     for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        idx = np.concatenate([mm[rng.integers(0, len(mm), size=(m, len(mm)))]
-                              for mm in members], axis=1)
-        lab = np.broadcast_to(lab_row, idx.shape)
+        idx, lab = _bootstrap_slots(members, rng, min(chunk, n_boot - start))
         diffs.append(batched_silhouette(D_b, idx, lab, G, balanced)
                      - batched_silhouette(D_a, idx, lab, G, balanced))
     d = np.concatenate(diffs) if diffs else np.array([b - a])
