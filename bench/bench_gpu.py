@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The GPU measurements of issue 14, in one run (called by bench/gpu.sh).
 
-    python bench/bench_gpu.py                 # on a GPU: the full sizes (< 8 min on an H100)
+    python bench/bench_gpu.py                 # on a GPU: the full sizes (167 s on an H200, with the tests)
     python bench/bench_gpu.py --smoke         # tiny sizes, any device (the tests run this)
 
 1. one update of each rule for populations of P = 1, 16, 64, 256 networks (GA:

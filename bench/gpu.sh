@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 14 in one prepared run (under 8 minutes on one H100):
+# The GPU checks of issue 14 in one prepared run (167 s on one H200, 2026-11-28):
 #   bash bench/gpu.sh            # CUDA tests, then bench/bench_gpu.py at full sizes
 #   bash bench/gpu.sh --smoke    # tiny sizes on any device (the test suite runs this)
 # Writes bench/results/gpu.md and gpu.json (gpu_smoke.* with --smoke), or --out DIR.

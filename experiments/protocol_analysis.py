@@ -94,7 +94,8 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
     g = np.array([0 if r == "bptt" else 1 for r, _, _ in rows])
     conv = np.array([m["status"] == "converged" for _, _, m in rows])
     keys = [weights_hash(lm.model) for _, lm, _ in rows]
-    res = {"description": cell.description, "training": {}, "analyses": {},
+    res = {"description": cell.description, "task": list(cell.task), "training": {},
+           "analyses": {},
            "_rows": [(r, int(m["seed"])) for r, _, m in rows], "_D": {}}
     for r in ("bptt", "ga"):
         ms = [m for rr, _, m in rows if rr == r]
@@ -112,6 +113,8 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
             "train_wall_s": round(sum({(f, m.get("population", {}).get("name", m["name"])):
                                        float(m.get("wall_time_s", 0.0))
                                        for f, m in found[r] if f == cell.folder()}.values()), 1),
+            "train_devices": sorted({m.get("device", "cpu") for f, m in found[r]
+                                     if f == cell.folder()}),
             # networks that are another cell's (protocol.reusable: the same training)
             "shared_with": {cell.reuse_from: sum(f != cell.folder() for f, _ in found[r])}
             if cell.reuse_from else {}}
@@ -156,11 +159,13 @@ def paired_differences(cells: dict, n_boot: int) -> None:
     """Each cell analysed in this run against ``original`` (when it was too),
     over the seeds both have: balanced silhouette, cell − original, with a
     paired bootstrap interval (the cells share seeds, so a seed's networks
-    differ only in the protocol).  Stored as cell["vs_original"]; drops the
-    cells' in-memory distances."""
+    differ only in the protocol).  Cells of another task (N = 1) are not
+    paired: their seeds train other networks on another task.  Stored as
+    cell["vs_original"]; drops the cells' in-memory distances."""
     base = cells.get(BASE, {})
     for name, c in cells.items():
-        if name == BASE or "_D" not in c or "_D" not in base:
+        if name == BASE or "_D" not in c or "_D" not in base or \
+                c.get("task") != base.get("task"):
             continue
         pos = {k: i for i, k in enumerate(base["_rows"])}
         both = [(i, pos[k]) for i, k in enumerate(c["_rows"]) if k in pos]
@@ -221,6 +226,11 @@ def analyse_all(cells: list[Cell], n_boot: int, wall: float, out: Path) -> None:
     out_json.write_text(json.dumps(results, indent=1) + "\n")
     (out / "PROTOCOL.md").write_text(render(results))
     print(f"wrote {out / 'PROTOCOL.md'}\nwrote {out_json}")
+
+
+def fmt_duration(seconds: float) -> str:
+    """Hours from one hour up, minutes below."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
 def render(res: dict) -> str:
@@ -308,10 +318,15 @@ def render(res: dict) -> str:
     walls = {n: sum(c["training"][r].get("train_wall_s", 0.0) for r in ("bptt", "ga"))
              for n, c in cells.items()}
     if any(walls.values()):
-        L += ["Training time, the sum of the batched runs' wall times (BPTT 8 and GA 2 "
-              "networks per run, on the machines that trained them): "
-              + ", ".join(f"{n} {w / 3600:.1f} h" for n, w in walls.items() if w)
-              + f"; {sum(walls.values()) / 3600:.1f} h in all.", ""]
+        devices = {n: sorted({d for r in ("bptt", "ga")
+                              for d in c["training"][r].get("train_devices", [])})
+                   for n, c in cells.items()}
+        per = [f"{n} {fmt_duration(w)}" + (f" ({', '.join(devices[n])})" if devices[n] else "")
+               for n, w in walls.items() if w]
+        L += ["Training time, the sum of the batched runs' wall times (on a CPU BPTT 8 and "
+              "GA 2 networks per run, on a GPU a whole cell per run; on the machines that "
+              "trained them, devices in brackets): " + ", ".join(per)
+              + f"; {fmt_duration(sum(walls.values()))} in all.", ""]
     L += ["## Does the answer depend on the metric?", "",
           "BPTT against GA under each metric of `similarity_analysis.py` (this tool's "
           "activity: x from 0, 10 levels per context; all saved networks): balanced "

@@ -79,12 +79,27 @@ def main():
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--workers", type=int, default=None,
-                    help="training jobs at once (Dask workers; default one per core)")
+                    help="training jobs at once (Dask workers; default one per core, or one "
+                         "per GPU)")
+    ap.add_argument("--chunk", type=int, default=None, metavar="K",
+                    help="networks per training job (default: the grid runner's per rule on "
+                         "a CPU, BPTT 8, GA 2, full-FORCE 4, Hebbian 4; all --per-rule on a "
+                         "GPU); a network is the same in any chunk")
+    ap.add_argument("--only-train", action="store_true",
+                    help="train what is missing for every task at once (one pool of jobs, "
+                         "e.g. several jobs sharing a lent GPU with --workers), analyse nothing")
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
     ap.add_argument("--metrics", nargs="+", default=SIMILARITY_METRICS,
                     help="similarity metrics of the metrics table (similarity_analysis.py; "
                          f"default: {' '.join(SIMILARITY_METRICS)})")
     args = ap.parse_args()
+    for flag, v in (("--per-rule", args.per_rule), ("--chunk", args.chunk),
+                    ("--workers", args.workers), ("--max-steps", args.max_steps)):
+        if v is not None and v < 1:
+            ap.error(f"{flag} must be at least 1, got {v}")
+    device = args.device if args.device != "auto" else \
+        ("cuda" if torch.cuda.is_available() else "cpu")
+    chunk = args.chunk or (args.per_rule if device == "cuda" else None)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mdir = models_dir()
@@ -96,16 +111,23 @@ def main():
                           f"torch {torch.__version__}, device {args.device}"}
     previous = _previous_tasks(out / "results.json", keep_out=args.tasks)
     vtag = f"v{int(round(args.variance * 100)):03d}"
+    if args.only_train:
+        jobs = [j for task in args.tasks for c in task_cells(task, args, vtag, chunk).values()
+                for j in jobs_for(c, mdir)]
+        print(f"training {sum(j.count for j in jobs)} networks in {len(jobs)} job(s) on "
+              f"{device}", flush=True)
+        records, failed = run_jobs(jobs, mdir, workers=args.workers, device=device) \
+            if jobs else ([], [])
+        for r in records:
+            log.write(f"{r}\n")
+        print(f"trained in {time.time() - t_start:.0f} s; {len(failed)} job(s) failed", flush=True)
+        return 1 if failed else 0
     for task in args.tasks:
         tres = {"settings": {k: settings[k] for k in ("per_rule", "rules", "variance", "seed",
                                                        "max_steps")},
                 "rules": {}, "comparisons": {}}
         members = {}
-        cells = {rule: Cell(task=GRID_TASK[task][0], N=GRID_TASK[task][1], rule=rule,
-                            noise=args.variance, networks=args.per_rule,
-                            first_seed=args.seed + 1000 * k, max_steps=args.max_steps,
-                            name=f"x{task}-{rule}-{vtag}")
-                 for k, rule in enumerate(args.rules)}
+        cells = task_cells(task, args, vtag, chunk)
         # trained through the grid runner (an embedded Dask cluster): the same
         # jobs, found by seed, as run_grid.py
         jobs = [j for c in cells.values() for j in jobs_for(c, mdir)]
@@ -117,8 +139,6 @@ def main():
                 print(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks "
                       f"...", flush=True)
         if jobs:
-            device = args.device if args.device != "auto" else \
-                ("cuda" if torch.cuda.is_available() else "cpu")
             _, failed = run_jobs(jobs, mdir, workers=args.workers, device=device, quiet=True)
             if failed:
                 raise SystemExit(f"training failed: {failed[0]['error']}")
@@ -177,6 +197,15 @@ def main():
         write_outputs(out, results, previous)
     print(f"wrote {out / 'RESULTS.md'}")
     print(f"wrote {out / 'results.json'}")
+
+
+def task_cells(task: str, args, vtag: str, chunk: int | None) -> dict:
+    """The grid cells of one task, one per rule (seeds --seed + 1000 * rule index)."""
+    return {rule: Cell(task=GRID_TASK[task][0], N=GRID_TASK[task][1], rule=rule,
+                       noise=args.variance, networks=args.per_rule,
+                       first_seed=args.seed + 1000 * k, max_steps=args.max_steps,
+                       chunk=chunk, name=f"x{task}-{rule}-{vtag}")
+            for k, rule in enumerate(args.rules)}
 
 
 def fmt_ci(c: dict) -> str:
@@ -274,4 +303,4 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    main()
+    sys.exit(main())

@@ -78,6 +78,23 @@ def test_reproduce_retrains_an_interrupted_population(tmp_path):
     assert (models / "xrdm-bptt-v050_s5000_000.json").exists()
 
 
+def test_reproduce_only_train_trains_every_task_in_one_pool_and_analyses_nothing(tmp_path):
+    models, out = tmp_path / "models", tmp_path / "out"
+    models.mkdir()
+    install(models, "bptt", 5000, 1)            # RDM BPTT seed 5000: reused, not retrained
+    r = run_script("experiments/reproduce.py", "--only-train", "--tasks", "rdm", "cdi",
+                   "--rules", "bptt", "--per-rule", "1", "--max-steps", "2", "--chunk", "1",
+                   "--workers", "1", "--out", out, models_dir=models, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "training 1 networks in 1 job(s) on cpu" in r.stdout      # CDI only
+    meta = json.loads((models / "xcdi-bptt-v050_s5000.json").read_text())
+    assert meta["status"] == "budget" and meta["steps"] == 2 and meta["seed"] == 5000
+    assert not (out / "RESULTS.md").exists() and not list(models.glob("*_svcca_*"))
+    r = run_script("experiments/reproduce.py", "--only-train", "--chunk", "0", "--out", out,
+                   models_dir=models)
+    assert r.returncode == 2 and "--chunk must be at least 1" in r.stderr
+
+
 def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
     import sys
     sys.path.insert(0, str(DEFAULT_MODELS_DIR.parent / "experiments"))
@@ -197,3 +214,24 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path, monk
     # `original` itself reuses nothing
     assert [m["seed"] - first for _, m in protocol.networks(protocol.CELLS["original"],
                                                             "bptt")] == [0, 1, 2, 3, 4]
+
+
+def test_protocol_pairs_only_cells_of_the_same_task_and_formats_durations():
+    import numpy as np
+
+    from experiments.protocol_analysis import fmt_duration, paired_differences
+    rng = np.random.default_rng(0)
+
+    def cell(task):
+        a = rng.random((4, 4))
+        D = (a + a.T) / 2
+        np.fill_diagonal(D, 0)
+        return {"task": list(task), "_D": {"original": D},
+                "_rows": [("bptt", 1), ("bptt", 2), ("ga", 3), ("ga", 4)]}
+    cells = {"original": cell(("--N", "2")), "clean": cell(("--N", "2")),
+             "n1-original": cell(("--N", "1"))}
+    paired_differences(cells, 20)
+    assert cells["clean"]["vs_original"]["seeds"] == [2, 2]
+    assert "vs_original" not in cells["n1-original"]       # another task: nothing to pair
+    assert all("_D" not in c and "_rows" not in c for c in cells.values())
+    assert fmt_duration(96) == "1.6 min" and fmt_duration(7.7 * 3600) == "7.7 h"
