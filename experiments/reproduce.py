@@ -150,6 +150,7 @@ def main():
             tres["rules"][rule] = {
                 "networks": args.per_rule, "converged": len(conv),
                 "wall_time_s": round(max((m["wall_time_s"] for m in metas), default=0.0), 1),
+                "devices": sorted({m.get("device", "cpu") for m in metas}),
                 "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
                 "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
                                              / max(1, len(metas)), 4),
@@ -266,8 +267,8 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
              "topology on the 30-number input-topology descriptors.", "",
              f"Machine: {results['machine']}. The last run of the script "
              f"({', '.join(results['tasks'])}) took {results['this_run_wall_time_s']:.0f} s "
-             f"(networks already in `models/` are reused; the training wall times are in the "
-             f"tables).", ""]
+             f"(networks already in `models/` are reused; the training wall times, on the "
+             f"devices that trained them, are in the tables).", ""]
     for task, t in tasks.items():
         st = t["settings"]
         lines += [f"## {task.upper()}", "",
@@ -275,11 +276,12 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
                   f"{st['seed']}" + (f", at most {st['max_steps']} updates"
                                      if st["max_steps"] else "") + ".", "",
                   "| rule | networks | reached stop rule | median updates | mean accuracy "
-                  "| wall time (s, batched run) |", "|---|---|---|---|---|---|"]
+                  "| wall time (s, longest batched run) | trained on |",
+                  "|---|---|---|---|---|---|---|"]
         for r, v in t["rules"].items():
             lines.append(f"| {LABEL[r]} | {v['networks']} | {v['converged']} | "
                          f"{v['updates_median']} | {v['final_accuracy_mean']:.3f} | "
-                         f"{v['wall_time_s']:.0f} |")
+                         f"{v['wall_time_s']:.0f} | {', '.join(v.get('devices', [])) or '—'} |")
         lines += ["", "| comparison | SVCCA silhouette [95% bootstrap interval], permutation p "
                   "| SVCCA silhouette (rows as features) "
                   "| topology silhouette | mean SVCCA distance within rule | between rules |",

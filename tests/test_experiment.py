@@ -34,6 +34,7 @@ def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
     res = json.loads((out / "results.json").read_text())
     rdm = res["tasks"]["rdm"]
     assert rdm["rules"]["bptt"]["converged"] == 3 and rdm["rules"]["ga"]["converged"] == 3
+    assert rdm["rules"]["bptt"]["devices"] == ["cpu"]
     comp = rdm["comparisons"]["bptt-ga"]
     assert comp["networks"] == {"BPTT": 3, "GA": 3}
     assert -1 <= comp["svcca_silhouette"] <= 1 and -1 <= comp["topology_silhouette"] <= 1
@@ -44,6 +45,7 @@ def test_reproduce_reuses_trained_networks_and_writes_the_tables(tmp_path):
     assert variants["dims2"]["dims"] == [2] * 6
     text = (out / "RESULTS.md").read_text()
     assert "| BPTT vs GA |" in text and "2 SVD directions" in text
+    assert "| trained on |" in text and "| cpu |" in text
     lo, hi = comp["svcca_silhouette_ci"]
     assert lo <= comp["svcca_silhouette"] <= hi and 0 < comp["svcca_silhouette_p"] <= 1
     assert f"[{lo:.3f}, {hi:.3f}], p" in text
