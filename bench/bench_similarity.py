@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from copy import deepcopy
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -29,7 +29,9 @@ from rnn.svcca import SVCCAOptions, distance_matrices, reduce
 
 
 def networks(n: int):
-    dirs = [ROOT / "experiments" / "networks" / c for c in ("original", "clean")]
+    # the CDI (N = 2) cells of distinct networks (original-budgets repeats original's)
+    dirs = [ROOT / "experiments" / "networks" / c
+            for c in ("original", "clean", "original-shared_x0", "original-lenient_stop")]
     found = []
     for d in dirs:
         for js in sorted(d.glob("*_[0-9][0-9][0-9].json")):
@@ -39,11 +41,9 @@ def networks(n: int):
     models = [lm.model for lm in found[:n]]
     gen = torch.Generator().manual_seed(0)
     while len(models) < n:
-        copy = deepcopy(found[len(models) % len(found)].model)
-        with torch.no_grad():
-            for p in copy.parameters():
-                p.add_(1e-3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        models.append(copy)
+        m = found[len(models) % len(found)].model
+        models.append(replace(m, W_rec=m.W_rec + 1e-3 * torch.randn(
+            m.W_rec.shape, generator=gen, dtype=m.W_rec.dtype)))
     return models, found[0].task
 
 
