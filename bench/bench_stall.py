@@ -33,13 +33,52 @@ TASKS = ("rdm", "cdi")
 
 
 def replay(val_steps: list[int], val_acc: list[float], window: int, below: float,
-           budget: int) -> int | None:
-    """The update at which the stall rule would stop this record, or None."""
+           budget: int, rise: float | None = None) -> int | None:
+    """The update at which a stall rule would stop this record, or None.
+
+    The rule: every validation of the last ``window`` updates (at least 10 of
+    them) is below ``below``; with ``rise``, also the best accuracy of the
+    window's second half exceeds that of its first half by less than ``rise``
+    (no progress)."""
+    pairs = list(zip(val_steps, val_acc))
     for step in range(window, budget + 1, 10):
-        recent = [a for s, a in zip(val_steps, val_acc) if step - window < s <= step]
-        if len(recent) >= 10 and max(recent) < below:
-            return step
+        recent = [(s, a) for s, a in pairs if step - window < s <= step]
+        if len(recent) < 10 or max(a for _, a in recent) >= below:
+            continue
+        if rise is not None:
+            half = step - window // 2
+            first = [a for s, a in recent if s <= half]
+            second = [a for s, a in recent if s > half]
+            if not first or not second or max(second) - max(first) >= rise:
+                continue
+        return step
     return None
+
+
+# the rules compared on the same records: (window, below, rise)
+CANDIDATES = ((500, 0.6, None), (1000, 0.6, None), (1500, 0.6, None),
+              (500, 0.55, None), (500, 0.6, 0.02), (1000, 0.6, 0.02), (1000, 0.6, 0.01))
+
+
+def describe(window: int, below: float, rise: float | None) -> str:
+    s = f"all < {below} for {window}"
+    return s + (f", best rises < {rise}" if rise is not None else "")
+
+
+def tally(records, window: int, below: float, rise: float | None):
+    """(stopped, of those would have converged, converged with the rule,
+    updates saved) over ``records`` = [(meta, history)]."""
+    flagged = false_stop = after = saved = 0
+    for meta, hist in records:
+        conv = meta["status"] == "converged"
+        stop = replay(hist["val_step"].tolist(), hist["val_acc"].tolist(), window, below,
+                      meta["steps"], rise)
+        if stop is not None:
+            flagged += 1
+            false_stop += conv
+            saved += meta["steps"] - stop
+        after += conv and stop is None
+    return flagged, false_stop, after, saved
 
 
 def main() -> int:
@@ -67,7 +106,7 @@ def main() -> int:
     print(f"machine: {machine()}")
     d = Path(args.models_dir or ROOT / "experiments" / "networks" / f"stall-{args.rule}")
     d.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows, alt = [], []
     for task in args.tasks:
         t0 = time.time()
         # through the grid runner: chunks of --chunk networks, --workers at once
@@ -90,21 +129,19 @@ def main() -> int:
         names = [found[s]["name"] for s in cell.seeds()]
         wall = time.time() - t0
         import torch
-        before = after = flagged = false_stop = saved = 0
-        for nm in names:
-            meta = json.loads((d / f"{nm}.json").read_text())
-            hist = torch.load(d / f"{nm}.pt", weights_only=True)["history"]
-            budget = meta["trainer"]["max_steps"]
-            conv = meta["status"] == "converged"
-            stop = replay(hist["val_step"].tolist(), hist["val_acc"].tolist(), args.window,
-                          args.below, meta["steps"])
-            before += conv
-            if stop is not None:
-                flagged += 1
-                false_stop += conv
-                saved += (meta["steps"] if conv else budget) - stop
-            after += conv and stop is None
+        records = [(json.loads((d / f"{nm}.json").read_text()),
+                    torch.load(d / f"{nm}.pt", weights_only=True)["history"]) for nm in names]
+        before = sum(m["status"] == "converged" for m, _ in records)
+        flagged, false_stop, after, saved = tally(records, args.window, args.below, None)
         rows.append((task, args.seeds, before, flagged, false_stop, after, saved, wall))
+        alt.append((task, before, [tally(records, *c) for c in CANDIDATES]))
+        print(f"\n[{task}] every network: seed, status, updates, best validation accuracy, "
+              f"first update at >= 0.6")
+        for seed, (m, h) in zip(cell.seeds(), records):
+            acc, st = h["val_acc"].tolist(), h["val_step"].tolist()
+            first = next((s for s, a in zip(st, acc) if a >= 0.6), None)
+            best = f"{max(acc):.3f}" if acc else "-"
+            print(f"  {seed}  {m['status']:<9} {m['steps']:>5}  {best}  {first}")
     print(f"\nrule {args.rule}, -v 0.5, seeds {args.first_seed}-{args.first_seed + args.seeds - 1}, "
           f"stall rule: every validation of the last {args.window} updates below {args.below}")
     print("| task | networks | converged without the stall rule | stopped as stalled | "
@@ -114,6 +151,13 @@ def main() -> int:
     for r in rows:
         print("| " + " | ".join(str(round(v)) if isinstance(v, float) else str(v) for v in r)
               + " |")
+    print("\nthe same records under other stall rules (stopped / of those would have "
+          "converged / converged with the rule / updates saved):")
+    print("| rule | " + " | ".join(f"{t} (without: {b}/{args.seeds})" for t, b, _ in alt) + " |")
+    print("|---|" + "---|" * len(alt))
+    for i, c in enumerate(CANDIDATES):
+        print(f"| {describe(*c)} | "
+              + " | ".join(" / ".join(map(str, res[i])) for _, _, res in alt) + " |")
     print(f"networks kept in {d}")
     return 0
 

@@ -25,3 +25,29 @@ def test_bench_stall_trains_replays_and_resumes(tmp_path):
     assert "[rdm] reusing 2 trained networks" in again.stdout and "Dask:" not in again.stdout
     assert {json.loads(p.read_text())["created"] for p in tmp_path.glob("*_00?.json")} == \
         {m["created"] for m in metas}
+
+
+def _bench():
+    import sys
+
+    from helpers import ROOT
+    sys.path.insert(0, str(ROOT / "bench"))
+    import bench_stall
+    return bench_stall
+
+
+def test_replay_tells_a_stuck_network_from_a_slow_climber():
+    replay = _bench().replay
+    steps = list(range(10, 3001, 10))
+    stuck = [0.498] * len(steps)
+    climb = [0.40 + 0.3 * s / 3000 for s in steps]          # reaches 0.6 at update 2000
+    # the plain rule stops both: the climber's first 500 updates are all below 0.6
+    assert replay(steps, stuck, 500, 0.6, 3000) == 500
+    assert replay(steps, climb, 500, 0.6, 3000) == 500
+    # a longer window stops the climber later; a rule that needs no progress never does
+    assert replay(steps, climb, 1000, 0.6, 3000) == 1000
+    assert replay(steps, climb, 500, 0.6, 3000, rise=0.02) is None
+    assert replay(steps, stuck, 500, 0.6, 3000, rise=0.02) == 500
+    # once above the threshold, never stopped; a record shorter than the window, never
+    assert replay(steps, [0.7] * len(steps), 500, 0.6, 3000) is None
+    assert replay(steps[:40], stuck[:40], 500, 0.6, 400) is None
