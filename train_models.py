@@ -27,7 +27,8 @@ import torch
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
-from rnn.rules import ACTIVATION, RULE_NAMES, RULES, make_config, prefix_list, rule_from_name, spec
+from rnn.rules import (ACTIVATION, ON_STALL, RULE_NAMES, RULES, make_config, prefix_list,
+                       rule_from_name, spec)
 from rnn.protocol import SWITCHES, Protocol
 from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
 from tasks import DEFAULT_MEAN, ncdi, rdm
@@ -132,6 +133,11 @@ def build_parser() -> Parser:
                         "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
                         "near chance (default 500; 0 disables; off with --original-budgets, "
                         "as the original trained to its budgets)")
+    p.add_argument("--on-stall", choices=("stop", "continue"), default=None,
+                   help="what a stall does: stop the network (status 'stalled') or say so "
+                        "above the progress bar and train on (the JSON's 'stalled_at' records "
+                        "the update); default: continue for the Hebbian rule, whose networks "
+                        "often leave chance late (see the README), stop for the others")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default auto: cuda if available)")
     p.add_argument("--record-activity", action="store_true",
@@ -252,6 +258,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                     "status": status, "converged": status == "converged",
                     "steps": res.steps_run[p],
                     "stop_step": res.history.stop_step[p] if res.history.stop_step[p] > 0 else None,
+                    "stalled_at": (res.history.stall_step[p] if res.history.stall_step[p] > 0
+                                   else None),
                     "final_accuracy": res.final_acc[p],
                     "validations_run": len(res.history.val_steps[p]),
                     "last_validation": _last_validation(res.history, p),
@@ -276,7 +284,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, on_term)
     try:
-        res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit,
+        res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
                   checkpoint=lambda r: save_all(r, "checkpoint"),
                   observers=(recorder,) if recorder is not None else ())
     finally:
@@ -318,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(rule, task, args.max_steps)
     if args.max_steps is None:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
-    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window)
+    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window,
+                      stall_stop=(args.on_stall or ON_STALL[rule]) == "stop")
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
@@ -363,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
                 "diverged": f"DIVERGED (its loss or weights became non-finite) after "
                             f"{res.steps_run[p]} {units}; the last finite weights are saved"
                 }[st]
+        if st != "stalled" and res.history.stall_step[p] > 0:
+            what += (f" (it sat near chance, every validation below {stop.stall_below} for "
+                     f"{stop.stall_window} {units}, by {rs.unit} {res.history.stall_step[p]}, "
+                     f"and trained on)")
         print(f"{nm}: {what}; validation accuracy {acc_s}; {res.wall_time:.1f} s")
     for f in written:
         print(f"wrote {f}")

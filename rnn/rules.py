@@ -15,6 +15,11 @@ RULE_NAMES = {"bptt": "backpropagation through time", "ga": "genetic algorithm",
               "ff": "full-FORCE", "heb": "reward-modulated Hebbian (Miconi 2017)"}
 # the activation each rule uses unless --relu is given
 ACTIVATION = {"bptt": "one_plus_tanh", "ga": "one_plus_tanh", "ff": "tanh", "heb": "tanh"}
+# what the stall rule (every validation of the last 500 updates below 0.6) does unless
+# --on-stall is given.  Hebbian networks often sit at chance for a long time and then
+# learn (bench/bench_stall.py: RDM seed 7 at 0.498 until update 1400, converged at 2272),
+# so a stalled Hebbian network is reported and trains on; the other rules stop.
+ON_STALL = {"bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue"}
 
 
 def prefix_list() -> str:

@@ -40,6 +40,8 @@ class StopConfig:
     stall_window: int = 500  # stop a network (status 'stalled') whose every validation in
                              # the last this many updates (since a restart) is below ...
     stall_below: float = 0.6  # ... this accuracy (chance is 0.5); 0 disables the check
+    stall_stop: bool = True   # False: a stalled network is noted (History.stall_step, a
+                              # line above the progress bar) and trains on
 
 
 @dataclass
@@ -132,6 +134,8 @@ class History:
     stop_step: list[int] = field(default_factory=list)         # -1: did not stop
     stop_acc: list[float] = field(default_factory=list)        # accuracy at the stop step
     end_step: list[int] = field(default_factory=list)          # last update of a diverged run
+    stall_step: list[int] = field(default_factory=list)        # update the stall rule first
+                                                               # held (-1: never)
 
     def __post_init__(self):
         self.val_steps = [[] for _ in range(self.P)]
@@ -139,6 +143,7 @@ class History:
         self.stop_step = [-1] * self.P
         self.stop_acc = [math.nan] * self.P
         self.end_step = [-1] * self.P
+        self.stall_step = [-1] * self.P
 
     def steps_run(self, p: int) -> int:
         """Updates network p ran: to its stop step, its divergence, or all so far."""
@@ -221,7 +226,7 @@ class FitResult:
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
         checkpoint_every: int = 100, unit: str = "step",
-        observers: tuple[Callable, ...] = ()) -> FitResult:
+        observers: tuple[Callable, ...] = (), names: list[str] | None = None) -> FitResult:
     """Train until every network meets the stop rule or ``max_steps`` updates.
 
     On KeyboardInterrupt the partial result is returned with status
@@ -229,7 +234,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     A network whose loss or trainable weights become non-finite stops at once
     with status 'diverged', its last finite weights put back.
     ``observers`` are called as ``obs(step, trainer, active)`` after each
-    update (e.g. the activity recorder for TCA).
+    update (e.g. the activity recorder for TCA).  ``names`` label the
+    networks in messages.
     """
     P = trainer.model.n_networks
     dev = trainer.model.device
@@ -294,11 +300,19 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                 status[p] = "converged"
             if done:
                 active = [p for p in active if p not in done]
-            stalled = [p for p in active if _stalled(hist, p, step, since[p], stop)]
+            stalled = [p for p in active
+                       if hist.stall_step[p] < 0 and _stalled(hist, p, step, since[p], stop)]
             for p in stalled:
-                status[p] = "stalled"
-                hist.end_step[p] = step
-            if stalled:
+                hist.stall_step[p] = step
+                if stop.stall_stop:
+                    status[p] = "stalled"
+                    hist.end_step[p] = step
+                elif not quiet:
+                    who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
+                    units = unit + ("es" if unit.endswith("ch") else "s")
+                    bar.write(f"{who}every validation of the last {stop.stall_window} {units} "
+                              f"below {stop.stall_below} (near chance); training on")
+            if stalled and stop.stall_stop:
                 active = [p for p in active if p not in stalled]
             accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
             post = {"loss": f"{float(loss.mean()):.4f}"}

@@ -211,8 +211,43 @@ def test_divergence_stops_at_once_and_keeps_the_last_finite_weights():
 def test_a_network_at_chance_is_stopped_as_stalled():
     res = fit(_Fake(), _ChanceVal(), 2000, StopConfig(stall_window=200), quiet=True)
     assert res.status == ["stalled"] and 200 <= res.steps_run[0] <= 220
+    assert res.history.stall_step == res.steps_run
     res = fit(_Fake(), _ChanceVal(), 300, StopConfig(stall_window=0), quiet=True)
     assert res.status == ["budget"] and res.steps_run == [300]
+    assert res.history.stall_step == [-1]
+
+
+def test_a_stall_can_be_noted_and_trained_through(capsys):
+    res = fit(_Fake(), _ChanceVal(), 400, StopConfig(stall_window=200, stall_stop=False),
+              names=["heb_z"])
+    assert res.status == ["budget"] and res.steps_run == [400]
+    assert 200 <= res.history.stall_step[0] <= 220
+    out = capsys.readouterr().out
+    assert out.count("heb_z: every validation of the last 200 steps below 0.6") == 1
+
+
+def test_the_hebbian_rule_trains_on_through_a_stall_by_default(models_tmp, capsys,
+                                                               monkeypatch):
+    """Hebbian: noted in the JSON and the summary, not stopped; --on-stall stop stops it;
+    the other rules stop by default.  (Whether a network stalls is the loop's rule, tested
+    above; here every network counts as stalled from update 20.)"""
+    import rnn.training
+    from rnn.rules import ON_STALL
+    assert ON_STALL == {"bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue"}
+    monkeypatch.setattr(rnn.training, "_stalled", lambda hist, p, step, start, stop: step >= 20)
+    args = ["--rdm", "--hidden", "12", "--max-steps", "30", "--seed", "7"]
+    code, err = run_main(train_models.main, ["heb_on", *args], capsys)
+    assert code == 0, err
+    meta = json.loads((models_tmp / "heb_on.json").read_text())
+    assert meta["status"] == "budget" and meta["steps"] == 30
+    assert meta["stalled_at"] == 20 and meta["stop_rule"]["stall_stop"] is False
+    code, err = run_main(train_models.main, ["heb_off", *args, "--on-stall", "stop"], capsys)
+    meta = json.loads((models_tmp / "heb_off.json").read_text())
+    assert code == 0 and meta["status"] == "stalled" and meta["steps"] == 20
+    assert meta["stalled_at"] == 20 and meta["stop_rule"]["stall_stop"] is True
+    code, err = run_main(train_models.main, ["bptt_st", *args[:-4], "--quiet"], capsys)
+    meta = json.loads((models_tmp / "bptt_st.json").read_text())
+    assert code == 0 and meta["status"] == "stalled" and meta["stalled_at"] == 20
 
 
 def test_json_is_strict_even_with_non_finite_values(models_tmp):
