@@ -129,10 +129,11 @@ def build_parser() -> Parser:
                    help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
                         "Hebbian batches); default: the rule's budget (below)")
     p.add_argument("--stall-window", type=int, default=500, metavar="K",
-                   help="stop a network with status 'stalled' when every validation in its "
+                   help="the stall rule: a network stalls when every validation in its "
                         "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
-                        "near chance (default 500; 0 disables; off with --original-budgets, "
-                        "as the original trained to its budgets)")
+                        "near chance; --on-stall says what then happens (default 500; 0 "
+                        "disables; off with --original-budgets, as the original trained to "
+                        "its budgets)")
     p.add_argument("--on-stall", choices=("stop", "continue"), default=None,
                    help="what a stall does: stop the network (status 'stalled') or say so "
                         "above the progress bar and train on (the JSON's 'stalled_at' records "
