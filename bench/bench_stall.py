@@ -16,7 +16,11 @@ Then it replays the stall rule (rnn.training's: every validation of the last
 per task: how many networks reached the stop rule without the stall rule
 (before), how many the stall rule would stop and at which update, how many of
 those would have converged later (the rule's false stops), so how many
-converge with it (after), and the updates it saves.
+converge with it (after), and the updates it saves; then the same for other
+candidate rules (longer windows, a lower threshold, a no-progress condition),
+and every network's course (status, updates, best accuracy, first update at
+>= 0.6).  Training with the rule off is what ``--on-stall continue`` (the
+Hebbian default) does: the rule only notes the stall.
 """
 from __future__ import annotations
 
