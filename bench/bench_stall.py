@@ -106,6 +106,9 @@ def main() -> int:
     ap.add_argument("--models-dir", default=None,
                     help="where the networks are kept and reused, so an interrupted run "
                          "resumes (default: experiments/networks/stall-RULE)")
+    ap.add_argument("--only-analyse", action="store_true",
+                    help="train nothing: replay the rules on the networks of these seeds "
+                         "already finished (a partial table while a run is under way)")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     d = Path(args.models_dir or ROOT / "experiments" / "networks" / f"stall-{args.rule}")
@@ -123,25 +126,29 @@ def main() -> int:
         n_new = sum(j.count for j in jobs)
         if n_new < args.seeds:
             print(f"[{task}] reusing {args.seeds - n_new} trained networks", flush=True)
-        if jobs:
+        if jobs and args.only_analyse:
+            print(f"[{task}] {n_new} of the {args.seeds} networks not trained yet: left out",
+                  flush=True)
+        elif jobs:
             print(f"[{task}] training {n_new} networks in {len(jobs)} job(s)", flush=True)
             _, failed = run_jobs(jobs, d, workers=1 if args.device == "cuda" else args.workers,
                                  threads=1, device=args.device)
             if failed:
                 raise SystemExit(failed[0]["error"])
         found = finished(d, cell)
-        names = [found[s]["name"] for s in cell.seeds()]
+        seeds = [s for s in cell.seeds() if s in found]
+        names = [found[s]["name"] for s in seeds]
         wall = time.time() - t0
         import torch
         records = [(json.loads((d / f"{nm}.json").read_text()),
                     torch.load(d / f"{nm}.pt", weights_only=True)["history"]) for nm in names]
         before = sum(m["status"] == "converged" for m, _ in records)
         flagged, false_stop, after, saved = tally(records, args.window, args.below, None)
-        rows.append((task, args.seeds, before, flagged, false_stop, after, saved, wall))
-        alt.append((task, before, [tally(records, *c) for c in CANDIDATES]))
+        rows.append((task, len(names), before, flagged, false_stop, after, saved, wall))
+        alt.append((task, before, len(names), [tally(records, *c) for c in CANDIDATES]))
         print(f"\n[{task}] every network: seed, status, updates, best validation accuracy, "
               f"first update at >= 0.6")
-        for seed, (m, h) in zip(cell.seeds(), records):
+        for seed, (m, h) in zip(seeds, records):
             acc, st = h["val_acc"].tolist(), h["val_step"].tolist()
             first = next((s for s, a in zip(st, acc) if a >= 0.6), None)
             best = f"{max(acc):.3f}" if acc else "-"
@@ -157,11 +164,11 @@ def main() -> int:
               + " |")
     print("\nthe same records under other stall rules (stopped / of those would have "
           "converged / converged with the rule / updates saved):")
-    print("| rule | " + " | ".join(f"{t} (without: {b}/{args.seeds})" for t, b, _ in alt) + " |")
+    print("| rule | " + " | ".join(f"{t} (without: {b}/{n})" for t, b, n, _ in alt) + " |")
     print("|---|" + "---|" * len(alt))
     for i, c in enumerate(CANDIDATES):
         print(f"| {describe(*c)} | "
-              + " | ".join(" / ".join(map(str, res[i])) for _, _, res in alt) + " |")
+              + " | ".join(" / ".join(map(str, res[i])) for _, _, _, res in alt) + " |")
     print(f"networks kept in {d}")
     return 0
 

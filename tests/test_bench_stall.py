@@ -25,6 +25,14 @@ def test_bench_stall_trains_replays_and_resumes(tmp_path):
     assert "[rdm] reusing 2 trained networks" in again.stdout and "Dask:" not in again.stdout
     assert {json.loads(p.read_text())["created"] for p in tmp_path.glob("*_00?.json")} == \
         {m["created"] for m in metas}
+    # a partial table: one seed more than trained, nothing trained
+    args[args.index("--seeds") + 1] = "3"
+    part = run_script(*args, "--only-analyse", timeout=600)
+    assert part.returncode == 0, part.stderr
+    assert "[rdm] 1 of the 3 networks not trained yet: left out" in part.stdout
+    assert "Dask:" not in part.stdout and len(list(tmp_path.glob("*_00?.json"))) == 2
+    row = [ln for ln in part.stdout.splitlines() if ln.startswith("| rdm |")][0]
+    assert row.strip("|").split("|")[1].strip() == "2"
 
 
 def _bench():
