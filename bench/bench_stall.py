@@ -138,7 +138,7 @@ def main() -> int:
         found = finished(d, cell)
         seeds = [s for s in cell.seeds() if s in found]
         names = [found[s]["name"] for s in seeds]
-        wall = time.time() - t0
+        wall = time.time() - t0 if jobs and not args.only_analyse else "-"
         import torch
         records = [(json.loads((d / f"{nm}.json").read_text()),
                     torch.load(d / f"{nm}.pt", weights_only=True)["history"]) for nm in names]
@@ -157,7 +157,7 @@ def main() -> int:
           f"stall rule: every validation of the last {args.window} updates below {args.below}")
     print("| task | networks | converged without the stall rule | stopped as stalled | "
           "of those, would have converged | converged with it | updates saved | "
-          "wall time of the runs (s) |")
+          "wall time of this run's training (s) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(str(round(v)) if isinstance(v, float) else str(v) for v in r)
