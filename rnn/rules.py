@@ -17,7 +17,7 @@ RULE_NAMES = {"bptt": "backpropagation through time", "ga": "genetic algorithm",
 ACTIVATION = {"bptt": "one_plus_tanh", "ga": "one_plus_tanh", "ff": "tanh", "heb": "tanh"}
 # what the stall rule (every validation of the last 500 updates below 0.6) does unless
 # --on-stall is given.  Hebbian networks often sit at chance for a long time and then
-# learn (bench/bench_stall.py: RDM seed 7 at 0.498 until update 1400, converged at 2272),
+# learn (bench/bench_stall.py: RDM seed 7 at 0.498-0.500 until update 1400, converged at 2272),
 # so a stalled Hebbian network is reported and trains on; the other rules stop.
 ON_STALL = {"bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue"}
 
