@@ -37,10 +37,10 @@ from tasks import DecisionTask, Trials
 class StopConfig:
     threshold: float = 0.9   # validation accuracy that counts as a pass
     window: int = 10         # ... needed on this many consecutive updates
-    stall_window: int = 500  # stop a network (status 'stalled') whose every validation in
-                             # the last this many updates (since a restart) is below ...
+    stall_window: int = 500  # a network stalls when every validation in the last this
+                             # many updates (since a restart) is below ...
     stall_below: float = 0.6  # ... this accuracy (chance is 0.5); 0 disables the check
-    stall_stop: bool = True   # False: a stalled network is noted (History.stall_step, a
+    stall_stop: bool = True   # True: it stops (status 'stalled'); False: it is noted (History.stall_step, a
                               # line above the progress bar) and trains on
 
 
