@@ -40,8 +40,8 @@ class StopConfig:
     stall_window: int = 500  # a network stalls when every validation in the last this
                              # many updates (since a restart) is below ...
     stall_below: float = 0.6  # ... this accuracy (chance is 0.5); 0 disables the check
-    stall_stop: bool = True   # True: it stops (status 'stalled'); False: it is noted (History.stall_step, a
-                              # line above the progress bar) and trains on
+    stall_stop: bool = True   # True: it stops (status 'stalled'); False: it is noted
+                              # (History.stall_step, a line above the bar), trains on
 
 
 @dataclass
