@@ -30,7 +30,7 @@ from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
 from rnn.rules import (ACTIVATION, ON_STALL, RULE_NAMES, RULES, make_config, prefix_list,
                        rule_from_name, spec)
 from rnn.protocol import SWITCHES, Protocol
-from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit
+from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
@@ -362,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         st = res.status[p]
         acc = res.final_acc[p]
         acc_s = "unknown" if acc != acc else f"{acc:.3f}"
-        units = rs.unit + ("es" if rs.unit.endswith("ch") else "s")
+        units = plural(rs.unit)
         what = {"converged": f"reached the stop rule at {rs.unit} {res.steps_run[p]}",
                 "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {units}",
                 "interrupted": f"interrupted after {res.steps_run[p]} {units} (saved as not "

@@ -309,8 +309,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                     hist.end_step[p] = step
                 elif not quiet:
                     who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
-                    units = unit + ("es" if unit.endswith("ch") else "s")
-                    bar.write(f"{who}every validation of the last {stop.stall_window} {units} "
+                    bar.write(f"{who}every validation of the last {stop.stall_window} "
+                              f"{plural(unit)} "
                               f"below {stop.stall_below} (near chance); training on")
             if stalled and stop.stall_stop:
                 active = [p for p in active if p not in stalled]
@@ -331,6 +331,11 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
         return result("interrupted")
     bar.close()
     return result("final")
+
+
+def plural(unit: str) -> str:
+    """'step' -> 'steps', 'batch' -> 'batches' (the names of one update)."""
+    return unit + ("es" if unit.endswith("ch") else "s")
 
 
 def _stalled(hist: History, p: int, step: int, start: int, stop: StopConfig) -> bool:
