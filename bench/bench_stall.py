@@ -87,12 +87,19 @@ def tally(records, window: int, below: float, rise: float | None):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", default="heb", choices=("bptt", "ga", "ff", "heb"))
-    ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=TASKS)
-    ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--first-seed", type=int, default=0)
-    ap.add_argument("--window", type=int, default=500)
-    ap.add_argument("--below", type=float, default=0.6)
+    ap.add_argument("--rule", default="heb", choices=("bptt", "ga", "ff", "heb"),
+                    help="learning rule whose networks are trained and replayed (default heb)")
+    ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=TASKS,
+                    help="tasks, each trained at -v 0.5 (default: rdm cdi)")
+    ap.add_argument("--seeds", type=int, default=20,
+                    help="networks per task (default 20)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seed of the first network; the others follow (default 0)")
+    ap.add_argument("--window", type=int, default=500,
+                    help="the stall rule replayed in the first table: updates every "
+                         "validation must stay below --below (default 500, the training default)")
+    ap.add_argument("--below", type=float, default=0.6,
+                    help="accuracy a stalled network never reaches in the window (default 0.6)")
     ap.add_argument("--chunk", type=int, default=None,
                     help="networks per train_models.py --count run (default 4 on a CPU: a "
                          "Hebbian batch of 20 networks is memory-bound and ~3x slower per "
