@@ -19,8 +19,11 @@ network or a population, with per-network stopping.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -223,13 +226,43 @@ class FitResult:
     wall_time: float
 
 
+@contextmanager
+def stop_requests():
+    """While the block runs, Ctrl-C (SIGINT) and SIGTERM only *ask* to stop:
+    yields a list that gets the signal's number, and the loop stops after the
+    update under way.  A second signal raises KeyboardInterrupt at once.
+
+    An asynchronous KeyboardInterrupt can be lost -- raised while Python runs
+    a finaliser or a garbage-collector callback, it is printed as "Exception
+    ignored" and training goes on (seen once in CI) -- and it can land in the
+    middle of an update; a flag checked between updates can do neither.
+    Outside the main thread (where handlers cannot be set) nothing changes."""
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def ask(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+
+    previous = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield asked
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
         checkpoint_every: int = 100, unit: str = "step",
         observers: tuple[Callable, ...] = (), names: list[str] | None = None) -> FitResult:
     """Train until every network meets the stop rule or ``max_steps`` updates.
 
-    On KeyboardInterrupt the partial result is returned with status
+    On Ctrl-C or SIGTERM (after the update under way; see ``stop_requests``)
+    or a KeyboardInterrupt the partial result is returned with status
     'interrupted' for the networks still training (the caller saves it).
     A network whose loss or trainable weights become non-finite stops at once
     with status 'diverged', its last finite weights put back.
@@ -264,73 +297,76 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     step = 0
     last_good = trainer.snapshot()
     since = [0] * P                      # update of each network's last (re)start
-    try:
-        for step in range(1, max_steps + 1):
-            idx = torch.tensor(active, device=dev)
-            loss = trainer.step(idx)
-            full = torch.full((P,), math.nan, dtype=torch.float64)
-            full[active] = loss.detach().to("cpu", torch.float64)
-            hist.loss.append(full)
-            snap = trainer.snapshot()
-            finite = torch.stack([torch.isfinite(v.reshape(P, -1)).all(1).cpu()
-                                  for v in snap.values()]).all(0)
-            bad = [p for p in active if not (math.isfinite(full[p]) and finite[p])]
-            if bad:
-                trainer.restore(last_good, bad)
-                for p in bad:
-                    status[p] = "diverged"
-                    hist.end_step[p] = step
-                    rule.latest[p] = math.nan
-                active = [p for p in active if p not in bad]
+    with stop_requests() as asked:
+        try:
+            for step in range(1, max_steps + 1):
+                idx = torch.tensor(active, device=dev)
+                loss = trainer.step(idx)
+                full = torch.full((P,), math.nan, dtype=torch.float64)
+                full[active] = loss.detach().to("cpu", torch.float64)
+                hist.loss.append(full)
                 snap = trainer.snapshot()
-            last_good = snap
-            for p in trainer.pop_restarts():
-                rule.last_fail[p] = max(rule.last_fail[p], step - 1)
-                since[p] = step - 1
-            for obs in observers:
-                obs(step, trainer, active)
-            if not active:
+                finite = torch.stack([torch.isfinite(v.reshape(P, -1)).all(1).cpu()
+                                      for v in snap.values()]).all(0)
+                bad = [p for p in active if not (math.isfinite(full[p]) and finite[p])]
+                if bad:
+                    trainer.restore(last_good, bad)
+                    for p in bad:
+                        status[p] = "diverged"
+                        hist.end_step[p] = step
+                        rule.latest[p] = math.nan
+                    active = [p for p in active if p not in bad]
+                    snap = trainer.snapshot()
+                last_good = snap
+                for p in trainer.pop_restarts():
+                    rule.last_fail[p] = max(rule.last_fail[p], step - 1)
+                    since[p] = step - 1
+                for obs in observers:
+                    obs(step, trainer, active)
+                if not active:
+                    bar.update(1)
+                    break
+                rule.push(step, snap)
+                done = rule.check(step, active, validate, hist)
+                for p in done:
+                    hist.stop_step[p] = step
+                    hist.stop_acc[p] = rule.known[(p, step)]
+                    status[p] = "converged"
+                if done:
+                    active = [p for p in active if p not in done]
+                stalled = [p for p in active
+                           if hist.stall_step[p] < 0 and _stalled(hist, p, step, since[p], stop)]
+                for p in stalled:
+                    hist.stall_step[p] = step
+                    if stop.stall_stop:
+                        status[p] = "stalled"
+                        hist.end_step[p] = step
+                    elif not quiet:
+                        who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
+                        bar.write(f"{who}every validation of the last {stop.stall_window} "
+                                  f"{plural(unit)} "
+                                  f"below {stop.stall_below} (near chance); training on")
+                if stalled and stop.stall_stop:
+                    active = [p for p in active if p not in stalled]
+                accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
+                post = {"loss": f"{float(loss.mean()):.4f}"}
+                if accs:
+                    post["val_acc"] = f"{(max(accs) if P > 1 else accs[0]):.3f}"
+                if P > 1:
+                    post["converged"] = f"{P - len(active)}/{P}"
+                bar.set_postfix(post, refresh=False)
                 bar.update(1)
-                break
-            rule.push(step, snap)
-            done = rule.check(step, active, validate, hist)
-            for p in done:
-                hist.stop_step[p] = step
-                hist.stop_acc[p] = rule.known[(p, step)]
-                status[p] = "converged"
-            if done:
-                active = [p for p in active if p not in done]
-            stalled = [p for p in active
-                       if hist.stall_step[p] < 0 and _stalled(hist, p, step, since[p], stop)]
-            for p in stalled:
-                hist.stall_step[p] = step
-                if stop.stall_stop:
-                    status[p] = "stalled"
-                    hist.end_step[p] = step
-                elif not quiet:
-                    who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
-                    bar.write(f"{who}every validation of the last {stop.stall_window} "
-                              f"{plural(unit)} "
-                              f"below {stop.stall_below} (near chance); training on")
-            if stalled and stop.stall_stop:
-                active = [p for p in active if p not in stalled]
-            accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
-            post = {"loss": f"{float(loss.mean()):.4f}"}
-            if accs:
-                post["val_acc"] = f"{(max(accs) if P > 1 else accs[0]):.3f}"
-            if P > 1:
-                post["converged"] = f"{P - len(active)}/{P}"
-            bar.set_postfix(post, refresh=False)
-            bar.update(1)
-            if not active:
-                break
-            if checkpoint is not None and step % checkpoint_every == 0:
-                checkpoint(result("checkpoint"))
-    except KeyboardInterrupt:
+                if not active:
+                    break
+                if asked:
+                    raise KeyboardInterrupt   # asked to stop: the update is complete
+                if checkpoint is not None and step % checkpoint_every == 0:
+                    checkpoint(result("checkpoint"))
+        except KeyboardInterrupt:
+            bar.close()
+            return result("interrupted")
         bar.close()
-        return result("interrupted")
-    bar.close()
-    return result("final")
+        return result("final")
 
 
 def plural(unit: str) -> str:

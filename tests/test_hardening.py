@@ -250,6 +250,48 @@ def test_the_hebbian_rule_trains_on_through_a_stall_by_default(models_tmp, capsy
     assert code == 0 and meta["status"] == "stalled" and meta["stalled_at"] == 20
 
 
+class _Signals(_Fake):
+    """Sends itself ``signals`` during update ``at``; with ``in_finaliser`` from
+    inside an object's __del__, where an asynchronous KeyboardInterrupt is lost
+    ("Exception ignored in ...") -- what made a CI run's Ctrl-C test time out."""
+
+    def __init__(self, at, signals, in_finaliser=False):
+        super().__init__()
+        self.at, self.signals, self.in_finaliser = at, signals, in_finaliser
+
+    def step(self, active):
+        loss = super().step(active)
+        if self.t == self.at:
+            signals = self.signals
+
+            class Dying:
+                def __del__(self):
+                    for s in signals:
+                        os.kill(os.getpid(), s)
+            if self.in_finaliser:
+                Dying()                   # collected at once: __del__ runs here
+            else:
+                for s in signals:
+                    os.kill(os.getpid(), s)
+        return loss
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("in_finaliser", [False, True], ids=["in-step", "in-finaliser"])
+def test_a_stop_signal_ends_training_after_the_update_under_way(sig, in_finaliser):
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    res = fit(_Signals(7, [sig], in_finaliser), _ChanceVal(), 50, StopConfig(stall_window=0),
+              quiet=True)
+    assert res.status == ["interrupted"] and res.steps_run == [7]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_a_second_stop_signal_interrupts_at_once():
+    res = fit(_Signals(7, [signal.SIGINT, signal.SIGINT]), _ChanceVal(), 50,
+              StopConfig(stall_window=0), quiet=True)
+    assert res.status == ["interrupted"] and res.steps_run == [6]   # update 7 abandoned
+
+
 def test_json_is_strict_even_with_non_finite_values(models_tmp):
     m = RateRNN.init(Streams([0], 1), 1)
     save_model("bptt_j", m, {"a": math.inf, "b": [math.nan, 1.0]}, {}, models_tmp)
