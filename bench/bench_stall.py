@@ -154,12 +154,16 @@ def main() -> int:
         rows.append((task, len(names), before, flagged, false_stop, after, saved, wall))
         alt.append((task, before, len(names), [tally(records, *c) for c in CANDIDATES]))
         print(f"\n[{task}] every network: seed, status, updates, best validation accuracy, "
-              f"first update at >= 0.6")
+              f"first update at >= 0.6, update at which the stall rule would stop it "
+              f"(best accuracy until then)")
         for seed, (m, h) in zip(seeds, records):
             acc, st = h["val_acc"].tolist(), h["val_step"].tolist()
             first = next((s for s, a in zip(st, acc) if a >= 0.6), None)
             best = f"{max(acc):.3f}" if acc else "-"
-            print(f"  {seed}  {m['status']:<9} {m['steps']:>5}  {best}  {first}")
+            stop = replay(st, acc, args.window, args.below, m["steps"])
+            until = "-" if stop is None else \
+                f"{stop} ({max(a for s, a in zip(st, acc) if s <= stop):.3f})"
+            print(f"  {seed}  {m['status']:<9} {m['steps']:>5}  {best}  {first}  {until}")
     print(f"\nrule {args.rule}, -v 0.5, seeds {args.first_seed}-{args.first_seed + args.seeds - 1}, "
           f"stall rule: every validation of the last {args.window} updates below {args.below}")
     print("| task | networks | converged without the stall rule | stopped as stalled | "

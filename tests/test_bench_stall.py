@@ -20,6 +20,11 @@ def test_bench_stall_trains_replays_and_resumes(tmp_path):
     metas = [json.loads(p.read_text()) for p in tmp_path.glob("*_00?.json")]
     assert len(metas) == 2 and all(m["status"] == "budget" for m in metas)
     assert all(m["trainer"]["max_steps"] == 3 for m in metas)
+    listed = [ln.split() for ln in r.stdout.splitlines() if ln.startswith(("  0 ", "  1 "))]
+    # seed, status, updates, best accuracy, first >= 0.6, stall stop ("-": 3 updates
+    # give too few validations for the rule to act)
+    assert [ln[:3] for ln in listed] == [["0", "budget", "3"], ["1", "budget", "3"]]
+    assert all(len(ln) == 6 and ln[5] == "-" for ln in listed), listed
     again = run_script(*args, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "[rdm] reusing 2 trained networks" in again.stdout and "Dask:" not in again.stdout
