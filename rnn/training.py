@@ -234,8 +234,10 @@ def stop_requests():
 
     An asynchronous KeyboardInterrupt can be lost -- raised while Python runs
     a finaliser or a garbage-collector callback, it is printed as "Exception
-    ignored" and training goes on (seen once in CI) -- and it can land in the
-    middle of an update; a flag checked between updates can do neither.
+    ignored" and training goes on (a CI run's Ctrl-C test once saw training go
+    on after SIGINT; tests/test_hardening.py reproduces this way of losing it)
+    -- and it can land in the middle of an update; a flag checked between
+    updates can do neither.
     Outside the main thread (where handlers cannot be set) nothing changes."""
     asked: list[int] = []
     if threading.current_thread() is not threading.main_thread():
