@@ -19,7 +19,6 @@ import dataclasses
 import datetime as _dt
 import os
 import secrets
-import signal
 from pathlib import Path
 
 import torch
@@ -279,17 +278,10 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             written += list(save_model(nm, single, meta, hist, directory))
         return written
 
-    def on_term(*_):
-        raise KeyboardInterrupt   # a killed job saves like Ctrl-C
-
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
-                  checkpoint=lambda r: save_all(r, "checkpoint"),
-                  observers=(recorder,) if recorder is not None else ())
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C or SIGTERM (a killed job): fit finishes the update, returns 'interrupted'
+    res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
+              checkpoint=lambda r: save_all(r, "checkpoint"),
+              observers=(recorder,) if recorder is not None else ())
     try:
         written = save_all(res, "final")
     except OSError as e:

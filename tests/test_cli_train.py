@@ -76,7 +76,8 @@ def test_train_end_to_end_in_subprocess(models_tmp):
     assert torch.equal(lm.model.W_rec, lm2.model.W_rec)
 
 
-def test_ctrl_c_saves_latest_state_marked_not_converged(models_tmp):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_saves_latest_state_marked_not_converged(models_tmp, sig):
     env = {"RNN_MODELS_DIR": str(models_tmp), "PYTHONPATH": str(ROOT)}
     import os
     proc = subprocess.Popen([sys.executable, "train_models.py", "bptt_int", "--rdm",
@@ -90,7 +91,7 @@ def test_ctrl_c_saves_latest_state_marked_not_converged(models_tmp):
         buf += ch
         if "3/20000" in buf:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     meta = json.loads((models_tmp / "bptt_int.json").read_text())
