@@ -8,8 +8,8 @@
 
 Each cell of the grid file (see rnn/grid.py for the format) is split into jobs
 (runs of consecutive seeds trained as one `train_models.py --count` batch);
-the jobs go to the Dask workers, each job a subprocess using the worker's share
-of the cores.  Networks are written atomically into one models folder that
+the jobs go to the Dask workers, each job a subprocess with one CPU thread
+(--threads).  Networks are written atomically into one models folder that
 every worker must see (a shared file system on a cluster).  Rerunning is safe:
 finished seeds are found by the seed recorded in their JSON and never trained
 again; a job whose worker dies is run again elsewhere (Dask reschedules it)
@@ -54,8 +54,8 @@ def build_parser() -> Parser:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where the jobs train (default cpu)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
-                   help="the grid's models folder, shared by all workers (default: "
-                        "models/grid-NAME/ beside this script)")
+                   help="the grid's models folder, shared by all workers (default: the "
+                        "grid file's models_dir, else models/grid-NAME/ beside this script)")
     p.add_argument("--retries", type=int, default=2,
                    help="times a failed job is retried (default 2); a job whose worker dies "
                         "is rescheduled by Dask in any case")
@@ -68,7 +68,7 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn.grid import finished, jobs_for, read_grid, run_jobs
+    from rnn.grid import finished, interleave, jobs_for, read_grid, run_jobs
     grid = read_grid(args.grid)
     for flag, v in (("--workers", args.workers), ("--threads", args.threads),
                     ("--chunk", args.chunk)):
@@ -76,10 +76,10 @@ def main(argv=None) -> int:
             raise UserError(f"{flag} must be at least 1, got {v}")
     if args.retries < 0:
         raise UserError(f"--retries must be 0 or more, got {args.retries}")
-    folder = Path(args.models_dir or ROOT / "models" / f"grid-{grid.name}").resolve()
+    folder = grid.folder(args.models_dir)
     longest = max(len(c.name) for c in grid.cells) + 16
     ensure_writable(folder, longest)
-    jobs = [j for c in grid.cells for j in jobs_for(c, folder, args.chunk)]
+    jobs = interleave([jobs_for(c, folder, args.chunk) for c in grid.cells])
     total = sum(c.networks for c in grid.cells)
     done_before = sum(len(finished(folder, c)) for c in grid.cells)
     print(f"grid {grid.name}: {len(grid.cells)} cells, {total} networks; {done_before} "
@@ -131,25 +131,55 @@ def compare(grid, folder: Path, quiet: bool) -> list[dict]:
             continue
         gfile = folder / f"{comp.name}.txt"
         atomic_write_text(gfile, "\n".join(lines) + "\n")
-        cmd = [sys.executable, str(ROOT / "similarity_analysis.py"), gfile.name, "--quiet",
-               "--models-dir", str(folder), "--metrics", *comp.metrics]
-        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if r.returncode != 0:
-            raise UserError(f"compare {comp.name}: similarity_analysis.py failed: "
-                            f"{r.stderr.strip()}")
-        summary = json.loads((folder / f"{comp.name}_similarity_summary.json").read_text())
+        rows, printed = [], []
+        if "topology" in comp.metrics:
+            r = _script("fixed_point_input_topology.py", gfile, folder, comp.name)
+            tp = json.loads((folder / f"{comp.name}_topology.json").read_text())
+            within, between = _within_between_topology(folder / f"{comp.name}_topology.npz")
+            rows.append({"label": "attractor topology", "silhouette": tp["silhouette_euclidean"],
+                         "silhouette_interval_95": tp["silhouette_interval_95"],
+                         "silhouette_permutation_p": tp["silhouette_permutation_p"],
+                         "mean_within_group_distance": within,
+                         "mean_between_group_distance": between})
+            printed += [ln for ln in r.stdout.splitlines() if ln.startswith("silhouette")]
+        similarity = [m for m in comp.metrics if m != "topology"]
+        if similarity:
+            r = _script("similarity_analysis.py", gfile, folder, comp.name,
+                        "--metrics", *similarity)
+            summary = json.loads((folder / f"{comp.name}_similarity_summary.json").read_text())
+            rows += [{k: row[k] for k in ("label", "silhouette", "silhouette_interval_95",
+                                          "silhouette_permutation_p",
+                                          "mean_within_group_distance",
+                                          "mean_between_group_distance")}
+                     for row in summary["metrics"]]
+            printed += [ln for ln in r.stdout.splitlines() if not ln.startswith("wrote ")]
         if not quiet:
             print(f"compare {comp.name} ({sizes}):")
-            print("\n".join("  " + ln for ln in r.stdout.splitlines()
-                            if not ln.startswith("wrote ")))
+            print("\n".join("  " + ln for ln in printed))
         out.append({"name": comp.name, "networks": sizes, "groups_file": str(gfile),
-                    "metrics": [{k: row[k] for k in ("label", "silhouette",
-                                                     "silhouette_interval_95",
-                                                     "silhouette_permutation_p",
-                                                     "mean_within_group_distance",
-                                                     "mean_between_group_distance")}
-                                for row in summary["metrics"]]})
+                    "metrics": rows})
     return out
+
+
+def _script(script: str, gfile: Path, folder: Path, comp: str, *extra: str):
+    cmd = [sys.executable, str(ROOT / script), gfile.name, "--quiet", "--models-dir",
+           str(folder), *extra]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise UserError(f"compare {comp}: {script} failed: {r.stderr.strip()}")
+    return r
+
+
+def _within_between_topology(npz: Path) -> tuple[float, float | None]:
+    """Mean Euclidean distance between topology descriptors within and between groups."""
+    import numpy as np
+
+    from rnn.compare import euclidean_distances, within_between
+    z = np.load(npz)
+    D, labels = euclidean_distances(z["descriptors"]), list(z["labels"])
+    index = [sorted(set(labels)).index(lab) for lab in labels]
+    w, b = within_between(D, index)
+    return w, (None if b != b else b)
 
 
 def write_summary(grid, folder: Path, records, failed, comparisons, wall) -> list[str]:

@@ -5,6 +5,8 @@ A grid file (read with the standard library's ``tomllib``)::
 
     [grid]
     name = "small"            # used in file names
+    models_dir = "experiments/networks/paper"   # optional: the networks' folder,
+                              # relative to the repository (default models/grid-NAME)
     noise = 0.5               # defaults for every cell (any cell key)
     networks = 4
     first_seed = 20000
@@ -18,6 +20,16 @@ A grid file (read with the standard library's ``tomllib``)::
     [[compare]]               # optional: after training, compare cells
     name = "cdi_rules"
     groups = { BPTT = "cdi-bptt-v050-clean", GA = "cdi-ga-v050-clean" }
+    metrics = ["topology", "svcca", "cka"]    # default: topology and every metric but dsa
+
+    [[compare]]               # groups formed by one cell key: one group per value
+    name = "rdm_noise"
+    by = "noise"              # groups "noise=0.1", "noise=0.5", ... of the cells that
+    cells = { task = "rdm", rule = "bptt" }   # match every key given here
+
+A comparison's metrics are the similarity metrics of similarity_analysis.py
+(svcca, pwcca, cka, procrustes, dsa) and ``topology``, the attractor input
+topology of fixed_point_input_topology.py.
 
 Cell keys: task, N, rule, noise, networks, first_seed, protocol (clean |
 original), shared_x0 / lenient_stop / original_budgets (true/false: one
@@ -136,7 +148,8 @@ class Cell:
         return override or self.chunk or DEFAULT_CHUNK[self.rule]
 
 
-COMPARE_METRICS = ("svcca", "pwcca", "cka", "procrustes")
+COMPARE_METRICS = ("topology", "svcca", "pwcca", "cka", "procrustes")
+KNOWN_METRICS = ("topology", "svcca", "pwcca", "cka", "procrustes", "dsa")
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,16 @@ class Grid:
     cells: list
     comparisons: list
     path: str = ""
+    models_dir: str | None = None      # relative to the repository root
+
+    def folder(self, override=None) -> Path:
+        """The grid's models folder: ``override``, else its models_dir, else
+        models/grid-NAME beside the scripts."""
+        if override:
+            return Path(override).resolve()
+        if self.models_dir:
+            return (ROOT / self.models_dir).resolve()
+        return (ROOT / "models" / f"grid-{self.name}").resolve()
 
     def cell(self, name: str) -> Cell:
         for c in self.cells:
@@ -181,7 +204,12 @@ def read_grid(path) -> Grid:
     name = head.get("name", path.stem)
     if not isinstance(name, str) or not _CELL_NAME.fullmatch(name.replace("_", "-")):
         raise UserError(f"grid file {path.name}: name must be letters, digits, '-' or '_'")
-    defaults = {k: v for k, v in head.items() if k != "name"}
+    mdir = head.get("models_dir")
+    if mdir is not None and (not isinstance(mdir, str) or not mdir or Path(mdir).is_absolute()
+                             or ".." in Path(mdir).parts):
+        raise UserError(f"grid file {path.name}: models_dir must be a folder inside the "
+                        f"repository, given relative to it, got {mdir!r}")
+    defaults = {k: v for k, v in head.items() if k not in ("name", "models_dir")}
     bad = set(defaults) - CELL_KEYS
     if bad:
         raise UserError(f"grid file {path.name}: unknown key {sorted(bad)[0]!r} in [grid] "
@@ -218,19 +246,64 @@ def read_grid(path) -> Grid:
             raise UserError(f"grid file {path.name}: two cells are named {c.name!r} (give "
                             f"them different settings or names)")
         seen[c.name] = 1
-    comps = []
-    for k, e in enumerate(data.get("compare", []), 1):
-        if not isinstance(e, dict) or not isinstance(e.get("groups"), dict) or \
-                len(e["groups"]) < 1 or not isinstance(e.get("name"), str):
-            raise UserError(f"grid file {path.name}: [[compare]] entry {k} needs a name and "
-                            f"groups = {{ LABEL = \"cell\", ... }}")
-        for lab, cname in e["groups"].items():
-            if cname not in seen:
-                raise UserError(f"grid file {path.name}: [[compare]] {e['name']!r} names cell "
-                                f"{cname!r}, which the grid does not have")
-        comps.append(Comparison(e["name"], dict(e["groups"]),
-                                list(e.get("metrics", COMPARE_METRICS))))
-    return Grid(name, cells, comps, str(path))
+    comps = [_comparison(path.name, k, e, cells)
+             for k, e in enumerate(data.get("compare", []), 1)]
+    names = [c.name for c in comps]
+    for c in comps:
+        if names.count(c.name) > 1:
+            raise UserError(f"grid file {path.name}: two [[compare]] entries are named "
+                            f"{c.name!r}")
+    return Grid(name, cells, comps, str(path), mdir)
+
+
+def _comparison(fname: str, k: int, e, cells: list[Cell]) -> Comparison:
+    """One [[compare]] entry, checked against the grid's cells before any work."""
+    where = f"grid file {fname}: [[compare]] entry {k}"
+    if not isinstance(e, dict) or not isinstance(e.get("name"), str) or \
+            not _CELL_NAME.fullmatch(e["name"].replace("_", "-")) or len(e["name"]) > 60:
+        raise UserError(f"{where} needs a name of letters, digits, '-' or '_'")
+    where = f"grid file {fname}: [[compare]] {e['name']!r}"
+    bad = set(e) - {"name", "groups", "by", "cells", "metrics"}
+    if bad:
+        raise UserError(f"{where}: unknown key {sorted(bad)[0]!r} (known: name, groups, by, "
+                        f"cells, metrics)")
+    by_name = {c.name: c for c in cells}
+    if "by" in e:
+        if "groups" in e:
+            raise UserError(f"{where}: give groups or by, not both")
+        key, match = e["by"], e.get("cells", {})
+        if key not in CELL_KEYS - {"name"}:
+            raise UserError(f"{where}: by must be a cell key, got {key!r}")
+        if not isinstance(match, dict) or set(match) - CELL_KEYS:
+            raise UserError(f"{where}: cells must be a table of cell keys, e.g. "
+                            f"{{ task = \"rdm\", rule = \"bptt\" }}")
+        chosen = [c for c in cells if all(getattr(c, m) == v for m, v in match.items())]
+        groups: dict = {}
+        for c in chosen:
+            v = getattr(c, key)
+            label = f"{key}={v:g}" if isinstance(v, float) else f"{key}={v}"
+            if label in groups:
+                raise UserError(f"{where}: cells {groups[label]!r} and {c.name!r} both have "
+                                f"{label}; narrow cells = {{ ... }} so one cell has each value")
+            groups[label] = c.name
+        if len(groups) < 2:
+            raise UserError(f"{where}: the cells that match {match} have fewer than two "
+                            f"values of {key}")
+    else:
+        groups = e.get("groups")
+        if not isinstance(groups, dict) or not groups:
+            raise UserError(f"{where} needs groups = {{ LABEL = \"cell\", ... }} or by = KEY")
+        for lab, cname in groups.items():
+            if cname not in by_name:
+                raise UserError(f"{where} names cell {cname!r}, which the grid does not have")
+        if len(set(groups.values())) < len(groups):
+            raise UserError(f"{where}: two labels name the same cell")
+    metrics = e.get("metrics", list(COMPARE_METRICS))
+    if not isinstance(metrics, list) or not metrics or \
+            any(m not in KNOWN_METRICS for m in metrics):
+        raise UserError(f"{where}: metrics must be a list of {', '.join(KNOWN_METRICS)}, got "
+                        f"{metrics!r}")
+    return Comparison(e["name"], dict(groups), list(dict.fromkeys(metrics)))
 
 
 # ---- finding networks by seed ------------------------------------------------
@@ -291,6 +364,16 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
             n += 1
         out.append(Job(cell, missing[k], n))
         k += n
+    return out
+
+
+def interleave(per_cell: list[list[Job]]) -> list[Job]:
+    """Jobs in rounds: the first job of every cell, then the second of every
+    cell, ... so that an interrupted grid leaves every cell partly trained
+    rather than some cells full and others empty."""
+    out = []
+    for k in range(max((len(js) for js in per_cell), default=0)):
+        out += [js[k] for js in per_cell if k < len(js)]
     return out
 
 

@@ -213,3 +213,70 @@ def test_real_scheduler_two_workers_and_a_worker_killed_mid_job(tmp_path):
             assert all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
     finally:
         stop(*(p for p in (runner, *workers, sched) if p is not None))
+
+
+def test_compare_by_a_cell_key_is_checked_before_any_work(tmp_path):
+    g = tmp_path / "g.toml"
+    head = ('[grid]\nnetworks = 2\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n'
+            'noise = [0.1, 0.5, 1.0]\n[[cells]]\ntask = "cdi"\nrule = "ga"\n')
+    g.write_text(head + '[[compare]]\nname = "rdm_noise"\nby = "noise"\n'
+                 'cells = { task = "rdm" }\nmetrics = ["topology", "svcca"]\n')
+    comp = read_grid(g).comparisons[0]
+    assert comp.groups == {"noise=0.1": "rdm-bptt-v010-clean", "noise=0.5": "rdm-bptt-v050-clean",
+                           "noise=1": "rdm-bptt-v100-clean"}
+    assert comp.metrics == ["topology", "svcca"]
+    for text, msg in (
+            ('by = "noise"\n', "both have noise=0.5"),                # rdm and cdi at 0.5
+            ('by = "colour"\n', "by must be a cell key"),
+            ('by = "rule"\ncells = { task = "rdm", noise = 0.1 }\n', "fewer than two values"),
+            ('groups = { A = "rdm-bptt-v010-clean" }\nmetrics = ["svcca", "nosuch"]\n',
+             "metrics must be a list of"),
+            ('groups = { A = "rdm-bptt-v010-clean", B = "rdm-bptt-v010-clean" }\n',
+             "two labels name the same cell"),
+            ('groups = { A = "rdm-bptt-v010-clean" }\nby = "noise"\n', "not both"),
+            ('groups = { A = "rdm-bptt-v010-clean" }\ncolour = 1\n', "unknown key 'colour'")):
+        g.write_text(head + '[[compare]]\nname = "c"\n' + text)
+        with pytest.raises(UserError, match=msg):
+            read_grid(g)
+
+
+def test_jobs_run_in_rounds_over_the_cells(tmp_path):
+    from rnn.grid import interleave
+    a = Cell(task="rdm", rule="bptt", networks=5, chunk=2)
+    b = Cell(task="cdi", rule="ga", networks=2, chunk=1)
+    order = interleave([jobs_for(a, tmp_path), jobs_for(b, tmp_path)])
+    assert [(j.cell.rule, j.seed) for j in order] == [("bptt", 0), ("ga", 0), ("bptt", 2),
+                                                      ("ga", 1), ("bptt", 4)]
+
+
+def test_grid_compares_noise_levels_by_topology_and_geometry(tmp_path):
+    """A [[compare]] by noise level with the topology beside a similarity metric,
+    on converged networks (copies of the shipped sample, filed as two cells)."""
+    import shutil
+
+    import run_grid
+    g = tmp_path / "g.toml"
+    g.write_text('[grid]\nname = "nz"\nnetworks = 3\nfirst_seed = 0\n[[cells]]\ntask = "rdm"\n'
+                 'rule = "bptt"\nnoise = [0.1, 0.5]\n[[compare]]\nname = "nz_noise"\n'
+                 'by = "noise"\nmetrics = ["topology", "cka"]\n')
+    grid = read_grid(g)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for cell, src in zip(grid.cells, ("bptt_s", "ga_s")):
+        for k in range(3):
+            name = f"{cell.name}_s0_{k:03d}"
+            shutil.copy(ROOT / "models" / f"{src}_{k:03d}.pt", folder / f"{name}.pt")
+            meta = json.loads((ROOT / "models" / f"{src}_{k:03d}.json").read_text())
+            meta.update(name=name, seed=k)
+            (folder / f"{name}.json").write_text(json.dumps(meta))
+    out = run_grid.compare(grid, folder, quiet=True)
+    assert out[0]["networks"] == {"noise=0.1": 3, "noise=0.5": 3}
+    rows = {r["label"]: r for r in out[0]["metrics"]}
+    assert set(rows) == {"attractor topology", "1 − CKA"}
+    topo = json.loads((folder / "nz_noise_topology.json").read_text())
+    assert rows["attractor topology"]["silhouette"] == topo["silhouette_euclidean"]
+    lo, hi = topo["silhouette_interval_95"]
+    assert lo <= topo["silhouette_euclidean"] <= hi and 0 < topo["silhouette_permutation_p"] <= 1
+    assert (folder / "nz_noise.txt").read_text().splitlines()[0].startswith("noise=0.1 rdm-bptt")
+    md = run_grid.write_summary(grid, folder, [], [], out, 0.0)[1]
+    assert "| attractor topology |" in Path(md).read_text()
