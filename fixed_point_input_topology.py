@@ -8,7 +8,8 @@ under the 'small' static inputs (cached per network), then a description of
 how those points are arranged by input: for the first 10 fixed points, the
 input values of each point's 3 nearest fixed points (itself included, as in
 the original), a 30-number vector.  Prints the silhouette score of these
-vectors against the group labels and draws their MDS embedding.
+vectors against the group labels (with a bootstrap interval over networks and
+a permutation p-value) and draws their MDS embedding.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import sys
 
 import numpy as np
 
+from rnn.analysis_args import add_bootstrap_arg
 from rnn.errors import Parser, add_output_args, finish, run_cli
 from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
@@ -29,6 +31,7 @@ def build_parser() -> Parser:
     add_groups_argument(p)
     p.add_argument("--recompute", action="store_true",
                    help="recompute fixed points even where a cache for the weights exists")
+    add_bootstrap_arg(p)
     add_output_args(p, quiet="no progress bar")
     return p
 
@@ -40,8 +43,7 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from rnn.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
-                             fmt_score, load_group_models, topology_descriptor)
-    from rnn.dynamics import cached_fixed_points
+                             fmt_score, group_topology, load_group_models, silhouette_stats)
     from rnn.groups import read_groups
 
     directory = models_dir(args.models_dir)
@@ -54,20 +56,15 @@ def main(argv=None) -> int:
     ensure_writable(directory, len(stem))
     names, labels = groups.names, groups.label_of_each
 
-    vecs, counts, kept, computed = [], [], [], 0
-    bar = tqdm(models, desc="fixed points (small inputs)", unit="network", disable=args.quiet)
-    for lm in bar:
-        fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", directory,
-                                           args.recompute)
-        computed += fresh
-        v, m = topology_descriptor(fp, lm.model)
-        counts.append(m)
-        if v is None:
-            print(f"warning: {lm.name} has no fixed point under the small inputs; it is left "
+    bar = lambda it: tqdm(it, desc="fixed points (small inputs)", unit="network",  # noqa: E731
+                          disable=args.quiet)
+    topo = group_topology(models, directory, "small", args.recompute, bar)
+    counts, kept, computed = topo.points, topo.kept, topo.solved
+    for i in range(len(models)):
+        if i not in kept:
+            print(f"warning: {names[i]} has no fixed point under the small inputs; it is left "
                   f"out of the topology comparison", file=sys.stderr)
-            continue
-        vecs.append(v)
-        kept.append(len(counts) - 1)
+    vecs = [topo.vectors[i] for i in kept]
     print(f"fixed points: {computed} network(s) solved, {len(models) - computed} from cache; "
           f"points per network: {', '.join(f'{n} {c}' for n, c in zip(names, counts))}")
     few = [names[i] for i in range(len(names)) if 0 < counts[i] < TOPOLOGY_POINTS]
@@ -78,6 +75,9 @@ def main(argv=None) -> int:
     k_names = [names[i] for i in kept]
     k_labels = [labels[i] for i in kept]
     clus = cluster_features(X, k_labels)
+    stats = silhouette_stats(topo.distances(), k_labels, args.bootstrap, args.bootstrap)
+    interval = None if stats.silhouette is None or not args.bootstrap else \
+        [stats.ci_low, stats.ci_high]
 
     fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)
     P.plot_groups_embedding(axes[0, 0], clus.embedding, k_labels, k_names,
@@ -94,13 +94,18 @@ def main(argv=None) -> int:
         "fixed_points_per_network": dict(zip(names, counts)),
         "neighbours": TOPOLOGY_NEIGHBOURS, "points": TOPOLOGY_POINTS,
         "silhouette_euclidean": clus.silhouette,
+        "silhouette_interval_95": interval,
+        "silhouette_permutation_p": stats.p_value if args.bootstrap else None,
+        "resamples": args.bootstrap,
         "mds_embedding": clus.embedding.tolist()}))
     written += [str(npz), str(js)]
     if clus.silhouette is None:
         print("silhouette score: not defined for a single group (add a second group, or give "
               "several groups files)")
     else:
-        print(f"silhouette score (attractor input topology): {clus.silhouette:.3f}")
+        extra = (f" [95% interval {interval[0]:.3f}, {interval[1]:.3f}; permutation p = "
+                 f"{stats.p_value:.3g}]") if interval else ""
+        print(f"silhouette score (attractor input topology): {clus.silhouette:.3f}{extra}")
     return finish(written, args.show)
 
 

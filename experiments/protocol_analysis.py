@@ -18,10 +18,10 @@ from rnn.compare import (batched_silhouette, paired_silhouette_difference, silho
                          within_between)
 from rnn.fixed_points import weights_hash
 from rnn.io import load_model
+from rnn.reference import REFERENCE, rule_block
 from rnn.svcca import SVCCAOptions, svcca_distances
 from rnn.training import ValidationSet
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
 LABEL = {"bptt": "BPTT", "ga": "GA"}
 METRIC_LABEL = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "1 − CKA",
@@ -44,25 +44,10 @@ def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> d
 
 def reference_tables(n_boot: int) -> dict:
     """(d): the reference matrix, per N, BPTT against GA."""
-    D = np.load(REFERENCE / "distances.npy").astype(np.float64)
-    np.fill_diagonal(D, 0.0)
-    D = (D + D.T) / 2        # symmetric to rounding already; make it exact
-    blocks = [("BPTT1", 24), ("GA1", 25), ("BPTT2", 24), ("GA2", 24), ("BPTT3", 63),
-              ("GA3", 63), ("BPTT4", 60), ("GA4", 61), ("BPTT5", 59), ("GA5", 60),
-              ("BPTT6", 49), ("GA6", 49)]
-    labels = np.load(REFERENCE / "distance_labels.npy", allow_pickle=True).item()
-    start, edges = 0, {}
-    for name, size in blocks:
-        edges[name] = np.arange(start, start + size)
-        start += size
-    if start != len(D) or not all(name in str(labels) for name, _ in blocks):
-        raise SystemExit("the reference's blocks are not the expected ones; see its README")
     out = {}
     rng = np.random.default_rng(0)
     for N in range(1, 7):
-        idx = np.concatenate([edges[f"BPTT{N}"], edges[f"GA{N}"]])
-        g = np.array([0] * len(edges[f"BPTT{N}"]) + [1] * len(edges[f"GA{N}"]))
-        sub = D[np.ix_(idx, idx)]
+        sub, g = rule_block(N)
         out[N] = group_numbers(sub, g, n_boot)
         # how noisy is a 10-against-10 design? random subsets of this N's networks
         reps = 2000

@@ -66,6 +66,51 @@ def topology_descriptor(fp: FixedPoints, model, n_points: int = TOPOLOGY_POINTS,
 
 
 @dataclass(frozen=True)
+class Topology:
+    """The input-topology descriptors of a list of networks.
+
+    vectors[i] is network i's descriptor, or None when it has no fixed point
+    under the inputs (it is then left out: ``kept`` lists the others);
+    ``points`` the number of fixed points of each network; ``solved`` how
+    many networks' fixed points were solved (the rest came from caches)."""
+    vectors: list
+    points: list
+    solved: int
+
+    @property
+    def kept(self) -> list[int]:
+        return [i for i, v in enumerate(self.vectors) if v is not None]
+
+    def distances(self) -> np.ndarray:
+        """Euclidean distances between the kept networks' descriptors [k, k]
+        (the silhouette of the descriptors is the silhouette of these)."""
+        return euclidean_distances(np.array([self.vectors[i] for i in self.kept]))
+
+
+def euclidean_distances(X: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances between the rows of X [n, d] (float64)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1), 0.0))
+
+
+def group_topology(models: list[LoadedModel], directory: Path | None = None,
+                   kind: str = "small", recompute: bool = False, progress=None) -> Topology:
+    """Fixed points (cached per network in ``directory``, default each model's
+    own folder) and the topology descriptor of each model; ``progress`` wraps
+    the loop (e.g. tqdm)."""
+    from rnn.dynamics import cached_fixed_points
+    vecs, counts, solved = [], [], 0
+    for lm in (progress(models) if progress else models):
+        fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, kind,
+                                           directory or lm.path.parent, recompute)
+        solved += bool(fresh)
+        v, m = topology_descriptor(fp, lm.model)
+        vecs.append(v)
+        counts.append(m)
+    return Topology(vecs, counts, solved)
+
+
+@dataclass(frozen=True)
 class Clustering:
     """Silhouette score against the group labels and a 2-D MDS embedding."""
     silhouette: float | None          # None when undefined (one group, or one per network)
