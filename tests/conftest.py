@@ -10,7 +10,10 @@ matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# two threads (this project's machines have two cores), or $OMP_NUM_THREADS when
+# set (e.g. 1 beside a one-thread background training: oversubscribed threads
+# slow every small kernel many times over)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture

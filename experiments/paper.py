@@ -1,0 +1,592 @@
+"""The paper's three claims, tested on this tool's networks: experiments/results/PAPER.md.
+
+    python -m experiments.paper                      # from the committed networks
+    python -m experiments.paper --bootstrap 500      # quicker, wider-grained intervals
+
+The abstract of McMahan, Kleinman & Kao (NeurIPS 2021) claims:
+
+1. for relatively complex tasks, attractor topology is invariant to the choice
+   of learning rule, but representational geometry is not;
+2. for simple tasks, attractor topology depends on the task's input noise;
+3. as a task becomes more complex, attractor topology becomes invariant to
+   input noise.
+
+The networks are those of the grid files (default experiments/grids/claims.toml
+and, where its networks exist, claims_high.toml), trained with run_grid.py.
+From their cells this script forms every comparison there is:
+
+* by noise: cells that differ only in the noise level (one group per level);
+* by rule: BPTT and GA cells that differ only in the rule; at N = 1 and 2 also
+  the protocol experiment's 24 + 24 original-protocol networks
+  (experiments/networks/n1-original and original).
+
+Each comparison is made on the networks that reached the stop rule, with the
+attractor input topology (fixed points under the 'small' inputs, the
+30-number descriptor of fixed_point_input_topology.py, Euclidean) and the
+representational metrics: SVCCA under the original's analysis and this tool's,
+PWCCA, 1 − CKA, Procrustes and DSA.  Every silhouette has a 95% bootstrap
+interval over networks and a permutation p-value.  The BPTT–GA SVCCA rows
+stand beside the reference matrix's (../shared/reference/) through the same
+code.
+
+A comparison *separates* its groups when p < 0.05 and the interval's lower end
+is above 0; it shows *no separation* when p ≥ 0.05 and the interval's upper end
+is below --negligible (default 0.1: a silhouette that small is a weak structure
+at best); anything else is *undecided at this sample size*.  The verdicts of
+the claims follow from those (PAPER.md states the rule for each).
+
+Caches (fixed points beside each network, distances per metric in the grid's
+networks folder) make a rerun only tabulate.  Writes PAPER.md, paper.json
+and the figures paper_noise.png and paper_rules.png into --out.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnn.errors import Parser, UserError, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
+         ROOT / "experiments" / "grids" / "claims_high.toml"]
+RESULTS = ROOT / "experiments" / "results"
+PROTOCOL_NETWORKS = {1: ROOT / "experiments" / "networks" / "n1-original",
+                     2: ROOT / "experiments" / "networks" / "original"}
+METRICS = ["topology", "svcca_original", "svcca", "pwcca", "cka", "procrustes", "dsa"]
+LABEL = {"topology": "attractor topology", "svcca_original": "SVCCA (original analysis)",
+         "svcca": "SVCCA (tool analysis)", "pwcca": "PWCCA", "cka": "1 − CKA",
+         "procrustes": "Procrustes", "dsa": "DSA"}
+SIMPLE = ("rdm", 1)                      # the simple tasks of claim 2
+CLAIMS = {
+    1: "For relatively complex tasks, attractor topology is invariant to the choice of "
+       "learning rule, but representational geometry is not.",
+    2: "For simple tasks, attractor topology depends on task input noise.",
+    3: "When a task becomes increasingly complex, RNN attractor topology becomes invariant "
+       "to input noise."}
+# numbers typed at the end of the original's svcca_analysis.py (see PAPER.md)
+ORIGINAL_SERIES = {
+    "by_N": {"commit": "87b8586", "date": "2021-05-30", "x": [1, 2, 3, 4, 5, 6],
+             "y": [0.25, 6.2e-4, 0.012, -0.013, -1.7e-5, -0.015]},
+    "by_N_earlier": [{"commit": "c59e132", "date": "2021-05-14",
+                      "y": [0.34, 0.13, 0.12, 0.21, 0.38, 0.45]},
+                     {"commit": "8a21aef", "date": "2021-05-21",
+                      "y": [0.203, 0.346, 0.0343, -0.125, -0.0421, 0.0126]}],
+    "by_noise": {"commit": "71cb99e", "date": "2021-05-12", "x": [0.1, 0.5, 1.0],
+                 "y": [0.114, 0.148, 0.154]}}
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m experiments.paper",
+               description="Test the paper's three claims on the trained networks of the claims "
+                           "grids and write experiments/results/PAPER.md.",
+               epilog="Example: python -m experiments.paper --bootstrap 2000")
+    p.add_argument("--grids", nargs="+", default=None, metavar="GRID.toml",
+                   help="grid files whose networks to analyse (default: "
+                        "experiments/grids/claims.toml and claims_high.toml)")
+    p.add_argument("--bootstrap", type=int, default=2000, metavar="B",
+                   help="bootstrap resamples and label permutations per silhouette (default "
+                        "2000)")
+    p.add_argument("--negligible", type=float, default=0.1, metavar="S",
+                   help="a comparison shows no separation when p >= 0.05 and its interval lies "
+                        "below S (default 0.1)")
+    p.add_argument("--metrics", nargs="+", default=METRICS, metavar="METRIC",
+                   help=f"what to compare by, any of {', '.join(METRICS)} (default: all)")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="the grids' networks folder (default: each grid file's models_dir)")
+    p.add_argument("--no-protocol-networks", action="store_true",
+                   help="leave out the protocol experiment's N = 1, 2 BPTT/GA networks")
+    p.add_argument("--out", default=str(RESULTS), metavar="DIR",
+                   help="where PAPER.md, paper.json and the figures go (default "
+                        "experiments/results)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+# ---- which comparisons there are -------------------------------------------
+
+@dataclass
+class Comparison:
+    kind: str                        # "noise" or "rule"
+    task: str                        # "rdm" or "ncdi"
+    N: int | None
+    protocol: str
+    groups: dict                     # label -> [(folder, meta)] of finished networks
+    planned: dict                    # label -> networks planned
+    source: str = ""
+    result: dict = field(default_factory=dict)
+
+    @property
+    def task_label(self) -> str:
+        return "RDM" if self.task == "rdm" else f"N = {self.N}"
+
+    @property
+    def order(self) -> float:
+        return 0 if self.task == "rdm" else self.N
+
+    @property
+    def key(self) -> str:
+        t = "rdm" if self.task == "rdm" else f"ncdi{self.N}"
+        return f"{self.kind}-{t}-{self.protocol}" + (f"-{self.source}" if self.source else "")
+
+
+def task_of(cell) -> tuple[str, int | None]:
+    return ("rdm", None) if cell.task == "rdm" else ("ncdi", cell.N or 2)
+
+
+def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[Comparison]:
+    """Every noise and rule comparison the grids' cells allow."""
+    from rnn.grid import finished
+    cells = {}
+    for grid in grids:
+        folder = grid.folder(models_dir)
+        for c in grid.cells:
+            cells.setdefault(c.name, (c, folder))
+    out = []
+
+    def same_but(c, d, key):
+        return all(getattr(c, k) == getattr(d, k) for k in
+                   ("rule", "noise", "protocol", "shared_x0", "lenient_stop",
+                    "original_budgets", "hidden", "max_steps", "stall_window")
+                   if k != key) and task_of(c) == task_of(d)
+
+    def found(c, folder):
+        return [(folder, m) for _, m in sorted(finished(folder, c).items())]
+
+    for kind, key, label in (("noise", "noise", lambda c: f"v = {c.noise:g}"),
+                             ("rule", "rule", lambda c: c.rule.upper())):
+        seen = set()
+        for name, (c, folder) in cells.items():
+            if name in seen:
+                continue
+            family = [(d, f) for d, f in cells.values() if same_but(c, d, key)]
+            seen |= {d.name for d, _ in family}
+            if kind == "rule":
+                family = [(d, f) for d, f in family if d.rule in ("bptt", "ga")]
+            family.sort(key=lambda df: (df[0].noise, df[0].rule))
+            if len({getattr(d, key) for d, _ in family}) < 2:
+                continue
+            task, N = task_of(c)
+            out.append(Comparison(kind, task, N, c.protocol,
+                                  {label(d): found(d, f) for d, f in family},
+                                  {label(d): d.networks for d, _ in family}))
+    if use_protocol_networks:
+        for N, folder in PROTOCOL_NETWORKS.items():
+            if not folder.is_dir():
+                continue
+            groups = {r.upper(): protocol_networks(folder, r) for r in ("bptt", "ga")}
+            out.append(Comparison("rule", "ncdi", N, "original", groups,
+                                  {k: len(v) for k, v in groups.items()}, source="protocol"))
+    out.sort(key=lambda c: (c.kind, c.protocol != "original", c.order, c.source))
+    return out
+
+
+def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
+    """The protocol experiment's finished networks of one rule in a cell folder."""
+    from rnn.grid import FINISHED
+    out = {}
+    for p in sorted(folder.glob(f"{rule}_s*.json")):
+        try:
+            m = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("status") in FINISHED and \
+                p.with_suffix(".pt").exists():
+            out.setdefault(int(m["seed"]), m)
+    return [(folder, out[s]) for s in sorted(out)]
+
+
+# ---- the numbers of one comparison -------------------------------------------
+
+def stats(D: np.ndarray, labels: list[str], n_boot: int) -> dict:
+    from rnn.compare import silhouette_stats, within_between
+    index = [sorted(set(labels)).index(lab) for lab in labels]
+    s = silhouette_stats(D, index, n_boot, n_boot)
+    bal = silhouette_stats(D, index, n_boot, n_boot, balanced=True)
+    w, b = within_between(D, index)
+    return {"silhouette": s.silhouette, "ci": [s.ci_low, s.ci_high], "p": s.p_value,
+            "balanced": {"silhouette": bal.silhouette, "ci": [bal.ci_low, bal.ci_high],
+                         "p": bal.p_value},
+            "within": w, "between": b, "n": len(labels)}
+
+
+def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
+            log) -> dict:
+    from rnn.compare import group_topology
+    from rnn.fixed_points import weights_hash
+    from rnn.io import load_model
+    from rnn.similarity import DSAOptions, metric_cache, similarity_distances
+    from rnn.svcca import PairCache, SVCCAOptions, svcca_distances
+    training, models, labels = {}, [], []
+    for label, found in comp.groups.items():
+        st = [m["status"] for _, m in found]
+        training[label] = {"planned": comp.planned[label], "trained": len(found),
+                           "converged": st.count("converged"),
+                           "other": {s: st.count(s) for s in sorted(set(st)) if s != "converged"},
+                           "updates_median": float(np.median([m["steps"] for _, m in found]))
+                           if found else None}
+        for folder, m in found:
+            if m["status"] == "converged":
+                models.append(load_model(m["name"], folder))
+                labels.append(label)
+    res = {"training": training, "metrics": {}}
+    sizes = [labels.count(lab) for lab in comp.groups]
+    if min(sizes) < 2:
+        res["skipped"] = f"fewer than 2 converged networks in a group ({sizes})"
+        return res
+    t0 = time.time()
+    keys = [weights_hash(lm.model) for lm in models]
+    tasks = [lm.task for lm in models]
+    nets = [lm.model for lm in models]
+    if "topology" in metrics:
+        topo = group_topology(models)
+        kept = topo.kept
+        res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot)
+        res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(kept)
+        res["fixed_points_median"] = float(np.median(topo.points))
+        log(f"  topology: {topo.solved} networks solved, {len(models) - topo.solved} cached")
+    if "svcca_original" in metrics:
+        opts = SVCCAOptions.original()
+        cache = PairCache(opts, cache_dir / PairCache.file_name(opts))
+        sv = svcca_distances(nets, tasks, keys, opts, cache=cache)
+        if sv.computed:
+            cache.save()
+        res["metrics"]["svcca_original"] = stats(sv.distances, labels, n_boot)
+        res["metrics"]["svcca_original"]["noise_floor_mean"] = float(sv.noise_floor.mean())
+    rest = [m for m in metrics if m not in ("topology", "svcca_original")]
+    if rest:
+        opts = SVCCAOptions()
+        caches = {m: metric_cache(m, opts, cache_dir) for m in rest}
+        out = similarity_distances(nets, tasks, keys, opts, rest, caches, 1.0, DSAOptions())
+        for m in rest:
+            if out[m].computed:
+                caches[m].save()
+            res["metrics"][m] = stats(out[m].distances, labels, n_boot)
+    res["analysis_seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+# ---- verdicts ----------------------------------------------------------------
+
+def separation(x: dict | None, negligible: float) -> str:
+    """'separated', 'none' or 'undecided' (see the module docstring)."""
+    if not x or x.get("silhouette") is None:
+        return "n/a"
+    lo, hi = x["ci"]
+    if x["p"] < 0.05 and lo > 0:
+        return "separated"
+    if x["p"] >= 0.05 and hi < negligible:
+        return "none"
+    return "undecided"
+
+
+WORD = {"separated": "separated", "none": "no separation", "undecided": "undecided",
+        "n/a": "n/a"}
+
+
+def verdicts(comps: list[Comparison], negligible: float) -> dict:
+    """Per claim: the verdict and the per-task evidence behind it."""
+    def sep(c, m):
+        return separation(c.result.get("metrics", {}).get(m), negligible)
+
+    noise = [c for c in comps if c.kind == "noise" and c.protocol == "original"
+             and c.result.get("metrics")]
+    rule = [c for c in comps if c.kind == "rule" and c.protocol == "original"
+            and c.result.get("metrics")]
+    out = {}
+    # claim 2: simple tasks (RDM, N = 1): topology by noise separated
+    simple = [c for c in noise if (c.task if c.task == "rdm" else c.N) in SIMPLE]
+    s2 = [sep(c, "topology") for c in simple]
+    out[2] = {"tasks": {c.task_label: s for c, s in zip(simple, s2)},
+              "verdict": "undecided at this sample size" if not s2 else
+              "holds" if all(s == "separated" for s in s2) else
+              "does not hold" if all(s == "none" for s in s2) else
+              "holds in part" if any(s == "separated" for s in s2) else
+              "undecided at this sample size",
+              "rule": "holds when the topology separates the noise levels (p < 0.05, interval "
+                      "above 0) on every simple task (RDM, N = 1); does not hold when it shows "
+                      "no separation on every one"}
+    # claim 3: the most complex tasks: no separation; and separation on simple tasks
+    complex_ = [c for c in noise if c.task == "ncdi" and c.N >= 2]
+    s3 = {c.task_label: sep(c, "topology") for c in complex_}
+    top = max(complex_, key=lambda c: c.N) if complex_ else None
+    if top is None:
+        v3 = "undecided at this sample size"
+    else:
+        hi = sep(top, "topology")
+        simple_sep = any(s == "separated" for s in s2)
+        v3 = ("holds" if hi == "none" and simple_sep else
+              "does not hold" if hi == "separated" or (hi == "none" and s2 and
+                                                       all(s == "none" for s in s2)) else
+              "undecided at this sample size")
+    out[3] = {"tasks": s3, "verdict": v3,
+              "rule": "holds when the topology separates the noise levels on a simple task and "
+                      "shows no separation on the most complex task trained; does not hold when "
+                      "the most complex task still separates them (or no task ever does)"}
+    # claim 1: at each N >= 3 (and below, for the record): topology none, SVCCA separated
+    per_n = {}
+    for c in rule:
+        t, g = sep(c, "topology"), sep(c, "svcca_original")
+        v = ("holds" if t == "none" and g == "separated" else
+             "does not hold" if t == "separated" or g == "none" else
+             "undecided at this sample size")
+        per_n[c.task_label + (" (protocol networks)" if c.source else "")] = {
+            "topology": t, "svcca_original": g, "verdict": v}
+    complex_rule = [v for k, v in per_n.items() if k.startswith("N = ") and
+                    int(k.split()[2]) >= 3]
+    vs = [v["verdict"] for v in complex_rule]
+    out[1] = {"tasks": per_n,
+              "verdict": "undecided at this sample size" if not vs else
+              "holds" if all(v == "holds" for v in vs) else
+              "does not hold" if all(v == "does not hold" for v in vs) else
+              "mixed: " + ", ".join(f"{k} {v['verdict']}" for k, v in per_n.items()
+                                    if k.startswith("N = ") and int(k.split()[2]) >= 3),
+              "rule": "at each N ≥ 3: holds when the topology shows no separation of BPTT and "
+                      "GA and SVCCA (original analysis) separates them; does not hold when the "
+                      "topology separates them or SVCCA shows no separation"}
+    return out
+
+
+# ---- the reference's rule rows -----------------------------------------------
+
+def reference_rows(n_boot: int) -> dict:
+    from rnn import reference
+    if not reference.available():
+        return {}
+    out = {}
+    for N in range(1, 7):
+        D, g = reference.rule_block(N)
+        out[N] = stats(D, ["BPTT" if k == 0 else "GA" for k in g], n_boot)
+    return out
+
+
+# ---- output ------------------------------------------------------------------
+
+def fmt(x: dict | None) -> str:
+    if not x or x.get("silhouette") is None:
+        return "n/a"
+    return f"{x['silhouette']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}], p {x['p']:.2g}"
+
+
+def training_line(c: Comparison) -> str:
+    parts = []
+    for lab, t in c.result["training"].items():
+        other = "".join(f", {n} {s}" for s, n in t["other"].items())
+        parts.append(f"{lab}: {t['converged']}/{t['planned']} converged"
+                     + (f" ({t['trained']} trained{other})" if t["trained"] != t["converged"]
+                        else "") + (f", median {t['updates_median']:.0f} updates"
+                                    if t["updates_median"] is not None else ""))
+    return "; ".join(parts)
+
+
+def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -> None:
+    neg = args.negligible
+    L = ["# The paper's three claims", "",
+         "Generated by `python -m experiments.paper` (experiments/paper.py) from the networks "
+         "of " + ", ".join(f"`{Path(g).relative_to(ROOT)}`" if Path(g).is_relative_to(ROOT)
+                           else f"`{g}`" for g in args.grid_paths) +
+         (" and the protocol experiment's N = 1, 2 networks" if not args.no_protocol_networks
+          else "") + f"; {args.bootstrap} bootstrap resamples and permutations per silhouette; "
+         f"this run took {wall:.0f} s. Silhouettes: scikit-learn's (mean over networks) "
+         "[95% bootstrap interval], permutation p; networks that reached the stop rule only. "
+         f"A comparison **separates** its groups when p < 0.05 and the interval is above 0, "
+         f"shows **no separation** when p ≥ 0.05 and the interval lies below {neg:g}, and is "
+         "**undecided** otherwise.", "",
+         "| claim | the original's evidence | this tool (attractor topology silhouette) | "
+         "verdict |", "|---|---|---|---|"]
+    by_n = ORIGINAL_SERIES["by_N"]
+    evidence = {
+        1: "reference matrix, BPTT vs GA SVCCA silhouette: " + ", ".join(
+            f"N = {N} {ref[N]['silhouette']:.3f}" for N in sorted(ref)) if ref else "—",
+        2: f"series typed into its svcca_analysis.py ({by_n['commit']}): silhouette "
+           f"{by_n['y'][0]:g} at N = 1",
+        3: f"the same series ({by_n['commit']}) for N = 1…6: " +
+           ", ".join(f"{y:g}" for y in by_n["y"])}
+
+    def topo_of(kind, pred):
+        return "; ".join(f"{c.task_label}{' (protocol networks)' if c.source else ''}: "
+                         f"{fmt(c.result.get('metrics', {}).get('topology'))}"
+                         for c in comps if c.kind == kind and c.protocol == "original"
+                         and pred(c) and c.result.get("metrics"))
+    mine = {1: topo_of("rule", lambda c: True),
+            2: topo_of("noise", lambda c: c.order <= 1),
+            3: topo_of("noise", lambda c: c.order >= 2)}
+    for k in (1, 2, 3):
+        L.append(f"| {k}. {CLAIMS[k]} | {evidence[k]} | {mine[k] or 'not trained yet'} | "
+                 f"**{claims[k]['verdict']}** |")
+    L += ["", "How each verdict is reached:", ""]
+    for k in (1, 2, 3):
+        per = claims[k]["tasks"]
+        ev = "; ".join(f"{t}: " + (WORD.get(v, v) if isinstance(v, str) else
+                                   f"topology {WORD[v['topology']]}, SVCCA "
+                                   f"{WORD[v['svcca_original']]} → {v['verdict']}")
+                       for t, v in per.items())
+        L.append(f"* Claim {k} — {claims[k]['rule']}. Per task: {ev or 'nothing analysed'}.")
+    for f in figures:
+        L += ["", f"![{f}]({f})"]
+    for kind, title in (("noise", "Input noise as the group label (BPTT)"),
+                        ("rule", "Learning rule as the group label (BPTT against GA, -v 0.5)")):
+        for protocol in ("original", "clean"):
+            rows = [c for c in comps if c.kind == kind and c.protocol == protocol]
+            if not rows:
+                continue
+            L += ["", f"## {title}, {protocol} protocol", "",
+                  "| task | networks | " + " | ".join(LABEL[m] for m in args.metrics) + " |",
+                  "|---|---|" + "---|" * len(args.metrics)]
+            for c in rows:
+                r = c.result
+                cells = [fmt(r.get("metrics", {}).get(m)) for m in args.metrics] \
+                    if r.get("metrics") else \
+                    ["not yet: fewer than 2 converged networks in a group"] + \
+                    ["–"] * (len(args.metrics) - 1)
+                L.append(f"| {c.task_label}{' (protocol networks)' if c.source else ''} | "
+                         f"{training_line(c)} | " + " | ".join(cells) + " |")
+            if kind == "rule" and protocol == "original" and ref:
+                L.append("| reference matrix (original code), N = 1…6 | BPTT/GA "
+                         + ", ".join(f"{ref[N]['n']}" for N in sorted(ref)) + " | – | "
+                         + "<br>".join(f"N = {N}: {fmt(ref[N])}" for N in sorted(ref))
+                         + " |" + " – |" * (len(args.metrics) - 2))
+    L += ["", "## What the original's code says about claims 2 and 3", "",
+          "The original repository holds no table of these claims. At the end of its "
+          "`svcca_analysis.py` three commits type in a series of silhouettes against N = 1…6 "
+          "and fit a line to it: " + "; ".join(
+              f"{e['commit']} ({e['date']}) {', '.join(f'{y:g}' for y in e['y'])}"
+              for e in ORIGINAL_SERIES["by_N_earlier"]) +
+          f"; {by_n['commit']} ({by_n['date']}, the last) "
+          f"{', '.join(f'{y:g}' for y in by_n['y'])}. One commit earlier, "
+          f"{ORIGINAL_SERIES['by_noise']['commit']} ({ORIGINAL_SERIES['by_noise']['date']}) had "
+          f"a series against the noise level 0.1, 0.5, 1.0: "
+          f"{', '.join(f'{y:g}' for y in ORIGINAL_SERIES['by_noise']['y'])}. Its "
+          "`fixed_point_input_topology.py` (and `svcca_analysis.py`) switch to a six-colour "
+          "palette 'when plotting against noise levels' whenever a groups file has other than "
+          "2 or 4 groups. What this tool concludes: the last N series is most likely the "
+          "attractor-topology silhouette with the noise level as the label (it falls from "
+          "0.25 at N = 1 to about 0 from N = 2 on, the shape of claims 2 and 3, and the "
+          "BPTT–GA SVCCA silhouettes of the reference, 0.29 to 0.15, are not it); it changed "
+          "by up to 0.4 between commits 9 days apart, so the networks or the analysis behind "
+          "it changed too. Which rule, how many networks per noise level, which protocol, "
+          "and whether the numbers came from the topology or the SVCCA script is not "
+          "recorded anywhere in the repository, and cannot be known. This tool therefore "
+          "compares BPTT networks (the rule the original trains by default) at the three "
+          "noise levels of its README under the original protocol, with both the topology "
+          "and every representational metric, and shows the original's last series beside "
+          "its own topology silhouettes.", ""]
+    path.write_text("\n".join(L) + "\n")
+
+
+def plot(comps, ref, out: Path) -> list[str]:
+    from rnn import plotting as P
+    P.use_backend(False)
+    written = []
+    fig, axes = P.new_figure(2, 1, width=5.2, height=4.0)
+    for ax, metric in zip(axes[0], ("topology", "svcca_original")):
+        for protocol, marker in (("original", "o"), ("clean", "s")):
+            rows = [c for c in comps if c.kind == "noise" and c.protocol == protocol
+                    and c.result.get("metrics", {}).get(metric)]
+            if rows:
+                _errorbars(ax, [c.order for c in rows],
+                           [c.result["metrics"][metric] for c in rows], marker,
+                           f"this tool, {protocol} protocol")
+        if metric == "topology":
+            s = ORIGINAL_SERIES["by_N"]
+            ax.plot(s["x"], s["y"], "x", color="grey", ms=8,
+                    label=f"original code's series ({s['commit']})")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xticks(range(0, 7), ["RDM"] + [str(n) for n in range(1, 7)])
+        ax.set_xlabel("task (N of N-CDI)")
+        ax.set_ylabel("silhouette, noise level as label")
+        ax.set_title(LABEL[metric] + " by input noise")
+        ax.legend(fontsize=7)
+    written.append(P.save(fig, out / "paper_noise.png"))
+    fig, axes = P.new_figure(2, 1, width=5.2, height=4.0)
+    for ax, metric in zip(axes[0], ("topology", "svcca_original")):
+        rows = [c for c in comps if c.kind == "rule" and c.protocol == "original"
+                and c.result.get("metrics", {}).get(metric)]
+        for src, marker, lab in (("", "o", "this tool (claims grid)"),
+                                 ("protocol", "s", "this tool (protocol networks)")):
+            sub = [c for c in rows if c.source == src]
+            if sub:
+                _errorbars(ax, [c.order for c in sub], [c.result["metrics"][metric] for c in sub],
+                           marker, lab)
+        if metric == "svcca_original" and ref:
+            _errorbars(ax, [N + 0.15 for N in sorted(ref)], [ref[N] for N in sorted(ref)], "^",
+                       "reference matrix (original code)")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xticks(range(1, 7))
+        ax.set_xlabel("N of N-CDI")
+        ax.set_ylabel("silhouette, rule as label")
+        ax.set_title(LABEL[metric] + ": BPTT vs GA")
+        ax.legend(fontsize=7)
+    written.append(P.save(fig, out / "paper_rules.png"))
+    return written
+
+
+def _errorbars(ax, x, rows, marker, label):
+    y = np.array([r["silhouette"] for r in rows])
+    lo = y - np.array([r["ci"][0] for r in rows])
+    hi = np.array([r["ci"][1] for r in rows]) - y
+    ax.errorbar(x, y, yerr=[lo, hi], fmt=marker, capsize=3, label=label)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from rnn.grid import read_grid
+    if args.bootstrap < 1:
+        raise UserError(f"--bootstrap must be at least 1, got {args.bootstrap}")
+    bad = [m for m in args.metrics if m not in METRICS]
+    if bad:
+        raise UserError(f"unknown metric {bad[0]!r} (known: {', '.join(METRICS)})")
+    if not (0 < args.negligible <= 1):
+        raise UserError(f"--negligible must be in (0, 1], got {args.negligible}")
+    paths = [Path(g) for g in args.grids] if args.grids else [g for g in GRIDS if g.exists()]
+    grids = [read_grid(p) for p in paths]
+    args.grid_paths = [str(p.resolve()) for p in paths]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    t0 = time.time()
+    comps = comparisons_of(grids, not args.no_protocol_networks, args.models_dir)
+    if not comps:
+        raise UserError("the grids have no cells that differ only in the noise level or rule")
+    cache_dir = grids[0].folder(args.models_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for c in comps:
+        log(f"{c.kind} {c.task_label}, {c.protocol} protocol"
+            f"{' (protocol networks)' if c.source else ''}: "
+            + ", ".join(f"{k} {len(v)}" for k, v in c.groups.items()))
+        c.result = analyse(c, args.metrics, args.bootstrap, cache_dir, log)
+        if c.result.get("skipped"):
+            log(f"  skipped: {c.result['skipped']}")
+        else:
+            log("  " + "; ".join(f"{m} {fmt(x)}" for m, x in c.result["metrics"].items()))
+    ref = reference_rows(args.bootstrap) if "svcca_original" in args.metrics else {}
+    claims = verdicts(comps, args.negligible)
+    figures = plot(comps, ref, out)
+    wall = time.time() - t0
+    md = out / "PAPER.md"
+    write_markdown(md, comps, claims, ref, args, wall, [Path(f).name for f in figures])
+    js = out / "paper.json"
+    from rnn.io import atomic_write_text, dumps_strict
+    atomic_write_text(js, dumps_strict({
+        "claims": {k: {"claim": CLAIMS[k], **v} for k, v in claims.items()},
+        "comparisons": [{"key": c.key, "kind": c.kind, "task": c.task, "N": c.N,
+                         "protocol": c.protocol, "source": c.source, **c.result}
+                        for c in comps],
+        "reference_rule_svcca": ref, "original_series": ORIGINAL_SERIES,
+        "bootstrap": args.bootstrap, "negligible": args.negligible, "grids": args.grid_paths,
+        "wall_seconds": round(wall, 1)}))
+    for k in (1, 2, 3):
+        print(f"claim {k}: {claims[k]['verdict']}")
+    for w in [str(md), str(js), *figures]:
+        print(f"wrote {w}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    run_cli(main, sys.argv[1:])

@@ -1,0 +1,122 @@
+"""experiments/paper.py: the comparisons it forms from grid cells, the verdict
+rules, and the whole report end to end on copies of shipped networks."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import paper
+from rnn.grid import read_grid
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = """
+[grid]
+name = "tinyclaims"
+networks = 3
+first_seed = 0
+protocol = "original"
+[[cells]]
+task = "rdm"
+rule = "bptt"
+noise = [0.1, 0.5]
+[[cells]]
+task = "rdm"
+rule = "ga"
+"""
+# which shipped RDM networks stand in for each cell (labels are what matters here)
+SOURCES = {"rdm-bptt-v010-original": "bptt_s", "rdm-bptt-v050-original": "xrdm-bptt-v050_s5000",
+           "rdm-ga-v050-original": "xrdm-ga-v050_s6000"}
+
+
+def fill(grid, folder: Path) -> None:
+    folder.mkdir()
+    for cell in grid.cells:
+        src = SOURCES[cell.name]
+        for k in range(3):
+            name = f"{cell.name}_s0_{k:03d}"
+            shutil.copy(ROOT / "models" / f"{src}_{k:03d}.pt", folder / f"{name}.pt")
+            meta = json.loads((ROOT / "models" / f"{src}_{k:03d}.json").read_text())
+            meta.update(name=name, seed=k)
+            (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
+def test_separation_rule():
+    neg = 0.1
+    assert paper.separation({"silhouette": 0.3, "ci": [0.1, 0.5], "p": 0.01}, neg) == "separated"
+    assert paper.separation({"silhouette": 0.3, "ci": [-0.1, 0.5], "p": 0.01}, neg) == "undecided"
+    assert paper.separation({"silhouette": 0.0, "ci": [-0.1, 0.08], "p": 0.4}, neg) == "none"
+    assert paper.separation({"silhouette": 0.0, "ci": [-0.1, 0.2], "p": 0.4}, neg) == "undecided"
+    assert paper.separation(None, neg) == "n/a"
+
+
+def _comp(kind, N, topo, svcca=None):
+    c = paper.Comparison(kind, "rdm" if N == 0 else "ncdi", N or None, "original", {}, {})
+    c.result = {"metrics": {"topology": topo, **({"svcca_original": svcca} if svcca else {})}}
+    return c
+
+
+SEP = {"silhouette": 0.3, "ci": [0.1, 0.5], "p": 0.001}
+NONE = {"silhouette": 0.01, "ci": [-0.05, 0.05], "p": 0.5}
+
+
+def test_verdicts_follow_the_stated_rules():
+    comps = [_comp("noise", 0, SEP), _comp("noise", 1, SEP), _comp("noise", 2, NONE),
+             _comp("noise", 4, NONE), _comp("rule", 3, NONE, SEP), _comp("rule", 4, NONE, SEP)]
+    v = paper.verdicts(comps, 0.1)
+    assert v[2]["verdict"] == "holds" and v[3]["verdict"] == "holds" and \
+        v[1]["verdict"] == "holds"
+    # the most complex task still separates the noise levels: claim 3 fails
+    comps[3] = _comp("noise", 4, SEP)
+    assert paper.verdicts(comps, 0.1)[3]["verdict"] == "does not hold"
+    # topology separates the rules at N = 3: claim 1 fails there
+    comps[4] = _comp("rule", 3, SEP, SEP)
+    v = paper.verdicts(comps, 0.1)
+    assert v[1]["tasks"]["N = 3"]["verdict"] == "does not hold"
+    assert v[1]["verdict"].startswith("mixed")
+    # no separation on either simple task: claim 2 does not hold
+    comps[0], comps[1] = _comp("noise", 0, NONE), _comp("noise", 1, NONE)
+    assert paper.verdicts(comps, 0.1)[2]["verdict"] == "does not hold"
+
+
+def test_comparisons_are_formed_from_cells_that_differ_in_one_key(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text(GRID)
+    comps = paper.comparisons_of([read_grid(g)], False, tmp_path / "none")
+    assert [(c.kind, c.task_label, sorted(c.groups)) for c in comps] == [
+        ("noise", "RDM", ["v = 0.1", "v = 0.5"]), ("rule", "RDM", ["BPTT", "GA"])]
+
+
+def test_paper_end_to_end_matches_the_topology_script(tmp_path):
+    import fixed_point_input_topology as fpt
+    g = tmp_path / "g.toml"
+    g.write_text(GRID)
+    folder, out = tmp_path / "m", tmp_path / "out"
+    fill(read_grid(g), folder)
+    rc = paper.main(["--grids", str(g), "--models-dir", str(folder), "--out", str(out),
+                     "--bootstrap", "50", "--metrics", "topology", "svcca_original", "cka",
+                     "--no-protocol-networks", "--quiet"])
+    assert rc == 0
+    md = (out / "PAPER.md").read_text()
+    for k in (1, 2, 3):
+        assert paper.CLAIMS[k] in md
+    assert "Input noise as the group label" in md and "reference matrix" in md
+    data = json.loads((out / "paper.json").read_text())
+    noise = data["comparisons"][0]
+    assert noise["kind"] == "noise" and noise["training"]["v = 0.1"]["converged"] == 3
+    top = noise["metrics"]["topology"]
+    lo, hi = top["ci"]
+    assert lo <= top["silhouette"] <= hi and 0 < top["p"] <= 1
+    # the same silhouette as fixed_point_input_topology.py on the same groups
+    names = {lab: [f"{c}_s0_{k:03d}" for k in range(3)] for lab, c in
+             (("low", "rdm-bptt-v010-original"), ("mid", "rdm-bptt-v050-original"))}
+    (folder / "n.txt").write_text("".join(f"{lab} {' '.join(v)}\n" for lab, v in names.items()))
+    assert fpt.main(["n.txt", "--models-dir", str(folder), "--quiet", "--bootstrap", "0"]) == 0
+    ref = json.loads((folder / "n_topology.json").read_text())["silhouette_euclidean"]
+    assert top["silhouette"] == pytest.approx(ref, abs=1e-6)      # sklearn: float32 features
+    # the reference's BPTT-GA SVCCA rows through the same code
+    if data["reference_rule_svcca"]:
+        assert data["reference_rule_svcca"]["2"]["silhouette"] == pytest.approx(0.176, abs=1e-3)
+    assert (out / "paper_noise.png").stat().st_size > 0 and (out / "paper_rules.png").exists()
+    assert np.isfinite(data["wall_seconds"])
