@@ -32,7 +32,7 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
             fp = FixedPoints.load(path)
             if str(fp.weights_hash) == weights_hash(model):
                 return fp, False, path
-        except (OSError, KeyError, ValueError):
+        except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
             pass                     # unreadable or outdated cache: recompute
     st = task.static_inputs(kind)
     fp = find_fixed_points(model, st.values, st.evidence, st.context, cfg)
@@ -141,7 +141,7 @@ def cached_psychometric(model: RateRNN, task: DecisionTask, name: str, directory
                 if z["key"].tolist() == key.tolist():
                     return (Psychometric(z["levels"], z["fraction"], int(z["n_per_level"]),
                                          z["fit"]), False, path)
-        except (OSError, KeyError, ValueError):
+        except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
             pass                     # unreadable or outdated cache: recompute
     psy = psychometric(model, task, per_level, seed=seed, progress=progress)
     atomic_write(path, lambda f: np.savez(f, key=key, levels=psy.levels, fraction=psy.fraction,

@@ -305,11 +305,66 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
         hint = (f"; it looks like a model of the original research code: convert it with "
                 f"'python import_model.py original {name}'") if legacy else ""
         raise UserError(f"{path} is not a model file of this tool{hint}")
+    check_payload(path, payload)
     try:
         model = RateRNN.from_state(payload["network"])
     except Exception as e:
         raise UserError(f"model file {path} is damaged: {e}") from None
-    return LoadedModel(name, path, model, payload.get("meta", {}), payload.get("history", {}))
+    return LoadedModel(name, path, model, payload["meta"], payload.get("history", {}))
+
+
+NETWORK_FIELDS = ("W_in", "W_rec", "W_out", "b", "activation", "readout", "dt", "clamp_idx",
+                  "clamp_val")
+
+
+def check_payload(path: Path, payload: dict) -> None:
+    """The content of a model file, checked once where it is loaded: a known
+    format version, every field of the network, finite weights and numbers,
+    and the meta the analyses need (the task).  A UserError names the file
+    and the field."""
+    def bad(field: str, what: str):
+        raise UserError(f"model file {path}: {field} {what}; train it again or restore it "
+                        f"from a copy")
+
+    v = payload.get("version")
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= VERSION:
+        bad("version", f"is {v!r}, not a format version this tool knows (1…{VERSION})")
+    net = payload.get("network")
+    if not isinstance(net, dict):
+        bad("network", "is missing")
+    for k in NETWORK_FIELDS:
+        if k not in net:
+            bad(f"network.{k}", "is missing")
+    for k in ("W_in", "W_rec", "W_out", "b"):
+        t = net[k]
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            bad(f"network.{k}", "is not a tensor of numbers")
+        if not bool(torch.isfinite(t).all()):
+            bad(f"network.{k}", "holds non-finite values (NaN or infinity)")
+    dt = net["dt"]
+    if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not math.isfinite(dt) or \
+            not 0 < dt <= 1:
+        bad("network.dt", f"is {dt!r}; the Euler step must be in (0, 1]")
+    meta = payload.get("meta")
+    if not isinstance(meta, dict):
+        bad("meta", "is missing")
+    task = meta.get("task")
+    if not isinstance(task, dict) or not isinstance(task.get("name"), str):
+        bad("meta.task", "is missing")
+    for k, low in (("noise", 0.0), ("mean", 0.0)):
+        x = task.get(k)
+        if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) or \
+                x < low:
+            bad(f"meta.task.{k}", f"is {x!r}, not a finite number of at least {low:g}")
+    if task["name"] != "rdm" and not (isinstance(task.get("N"), int) and task["N"] >= 1):
+        bad("meta.task.N", f"is {task.get('N')!r}, not a positive integer")
+    steps = task.get("steps", 750)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
+        bad("meta.task.steps", f"is {steps!r}, not an integer of at least 2")
+    inputs = 1 if task["name"] == "rdm" else 2 * task["N"]
+    if net["W_in"].shape[-1] != inputs:
+        bad("network.W_in", f"has {net['W_in'].shape[-1]} inputs, but its task "
+                            f"({task['name']}) has {inputs}")
 
 
 def package_versions_and_command() -> dict:
