@@ -59,6 +59,12 @@ def build_parser() -> Parser:
     p.add_argument("--retries", type=int, default=2,
                    help="times a failed job is retried (default 2); a job whose worker dies "
                         "is rescheduled by Dask in any case")
+    p.add_argument("--cells", nargs="+", default=None, metavar="GLOB",
+                   help="train only the cells whose names match one of these shell patterns "
+                        "(e.g. '*-ga-*'); default: every cell")
+    p.add_argument("--deadline", type=float, default=None, metavar="S",
+                   help="start no job later than S seconds after training begins (the jobs "
+                        "under way finish; the rest stay for a rerun), e.g. for a lent GPU")
     p.add_argument("--no-compare", action="store_true", help="train only")
     p.add_argument("--list", action="store_true",
                    help="print the cells, their jobs and what is trained; run nothing")
@@ -78,8 +84,18 @@ def main(argv=None) -> int:
         raise UserError(f"--retries must be 0 or more, got {args.retries}")
     folder = grid.folder(args.models_dir)
     longest = max(len(c.name) for c in grid.cells) + 16
+    if args.deadline is not None and not (0 <= args.deadline < 1e9):
+        raise UserError(f"--deadline must be a number of seconds, 0 or more, got {args.deadline}")
+    train_cells = grid.cells
+    if args.cells:
+        import fnmatch
+        train_cells = [c for c in grid.cells if any(fnmatch.fnmatchcase(c.name, g)
+                                                    for g in args.cells)]
+        if not train_cells:
+            raise UserError(f"--cells {' '.join(args.cells)}: no cell of {grid.name} matches "
+                            f"(cells: {', '.join(c.name for c in grid.cells)})")
     ensure_writable(folder, longest)
-    jobs = interleave([jobs_for(c, folder, args.chunk) for c in grid.cells])
+    jobs = interleave([jobs_for(c, folder, args.chunk) for c in train_cells])
     total = sum(c.networks for c in grid.cells)
     done_before = sum(len(finished(folder, c)) for c in grid.cells)
     print(f"grid {grid.name}: {len(grid.cells)} cells, {total} networks; {done_before} "
@@ -97,7 +113,8 @@ def main(argv=None) -> int:
     if jobs:
         records, failed = run_jobs(jobs, folder, scheduler=args.scheduler,
                                    workers=args.workers, threads=args.threads,
-                                   device=args.device, retries=args.retries, quiet=args.quiet)
+                                   device=args.device, retries=args.retries, quiet=args.quiet,
+                                   deadline_s=args.deadline)
     wall = time.time() - t0
     comparisons = [] if args.no_compare else compare(grid, folder, args.quiet)
     summary = write_summary(grid, folder, records, failed, comparisons, wall)

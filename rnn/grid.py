@@ -387,14 +387,21 @@ def _die_with_parent():                                  # pragma: no cover (in 
         pass
 
 
-def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu") -> dict:
+def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
+            deadline: float | None = None) -> dict:
     """Train one job (a ``train_models.py --count`` subprocess) unless its seeds
-    are already finished; the record of what ran where.  Runs on a worker."""
+    are already finished, or it would start after ``deadline`` (a time.time()
+    value: it is then skipped, its record's ``trained`` False and ``skipped``
+    True); the record of what ran where.  Runs on a worker."""
     import socket
     folder_p = Path(folder)
     t0 = time.time()
     host = f"{socket.gethostname()}:{os.getpid()}"
     seeds = range(job.seed, job.seed + job.count)
+    if deadline is not None and t0 > deadline:
+        return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+                "trained": False, "skipped": True, "worker": host, "seconds": 0.0,
+                "status": ["not started (deadline)"] * job.count}
     have = finished(folder_p, job.cell)
     if all(s in have for s in seeds):
         return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
@@ -434,14 +441,17 @@ def cell_dict(cell: Cell) -> dict:
 
 def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
              workers: int | None = None, threads: int | None = None, device: str = "cpu",
-             retries: int = 2, quiet: bool = False) -> tuple[list[dict], list[dict]]:
+             retries: int = 2, quiet: bool = False,
+             deadline_s: float | None = None) -> tuple[list[dict], list[dict]]:
     """Run training jobs on Dask: a running scheduler's workers (``scheduler``
     address) or an embedded local cluster (one worker per core, or per GPU);
     progress as jobs finish.  Returns (records of the finished jobs, failures).
 
     Every job uses ``threads`` CPU threads (default 1 wherever it runs): the
     networks are then bit-identical however the grid is scheduled —
-    multithreaded kernels round differently at other thread counts."""
+    multithreaded kernels round differently at other thread counts.
+    ``deadline_s``: no job starts later than that many seconds from now (the
+    jobs under way finish)."""
     import logging
 
     from distributed import Client, LocalCluster, as_completed
@@ -469,8 +479,9 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
         client = Client(cluster)
     print(f"Dask: {n_workers} worker(s), {threads} thread(s) per job; dashboard "
           f"{client.dashboard_link}", flush=True)
-    futures = {client.submit(run_job, j, str(folder), threads, device, key=j.key, pure=False,
-                             retries=retries): j for j in jobs}
+    deadline = None if deadline_s is None else time.time() + deadline_s
+    futures = {client.submit(run_job, j, str(folder), threads, device, deadline, key=j.key,
+                             pure=False, retries=retries): j for j in jobs}
     left = {}
     for j in jobs:
         left[j.cell.name] = left.get(j.cell.name, 0) + 1
@@ -484,7 +495,9 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
                 records.append(rec)
                 conv = sum(s == "converged" for s in rec["status"])
                 line = (f"{j.name}: {conv}/{j.count} converged in {rec['seconds']:.0f} s on "
-                        f"{rec['worker']}" if rec["trained"] else f"{j.name}: already trained")
+                        f"{rec['worker']}" if rec["trained"] else
+                        f"{j.name}: not started (past the deadline)" if rec.get("skipped")
+                        else f"{j.name}: already trained")
             except Exception as e:                   # noqa: BLE001 (reported, then summed up)
                 failed.append({"job": j.name, "cell": j.cell.name, "error": str(e)})
                 line = f"{j.name}: FAILED ({e})"
