@@ -20,6 +20,24 @@ def fixed_points_path(directory: Path, name: str, kind: str) -> Path:
     return Path(directory) / f"{name}_fixed_points_{kind}.npz"
 
 
+def damaged_cache(path: Path) -> None:
+    """Say in one line that a cache file could not be reused."""
+    import sys
+    print(f"note: cache {path} is damaged or holds impossible values; recomputing it",
+          file=sys.stderr)
+
+
+def _fixed_points_valid(fp: FixedPoints, hidden: int, n_inputs: int) -> bool:
+    """A fixed-point cache's content: finite numbers, consistent shapes."""
+    m = len(fp.xstar)
+    return (fp.xstar.ndim == 2 and (m == 0 or fp.xstar.shape[1] == hidden)
+            and all(len(a) == m for a in (fp.input_index, fp.evidence, fp.residual,
+                                          fp.is_stable, fp.n_unstable))
+            and bool(np.all(np.isfinite(fp.xstar)) and np.all(np.isfinite(fp.evidence))
+                     and np.all(np.isfinite(fp.residual)) and np.all(np.isfinite(fp.eigvals)))
+            and bool(np.all((fp.input_index >= 0) & (fp.input_index < n_inputs))))
+
+
 def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str,
                         directory: Path, recompute: bool = False,
                         cfg: SolverConfig = SolverConfig()) -> tuple[FixedPoints, bool, Path]:
@@ -27,14 +45,17 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
     ``models/NAME_fixed_points_KIND.npz`` when it belongs to these weights.
     Returns (points, computed_now, path)."""
     path = fixed_points_path(directory, name, kind)
+    st = task.static_inputs(kind)
     if path.exists() and not recompute:
         try:
             fp = FixedPoints.load(path)
-            if str(fp.weights_hash) == weights_hash(model):
-                return fp, False, path
+            ok = _fixed_points_valid(fp, model.hidden, len(st.values))
         except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
-            pass                     # unreadable or outdated cache: recompute
-    st = task.static_inputs(kind)
+            fp, ok = None, False
+        if fp is not None and ok and str(fp.weights_hash) == weights_hash(model):
+            return fp, False, path
+        if not ok:
+            damaged_cache(path)
     fp = find_fixed_points(model, st.values, st.evidence, st.context, cfg)
     fp.save(path)
     return fp, True, path
@@ -138,11 +159,18 @@ def cached_psychometric(model: RateRNN, task: DecisionTask, name: str, directory
     if path.exists() and not recompute:
         try:
             with np.load(path) as z:
-                if z["key"].tolist() == key.tolist():
-                    return (Psychometric(z["levels"], z["fraction"], int(z["n_per_level"]),
-                                         z["fit"]), False, path)
+                psy = Psychometric(z["levels"], z["fraction"], int(z["n_per_level"]), z["fit"])
+                same = z["key"].tolist() == key.tolist()
+            f = psy.fraction
+            ok = f.shape == (task.n_contexts, len(psy.levels)) and \
+                bool(np.all(np.isfinite(f)) and np.all((f >= 0) & (f <= 1))) and \
+                bool(np.all(np.isfinite(psy.levels)))
         except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
-            pass                     # unreadable or outdated cache: recompute
+            same, ok = False, False
+        if same and ok:
+            return psy, False, path
+        if not ok:
+            damaged_cache(path)
     psy = psychometric(model, task, per_level, seed=seed, progress=progress)
     atomic_write(path, lambda f: np.savez(f, key=key, levels=psy.levels, fraction=psy.fraction,
                                           n_per_level=psy.n_per_level, fit=psy.fit))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -210,14 +211,59 @@ class PairCache:
         self.path = path
         self.networks: dict[str, list] = {}
         self.pairs: dict[str, list] = {}
+        self.dropped = 0                   # entries of the file that were not reused
         if path is not None and load:
             try:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)
-                if data.get("analysis") == self.analysis:
-                    self.networks, self.pairs = data["networks"], data["pairs"]
-            except (OSError, ValueError, KeyError, TypeError):
-                pass                       # missing or unreadable: start empty
+                if isinstance(data, dict) and data.get("analysis") == self.analysis:
+                    self._take(data.get("networks"), data.get("pairs"))
+            except FileNotFoundError:
+                pass                       # no cache yet
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                self.dropped = -1          # unreadable: start empty
+            if self.dropped:
+                import sys
+                what = "could not be read" if self.dropped < 0 else \
+                    f"has {self.dropped} entries that are not valid distances"
+                print(f"note: cache {path} {what}; those distances are recomputed",
+                      file=sys.stderr)
+
+    def bounds(self) -> tuple[float, float]:
+        """The values a distance of this analysis's metric can take (with
+        rounding room): 1 − a mean correlation or 1 − CKA lie in [0, 1], an
+        angle in [0, π/2], a DSA distance is finite and not negative."""
+        metric = self.analysis.get("metric", "svcca")
+        tol = 1e-6
+        if metric in ("svcca", "pwcca", "cka"):
+            return -tol, 1 + tol
+        if metric == "procrustes":
+            return -tol, math.pi / 2 + tol
+        return -tol, math.inf
+
+    def _take(self, networks, pairs) -> None:
+        """Keep the entries of a loaded file that hold valid values."""
+        lo, hi = self.bounds()
+
+        def number(x, low=-math.inf, high=math.inf):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and \
+                math.isfinite(x) and low <= x <= high
+
+        if not isinstance(networks, dict) or not isinstance(pairs, dict):
+            self.dropped = -1
+            return
+        for k, v in networks.items():
+            if isinstance(v, list) and len(v) == 2 and number(v[0], 0) and number(v[1], lo):
+                self.networks[k] = v
+            else:
+                self.dropped += 1
+        for k, v in pairs.items():
+            ok = isinstance(v, list) and 1 <= len(v) <= 2 and number(v[0], lo, hi) and \
+                (len(v) == 1 or number(v[1], -1e-6, math.pi / 2 + 1e-6))
+            if ok and isinstance(k, str) and len(k.split(" ")) == 2:
+                self.pairs[k] = v
+            else:
+                self.dropped += 1
 
     @staticmethod
     def file_name(options: SVCCAOptions) -> str:
