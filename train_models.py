@@ -137,7 +137,7 @@ def build_parser() -> Parser:
                    help="what a stall does: stop the network (status 'stalled') or say so "
                         "above the progress bar and train on (the JSON's 'stalled_at' records "
                         "the update); default: continue for the Hebbian rule, whose networks "
-                        "often leave chance late (see the README), stop for the others")
+                        "often leave chance late (see docs/how-it-works.md), stop for the others")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to train (default auto: cuda if available)")
     p.add_argument("--record-activity", action="store_true",
