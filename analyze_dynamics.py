@@ -54,6 +54,8 @@ def main(argv=None) -> int:
         raise UserError(f"unknown input set {args.inputs!r}: choose large, small or sparse")
     if args.trials < 1:
         raise UserError("--trials must be at least 1")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed must be in [0, 2**32), got {args.seed}")
     from rnn import plotting as P
     P.use_backend(args.show)
     from rnn.dynamics import cached_fixed_points, cached_psychometric, fit_pca, trajectories

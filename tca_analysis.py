@@ -34,6 +34,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.rank < 1:
         raise UserError("--rank must be at least 1")
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed must be in [0, 2**32), got {args.seed}")
     from rnn import plotting as P
     P.use_backend(args.show)
     import tensortools as tt
@@ -46,6 +48,10 @@ def main(argv=None) -> int:
         raise UserError(f"{args.name} has no activity record; train it with "
                         f"'train_models.py ... --record-activity'")
     X, updates, evidence = activity_tensor(lm.history)
+    if args.rank > min(X.shape):
+        raise UserError(f"--rank {args.rank} is more than the activity record's smallest "
+                        f"dimension allows ({' x '.join(map(str, X.shape))}: at most "
+                        f"{min(X.shape)})")
     res = tt.cp_als(X, rank=args.rank, verbose=False, random_state=args.seed)
     U = res.factors
     U.rebalance()

@@ -231,6 +231,10 @@ def read_grid(path) -> Grid:
                 raise UserError(f"grid file {path.name}: [[cells]] entry {k} has no {req}")
         keys = list(spec)
         values = [v if isinstance(v, list) else [v] for v in spec.values()]
+        for key, v in zip(keys, values):
+            if not v:
+                raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {key} = [] "
+                                f"makes no cell (give at least one value)")
         combos = list(itertools.product(*values))
         if "name" in entry and len(combos) > 1:
             raise UserError(f"grid file {path.name}: [[cells]] entry {k} makes {len(combos)} "
@@ -315,13 +319,33 @@ def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
     for p in sorted(folder.glob(f"{cell.name}_s*.json")):
         if not pat.fullmatch(p.stem):
             continue
+        if not p.with_suffix(".pt").exists():
+            continue
         try:
             m = json.loads(p.read_text())
+            ok = isinstance(m, dict) and isinstance(m.get("seed"), int)
         except (OSError, ValueError):
-            continue
-        if isinstance(m, dict) and "seed" in m and p.with_suffix(".pt").exists():
-            out.setdefault(int(m["seed"]), []).append(m)
+            ok = False
+        if not ok:
+            # a damaged sidecar: the network's own .pt is the source of truth, so a
+            # finished network is never trained again (and overwritten) for it
+            m = _meta_from_pt(p.with_suffix(".pt"))
+            if m is None:
+                continue
+        out.setdefault(int(m["seed"]), []).append(m)
     return out
+
+
+def _meta_from_pt(path: Path) -> dict | None:
+    """The meta saved inside a model file, or None when it cannot be read."""
+    try:
+        import torch
+        meta = torch.load(path, map_location="cpu", weights_only=True).get("meta")
+    except Exception:                                   # noqa: BLE001 (unreadable: no meta)
+        return None
+    if isinstance(meta, dict) and isinstance(meta.get("seed"), int):
+        return meta
+    return None
 
 
 def finished(folder: Path, cell: Cell) -> dict[int, dict]:
@@ -461,7 +485,7 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
     if scheduler:
         try:
             client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError, TypeError) as e:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
         threads = threads or 1

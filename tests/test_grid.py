@@ -280,3 +280,35 @@ def test_grid_compares_noise_levels_by_topology_and_geometry(tmp_path):
     assert (folder / "nz_noise.txt").read_text().splitlines()[0].startswith("noise=0.1 rdm-bptt")
     md = run_grid.write_summary(grid, folder, [], [], out, 0.0)[1]
     assert "| attractor topology |" in Path(md).read_text()
+
+
+def test_grid_refuses_an_empty_list_and_a_bad_scheduler_address(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text('[[cells]]\ntask = "rdm"\nrule = []\n')
+    r = run_script("run_grid.py", str(g), "--list")
+    assert r.returncode == 2 and "rule = [] makes no cell" in r.stderr
+    g.write_text('[grid]\nhidden = 8\nmax_steps = 1\nnetworks = 1\n[[cells]]\ntask = "rdm"\n'
+                 'rule = "bptt"\n')
+    r = run_script("run_grid.py", str(g), "--scheduler", "not a url", "--models-dir",
+                   str(tmp_path / "m"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cannot reach the Dask scheduler" in r.stderr
+
+
+def test_a_damaged_sidecar_never_gets_a_finished_network_retrained(tmp_path):
+    """The .pt is the source of truth: a malformed CELL_sSEED.json beside a
+    converged network leaves the seed finished (no job, nothing overwritten)."""
+    import shutil
+    cell = Cell(task="rdm", rule="bptt", networks=2, first_seed=100)
+    for k, seed in enumerate((100, 101)):
+        name = f"{cell.name}_s100_{k:03d}"
+        payload = torch.load(ROOT / "models" / "bptt_s_000.pt", weights_only=True)
+        payload["meta"].update(name=name, seed=seed, status="converged")
+        torch.save(payload, tmp_path / f"{name}.pt")
+        (tmp_path / f"{name}.json").write_text(json.dumps(payload["meta"]))
+    (tmp_path / f"{cell.name}_s100_001.json").write_text('{"name": "trunc')     # damaged
+    before = (tmp_path / f"{cell.name}_s100_001.pt").read_bytes()
+    assert sorted(finished(tmp_path, cell)) == [100, 101]
+    assert jobs_for(cell, tmp_path) == []
+    shutil.copy(tmp_path / f"{cell.name}_s100_001.json", tmp_path / "x.json")
+    assert (tmp_path / f"{cell.name}_s100_001.pt").read_bytes() == before

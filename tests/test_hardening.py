@@ -85,6 +85,7 @@ CASES = [
     (analyze_dynamics, ["bptt_0050", "huge"], "unknown input set"),
     (analyze_dynamics, ["bptt..x", "large"], "not allowed"),
     (analyze_dynamics, ["bptt_0050", "large", "--N", "3"], "disagrees"),
+    (analyze_dynamics, ["bptt_0050", "large", "--seed", "-1"], "--seed must be in"),
     # fixed_point_input_topology.py and svcca_analysis.py
     (fixed_point_input_topology, ["bad.txt"], "'nosuch' does not exist"),
     (fixed_point_input_topology, ["none.txt"], "none.txt"),
@@ -94,6 +95,7 @@ CASES = [
     (svcca_analysis, ["bom.txt", "--probe-seed", "-2"], "--probe-seed"),
     # tca_analysis.py and import_model.py
     (tca_analysis, ["bptt_0050"], "no activity record"),
+    (tca_analysis, ["bptt_0050", "--seed", "-1"], "--seed must be in"),
     (tca_analysis, ["trunc"], "truncated or damaged"),
     (import_model, ["original", "noise"], "not a PyTorch file"),
     (import_model, ["original", "trunc"], "truncated or damaged"),
