@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 from rnn.fixed_points import SolverConfig, find_fixed_points
 from rnn.groups import read_groups
 from rnn.io import load_model, models_dir, save_model

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 from rnn.protocol import Protocol
 from rnn.rules import ACTIVATION, make_config, spec
 from rnn.training import ValidationSet, fit

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 
 GRID = """[grid]
 name = "bench"

@@ -16,11 +16,10 @@ import json
 import subprocess
 import sys
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 
 CHILD = r"""
 import json, resource, sys, torch
-sys.path.insert(0, {root!r})
 from rnn.rules import ACTIVATION, make_config, spec
 from tasks import ncdi
 rule, P, device = {rule!r}, {P}, {device!r}

@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from common import machine, median_time
+from bench.common import machine, median_time
 from rnn.rules import ACTIVATION, make_config, spec
 from rnn.training import ValidationSet, fit
 from tasks import ncdi

@@ -22,7 +22,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 from rnn.io import load_model
 from rnn.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
 from rnn.svcca import SVCCAOptions, distance_matrices, reduce

@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from bench.common import ROOT, machine
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 
 TASKS = ("rdm", "cdi")

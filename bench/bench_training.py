@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from common import machine, median_time, train_to_stop
+from bench.common import machine, median_time, train_to_stop
 from rnn.rules import ACTIVATION, make_config, spec
 from rnn.training import ValidationSet
 from tasks import ncdi

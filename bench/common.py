@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import statistics
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def median_time(fn, repeat: int = 5, warmup: int = 1) -> float:

@@ -5,6 +5,9 @@
 # Writes bench/results/gpu.md and gpu.json (gpu_smoke.* with --smoke), or --out DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the repository importable also where it is not installed (pip install -e .), e.g. on a
+# lent GPU machine
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 SMOKE=()

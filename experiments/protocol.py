@@ -266,6 +266,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    sys.path.insert(0, str(ROOT))
     from experiments import protocol as _module   # one copy of the module's settings
     sys.exit(_module.main())

@@ -13,6 +13,9 @@
 # unpacked in the repository root here: tar -xf .../protocol_networks.tar
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the repository importable also where it is not installed (pip install -e .), e.g. on a
+# lent GPU machine
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 DEADLINE=${DEADLINE:-360}

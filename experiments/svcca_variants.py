@@ -17,13 +17,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from rnn.compare import load_group_models, silhouette, within_between  # noqa: E402
 from rnn.groups import read_groups  # noqa: E402

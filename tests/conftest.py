@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -8,8 +7,6 @@ import torch
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 # two threads (this project's machines have two cores), or $OMP_NUM_THREADS when
 # set (e.g. 1 beside a one-thread background training: oversubscribed threads
 # slow every small kernel many times over)

@@ -1,7 +1,6 @@
 """bench/bench_similarity.py's network supply: the kept CDI networks, topped up
 with weight-perturbed copies when fewer exist than asked for."""
 import shutil
-import sys
 
 import torch
 
@@ -9,8 +8,7 @@ from rnn.io import DEFAULT_MODELS_DIR
 
 
 def test_networks_are_topped_up_with_perturbed_copies(tmp_path, monkeypatch):
-    sys.path.insert(0, str(DEFAULT_MODELS_DIR.parent / "bench"))
-    import bench_similarity
+    from bench import bench_similarity
     cell = tmp_path / "experiments" / "networks" / "original"
     cell.mkdir(parents=True)
     for ext in ("json", "pt"):

@@ -41,11 +41,7 @@ def test_bench_stall_trains_replays_and_resumes(tmp_path):
 
 
 def _bench():
-    import sys
-
-    from helpers import ROOT
-    sys.path.insert(0, str(ROOT / "bench"))
-    import bench_stall
+    from bench import bench_stall
     return bench_stall
 
 

@@ -98,9 +98,7 @@ def test_reproduce_only_train_trains_every_task_in_one_pool_and_analyses_nothing
 
 
 def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
-    import sys
-    sys.path.insert(0, str(DEFAULT_MODELS_DIR.parent / "experiments"))
-    import reproduce
+    from experiments import reproduce
 
     def task_result(seed):
         return {"settings": {"per_rule": 2, "rules": ["bptt"], "variance": 0.5, "seed": seed,

@@ -317,7 +317,6 @@ def test_stale_temporaries_are_removed_but_live_ones_kept(models_tmp):
 
 KILL_DURING_SAVE = """
 import os, sys, time
-sys.path.insert(0, {root!r})
 real = os.replace
 def slow(src, dst):
     time.sleep(0.5)          # the temporary file is complete but not yet renamed
