@@ -392,13 +392,14 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
 
 
 def interleave(per_cell: list[list[Job]]) -> list[Job]:
-    """Jobs in rounds: the first job of every cell, then the second of every
-    cell, ... so that an interrupted grid leaves every cell partly trained
-    rather than some cells full and others empty."""
-    out = []
-    for k in range(max((len(js) for js in per_cell), default=0)):
-        out += [js[k] for js in per_cell if k < len(js)]
-    return out
+    """The jobs of several cells in rounds: ordered by how far into its cell
+    each job starts (its first seed's place among the cell's seeds, as a
+    fraction of them), cells in grid order at equal places.  Every cell then
+    advances at the same pace whatever its chunk size, and a run cut short
+    leaves every cell partly trained rather than some full and others empty."""
+    keyed = [((j.seed - j.cell.first_seed) / j.cell.networks, c, k, j)
+             for c, js in enumerate(per_cell) for k, j in enumerate(js)]
+    return [j for *_, j in sorted(keyed, key=lambda t: t[:3])]
 
 
 def _die_with_parent():                                  # pragma: no cover (in the child)

@@ -24,6 +24,21 @@ def run_script(*args, models_dir=None, timeout=300, env_extra=None):
                           capture_output=True, text=True, timeout=timeout)
 
 
+def file_as_cell(folder: Path, cell_name: str, source: str, count: int = 3) -> None:
+    """Copy shipped networks models/SOURCE_000 ... into ``folder`` as the networks
+    of seeds 0 ... count-1 of a grid cell (named CELL_s0_NNN, the seed in the
+    JSON), so that grid code finds them as trained."""
+    import json
+    import shutil
+    folder.mkdir(exist_ok=True)
+    for k in range(count):
+        name = f"{cell_name}_s0_{k:03d}"
+        shutil.copy(ROOT / "models" / f"{source}_{k:03d}.pt", folder / f"{name}.pt")
+        meta = json.loads((ROOT / "models" / f"{source}_{k:03d}.json").read_text())
+        meta.update(name=name, seed=k)
+        (folder / f"{name}.json").write_text(json.dumps(meta))
+
+
 def reference_simulate(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     """The Euler equation written out literally (float64): states [T, P, n, H].
 

@@ -242,33 +242,27 @@ def test_compare_by_a_cell_key_is_checked_before_any_work(tmp_path):
 
 def test_jobs_run_in_rounds_over_the_cells(tmp_path):
     from rnn.grid import interleave
-    a = Cell(task="rdm", rule="bptt", networks=5, chunk=2)
-    b = Cell(task="cdi", rule="ga", networks=2, chunk=1)
-    order = interleave([jobs_for(a, tmp_path), jobs_for(b, tmp_path)])
-    assert [(j.cell.rule, j.seed) for j in order] == [("bptt", 0), ("ga", 0), ("bptt", 2),
-                                                      ("ga", 1), ("bptt", 4)]
+    a = Cell(task="rdm", rule="bptt", networks=6, chunk=2)       # jobs at 0, 1/3, 2/3
+    b = Cell(task="cdi", rule="ga", networks=3, chunk=1)         # jobs at 0, 1/3, 2/3
+    c = Cell(task="rdm", rule="ff", networks=4, chunk=4)         # one job at 0
+    order = interleave([jobs_for(x, tmp_path) for x in (a, b, c)])
+    assert [(j.cell.rule, j.seed) for j in order] == [
+        ("bptt", 0), ("ga", 0), ("ff", 0), ("bptt", 2), ("ga", 1), ("bptt", 4), ("ga", 2)]
 
 
 def test_grid_compares_noise_levels_by_topology_and_geometry(tmp_path):
     """A [[compare]] by noise level with the topology beside a similarity metric,
     on converged networks (copies of the shipped sample, filed as two cells)."""
-    import shutil
-
     import run_grid
+    from helpers import file_as_cell
     g = tmp_path / "g.toml"
     g.write_text('[grid]\nname = "nz"\nnetworks = 3\nfirst_seed = 0\n[[cells]]\ntask = "rdm"\n'
                  'rule = "bptt"\nnoise = [0.1, 0.5]\n[[compare]]\nname = "nz_noise"\n'
                  'by = "noise"\nmetrics = ["topology", "cka"]\n')
     grid = read_grid(g)
     folder = tmp_path / "m"
-    folder.mkdir()
     for cell, src in zip(grid.cells, ("bptt_s", "ga_s")):
-        for k in range(3):
-            name = f"{cell.name}_s0_{k:03d}"
-            shutil.copy(ROOT / "models" / f"{src}_{k:03d}.pt", folder / f"{name}.pt")
-            meta = json.loads((ROOT / "models" / f"{src}_{k:03d}.json").read_text())
-            meta.update(name=name, seed=k)
-            (folder / f"{name}.json").write_text(json.dumps(meta))
+        file_as_cell(folder, cell.name, src)
     out = run_grid.compare(grid, folder, quiet=True)
     assert out[0]["networks"] == {"noise=0.1": 3, "noise=0.5": 3}
     rows = {r["label"]: r for r in out[0]["metrics"]}

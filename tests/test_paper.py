@@ -1,13 +1,13 @@
 """experiments/paper.py: the comparisons it forms from grid cells, the verdict
 rules, and the whole report end to end on copies of shipped networks."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from experiments import paper
+from helpers import file_as_cell
 from rnn.grid import read_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,15 +31,8 @@ SOURCES = {"rdm-bptt-v010-original": "bptt_s", "rdm-bptt-v050-original": "xrdm-b
 
 
 def fill(grid, folder: Path) -> None:
-    folder.mkdir()
     for cell in grid.cells:
-        src = SOURCES[cell.name]
-        for k in range(3):
-            name = f"{cell.name}_s0_{k:03d}"
-            shutil.copy(ROOT / "models" / f"{src}_{k:03d}.pt", folder / f"{name}.pt")
-            meta = json.loads((ROOT / "models" / f"{src}_{k:03d}.json").read_text())
-            meta.update(name=name, seed=k)
-            (folder / f"{name}.json").write_text(json.dumps(meta))
+        file_as_cell(folder, cell.name, SOURCES[cell.name])
 
 
 def test_separation_rule():
