@@ -18,7 +18,6 @@ four-rule comparisons.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
@@ -32,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
+from rnn.errors import Parser, UserError, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
 
@@ -67,16 +67,23 @@ def main():
             from experiments.protocol import main as protocol_main
             raise SystemExit(protocol_main(sys.argv[1:i] + sys.argv[i + 2:]))
         if choice != "clean":
-            raise SystemExit(f"reproduce: --protocol must be clean or original, got {choice!r}")
+            raise UserError(f"--protocol must be clean or original, got {choice!r}")
         del sys.argv[i:i + 2]
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS))
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--per-rule", type=int, default=10)
-    ap.add_argument("-v", "--variance", type=float, default=0.5)
-    ap.add_argument("--seed", type=int, default=5000)
+    ap = Parser(prog="reproduce.py", description=__doc__.split("\n\n")[0].strip())
+    ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS),
+                    help="tasks to train and compare (default: cdi rdm)")
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
+                    help="learning rules to train and compare (default: all four)")
+    ap.add_argument("--per-rule", type=int, default=10,
+                    help="networks per rule and task (default 10)")
+    ap.add_argument("-v", "--variance", type=finite_float, default=0.5,
+                    help="input noise level of every cell (default 0.5)")
+    ap.add_argument("--seed", type=int, default=5000,
+                    help="first seed of every rule's networks; seeds weights, training data "
+                         "and validation sets (default 5000)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                    help="where to train (default auto: cuda if available)")
     ap.add_argument("--workers", type=int, default=None,
                     help="training jobs at once (Dask workers; default one per core, or one "
                          "per GPU)")
@@ -87,11 +94,18 @@ def main():
     ap.add_argument("--only-train", action="store_true",
                     help="train what is missing for every task at once (one pool of jobs, "
                          "e.g. several jobs sharing a lent GPU with --workers), analyse nothing")
-    ap.add_argument("--out", default=str(ROOT / "experiments" / "results"))
+    ap.add_argument("--out", default=str(ROOT / "experiments" / "results"),
+                    help="folder of RESULTS.md, results.json and the figures (default "
+                         "experiments/results)")
     ap.add_argument("--metrics", nargs="+", default=SIMILARITY_METRICS,
                     help="similarity metrics of the metrics table (similarity_analysis.py; "
                          f"default: {' '.join(SIMILARITY_METRICS)})")
     args = ap.parse_args()
+    bad = [m for m in args.metrics if m not in SIMILARITY_METRICS]
+    if bad:
+        ap.error(f"--metrics: unknown metric {bad[0]!r} (known: {', '.join(SIMILARITY_METRICS)})")
+    if args.variance < 0:
+        ap.error(f"-v must be 0 or more, got {args.variance:g}")
     for flag, v in (("--per-rule", args.per_rule), ("--chunk", args.chunk),
                     ("--workers", args.workers), ("--max-steps", args.max_steps)):
         if v is not None and v < 1:
@@ -100,9 +114,12 @@ def main():
         ("cuda" if torch.cuda.is_available() else "cpu")
     chunk = args.chunk or (args.per_rule if device == "cuda" else None)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(out / "log.txt", "a")
+    except OSError as e:
+        raise UserError(f"cannot write into --out {out}: {e.strerror or e}") from None
     mdir = models_dir()
-    log = open(out / "log.txt", "a")
     t_start = time.time()
     settings = {**vars(args), "out": os.path.relpath(out, ROOT)}
     results = {"settings": settings, "tasks": {},
@@ -304,4 +321,4 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    sys.exit(main())
+    run_cli(lambda argv: main(), sys.argv[1:])

@@ -351,3 +351,16 @@ def test_sigkill_during_saving_leaves_no_debris_after_the_next_run(models_tmp):
     assert r.returncode == 0, r.stderr
     assert not list(models_tmp.glob(".*.tmp"))
     assert load_model("bptt_k", models_tmp).meta["status"] == "budget"
+
+
+def test_reproduce_refuses_bad_arguments_before_any_work(tmp_path):
+    ro = tmp_path / "a_file"          # not a folder (a read-only one does not stop root)
+    ro.write_text("x")
+    for args, msg in ((["-v", "nan"], "not a finite number"),
+                      (["--metrics", "nosuch"], "unknown metric 'nosuch'"),
+                      (["--protocol", "x"], "--protocol must be clean or original"),
+                      (["--out", str(ro / "sub"), "--tasks", "rdm"], "cannot write into --out")):
+        r = run_script("experiments/reproduce.py", *args, models_dir=tmp_path / "m", timeout=120)
+        assert r.returncode == 2, (args, r.stderr)
+        assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "m").exists()

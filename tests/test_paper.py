@@ -94,7 +94,9 @@ def test_paper_end_to_end_matches_the_topology_script(tmp_path):
     md = (out / "PAPER.md").read_text()
     for k in (1, 2, 3):
         assert paper.CLAIMS[k] in md
-    assert "Input noise as the group label" in md and "reference matrix" in md
+    assert "Input noise as the group label" in md
+    from rnn import reference
+    assert ("reference matrix (original code)" in md) == reference.available()
     data = json.loads((out / "paper.json").read_text())
     noise = data["comparisons"][0]
     assert noise["kind"] == "noise" and noise["training"]["v = 0.1"]["converged"] == 3
