@@ -344,7 +344,8 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
               "verdict": "undecided at this sample size" if not vs else
               "holds" if all(v == "holds" for v in vs) else
               "does not hold" if all(v == "does not hold" for v in vs) else
-              "mixed: " + ", ".join(f"{k} {v['verdict']}" for k, v in per_n.items()
+              "undecided at this sample size" if all(v.startswith("undecided") for v in vs)
+              else "mixed: " + ", ".join(f"{k} {v['verdict']}" for k, v in per_n.items()
                                     if k.startswith("N = ") and int(k.split()[2]) >= 3),
               "rule": "at each N ≥ 3: holds when the topology shows no separation of BPTT and "
                       "GA and SVCCA (original analysis) separates them; does not hold when the "
