@@ -216,7 +216,7 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int) -> dict:
 
 
 def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
-            log) -> dict:
+            log, quiet: bool = True) -> dict:
     from rnn.compare import group_topology
     from rnn.fixed_points import weights_hash
     from rnn.io import load_model
@@ -244,7 +244,9 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
     tasks = [lm.task for lm in models]
     nets = [lm.model for lm in models]
     if "topology" in metrics:
-        topo = group_topology(models)
+        from tqdm import tqdm
+        topo = group_topology(models, progress=lambda it: tqdm(
+            it, desc="  fixed points", unit="network", leave=False, disable=quiet))
         kept = topo.kept
         res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot)
         res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(kept)
@@ -560,7 +562,7 @@ def main(argv=None) -> int:
         log(f"{c.kind} {c.task_label}, {c.protocol} protocol"
             f"{' (protocol networks)' if c.source else ''}: "
             + ", ".join(f"{k} {len(v)}" for k, v in c.groups.items()))
-        c.result = analyse(c, args.metrics, args.bootstrap, cache_dir, log)
+        c.result = analyse(c, args.metrics, args.bootstrap, cache_dir, log, args.quiet)
         if c.result.get("skipped"):
             log(f"  skipped: {c.result['skipped']}")
         else:
