@@ -2,7 +2,6 @@
 attractor input-topology descriptor, silhouette scores and MDS embeddings."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,9 +175,6 @@ class SilhouetteStats:
     p_value: float | None
     n_boot: int
     n_perm: int
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def fmt(self) -> str:
         if self.silhouette is None:

@@ -1,5 +1,7 @@
-"""Analyses of one trained network: cached fixed points, trajectories, PCA,
-psychometric curves.  Pure functions returning small result objects."""
+"""Analyses of one trained network: fixed points, trajectories, PCA,
+psychometric curves, returning small result objects.  The ``cached_*``
+functions read and write their results as files beside the network (a cache
+for other weights, or one that is damaged, is recomputed)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

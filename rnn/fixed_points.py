@@ -97,9 +97,6 @@ class FixedPoints:
         with np.load(path, allow_pickle=False) as z:
             return FixedPoints(**{f.name: z[f.name] for f in fields(FixedPoints)})
 
-    def for_input(self, k: int) -> np.ndarray:
-        return np.flatnonzero(self.input_index == k)
-
     def summary(self) -> str:
         n, s = len(self.residual), int(self.is_stable.sum())
         worst = f"{self.residual.max():.1e}" if n else "-"

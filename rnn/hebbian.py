@@ -32,7 +32,8 @@ Constants and why:
   0.1) where his lasted 23 τ, and the integration the task needs spans the
   whole trial; on the RDM task at -v 0.5, 0.003 had not reached 0.85 after
   1000 batches, 0.01 met the stop rule after 135 (0.03 learned worse);
-* the baseline is kept per trial type = context × target sign × strength bin
+* the baseline is kept per trial type = context × the signs of all channels ×
+  strength bin
   (5 equal bins of μ in [0, mean]): with continuous strengths, a baseline per
   sign alone mixes easy and hard trials, so R − R̄ mostly measured the
   trial's difficulty rather than the perturbations' effect (Miconi notes that

@@ -106,10 +106,6 @@ class Streams:
         idx = [int(i) for i in idx]
         return Streams([self.seeds[i] for i in idx], self.stream, self.device, self.counter)
 
-    def skip(self, calls: int = 1) -> None:
-        """Advance the counter as if ``calls`` draws had been made."""
-        self.counter += int(calls)
-
     def _keys(self) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.counter
         self.counter += 1

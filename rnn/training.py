@@ -219,7 +219,7 @@ class LazyStopRule:
 @dataclass
 class FitResult:
     history: History
-    status: list[str]          # per network: converged | budget | diverged | interrupted
+    status: list[str]          # per network: converged | budget | stalled | diverged | interrupted
                                # (also the in-progress state of a checkpoint)
     final_acc: list[float]
     steps_run: list[int]
