@@ -57,6 +57,7 @@ def build_parser() -> Parser:
         sp.add_argument("--force", action="store_true",
                         help="overwrite an existing model of the new name")
         sp.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
+        sp.add_argument("--quiet", action="store_true", help="print only the files written")
     return p
 
 
@@ -140,7 +141,8 @@ def main(argv=None) -> int:
             if src_txt.exists():
                 os.unlink(src_txt)    # the models folder keeps .txt for groups files
         written += save_model(new, model, meta, {}, directory)
-    print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
+    if not args.quiet:
+        print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
     return finish(written)
 
 

@@ -51,11 +51,13 @@ def build_parser() -> Parser:
     p.add_argument("--chunk", type=int, default=None, metavar="C",
                    help="networks per job (default: the cell's chunk, else 8 BPTT, 2 GA, "
                         "4 full-FORCE/Hebbian)")
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
-                   help="where the jobs train (default cpu)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where the jobs train (default auto: cuda where a GPU is visible "
+                        "here, else cpu)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="the grid's models folder, shared by all workers (default: the "
-                        "grid file's models_dir, else models/grid-NAME/ beside this script)")
+                        "grid file's models_dir, else grid-NAME/ in models/ or "
+                        "$RNN_MODELS_DIR)")
     p.add_argument("--retries", type=int, default=2,
                    help="times a failed job is retried (default 2); a job whose worker dies "
                         "is rescheduled by Dask in any case")
@@ -108,6 +110,9 @@ def main(argv=None) -> int:
                   (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
                    f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else ""))
         return 0
+    if args.device == "auto":
+        import torch
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.time()
     records, failed = [], []
     if jobs:

@@ -26,7 +26,7 @@ def build_parser() -> Parser:
     p.add_argument("name", help="model name in the models folder")
     p.add_argument("--rank", type=int, default=3, help="number of components (default 3)")
     p.add_argument("--seed", type=int, default=0, help="random initialisation of cp_als")
-    add_output_args(p)
+    add_output_args(p, quiet="print only the files written")
     return p
 
 
@@ -68,9 +68,10 @@ def main(argv=None) -> int:
     atomic_write(npz, lambda f: np.savez(f, neuron=U[0], time=U[1], trial=U[2],
                                          trial_update=updates, trial_evidence=evidence,
                                          error=np.array(res.obj)))
-    print(f"{args.name}: tensor {X.shape[0]} neurons x {X.shape[1]} time points x "
-          f"{X.shape[2]} trials; rank {args.rank}, normalised reconstruction error "
-          f"{res.obj:.4f}")
+    if not args.quiet:
+        print(f"{args.name}: tensor {X.shape[0]} neurons x {X.shape[1]} time points x "
+              f"{X.shape[2]} trials; rank {args.rank}, normalised reconstruction error "
+              f"{res.obj:.4f}")
     return finish([png, npz], args.show)
 
 

@@ -169,12 +169,14 @@ class Grid:
 
     def folder(self, override=None) -> Path:
         """The grid's models folder: ``override``, else its models_dir, else
-        models/grid-NAME beside the scripts."""
+        grid-NAME in the models folder (models/ beside the scripts, or
+        $RNN_MODELS_DIR)."""
         if override:
             return Path(override).resolve()
         if self.models_dir:
             return (ROOT / self.models_dir).resolve()
-        return (ROOT / "models" / f"grid-{self.name}").resolve()
+        from rnn.io import models_dir
+        return (models_dir() / f"grid-{self.name}").resolve()
 
     def cell(self, name: str) -> Cell:
         for c in self.cells:
