@@ -26,10 +26,10 @@ import torch
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
+from rnn.protocol import SWITCHES, X0_SCALE, Protocol
 from rnn.rules import (ACTIVATION, ON_STALL, RULE_NAMES, RULES, make_config, prefix_list,
                        rule_from_name, spec)
-from rnn.protocol import SWITCHES, Protocol
-from rnn.training import X0_SCALE, FitResult, StopConfig, ValidationSet, fit, plural
+from rnn.training import FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 

@@ -13,8 +13,8 @@ from scipy.optimize import curve_fit
 
 from rnn.fixed_points import FixedPoints, SolverConfig, find_fixed_points, weights_hash
 from rnn.model import RateRNN
+from rnn.protocol import X0_SCALE
 from rnn.rng import PROBE, Streams
-from rnn.training import X0_SCALE
 from tasks import DecisionTask
 
 
@@ -116,7 +116,8 @@ class Psychometric:
     fit: np.ndarray
 
 
-def _sigmoid(e, mu0, s, lapse):
+def sigmoid(e, mu0, s, lapse):
+    """The psychometric function p(e) = λ/2 + (1 − λ)/(1 + exp(−(e − μ0)/s))."""
     return lapse / 2 + (1 - lapse) / (1 + np.exp(-(e - mu0) / s))
 
 
@@ -141,7 +142,7 @@ def psychometric(model: RateRNN, task: DecisionTask, per_level: int = 2000,
         fr[k] = np.concatenate(pos[k])
         try:
             span = float(np.ptp(levels)) or 1.0
-            p, _ = curve_fit(_sigmoid, levels, fr[k], p0=[0.0, span / 10, 0.01],
+            p, _ = curve_fit(sigmoid, levels, fr[k], p0=[0.0, span / 10, 0.01],
                              bounds=([-span, 1e-6, 0.0], [span, span, 0.5]), maxfev=20000)
             fits[k] = p
         except (RuntimeError, ValueError):

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import torch
 
 from rnn.model import RateRNN
-from rnn.rng import TEACHER, TRAIN, WEIGHTS, Streams
 from rnn.protocol import CLEAN, Protocol
+from rnn.rng import TEACHER, TRAIN, WEIGHTS, Streams
 from rnn.training import Trainer
 from tasks import DecisionTask
 

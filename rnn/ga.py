@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from rnn.model import RateRNN, trial_loss
-from rnn.rng import MUTATE, TRAIN, WEIGHTS, Streams
 from rnn.protocol import CLEAN, Protocol
+from rnn.rng import MUTATE, TRAIN, WEIGHTS, Streams
 from rnn.training import Trainer
 from tasks import DecisionTask
 

@@ -52,8 +52,8 @@ from dataclasses import dataclass
 import torch
 
 from rnn.model import RateRNN
-from rnn.rng import PERTURB, TRAIN, WEIGHTS, Streams
 from rnn.protocol import CLEAN, Protocol
+from rnn.rng import PERTURB, TRAIN, WEIGHTS, Streams
 from rnn.training import Trainer
 from tasks import DecisionTask
 

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from rnn.model import RateRNN
+from rnn.protocol import X0_SCALE
 from rnn.rng import PROBE, Streams
 from tasks import DecisionTask
 
@@ -91,7 +92,7 @@ class SVCCAOptions:
         """The network's activity [units, inputs·steps] under these options."""
         if self.x0 == "zero":
             return network_activity(model, task, levels=self.levels_for(task))
-        return network_activity(model, task, levels=self.levels_for(task), x0_scale=0.3,
+        return network_activity(model, task, levels=self.levels_for(task), x0_scale=X0_SCALE,
                                 seed=self.network_seed(key, draw))
 
     def reduce(self, activity: np.ndarray) -> "Reduced":

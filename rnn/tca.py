@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rnn.protocol import X0_SCALE
 from rnn.rng import RECORD, Streams
-from rnn.training import X0_SCALE
 from tasks import DecisionTask
 
 TIME_STRIDE = 10

@@ -3,8 +3,8 @@ import math
 import torch
 
 from rnn.hebbian import BIAS_UNITS, BIAS_VALUES, HebbConfig, HebbTrainer
+from rnn.protocol import X0_SCALE
 from rnn.rng import PERTURB, Streams
-from rnn.training import X0_SCALE
 from tasks import ncdi, rdm
 
 TINY = HebbConfig(batch=64, eval_steps=30, warmup=2)
