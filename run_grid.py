@@ -137,22 +137,22 @@ def compare(grid, folder: Path, quiet: bool) -> list[dict]:
     import json
 
     from rnn.grid import finished
+    from rnn.groups import write_groups_file
     out = []
     for comp in grid.comparisons:
-        lines, sizes = [], {}
+        groups, sizes = [], {}
         for label, cname in comp.groups.items():
             cell = grid.cell(cname)
             names = [m["name"] for _, m in sorted(finished(folder, cell).items())
                      if m.get("status") == "converged"]
             sizes[label] = len(names)
             if names:
-                lines.append(f"{label} {' '.join(names)}")
-        if len(lines) < 1 or min(sizes.values()) < 2:
+                groups.append((label, names))
+        if len(groups) < 1 or min(sizes.values()) < 2:
             print(f"compare {comp.name}: skipped (converged networks per group: {sizes})")
             out.append({"name": comp.name, "networks": sizes, "skipped": True})
             continue
-        gfile = folder / f"{comp.name}.txt"
-        atomic_write_text(gfile, "\n".join(lines) + "\n")
+        gfile = write_groups_file(folder / f"{comp.name}.txt", groups)
         rows, printed = [], []
         if "topology" in comp.metrics:
             r = _script("fixed_point_input_topology.py", gfile, folder, comp.name)

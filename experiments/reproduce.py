@@ -33,6 +33,7 @@ import torch  # noqa: E402
 
 from rnn.errors import Parser, UserError, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
+from rnn.groups import write_groups_file  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
 
 RULES = ("bptt", "ga", "ff", "heb")
@@ -179,8 +180,7 @@ def main():
         for comp in comps:
             tag = "-".join(comp)
             gname = f"x{task}_{vtag}_{tag}.txt"
-            (mdir / gname).write_text("".join(f"{LABEL[r]} {' '.join(members[r])}\n"
-                                              for r in comp))
+            write_groups_file(mdir / gname, [(LABEL[r], members[r]) for r in comp])
             sh(["svcca_analysis.py", gname, "-reload", "--quiet"], log)
             sh(["fixed_point_input_topology.py", gname, "--quiet"], log)
             sh(["similarity_analysis.py", gname, "--quiet", "--metrics", *args.metrics], log)
