@@ -488,11 +488,11 @@ def plot(comps, ref, out: Path) -> list[str]:
     written = []
     fig, axes = P.new_figure(2, 1, width=5.2, height=4.0)
     for ax, metric in zip(axes[0], ("topology", "svcca_original")):
-        for protocol, marker in (("original", "o"), ("clean", "s")):
+        for protocol, marker, dx in (("original", "o", 0.0), ("clean", "s", 0.15)):
             rows = [c for c in comps if c.kind == "noise" and c.protocol == protocol
                     and c.result.get("metrics", {}).get(metric)]
             if rows:
-                _errorbars(ax, [c.order for c in rows],
+                _errorbars(ax, [c.order + dx for c in rows],
                            [c.result["metrics"][metric] for c in rows], marker,
                            f"this tool, {protocol} protocol")
         if metric == "topology":
