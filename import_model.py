@@ -26,6 +26,7 @@ from pathlib import Path
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, finite_float, run_cli
 from rnn.io import (check_name, ensure_writable, models_dir, package_versions_and_command,
                     save_model)
+from rnn.rules import get
 from tasks import DEFAULT_MEAN
 
 
@@ -95,7 +96,7 @@ def main(argv=None) -> int:
         target = directory / f"{new}.pt"
         if target.exists() and not args.force:
             raise UserError(f"{target} already exists; pass --force or choose --as NEW")
-        meta.update({"rule": "heb", "rule_name": "reward-modulated Hebbian (Miconi 2017)",
+        meta.update({"rule": "heb", "rule_name": get("heb").long_name,
                      "source": {"program": "Miconi BiologicallyPlausibleLearningRNN",
                                 "files": source_files([win, J], directory)},
                      "task": task.to_dict(),

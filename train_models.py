@@ -1,16 +1,18 @@
 #!/usr/bin/env python
-"""Train a rate RNN on a decision task with one of four learning rules.
+"""Train a rate RNN on a decision task with one of the learning rules of rnn/rules.py.
 
     python train_models.py bptt_name -v 0.5 --N 2      # CDI task, BPTT
     python train_models.py ga_name   -v 0.5 --N 2      # CDI task, genetic algorithm
     python train_models.py ff_name   -v 0.5 --N 2      # CDI task, full-FORCE
     python train_models.py heb_name  -v 0.5 --N 2      # CDI task, Hebbian (Miconi 2017)
+    python train_models.py eprop_name -v 0.5 --N 2     # CDI task, e-prop
+    python train_models.py rflo_name -v 0.5 --N 2      # CDI task, RFLO
     python train_models.py bptt_name -v 0.5 --rdm      # RDM task
     python train_models.py bptt_name -v 0.1 --N 4      # N-CDI with N = 4
     python train_models.py bptt_pop  -v 0.5 --N 2 --count 8   # 8 networks in one batch
 
-The learning rule comes from the name's prefix (bptt/bp, ga/ge, ff, heb/he)
-unless --rule is given.  Results: models/NAME.pt and models/NAME.json.
+The learning rule comes from the name's prefix (bptt/bp, ga/ge, ff, heb/he,
+eprop, rflo) unless --rule is given.  Results: models/NAME.pt and models/NAME.json.
 """
 from __future__ import annotations
 
@@ -27,31 +29,14 @@ from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
-from rnn.rules import (ACTIVATION, ON_STALL, RULE_NAMES, RULES, make_config, prefix_list,
-                       rule_from_name, spec)
+from rnn.rules import RULES, get, prefix_list, prefix_summary, rule_from_name, rules_help
 from rnn.training import FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
 RULE_HELP = """\
 learning rules and their defaults (all recorded in NAME.json):
-  bptt  Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps.
-  ga    population 50 (RDM) or 20 (CDI/N-CDI), the best 5 breed, the best is kept,
-        mutation 0.005*N(0,1) on W_in, W_rec, W_out; 500 shared trials per
-        generation; at most 2000 generations.
-  ff    full-FORCE: teacher network (g 1) driven by input + target + hint;
-        RLS with P0 = I/alpha (alpha 50000 RDM, 10000 CDI) at step 0 and every
-        step from 200; one trial per update; restart after 5000 trials; at most
-        25000 trials (5 attempts).
-  heb   Miconi (2017) node perturbation: bias units 1, 10, 11 clamped to +1, +1, -1;
-        kicks with probability 0.01 per unit and step, uniform in +-10 (+-1 in x
-        at dt 0.1); eligibility sum of (r_j(t-1) dx_i(t))^3, dx the fluctuation
-        around a running average (factor 0.05); dW = -0.05 (R - Rbar) e,
-        averaged over a batch of 100 parallel trials and clipped to +-1e-3; R the
-        mean |z - target| over the last 200 steps, Rbar a running average
-        (factor 0.75) per trial type (context x target sign x 5 strength bins);
-        W_rec starts at (1.5/sqrt(50)) N(0,1) as in Miconi's code; at most
-        3000 batches.  Why these values: rnn/hebbian.py.
+{rules}
 every rule stops when the minimum of the last 10 validation accuracies (2000
 fixed trials) reaches 0.9.
 
@@ -74,11 +59,11 @@ def build_parser() -> Parser:
                description="Train a rate RNN (50 units, dt 0.1) on the RDM, CDI or N-CDI task "
                            "and save it as models/NAME.pt + models/NAME.json.",
                formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog=RULE_HELP + "\nexamples:\n  python train_models.py bptt_a -v 0.5 --N 2"
+               epilog=RULE_HELP.format(rules=rules_help()) + "\nexamples:\n  python train_models.py bptt_a -v 0.5 --N 2"
                       "   (CDI task, BPTT)\n  python train_models.py ga_b -v 0.5 --rdm"
                       "     (RDM task, GA)\n" f"name prefixes: {prefix_list()}")
     p.add_argument("name", help="model name; its prefix picks the learning rule "
-                                "(bptt/bp, ga/ge, ff, heb/he) unless --rule is given; "
+                                f"({prefix_summary()}) unless --rule is given; "
                                 f"allowed: {NAME_RULE}")
     p.add_argument("-v", "--variance", type=finite_float, default=0.5, metavar="V",
                    help="input noise level (default 0.5; the paper uses 0.1, 0.5, 1.0). As in "
@@ -93,7 +78,7 @@ def build_parser() -> Parser:
     task.add_argument("--rdm", action="store_true", help="RDM task (one input)")
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
-                        "(1 + tanh for BPTT/GA, tanh for FF/Hebbian)")
+                        "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian)")
     prot = p.add_argument_group("training protocol (default: clean; see below)")
     prot.add_argument("--protocol", choices=("clean", "original"), default="clean",
                       help="clean (this tool's) or original (the original study's code): "
@@ -125,8 +110,8 @@ def build_parser() -> Parser:
                         "measured memory per network; the rest follow in further batches, "
                         "each network the same in any batch)")
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
-                   help="cap on updates (BPTT steps, GA generations, full-FORCE trials, "
-                        "Hebbian batches); default: the rule's budget (below)")
+                   help="cap on updates (BPTT/e-prop/RFLO steps, GA generations, full-FORCE "
+                        "trials, Hebbian batches); default: the rule's budget (below)")
     p.add_argument("--stall-window", type=int, default=500, metavar="K",
                    help="the stall rule: a network stalls when every validation in its "
                         "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
@@ -185,9 +170,9 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"--hidden must be between 2 and 4096 units, got {args.hidden}")
     check_name(args.name)
     rule = args.rule or rule_from_name(args.name)
-    if rule == "heb" and args.hidden <= 11:
-        raise UserError(f"the Hebbian rule needs at least 12 units (bias units 1, 10, 11), "
-                        f"got --hidden {args.hidden}")
+    if args.hidden < get(rule).min_hidden:
+        raise UserError(f"the {get(rule).long_name} rule needs at least {get(rule).min_hidden} "
+                        f"units, got --hidden {args.hidden}")
     task = rdm(args.variance, args.mean) if args.rdm else ncdi(args.N, args.variance, args.mean)
     return rule, task
 
@@ -234,7 +219,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                                     every=args.record_every)
     val = ValidationSet.make(task, seeds, trainer.model.hidden, device, protocol)
     common = {
-        "rule": rule, "rule_name": RULE_NAMES[rule], "task": task.to_dict(),
+        "rule": rule, "rule_name": get(rule).long_name, "task": task.to_dict(),
         "network": {"hidden": trainer.model.hidden, "activation": activation,
                     "readout": trainer.model.readout, "dt": trainer.model.dt,
                     "x0_scale": X0_SCALE, "clamp_idx": list(trainer.model.clamp_idx),
@@ -299,7 +284,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     rule, task = validate_args(args)
-    rs = spec(rule)
+    rs = get(rule)
     directory = models_dir(args.models_dir)
     names = member_names(args.name, args.count)
     ensure_writable(directory, max(len(n) for n in names))
@@ -314,17 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     seeds = [seed + i for i in range(args.count)]
-    activation = "relu" if args.relu else ACTIVATION[rule]
+    activation = "relu" if args.relu else rs.activation
     protocol = protocol_from_args(args)
-    cfg = make_config(rule, task, args.max_steps)
+    cfg = rs.make_config(task, args.max_steps)
     if args.max_steps is None:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
     stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window,
-                      stall_stop=(args.on_stall or ON_STALL[rule]) == "stop")
+                      stall_stop=(args.on_stall or rs.on_stall) == "stop")
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
-        f"{RULE_NAMES[rule]} on {task.describe()}; seed {seed}; device {device}; "
+        f"{rs.long_name} on {task.describe()}; seed {seed}; device {device}; "
         f"protocol {protocol.label()}")
 
     from rnn.sizing import networks_per_batch

@@ -23,7 +23,7 @@ import torch
 
 from bench.common import ROOT, machine
 from rnn.protocol import Protocol
-from rnn.rules import ACTIVATION, make_config, spec
+from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi
 
@@ -34,8 +34,8 @@ def sync(device):
 
 
 def update_time(rule, P, task, device, protocol, repeat):
-    cfg = make_config(rule, task, None)
-    tr = spec(rule).make(cfg, task, list(range(P)), device, ACTIVATION[rule], protocol)
+    cfg = get(rule).make_config(task, None)
+    tr = get(rule).make(cfg, task, list(range(P)), device, protocol=protocol)
     idx = torch.arange(P, device=device)
     tr.step(idx)                                           # warm-up (allocations, kernels)
     sync(device)
@@ -75,7 +75,7 @@ def main() -> int:
             return True
         return False
 
-    for rule in ("bptt", "ga", "ff", "heb"):
+    for rule in RULES:
         for P in sizes:
             if over_budget(f"{rule} update at P = {P}"):
                 continue
@@ -92,9 +92,9 @@ def main() -> int:
 
     n_bptt = 2 if args.smoke else 64
     if not over_budget(f"{n_bptt} BPTT networks to the stop rule"):
-        cfg = make_config("bptt", task, 3 if args.smoke else None)
+        cfg = get("bptt").make_config(task, 3 if args.smoke else None)
         seeds = list(range(1000, 1000 + n_bptt))
-        tr = spec("bptt").make(cfg, task, seeds, device, ACTIVATION["bptt"], protocol)
+        tr = get("bptt").make(cfg, task, seeds, device, protocol=protocol)
         val = ValidationSet.make(task, seeds, protocol.hidden, device, protocol)
         t = time.perf_counter()
         fr = fit(tr, val, cfg.max_steps, quiet=True)
@@ -109,8 +109,8 @@ def main() -> int:
 
     runs, gens = (2, 2) if args.smoke else (24, 100)
     if not over_budget(f"GA {gens} generations x {runs} runs"):
-        cfg = make_config("ga", task, None)
-        tr = spec("ga").make(cfg, task, list(range(runs)), device, ACTIVATION["ga"], protocol)
+        cfg = get("ga").make_config(task, None)
+        tr = get("ga").make(cfg, task, list(range(runs)), device, protocol=protocol)
         idx = torch.arange(runs, device=device)
         tr.step(idx)
         sync(device)
@@ -133,7 +133,7 @@ def main() -> int:
              f"({machine()}); {protocol.hidden} units.", "",
              "| rule | P | s per update | s per network | per-network cost vs P = 1 |",
              "|---|---|---|---|---|"]
-    for rule in ("bptt", "ga", "ff", "heb"):
+    for rule in RULES:
         base = res["updates"].get(f"{rule}/1")
         for P in sizes:
             v = res["updates"].get(f"{rule}/{P}")

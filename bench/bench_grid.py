@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, machine
+from rnn.rules import RULES
 
 GRID = """[grid]
 name = "bench"
@@ -50,7 +51,7 @@ def timed(cmd, env=None) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60, help="updates per network (default 60)")
-    ap.add_argument("--rule", default="bptt", choices=("bptt", "ga", "ff", "heb"))
+    ap.add_argument("--rule", default="bptt", choices=RULES)
     ap.add_argument("--task", default="rdm", choices=tuple(TASK_FLAG))
     args = ap.parse_args()
     print(f"machine: {machine()}")

@@ -17,15 +17,16 @@ import subprocess
 import sys
 
 from bench.common import ROOT, machine
+from rnn.rules import RULES, get
 
 CHILD = r"""
 import json, resource, sys, torch
-from rnn.rules import ACTIVATION, make_config, spec
+from rnn.rules import get
 from tasks import ncdi
 rule, P, device = {rule!r}, {P}, {device!r}
 task = ncdi(2, 0.5)
-cfg = make_config(rule, task, None)
-tr = spec(rule).make(cfg, task, list(range(P)), device, ACTIVATION[rule])
+cfg = get(rule).make_config(task, None)
+tr = get(rule).make(cfg, task, list(range(P)), device)
 idx = torch.arange(P, device=device)
 if device == "cuda":
     torch.cuda.reset_peak_memory_stats()
@@ -49,9 +50,8 @@ def peak(rule, P, device):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff", "heb"])
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     args = ap.parse_args()
-    from rnn.rules import make_config
     from rnn.sizing import bytes_per_network
     from tasks import ncdi
     print(f"machine: {machine()}")
@@ -60,7 +60,7 @@ def main() -> int:
           "estimate (MB) |\n|---|---|---|---|---|")
     for rule in args.rules:
         a, b = peak(rule, 1, args.device), peak(rule, 4, args.device)
-        est = bytes_per_network(rule, task, 50, make_config(rule, task, None))
+        est = bytes_per_network(rule, task, 50, get(rule).make_config(task, None))
         print(f"| {rule} | {a / 2**20:.0f} | {b / 2**20:.0f} | {(b - a) / 3 / 2**20:.1f} | "
               f"{est / 2**20:.1f} |", flush=True)
     return 0

@@ -18,7 +18,7 @@ import time
 import torch
 
 from bench.common import machine, median_time
-from rnn.rules import ACTIVATION, make_config, spec
+from rnn.rules import get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi
 
@@ -36,8 +36,8 @@ def main():
     task = ncdi(2, 0.5)
     for rule in args.rules:
         for P in args.sizes:
-            cfg = make_config(rule, task, None)
-            tr = spec(rule).make(cfg, task, list(range(P)), args.device, ACTIVATION[rule])
+            cfg = get(rule).make_config(task, None)
+            tr = get(rule).make(cfg, task, list(range(P)), args.device)
             idx = torch.arange(P, device=args.device)
 
             def one():
@@ -48,9 +48,9 @@ def main():
             print(f"[{rule}] population {P:4d}: {t:.3f} s per update, {t / P:.4f} s per network")
     if args.train:
         P = args.train
-        cfg = make_config("bptt", task, None)
+        cfg = get("bptt").make_config(task, None)
         seeds = list(range(1000, 1000 + P))
-        tr = spec("bptt").make(cfg, task, seeds, args.device, ACTIVATION["bptt"])
+        tr = get("bptt").make(cfg, task, seeds, args.device)
         val = ValidationSet.make(task, seeds, tr.model.hidden, args.device)
         t = time.perf_counter()
         res = fit(tr, val, cfg.max_steps, quiet=False)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from bench.common import ROOT, machine
 from rnn.grid import Cell, finished, jobs_for, run_jobs
+from rnn.rules import RULES
 
 TASKS = ("rdm", "cdi")
 
@@ -87,7 +88,7 @@ def tally(records, window: int, below: float, rise: float | None):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", default="heb", choices=("bptt", "ga", "ff", "heb"),
+    ap.add_argument("--rule", default="heb", choices=RULES,
                     help="learning rule whose networks are trained and replayed (default heb)")
     ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=TASKS,
                     help="tasks, each trained at -v 0.5 (default: rdm cdi)")

@@ -17,7 +17,7 @@ import argparse
 import torch
 
 from bench.common import machine, median_time, train_to_stop
-from rnn.rules import ACTIVATION, make_config, spec
+from rnn.rules import RULES, get
 from rnn.training import ValidationSet
 from tasks import ncdi
 
@@ -26,13 +26,15 @@ REFERENCE = {  # the original research code on this kind of 2-core machine (from
     "ga": "original: ~4.7 s per generation; had not reached 0.72 accuracy after 58 generations",
     "ff": "original: not measured",
     "heb": "original: trained in a separate C++ program",
+    "eprop": "original: none (not in the original study)",
+    "rflo": "original: none (not in the original study)",
 }
 
 
 def per_update(rule: str, device: str, repeat: int) -> tuple[float, float]:
     task = ncdi(2, 0.5)
-    cfg = make_config(rule, task, None)
-    trainer = spec(rule).make(cfg, task, [0], device, ACTIVATION[rule])
+    cfg = get(rule).make_config(task, None)
+    trainer = get(rule).make(cfg, task, [0], device)
     val = ValidationSet.make(task, [0], trainer.model.hidden, device)
     idx = torch.tensor([0], device=device)
     t_step = median_time(lambda: trainer.step(idx), repeat=repeat)
@@ -42,7 +44,7 @@ def per_update(rule: str, device: str, repeat: int) -> tuple[float, float]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff"])
+    ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff"], choices=RULES)
     ap.add_argument("--seeds", type=int, default=None,
                     help="networks to train per rule (default: 3 BPTT, 2 GA/FF)")
     ap.add_argument("--quick", action="store_true", help="per-update timings only")
@@ -50,7 +52,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    unit = {"bptt": "step", "ga": "generation", "ff": "trial", "heb": "batch"}
+    unit = {name: get(name).unit for name in args.rules}
     for rule in args.rules:
         t_step, t_val = per_update(rule, args.device, args.repeat)
         print(f"\n[{rule}] CDI task, -v 0.5")

@@ -32,10 +32,10 @@ def machine() -> str:
 
 def train_to_stop(rule: str, task, seed: int, device="cpu", max_steps=None):
     """Train one network with ``rule`` to the stop rule; return (FitResult, trainer)."""
-    from rnn.rules import ACTIVATION, make_config, spec
+    from rnn.rules import get
     from rnn.training import ValidationSet, fit
-    cfg = make_config(rule, task, max_steps)
-    trainer = spec(rule).make(cfg, task, [seed], device, ACTIVATION[rule])
+    cfg = get(rule).make_config(task, max_steps)
+    trainer = get(rule).make(cfg, task, [seed], device)
     val = ValidationSet.make(task, [seed], trainer.model.hidden, device)
     t = time.perf_counter()
     res = fit(trainer, val, cfg.max_steps, quiet=True)

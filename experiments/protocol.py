@@ -42,10 +42,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NETWORKS = ROOT / "experiments" / "networks"
 RESULTS = ROOT / "experiments" / "results"
-# networks per train_models.py --count run: BPTT gains from batching; a GA chunk
-# is kept small so that an interrupted session loses little (the GA gains
-# nothing from batching on a CPU)
-CHUNK = {"bptt": 8, "ga": 2}
 GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
 PER_RULE = None          # --per-rule: networks per rule in every cell (quick looks, tests)
 MAX_STEPS = None         # --max-steps: a cap on every training run (quick looks, tests)
@@ -154,7 +150,7 @@ def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
     return GridCell(task=task[0], N=task[1], rule=rule, noise=0.5,
                     networks=cell.counts()[rule], first_seed=FIRST_SEED[rule],
                     protocol=flags[flags.index("--protocol") + 1], max_steps=MAX_STEPS,
-                    chunk=chunk or CHUNK[rule], name=rule, **switches)
+                    chunk=chunk, name=rule, **switches)
 
 
 def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None) -> float:
@@ -195,6 +191,7 @@ def _cuda() -> bool:
 
 def main(argv=None) -> int:
     from rnn.errors import Parser
+    from rnn.rules import get
     ap = Parser(
         description="Train and analyse the protocol cells (see the module docstring).",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -208,8 +205,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rules", nargs="+", default=["bptt", "ga"], choices=("bptt", "ga"),
                     help="train only these rules (default both; analysis takes both)")
     ap.add_argument("--chunk", type=int, default=None, metavar="K",
-                    help=f"networks per training job (default: BPTT {CHUNK['bptt']}, GA "
-                         f"{CHUNK['ga']} on a CPU; {GPU_CHUNK} on a GPU); a network is the "
+                    help=f"networks per training job (default: BPTT {get('bptt').chunk}, GA "
+                         f"{get('ga').chunk} on a CPU; {GPU_CHUNK} on a GPU); a network is the "
                          "same in any chunk")
     ap.add_argument("--deadline", type=float, default=None, metavar="S",
                     help="start no new cell's training after S seconds (a run on a lent GPU "

@@ -19,11 +19,12 @@ from rnn.compare import (batched_silhouette, paired_silhouette_difference, silho
 from rnn.fixed_points import weights_hash
 from rnn.io import load_model
 from rnn.reference import REFERENCE, rule_block
+from rnn.rules import REGISTRY
 from rnn.svcca import SVCCAOptions, svcca_distances
 from rnn.training import ValidationSet
 
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
-LABEL = {"bptt": "BPTT", "ga": "GA"}
+LABEL = {name: rule.label for name, rule in REGISTRY.items()}
 METRIC_LABEL = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "1 − CKA",
                 "procrustes": "Procrustes", "dsa": "DSA (wasserstein)"}
 

@@ -35,9 +35,9 @@ from rnn.errors import Parser, UserError, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.groups import write_groups_file  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
+from rnn.rules import REGISTRY, RULES  # noqa: E402
 
-RULES = ("bptt", "ga", "ff", "heb")
-LABEL = {"bptt": "BPTT", "ga": "GA", "ff": "FF", "heb": "HEB"}
+LABEL = {name: rule.label for name, rule in REGISTRY.items()}
 SIMILARITY_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
 GRID_TASK = {"cdi": ("cdi", None), "rdm": ("rdm", None), "ncdi3": ("ncdi", 3),
              "ncdi4": ("ncdi", 4)}
@@ -74,7 +74,7 @@ def main():
     ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASK_ARGS),
                     help="tasks to train and compare (default: cdi rdm)")
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
-                    help="learning rules to train and compare (default: all four)")
+                    help=f"learning rules to train and compare (default: all: {' '.join(RULES)})")
     ap.add_argument("--per-rule", type=int, default=10,
                     help="networks per rule and task (default 10)")
     ap.add_argument("-v", "--variance", type=finite_float, default=0.5,
@@ -217,12 +217,13 @@ def main():
 
 
 def task_cells(task: str, args, vtag: str, chunk: int | None) -> dict:
-    """The grid cells of one task, one per rule (seeds --seed + 1000 * rule index)."""
+    """The grid cells of one task, one per rule (seeds --seed + 1000 * the rule's
+    place in rnn.rules.RULES, whichever rules are asked for)."""
     return {rule: Cell(task=GRID_TASK[task][0], N=GRID_TASK[task][1], rule=rule,
                        noise=args.variance, networks=args.per_rule,
-                       first_seed=args.seed + 1000 * k, max_steps=args.max_steps,
+                       first_seed=args.seed + 1000 * RULES.index(rule), max_steps=args.max_steps,
                        chunk=chunk, name=f"x{task}-{rule}-{vtag}")
-            for k, rule in enumerate(args.rules)}
+            for rule in args.rules}
 
 
 def fmt_ci(c: dict) -> str:

@@ -130,6 +130,11 @@ class BatchedAdam:
 
 
 class BPTTTrainer(Trainer):
+    """Adam on the ``trainable`` weights of P networks, each from its own batch.
+
+    Subclasses that estimate the gradient another way (rnn/eprop.py) replace
+    :meth:`gradients` and ``trainable``; the batch, the initial states and
+    the optimiser stay BPTT's."""
     rule = "bptt"
     trainable = ("W_rec",)
 
@@ -138,10 +143,19 @@ class BPTTTrainer(Trainer):
         self.cfg = cfg
         self.task = task
         self.protocol = protocol
-        self.model = RateRNN.init(Streams(seeds, WEIGHTS, device), task.n_inputs,
-                                  hidden=protocol.hidden, activation=activation, readout="linear")
+        self.weights_rng = Streams(seeds, WEIGHTS, device)
+        self.model = RateRNN.init(self.weights_rng, task.n_inputs, hidden=protocol.hidden,
+                                  activation=activation, readout="linear")
         self.data = Streams(seeds, TRAIN, device)
-        self.adam = BatchedAdam(self.model.W_rec, cfg)
+        self.adam = {k: BatchedAdam(getattr(self.model, k), cfg) for k in self.trainable}
+
+    def gradients(self, sub: RateRNN, active: torch.Tensor, inputs: torch.Tensor,
+                  x0: torch.Tensor, targets: torch.Tensor
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Loss and the gradient of each trainable weight of the networks ``sub``
+        (networks ``active`` of the stack)."""
+        loss, grad = loss_and_grad(sub, inputs, x0, targets)
+        return loss, {"W_rec": grad}
 
     def step(self, active: torch.Tensor) -> torch.Tensor:
         rng = self.data.subset(active.tolist())
@@ -149,11 +163,14 @@ class BPTTTrainer(Trainer):
         x0 = self.protocol.initial_states(rng, self.cfg.batch, self.model.hidden)
         self.data.counter = rng.counter
         sub = self.model.select(active)
-        loss, grad = loss_and_grad(sub, trials.inputs, x0, trials.targets)
-        W = self.model.W_rec.clone()
-        W[active] = self.adam.update(self.model.W_rec, grad, active)
-        self.model = self.model.replace(W_rec=W)
+        loss, grads = self.gradients(sub, active, trials.inputs, x0, trials.targets)
+        new = {}
+        for k, g in grads.items():
+            W = getattr(self.model, k).clone()
+            W[active] = self.adam[k].update(getattr(self.model, k), g, active)
+            new[k] = W
+        self.model = self.model.replace(**new)
         return loss
 
     def extra_meta(self, p: int) -> dict:
-        return {"adam_steps": int(self.adam.t[p])}
+        return {"adam_steps": int(self.adam["W_rec"].t[p])}

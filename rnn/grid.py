@@ -59,12 +59,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rnn.errors import UserError
+from rnn.rules import REGISTRY, RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = ("converged", "budget", "stalled", "diverged")
 TASKS = {"rdm": None, "cdi": 2, "ncdi": None}
-RULES = ("bptt", "ga", "ff", "heb")
-DEFAULT_CHUNK = {"bptt": 8, "ga": 2, "ff": 4, "heb": 4}
 _CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
 
 
@@ -145,7 +144,7 @@ class Cell:
         return list(range(self.first_seed, self.first_seed + self.networks))
 
     def chunk_size(self, override: int | None = None) -> int:
-        return override or self.chunk or DEFAULT_CHUNK[self.rule]
+        return override or self.chunk or REGISTRY[self.rule].chunk
 
 
 COMPARE_METRICS = ("topology", "svcca", "pwcca", "cka", "procrustes")

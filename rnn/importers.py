@@ -148,11 +148,10 @@ def original_to_model(ckpt: dict, name: str, hyper: dict) -> tuple[RateRNN, str]
     b = torch.zeros(H) if bias is None else torch.as_tensor(
         np.asarray(bias.detach().cpu() if torch.is_tensor(bias) else bias),
         dtype=torch.float32).reshape(-1)
-    from rnn.rules import rule_from_name
+    from rnn.rules import get, rule_from_name
     rule = rule_from_name(name)
-    act = "relu" if float(hyper.get("ReLU", 0) or 0) else (
-        "one_plus_tanh" if rule in ("bptt", "ga") else "tanh")
-    readout = {"bptt": "linear", "ga": "linear", "ff": "tanh_rates", "heb": "unit0"}[rule]
+    act = "relu" if float(hyper.get("ReLU", 0) or 0) else get(rule).activation
+    readout = get(rule).readout
     clamp = (BIAS_UNITS, BIAS_VALUES) if rule == "heb" else ((), ())
     dt = float(hyper.get("dt", DT) or DT)
     model = RateRNN(W_in[None], W_rec[None], W_out.reshape(1, 1, H), b[None], act, readout, dt,

@@ -40,7 +40,6 @@ import torch
 from rnn.rng import Streams
 
 X0_SCALE = 0.3     # each trial starts from x0 ~ 0.3·N(0, 1)
-ORIGINAL_BUDGETS = {"bptt": 2000, "ga": 2000}   # the original's updates per rule
 SWITCHES = ("shared_x0", "lenient_stop", "original_budgets")
 
 
@@ -77,7 +76,12 @@ class Protocol:
         return {**dataclasses.asdict(self), "label": self.label()}
 
     def budget(self, rule: str, default: int) -> int:
-        return ORIGINAL_BUDGETS.get(rule, default) if self.original_budgets else default
+        """Updates of ``rule`` under this protocol (its record's original budget, if any,
+        with ``original_budgets``)."""
+        if not self.original_budgets:
+            return default
+        from rnn.rules import get
+        return get(rule).original_budget or default
 
     def initial_states(self, rng: Streams, n: int, hidden: int) -> torch.Tensor:
         """Initial states of ``n`` trials per network [P, n, H]: independent

@@ -1,68 +1,166 @@
-"""The learning rules: which trainer a model name selects, and how to build it."""
+"""The learning rules, one record each: everything the rest of the tool knows about a rule.
+
+Every script, the grid runner, the sizing of population batches, the
+protocols, the importers and the experiments read a rule's facts from its
+:class:`Rule` record in :data:`REGISTRY` and nowhere else.  Adding a rule
+means writing its module (a config dataclass and a :class:`rnn.training.Trainer`)
+and adding its record here.
+
+This module imports no torch: ``run_grid.py --list`` and the help texts stay
+fast.  The trainer and config classes are imported when first used.
+"""
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 from rnn.errors import UserError
 
-# prefix -> rule, longest first (as in the original: bptt/bp, ga/ge, ff, heb/he)
-PREFIXES = (("bptt", "bptt"), ("heb", "heb"), ("bp", "bptt"), ("ga", "ga"), ("ge", "ga"),
-            ("ff", "ff"), ("he", "heb"))
-RULES = ("bptt", "ga", "ff", "heb")
-RULE_NAMES = {"bptt": "backpropagation through time", "ga": "genetic algorithm",
-              "ff": "full-FORCE", "heb": "reward-modulated Hebbian (Miconi 2017)"}
-# the activation each rule uses unless --relu is given
-ACTIVATION = {"bptt": "one_plus_tanh", "ga": "one_plus_tanh", "ff": "tanh", "heb": "tanh"}
-# what the stall rule (every validation of the last 500 updates below 0.6) does unless
-# --on-stall is given.  Hebbian networks often sit at chance for a long time and then
-# learn (bench/bench_stall.py: RDM seed 7 at 0.498-0.500 until update 1400, converged at 2272),
-# so a stalled Hebbian network is reported and trains on; the other rules stop.
-ON_STALL = {"bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue"}
+
+@dataclass(frozen=True)
+class Rule:
+    name: str                 # what cells, files and --rule call it
+    label: str                # its name in tables and figures
+    long_name: str            # its name in messages and NAME.json's rule_name
+    prefixes: tuple[str, ...]  # model names starting with these pick the rule
+    module: str               # the module holding its config and trainer ...
+    config: str               # ... the config dataclass (defaults; optional for_task(task))
+    trainer: str              # ... and the Trainer subclass
+    activation: str           # φ unless --relu (rnn.model.ACTIVATIONS)
+    readout: str              # rnn.model.READOUTS
+    unit: str                 # what one update is called (progress bars, messages)
+    on_stall: str             # what the stall rule does unless --on-stall: stop | continue
+    chunk: int                # networks per grid job on a CPU (rnn.grid)
+    memory: Callable          # (task, hidden, cfg) -> floats one more network needs in an
+                              # update (rnn.sizing; fitted by bench/bench_memory.py)
+    help: str                 # its defaults, for train_models.py --help
+    original_budget: int | None = None  # updates under --original-budgets (None: its own)
+    min_hidden: int = 2       # fewest units it can train
+
+    def config_cls(self) -> type:
+        return getattr(importlib.import_module(self.module), self.config)
+
+    def trainer_cls(self) -> type:
+        return getattr(importlib.import_module(self.module), self.trainer)
+
+    def make_config(self, task, max_steps: int | None = None):
+        """The rule's default config for ``task`` (some defaults depend on it)."""
+        cls = self.config_cls()
+        cfg = cls.for_task(task) if hasattr(cls, "for_task") else cls()
+        if max_steps is not None:
+            cfg = dataclasses.replace(cfg, max_steps=int(max_steps))
+        return cfg
+
+    def make(self, cfg, task, seeds: list[int], device, activation: str | None = None,
+             protocol=None):
+        """The rule's trainer of the networks ``seeds`` (the rule's activation unless given)."""
+        kw = {} if protocol is None else {"protocol": protocol}
+        return self.trainer_cls()(cfg, task, seeds, device, activation or self.activation, **kw)
+
+
+_HEB_HELP = """\
+Miconi (2017) node perturbation: bias units 1, 10, 11 clamped to +1, +1, -1;
+kicks with probability 0.01 per unit and step, uniform in +-10 (+-1 in x
+at dt 0.1); eligibility sum of (r_j(t-1) dx_i(t))^3, dx the fluctuation
+around a running average (factor 0.05); dW = -0.05 (R - Rbar) e,
+averaged over a batch of 100 parallel trials and clipped to +-1e-3; R the
+mean |z - target| over the last 200 steps, Rbar a running average
+(factor 0.75) per trial type (context x target sign x 5 strength bins);
+W_rec starts at (1.5/sqrt(50)) N(0,1) as in Miconi's code; at most
+3000 batches.  Why these values: rnn/hebbian.py."""
+
+_GRADIENT_LOCAL = """\
+W_rec and W_out by Adam (lr 5e-4, 500 trials per step, as BPTT); the W_rec
+gradient replaced by eligibility traces (each synapse's own effect on its
+unit, leaking at dt) times the output error fed back through
+{fb}; at most 5000 steps.  Derivation: rnn/eprop.py."""
+
+REGISTRY: dict[str, Rule] = {r.name: r for r in (
+    Rule("bptt", "BPTT", "backpropagation through time", ("bptt", "bp"),
+         "rnn.bptt", "BPTTConfig", "BPTTTrainer", "one_plus_tanh", "linear", "step", "stop", 8,
+         # each step's rates are kept for the backward pass (measured 86 MB)
+         lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
+         "Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps.",
+         original_budget=2000),
+    Rule("ga", "GA", "genetic algorithm", ("ga", "ge"),
+         "rnn.ga", "GAConfig", "GATrainer", "one_plus_tanh", "linear", "generation", "stop", 2,
+         # the batch's inputs, the members' states (measured 21 MB)
+         lambda task, H, cfg: 2 * task.steps * cfg.batch * task.n_inputs
+         + 5 * cfg.population * cfg.batch * H,
+         "population 50 (RDM) or 20 (CDI/N-CDI), the best 5 breed, the best is kept,\n"
+         "mutation 0.005*N(0,1) on W_in, W_rec, W_out; 500 shared trials per\n"
+         "generation; at most 2000 generations.",
+         original_budget=2000),
+    Rule("ff", "FF", "full-FORCE", ("ff",),
+         "rnn.fullforce", "FFConfig", "FFTrainer", "tanh", "tanh_rates", "trial", "stop", 4,
+         # trial records, teacher, RLS matrices (measured 20 MB)
+         lambda task, H, cfg: 140 * task.steps * H,
+         "full-FORCE: teacher network (g 1) driven by input + target + hint;\n"
+         "RLS with P0 = I/alpha (alpha 50000 RDM, 10000 CDI) at step 0 and every\n"
+         "step from 200; one trial per update; restart after 5000 trials; at most\n"
+         "25000 trials (5 attempts)."),
+    # Hebbian networks often sit at chance for a long time and then learn
+    # (bench/bench_stall.py: RDM seed 7 at 0.498-0.500 until update 1400,
+    # converged at 2272), so a stalled Hebbian network is reported and trains on.
+    Rule("heb", "HEB", "reward-modulated Hebbian (Miconi 2017)", ("heb", "he"),
+         "rnn.hebbian", "HebbConfig", "HebbTrainer", "tanh", "unit0", "batch", "continue", 4,
+         # the eligibility histories dx^3 and r^3, the perturbations, the inputs (66 MB)
+         lambda task, H, cfg: 4 * task.steps * cfg.batch * H + task.steps * cfg.batch
+         * task.n_inputs,
+         _HEB_HELP, min_hidden=12),
+    Rule("eprop", "EPROP", "e-prop (symmetric feedback; Bellec et al. 2020)", ("eprop",),
+         "rnn.eprop", "EpropConfig", "EpropTrainer", "one_plus_tanh", "linear", "step", "stop",
+         8,
+         # each step's rates are kept for the traces (as BPTT)
+         lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
+         _GRADIENT_LOCAL.format(fb="the readout weights W_out")),
+    Rule("rflo", "RFLO", "random feedback local online learning (Murray 2019)", ("rflo",),
+         "rnn.rflo", "RFLOConfig", "RFLOTrainer", "one_plus_tanh", "linear", "step", "stop", 8,
+         lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
+         _GRADIENT_LOCAL.format(fb="a fixed random vector B")),
+)}
+RULES = tuple(REGISTRY)
+
+
+def get(rule: str) -> Rule:
+    """The record of ``rule``."""
+    try:
+        return REGISTRY[rule]
+    except KeyError:
+        raise UserError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}") from None
+
+
+def _prefixes() -> list[tuple[str, str]]:
+    """(prefix, rule), longest prefix first."""
+    pairs = [(p, r.name) for r in REGISTRY.values() for p in r.prefixes]
+    return sorted(pairs, key=lambda pr: -len(pr[0]))
 
 
 def prefix_list() -> str:
-    return ", ".join(f"{p}… → {r}" for p, r in PREFIXES)
+    return ", ".join(f"{p}… → {r}" for p, r in _prefixes())
+
+
+def prefix_summary() -> str:
+    """'bptt/bp, ga/ge, …' (each rule's prefixes)."""
+    return ", ".join("/".join(r.prefixes) for r in REGISTRY.values())
 
 
 def rule_from_name(name: str) -> str:
     low = name.lower()
-    for prefix, rule in PREFIXES:
+    for prefix, rule in _prefixes():
         if low.startswith(prefix):
             return rule
     raise UserError(f"cannot tell the learning rule from the name {name!r}: start it with a "
                     f"known prefix ({prefix_list()}) or pass --rule")
 
 
-@dataclass(frozen=True)
-class RuleSpec:
-    config_cls: type
-    make: Callable          # (cfg, task, seeds, device, activation, protocol) -> Trainer
-    unit: str               # what one update is called (step, generation, trial, batch)
-
-
-def spec(rule: str) -> RuleSpec:
-    """The trainer of ``rule`` (imported lazily)."""
-    if rule == "bptt":
-        from rnn.bptt import BPTTConfig, BPTTTrainer
-        return RuleSpec(BPTTConfig, BPTTTrainer, "step")
-    if rule == "ga":
-        from rnn.ga import GAConfig, GATrainer
-        return RuleSpec(GAConfig, GATrainer, "generation")
-    if rule == "ff":
-        from rnn.fullforce import FFConfig, FFTrainer
-        return RuleSpec(FFConfig, FFTrainer, "trial")
-    if rule == "heb":
-        from rnn.hebbian import HebbConfig, HebbTrainer
-        return RuleSpec(HebbConfig, HebbTrainer, "batch")
-    raise UserError(f"unknown rule {rule!r}; known rules: {', '.join(RULES)}")
-
-
-def make_config(rule: str, task, max_steps: int | None):
-    """The rule's default config for ``task`` (some defaults depend on it)."""
-    s = spec(rule)
-    cfg = s.config_cls.for_task(task) if hasattr(s.config_cls, "for_task") else s.config_cls()
-    if max_steps is not None:
-        cfg = dataclasses.replace(cfg, max_steps=int(max_steps))
-    return cfg
+def rules_help() -> str:
+    """Each rule's defaults, as train_models.py --help lists them."""
+    out = []
+    for r in REGISTRY.values():
+        lines = r.help.splitlines()
+        out.append(f"  {r.name:<6}" + lines[0])
+        out += [" " * 8 + ln for ln in lines[1:]]
+    return "\n".join(out)

@@ -3,17 +3,10 @@
 ``train_models.py --count C`` trains C networks; when they would not fit in the
 device's free memory at once, it trains them in consecutive batches (a network
 is the same in any batch: its random streams are its own).  The memory of one
-more network in an update, per rule (float32, T steps, n trials, H units, I
-inputs), fitted to the peak memory bench/bench_memory.py measured per extra
-network on the CDI task at 50 units (CPU, peak RSS; P = 1 against P = 4):
-
-    bptt   1.15 * T * n * H floats (each step's states kept for the backward
-           pass)                                          measured 86 MB
-    ga     2 * T * n * I + 5 * G * n * H floats (the batch's inputs, the G
-           members' states)                               measured 21 MB
-    ff     140 * T * H floats (trial records, teacher, RLS) measured 20 MB
-    heb    4 * T * n * H floats (the eligibility histories Δx³ and r³, the
-           perturbations) plus the inputs                 measured 66 MB
+more network in an update is each rule's ``memory`` in its record
+(rnn/rules.py): floats (float32) per extra network, fitted to the peak memory
+bench/bench_memory.py measured per extra network on the CDI task at 50 units
+(CPU, peak RSS; P = 1 against P = 4).
 """
 from __future__ import annotations
 
@@ -24,17 +17,9 @@ MEMORY_FRACTION = 0.6  # of the free memory one batch may use
 
 
 def bytes_per_network(rule: str, task, hidden: int, cfg) -> int:
-    """Estimated memory of one more network in an update (see the module doc)."""
-    T, I = task.steps, task.n_inputs
-    if rule == "bptt":
-        return int(1.15 * T * cfg.batch * hidden * FLOAT)
-    if rule == "ga":
-        return int((2 * T * cfg.batch * I + 5 * cfg.population * cfg.batch * hidden) * FLOAT)
-    if rule == "heb":
-        return int((4 * T * cfg.batch * hidden + T * cfg.batch * I) * FLOAT)
-    if rule == "ff":
-        return int(140 * T * hidden * FLOAT)
-    raise ValueError(f"unknown rule {rule!r}")
+    """Estimated memory of one more network in an update (the rule's record)."""
+    from rnn.rules import get
+    return int(get(rule).memory(task, hidden, cfg) * FLOAT)
 
 
 def free_memory(device) -> int:

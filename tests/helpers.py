@@ -59,3 +59,21 @@ def reference_simulate(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor) -
             x[..., cidx] = cval
         out.append(x)
     return torch.stack(out)
+
+
+def autograd_loss_and_grads(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,
+                            targets: torch.Tensor):
+    """The loss (z_T − y)² + z_1² per network and its exact gradients w.r.t. W_rec
+    and W_out, by autograd through the Euler steps written out."""
+    W = model.W_rec.clone().requires_grad_(True)
+    Wo = model.W_out.clone().requires_grad_(True)
+    m = model.replace(W_rec=W, W_out=Wo)
+    x, xs = x0.clone(), []
+    for t in range(inputs.shape[0]):
+        x = x + m.dt * (-x + torch.bmm(m.phi(x), W.transpose(1, 2))
+                        + torch.matmul(inputs[t], m.W_in.transpose(1, 2)) + m.b[:, None])
+        xs.append(x)
+    zT, z1 = m.output(xs[-1]), m.output(xs[0])
+    per = ((zT - targets) ** 2 + z1 ** 2).mean(-1)
+    gW, gWo = torch.autograd.grad(per.sum(), (W, Wo))
+    return per.detach(), gW, gWo

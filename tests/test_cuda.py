@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnn.protocol import Protocol
-from rnn.rules import ACTIVATION, make_config, spec
+from rnn.rules import get
 from tasks import ncdi
 
 pytestmark = [pytest.mark.cuda,
@@ -18,8 +18,8 @@ SMALL = Protocol(hidden=16)
 
 def trainer(rule, device, seeds=(3, 4)):
     task = ncdi(2, 0.5)
-    cfg = make_config(rule, task, 5)
-    return spec(rule).make(cfg, task, list(seeds), device, ACTIVATION[rule], SMALL)
+    cfg = get(rule).make_config(task, 5)
+    return get(rule).make(cfg, task, list(seeds), device, protocol=SMALL)
 
 
 @pytest.mark.parametrize("rule", ["bptt", "ga", "ff", "heb"])

@@ -234,8 +234,10 @@ def test_the_hebbian_rule_trains_on_through_a_stall_by_default(models_tmp, capsy
     the other rules stop by default.  (Whether a network stalls is the loop's rule, tested
     above; here every network counts as stalled from update 20.)"""
     import rnn.training
-    from rnn.rules import ON_STALL
-    assert ON_STALL == {"bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue"}
+    from rnn.rules import REGISTRY
+    assert {n: r.on_stall for n, r in REGISTRY.items()} == {
+        "bptt": "stop", "ga": "stop", "ff": "stop", "heb": "continue", "eprop": "stop",
+        "rflo": "stop"}
     monkeypatch.setattr(rnn.training, "_stalled", lambda hist, p, step, start, stop: step >= 20)
     args = ["--rdm", "--hidden", "12", "--max-steps", "30", "--seed", "7"]
     code, err = run_main(train_models.main, ["heb_on", *args], capsys)

@@ -1,0 +1,184 @@
+"""e-prop and RFLO: tests that would catch a wrong rule (derivation in rnn/eprop.py)."""
+import json
+
+import pytest
+import torch
+
+from helpers import autograd_loss_and_grads, run_script
+from rnn.eprop import EpropConfig, EpropTrainer, loss_and_updates, traces
+from rnn.io import load_model
+from rnn.model import RateRNN
+from rnn.protocol import Protocol
+from rnn.rflo import RFLOConfig, RFLOTrainer
+from rnn.rng import Streams
+from tasks import ncdi, rdm
+
+ACTS = ["one_plus_tanh", "tanh", "relu"]
+SMALL = Protocol(hidden=8)
+
+
+def tiny(act, w_rec_scale=1.0, T=12, n=3, seed=1):
+    """A float64 stack of 2 networks of 4 units with 3 inputs, its inputs, x0, targets."""
+    g = torch.Generator().manual_seed(seed)
+    P, H, I = 2, 4, 3
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    m = RateRNN(r(P, H, I), w_rec_scale * r(P, H, H), r(P, 1, H), 0.2 * r(P, H), act, "linear")
+    return m, r(T, P, n, I), 0.3 * r(P, n, H), torch.sign(r(P, n))
+
+
+def direct(m, u, x0, y, f):
+    """Traces and update written out per synapse, step by step (the module doc's
+    recursions, no vectorised shortcut)."""
+    P, H, dt = m.n_networks, m.hidden, m.dt
+    T, n = u.shape[0], u.shape[2]
+    eps = torch.zeros(P, n, H, H, dtype=torch.float64)          # ε_{ij} per trial
+    x = x0.clone()
+    kept = {}
+    for t in range(1, T + 1):
+        r = m.phi(x)
+        new = torch.zeros_like(eps)
+        for i in range(H):
+            for j in range(H):
+                new[:, :, i, j] = (1 - dt) * eps[:, :, i, j] + dt * r[:, :, j]
+        eps = new
+        x = x + dt * (-x + torch.einsum("pij,pnj->pni", m.W_rec, r)
+                      + torch.einsum("pij,pnj->pni", m.W_in, u[t - 1]) + m.b[:, None])
+        if t in (1, T):
+            kept[t] = (eps.clone(), x.clone())
+    (e1, x1), (eT, xT) = kept[1], kept[T]
+    w = m.W_out[:, 0]
+    z1, zT = (x1 * w[:, None]).sum(-1), (xT * w[:, None]).sum(-1)
+    LT = 2 * (zT - y)[..., None] * f[:, None, :]                  # [P, n, H]: L_{i,T}
+    L1 = 2 * z1[..., None] * f[:, None, :]
+    upd = ((LT[..., None] * eT).sum(1) + (L1[..., None] * e1).sum(1)) / n
+    return e1, eT, upd
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_traces_and_update_equal_the_direct_computation(act):
+    m, u, x0, y = tiny(act)
+    f = torch.randn(2, 4, dtype=torch.float64)
+    e1, eT, upd = direct(m, u, x0, y, f)
+    tr = traces(m, u, x0)
+    for i in range(4):     # the trace is the same for every postsynaptic unit
+        torch.testing.assert_close(tr.eps_first, e1[:, :, i, :], rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(tr.eps_last, eT[:, :, i, :], rtol=1e-12, atol=1e-14)
+    _, g_rec, _ = loss_and_updates(m, u, x0, y, f)
+    torch.testing.assert_close(g_rec, upd, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_with_zero_recurrent_weights_eprop_is_the_exact_gradient(act):
+    m, u, x0, y = tiny(act, w_rec_scale=0.0)
+    loss, g_rec, g_out = loss_and_updates(m, u, x0, y, m.W_out[:, 0])
+    ref_loss, ref_rec, ref_out = autograd_loss_and_grads(m, u, x0, y)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(g_rec, ref_rec, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g_out, ref_out, rtol=1e-10, atol=1e-12)
+
+
+def test_with_recurrent_weights_eprop_is_not_the_gradient_but_the_readout_is():
+    """The dropped term matters once W_rec ≠ 0 (so the test above can tell e-prop
+    from BPTT); W_out's gradient stays exact."""
+    m, u, x0, y = tiny("one_plus_tanh", w_rec_scale=1.0)
+    _, g_rec, g_out = loss_and_updates(m, u, x0, y, m.W_out[:, 0])
+    _, ref_rec, ref_out = autograd_loss_and_grads(m, u, x0, y)
+    assert (g_rec - ref_rec).abs().max() > 1e-3 * ref_rec.abs().max()
+    torch.testing.assert_close(g_out, ref_out, rtol=1e-10, atol=1e-12)
+
+
+def test_rflo_feedback_is_random_fixed_and_carries_every_update():
+    task = rdm(0.5, steps=60)
+    cfg = RFLOConfig(batch=16)
+    tr = RFLOTrainer(cfg, task, [5, 6], "cpu", protocol=SMALL)
+    B = tr.B.clone()
+    w = tr.model.W_out[:, 0].clone()
+    cos = (B * w).sum(1) / (B.norm(dim=1) * w.norm(dim=1))
+    assert cos.abs().max() < 0.99            # not the readout
+    assert not torch.equal(B[0], B[1])       # its own per network
+    for _ in range(4):
+        tr.step(torch.arange(2))
+    assert torch.equal(tr.B, B)              # fixed across updates
+    # the W_rec gradient estimate is B ⊗ v: every column is a multiple of B
+    trials = task.sample(16, Streams([5, 6], 2))
+    x0 = 0.3 * Streams([5, 6], 2).normal(16, 8)
+    _, grads = tr.gradients(tr.model, torch.arange(2), trials.inputs, x0, trials.targets)
+    g = grads["W_rec"].double()
+    for p in range(2):
+        s = torch.linalg.svdvals(g[p])
+        assert s[1] < 1e-5 * s[0]
+        u = torch.linalg.svd(g[p]).U[:, 0]
+        assert abs(float(u @ B[p].double() / B[p].double().norm())) > 1 - 1e-6
+    # and it is what the record saves
+    torch.testing.assert_close(tr.extra_history(1)["feedback"], B[1])
+
+
+@pytest.mark.parametrize("cls,cfg_cls", [(EpropTrainer, EpropConfig), (RFLOTrainer, RFLOConfig)])
+def test_loss_falls_on_a_tiny_task(cls, cfg_cls):
+    task = rdm(0.5, steps=60)
+    tr = cls(cfg_cls(batch=64, lr=3e-3), task, [11], "cpu", protocol=Protocol(hidden=16))
+    losses = [float(tr.step(torch.arange(1))) for _ in range(100)]
+    assert sum(losses[-10:]) < 0.85 * sum(losses[:10])
+
+
+@pytest.mark.parametrize("cls,cfg_cls", [(EpropTrainer, EpropConfig), (RFLOTrainer, RFLOConfig)])
+def test_same_seed_same_network_and_a_population_member_equals_it_alone(cls, cfg_cls):
+    task = ncdi(2, 0.5, steps=40)
+    cfg = cfg_cls(batch=8)
+    pop = cls(cfg, task, [3, 4], "cpu", protocol=SMALL)
+    alone = cls(cfg, task, [4], "cpu", protocol=SMALL)
+    again = cls(cfg, task, [4], "cpu", protocol=SMALL)
+    for _ in range(3):
+        pop.step(torch.arange(2))
+        alone.step(torch.tensor([0]))
+        again.step(torch.tensor([0]))
+    for k in ("W_rec", "W_out"):
+        assert torch.equal(getattr(alone.model, k), getattr(again.model, k))
+        torch.testing.assert_close(getattr(pop.model, k)[1], getattr(alone.model, k)[0])
+    # a stopped member does not move while the other trains
+    frozen = pop.model.W_rec[0].clone()
+    pop.step(torch.tensor([1]))
+    alone.step(torch.tensor([0]))
+    assert torch.equal(pop.model.W_rec[0], frozen)
+    torch.testing.assert_close(pop.model.W_rec[1], alone.model.W_rec[0])
+
+
+def test_eprop_starts_from_the_bptt_network_of_its_seed():
+    """Same initial weights and training batches as BPTT: only the gradient differs."""
+    from rnn.bptt import BPTTConfig, BPTTTrainer
+    task = rdm(0.5, steps=30)
+    a = BPTTTrainer(BPTTConfig(batch=4), task, [9], "cpu", protocol=SMALL)
+    b = EpropTrainer(EpropConfig(batch=4), task, [9], "cpu", protocol=SMALL)
+    for k in ("W_in", "W_rec", "W_out", "b"):
+        assert torch.equal(getattr(a.model, k), getattr(b.model, k))
+    assert a.data.seeds == b.data.seeds
+
+
+def test_readout_can_be_fixed():
+    task = rdm(0.5, steps=30)
+    tr = EpropTrainer(EpropConfig(batch=4, train_readout=False), task, [2], "cpu",
+                      protocol=SMALL)
+    w = tr.model.W_out.clone()
+    tr.step(torch.arange(1))
+    assert torch.equal(tr.model.W_out, w) and tr.trainable == ("W_rec",)
+
+
+@pytest.mark.parametrize("name,rule", [("eprop_a", "eprop"), ("rflo_a", "rflo")])
+def test_train_models_trains_and_saves_each_new_rule(models_tmp, name, rule):
+    r = run_script("train_models.py", name, "-v", "0.5", "--N", "2", "--hidden", "8",
+                   "--max-steps", "3", "--seed", "4", "--quiet", models_dir=models_tmp)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((models_tmp / f"{name}.json").read_text())
+    assert meta["rule"] == rule and meta["steps"] == 3
+    assert meta["trainer"]["train_readout"] is True and meta["trainer"]["lr"] == 5e-4
+    m = load_model(name, models_tmp)
+    assert m.model.activation == "one_plus_tanh" and m.model.readout == "linear"
+    assert ("feedback" in m.history) == (rule == "rflo")
+
+
+def test_the_feedback_stream_is_independent_of_the_weights():
+    """B is the weight stream's next draw: not a copy of any initial weight."""
+    tr = RFLOTrainer(RFLOConfig(batch=4), rdm(0.5, steps=10), [1], "cpu", protocol=SMALL)
+    fresh = Streams([1], 1)
+    drawn = [fresh.normal(8, 1), fresh.normal(8, 8), fresh.normal(1, 8), fresh.normal(8)]
+    torch.testing.assert_close(tr.B, 0.1 * drawn[3])
