@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnn.protocol import Protocol
-from rnn.rules import get
+from rnn.rules import RULES, get
 from tasks import ncdi
 
 pytestmark = [pytest.mark.cuda,
@@ -22,7 +22,7 @@ def trainer(rule, device, seeds=(3, 4)):
     return get(rule).make(cfg, task, list(seeds), device, protocol=SMALL)
 
 
-@pytest.mark.parametrize("rule", ["bptt", "ga", "ff", "heb"])
+@pytest.mark.parametrize("rule", RULES)
 def test_each_rule_trains_on_cuda_like_on_the_cpu(rule):
     cpu, gpu = trainer(rule, "cpu"), trainer(rule, "cuda")
     for k in range(2):
