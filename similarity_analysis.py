@@ -33,12 +33,12 @@ from rnn.analysis_args import add_analysis_args, add_bootstrap_arg, options_from
 from rnn.errors import Parser, UserError, add_output_args, finish, finite_float, run_cli
 from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
+from rnn.metrics import METRICS
 
-DEFAULT_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
 
 
 def build_parser() -> Parser:
-    from rnn.similarity import METRICS, DSAOptions
+    from rnn.similarity import DSAOptions
     d = DSAOptions()
     p = Parser(prog="similarity_analysis.py",
                description="Distances between the networks of a groups file under several "
@@ -47,7 +47,7 @@ def build_parser() -> Parser:
                epilog="Example: python similarity_analysis.py sample.txt --metrics svcca cka "
                       "procrustes dsa")
     add_groups_argument(p)
-    p.add_argument("--metrics", nargs="+", default=DEFAULT_METRICS, metavar="METRIC",
+    p.add_argument("--metrics", nargs="+", default=list(METRICS), metavar="METRIC",
                    help=f"metrics to compute, any of {', '.join(METRICS)} (default: all; "
                         f"dsa fits a DMD operator per network, about a second each)")
     p.add_argument("--alpha", type=finite_float, default=1.0,
@@ -75,7 +75,7 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     opts = options_from_args(args)
-    from rnn.similarity import METRICS, DSAOptions
+    from rnn.similarity import DSAOptions
     metrics = list(dict.fromkeys(args.metrics))
     bad = [m for m in metrics if m not in METRICS]
     if bad:

@@ -51,6 +51,9 @@ from pathlib import Path
 import numpy as np
 
 from rnn.errors import Parser, UserError, run_cli
+from rnn.metrics import LABEL as SIMILARITY_LABEL
+from rnn.metrics import METRICS as SIMILARITY
+from rnn.metrics import TOPOLOGY
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
@@ -58,10 +61,9 @@ GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
 RESULTS = ROOT / "experiments" / "results"
 PROTOCOL_NETWORKS = {1: ROOT / "experiments" / "networks" / "n1-original",
                      2: ROOT / "experiments" / "networks" / "original"}
-METRICS = ["topology", "svcca_original", "svcca", "pwcca", "cka", "procrustes", "dsa"]
-LABEL = {"topology": "attractor topology", "svcca_original": "SVCCA (original analysis)",
-         "svcca": "SVCCA (tool analysis)", "pwcca": "PWCCA", "cka": "1 − CKA",
-         "procrustes": "Procrustes", "dsa": "DSA"}
+METRICS = [TOPOLOGY, "svcca_original", *SIMILARITY]
+LABEL = {**SIMILARITY_LABEL, TOPOLOGY: "attractor topology",
+         "svcca_original": "SVCCA (original analysis)", "svcca": "SVCCA (tool analysis)"}
 SIMPLE = ("rdm", 1)                      # the simple tasks of claim 2
 CLAIMS = {
     1: "For relatively complex tasks, attractor topology is invariant to the choice of "

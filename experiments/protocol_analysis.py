@@ -19,14 +19,14 @@ from rnn.compare import (batched_silhouette, paired_silhouette_difference, silho
 from rnn.fixed_points import weights_hash
 from rnn.io import load_model
 from rnn.reference import REFERENCE, rule_block
+from rnn.metrics import METRICS
+from rnn.metrics import label as metric_label
 from rnn.rules import REGISTRY
 from rnn.svcca import SVCCAOptions, svcca_distances
 from rnn.training import ValidationSet
 
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
 LABEL = {name: rule.label for name, rule in REGISTRY.items()}
-METRIC_LABEL = {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "1 − CKA",
-                "procrustes": "Procrustes", "dsa": "DSA (wasserstein)"}
 
 
 def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> dict:
@@ -123,8 +123,6 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
     res["metrics"] = metric_numbers([lm for _, lm, _ in rows], keys, g, n_boot)
     return res
 
-
-METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
 
 
 def metric_numbers(models, keys, g, n_boot: int) -> dict:
@@ -317,7 +315,7 @@ def render(res: dict) -> str:
           "BPTT against GA under each metric of `similarity_analysis.py` (this tool's "
           "activity: x from 0, 10 levels per context; all saved networks): balanced "
           "silhouette [95% CI], permutation p.", "",
-          "| cell | " + " | ".join(METRIC_LABEL[m] for m in METRICS) + " |",
+          "| cell | " + " | ".join(metric_label(m, dsa_score="wasserstein") for m in METRICS) + " |",
           "|---" * (len(METRICS) + 1) + "|"]
     for name, c in cells.items():
         if "metrics" not in c:

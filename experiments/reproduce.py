@@ -35,10 +35,11 @@ from rnn.errors import Parser, UserError, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.groups import write_groups_file  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
+from rnn.metrics import METRICS  # noqa: E402
 from rnn.rules import REGISTRY, RULES  # noqa: E402
 
 LABEL = {name: rule.label for name, rule in REGISTRY.items()}
-SIMILARITY_METRICS = ["svcca", "pwcca", "cka", "procrustes", "dsa"]
+SIMILARITY_METRICS = list(METRICS)
 GRID_TASK = {"cdi": ("cdi", None), "rdm": ("rdm", None), "ncdi3": ("ncdi", 3),
              "ncdi4": ("ncdi", 4)}
 TASK_ARGS = {"cdi": ["--N", "2"], "rdm": ["--rdm"], "ncdi3": ["--N", "3"], "ncdi4": ["--N", "4"]}

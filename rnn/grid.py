@@ -59,6 +59,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from rnn.errors import UserError
+from rnn.metrics import METRICS, TOPOLOGY
 from rnn.rules import REGISTRY, RULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,8 +148,8 @@ class Cell:
         return override or self.chunk or REGISTRY[self.rule].chunk
 
 
-COMPARE_METRICS = ("topology", "svcca", "pwcca", "cka", "procrustes")
-KNOWN_METRICS = ("topology", "svcca", "pwcca", "cka", "procrustes", "dsa")
+COMPARE_METRICS = (TOPOLOGY, "svcca", "pwcca", "cka", "procrustes")   # DSA is slow: on request
+KNOWN_METRICS = (TOPOLOGY, *METRICS)
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rnn.metrics import METRICS, label
 from rnn.svcca import PairCache, SVCCAOptions, directions_kept
 
-METRICS = ("svcca", "pwcca", "cka", "procrustes", "dsa")
 RANK_TOL = 1e-6                 # directions with s < RANK_TOL * s_max are numerical zeros
 PAIR_CHUNK = 2048               # pairs per batched SVD
 
@@ -220,12 +220,7 @@ def metric_cache(metric: str, options: SVCCAOptions, directory, alpha: float = 1
 
 
 def metric_label(metric: str, alpha: float = 1.0, dsa: DSAOptions | None = None) -> str:
-    if metric == "procrustes" and alpha != 1.0:
-        return f"shape (α={alpha:g})"
-    if metric == "dsa" and dsa is not None:
-        return f"DSA ({dsa.score})"
-    return {"svcca": "SVCCA", "pwcca": "PWCCA", "cka": "1 − CKA",
-            "procrustes": "Procrustes"}.get(metric, metric)
+    return label(metric, alpha, None if dsa is None else dsa.score)
 
 
 @dataclass(frozen=True)
