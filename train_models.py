@@ -29,7 +29,8 @@ from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
-from rnn.rules import RULES, get, prefix_list, prefix_summary, rule_from_name, rules_help
+from rnn.rules import (RULES, check_hidden, get, prefix_list, prefix_summary, rule_from_name,
+                       rules_help)
 from rnn.training import FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
@@ -166,13 +167,12 @@ def validate_args(args) -> tuple[str, object]:
                                                   f"{args.count} the seeds run to SEED + " \
                                                   f"{args.count - 1})"
         raise UserError(f"--seed must be in [0, {top}], got {args.seed}")
-    if not 2 <= args.hidden <= 4096:
-        raise UserError(f"--hidden must be between 2 and 4096 units, got {args.hidden}")
     check_name(args.name)
     rule = args.rule or rule_from_name(args.name)
-    if args.hidden < get(rule).min_hidden:
-        raise UserError(f"the {get(rule).long_name} rule needs at least {get(rule).min_hidden} "
-                        f"units, got --hidden {args.hidden}")
+    try:
+        check_hidden(rule, args.hidden)
+    except UserError as e:
+        raise UserError(f"--{e}") from None
     task = rdm(args.variance, args.mean) if args.rdm else ncdi(args.N, args.variance, args.mean)
     return rule, task
 

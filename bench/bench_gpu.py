@@ -163,4 +163,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rnn.errors import run_cli
+    run_cli(lambda argv: main())

@@ -62,4 +62,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from rnn.errors import run_cli
+    run_cli(lambda argv: main())

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,4 +263,5 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
     from experiments import protocol as _module   # one copy of the module's settings
-    sys.exit(_module.main())
+    from rnn.errors import run_cli
+    run_cli(_module.main)

@@ -109,4 +109,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from rnn.errors import run_cli
+    run_cli(main)

@@ -18,8 +18,13 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+DEBUG_ENV = "RNN_DEBUG"
+
+
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's ``main``; turn UserError into one line on stderr and exit 2."""
+    """Run a script's ``main``; turn UserError into one line on stderr and exit 2, and
+    any unanticipated error into one line with exit 1 and a hint: with $RNN_DEBUG
+    set, that error's traceback is shown instead."""
     prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
         code = main(argv)
@@ -35,6 +40,15 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
+    except Exception as e:                      # noqa: BLE001 (a bug: say so in one line)
+        import os
+        if os.environ.get(DEBUG_ENV):
+            raise
+        what = (str(e).strip().splitlines() or [""])[0][:300]
+        sys.stderr.write(f"{prog}: internal error: {type(e).__name__}"
+                         f"{': ' + what if what else ''} (this is a bug; rerun with "
+                         f"{DEBUG_ENV}=1 to see where it happened)\n")
+        sys.exit(1)
     sys.exit(code or 0)
 
 

@@ -60,7 +60,7 @@ from pathlib import Path
 
 from rnn.errors import UserError
 from rnn.metrics import METRICS, TOPOLOGY
-from rnn.rules import REGISTRY, RULES
+from rnn.rules import REGISTRY, RULES, check_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = ("converged", "budget", "stalled", "diverged")
@@ -99,7 +99,7 @@ class Cell:
             raise UserError(f"{where}: rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         if self.protocol not in ("clean", "original"):
             raise UserError(f"{where}: protocol must be clean or original")
-        for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 4), ("max_steps", 1),
+        for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 2), ("max_steps", 1),
                        ("stall_window", 0), ("chunk", 1)):
             v = getattr(self, f)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
@@ -109,6 +109,11 @@ class Cell:
             raise UserError(f"{where}: noise must be a non-negative number, got {self.noise!r}")
         if self.first_seed + self.networks > 2 ** 62:
             raise UserError(f"{where}: seeds must stay below 2**62")
+        if self.hidden is not None:
+            try:
+                check_hidden(self.rule, self.hidden)
+            except UserError as e:
+                raise UserError(f"{where}: {e}") from None
         if not self.name:
             object.__setattr__(self, "name", self.default_name())
         if not _CELL_NAME.fullmatch(self.name) or len(self.name) > 60:
@@ -442,8 +447,13 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise RuntimeError(f"train_models.py failed for {job.name} (exit {r.returncode}): "
-                           f"{last}")
+        message = f"train_models.py failed for {job.name} (exit {r.returncode}): {last}"
+        if r.returncode == 2:
+            # refused input: the same on every try, so reported once, not retried
+            return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+                    "trained": False, "worker": host, "seconds": round(time.time() - t0, 2),
+                    "status": ["failed"] * job.count, "error": message}
+        raise RuntimeError(message)     # a crash or a killed worker: Dask retries it
     remove_unfinished(folder_p, job.cell)
     have = finished(folder_p, job.cell)
     return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
@@ -519,6 +529,8 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
             j = futures[fut]
             try:
                 rec = fut.result()
+                if rec.get("error"):
+                    raise RuntimeError(rec["error"])
                 records.append(rec)
                 conv = sum(s == "converged" for s in rec["status"])
                 line = (f"{j.name}: {conv}/{j.count} converged in {rec['seconds']:.0f} s on "

@@ -124,6 +124,17 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
 RULES = tuple(REGISTRY)
 
 
+MAX_HIDDEN = 4096
+
+
+def check_hidden(rule: str, hidden: int) -> None:
+    """The one check of a network size, for train_models.py and grid files alike."""
+    low = get(rule).min_hidden
+    if not low <= hidden <= MAX_HIDDEN:
+        why = "" if low == 2 else f" (the {get(rule).long_name} rule needs at least {low} units)"
+        raise UserError(f"hidden must be between {low} and {MAX_HIDDEN}{why}, got {hidden}")
+
+
 def get(rule: str) -> Rule:
     """The record of ``rule``."""
     try:

@@ -366,3 +366,32 @@ def test_reproduce_refuses_bad_arguments_before_any_work(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_an_unanticipated_error_is_one_line_with_a_hint_and_debug_shows_it(capsys,
+                                                                             monkeypatch):
+    from rnn.errors import run_cli
+
+    def broken(argv):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.delenv("RNN_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as e:
+        run_cli(broken, [])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: ZeroDivisionError: division by zero" in err
+    assert "RNN_DEBUG=1" in err and "second line" not in err
+    monkeypatch.setenv("RNN_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        run_cli(broken, [])
+
+
+def test_a_refused_grid_job_is_reported_once_not_retried(tmp_path):
+    """train_models.py exit 2 inside a Dask job: one failure, no retries."""
+    from rnn.grid import Cell, Job, run_job
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    rec = run_job(Job(Cell(task="rdm", rule="bptt", networks=1), 0, 1), str(not_a_folder))
+    assert rec["trained"] is False and "(exit 2)" in rec["error"]
+    assert "is not a folder" in rec["error"]

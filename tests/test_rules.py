@@ -47,3 +47,11 @@ def test_the_help_lists_every_rule():
     text = rules.rules_help()
     for name in rules.RULES:
         assert f"  {name} " in text
+
+
+def test_one_size_check_for_the_command_line_and_grid_files():
+    with pytest.raises(rules.UserError, match="needs at least 12"):
+        Cell(task="rdm", rule="heb", hidden=8)
+    with pytest.raises(rules.UserError, match="between 2 and 4096, got 5000"):
+        Cell(task="rdm", rule="bptt", hidden=5000)
+    assert Cell(task="rdm", rule="bptt", hidden=2).hidden == 2
