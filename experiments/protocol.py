@@ -32,125 +32,15 @@ and the tables go to experiments/results/PROTOCOL.md and protocol.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from experiments.protocol_cells import ORDER, Cell, configured, grid_cell, networks
+
 ROOT = Path(__file__).resolve().parents[1]
-NETWORKS = ROOT / "experiments" / "networks"
 RESULTS = ROOT / "experiments" / "results"
 GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
-PER_RULE = None          # --per-rule: networks per rule in every cell (quick looks, tests)
-MAX_STEPS = None         # --max-steps: a cap on every training run (quick looks, tests)
-FIRST_SEED = {"bptt": 13000, "ga": 14000}
-
-
-@dataclass(frozen=True)
-class Cell:
-    name: str
-    task: tuple[str, ...]             # train_models.py task flags
-    flags: tuple[str, ...]            # protocol flags
-    count: dict                       # networks per rule
-    description: str
-    # another cell whose networks are identical here when they reached the stop
-    # rule early (see reusable)
-    reuse_from: str | None = None
-
-    def folder(self) -> Path:
-        return NETWORKS / self.name
-
-    def counts(self) -> dict:
-        return {r: PER_RULE or n for r, n in self.count.items()}
-
-
-CDI, N1 = ("--N", "2"), ("--N", "1")
-CELLS = {c.name: c for c in [
-    Cell("original", CDI, ("--protocol", "original"), {"bptt": 24, "ga": 24},
-         "original protocol (all switches)"),
-    Cell("clean", CDI, ("--protocol", "clean"), {"bptt": 24, "ga": 24},
-         "this tool's protocol (no switch)"),
-    Cell("original-shared_x0", CDI, ("--protocol", "original", "--no-shared-x0"),
-         {"bptt": 24, "ga": 24}, "original without the shared initial state"),
-    Cell("original-lenient_stop", CDI, ("--protocol", "original", "--no-lenient-stop"),
-         {"bptt": 24, "ga": 24}, "original without the lenient stop rule"),
-    Cell("original-budgets", CDI, ("--protocol", "original", "--no-original-budgets"),
-         {"bptt": 24, "ga": 24}, "original without the original budgets",
-         reuse_from="original"),
-    Cell("n1-original", N1, ("--protocol", "original"), {"bptt": 24, "ga": 25},
-         "N = 1, original protocol"),
-]}
-ORDER = ["original", "clean", "n1-original", "original-shared_x0", "original-lenient_stop",
-         "original-budgets"]
-
-
-def seeds_of(cell: Cell, rule: str) -> list[int]:
-    return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
-
-
-FINISHED = ("converged", "budget")
-
-
-def reusable(meta: dict) -> bool:
-    """Is this network of ``original`` the very network the budgets ablation
-    would train from the same seed?  The two protocols differ only in when a
-    run is stopped for lack of progress (BPTT budget 2000 vs 20,000 updates;
-    the stall rule off vs on, window 500), never in what an update does, and
-    every draw comes from the network's own seeded streams.  So a network that
-    reached the stop rule before either of those could act — fewer updates
-    than the stall window, hence than both budgets — is trained identically."""
-    from rnn.training import StopConfig
-    return (meta.get("status") == "converged"
-            and int(meta.get("steps", 10**9)) < StopConfig().stall_window)
-
-
-def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
-    """Every model JSON of ``rule`` in ``folder``, by seed."""
-    out: dict[int, list[dict]] = {}
-    for p in sorted(folder.glob(f"{rule}_s*.json")):
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(m, dict) and m.get("rule") == rule and "seed" in m:
-            out.setdefault(int(m["seed"]), []).append(m)
-    return out
-
-
-def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
-    """The finished networks of a cell and rule, one per seed, in seed order:
-    (folder, meta).  Found by seed, whatever chunk trained them; a seed this
-    cell has not trained takes the ``reuse_from`` cell's network when that one
-    is the same network (:func:`reusable`)."""
-    found = metas(cell.folder(), rule)
-    other = metas(CELLS[cell.reuse_from].folder(), rule) if cell.reuse_from else {}
-    out = []
-    for seed in seeds_of(cell, rule):
-        done = [m for m in found.get(seed, []) if m.get("status") in FINISHED]
-        same = [m for m in other.get(seed, []) if reusable(m)]
-        if done:
-            out.append((cell.folder(), done[0]))
-        elif same:
-            out.append((CELLS[cell.reuse_from].folder(), same[0]))
-    return out
-
-
-def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
-    """The cell and rule as a grid-runner cell (rnn.grid): its jobs are named
-    RULE_sSEED in the cell's folder, as the networks kept here are."""
-    from rnn.grid import Cell as GridCell
-    flags = list(cell.flags)
-    switches = {}
-    for s in ("shared_x0", "lenient_stop", "original_budgets"):
-        if f"--no-{s.replace('_', '-')}" in flags:
-            switches[s] = False
-    task = {("--N", "2"): ("cdi", None), ("--N", "1"): ("ncdi", 1)}[tuple(cell.task)]
-    return GridCell(task=task[0], N=task[1], rule=rule, noise=0.5,
-                    networks=cell.counts()[rule], first_seed=FIRST_SEED[rule],
-                    protocol=flags[flags.index("--protocol") + 1], max_steps=MAX_STEPS,
-                    chunk=chunk, name=rule, **switches)
-
 
 def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None) -> float:
     """Train the missing networks of a cell through the grid runner (an
@@ -227,41 +117,37 @@ def main(argv=None) -> int:
             ap.error(f"{flag} must be at least 1, got {v}")
     if args.deadline is not None and not args.deadline >= 0:
         ap.error(f"--deadline must be a number of seconds >= 0, got {args.deadline}")
-    global NETWORKS, RESULTS, PER_RULE, MAX_STEPS
-    if args.networks:
-        NETWORKS = Path(args.networks).resolve()
-    if args.out:
-        RESULTS = Path(args.out).resolve()
-    PER_RULE, MAX_STEPS = args.per_rule, args.max_steps
+    cells = configured(Path(args.networks).resolve() if args.networks else None,
+                       args.per_rule, args.max_steps)
+    out = Path(args.out).resolve() if args.out else RESULTS
     if args.list:
         for name in ORDER:
-            c = CELLS[name]
+            c = cells[name]
             got = {r: len(networks(c, r)) for r in c.count}
             print(f"{name:24s} {c.description}: " + ", ".join(
                 f"{r} {got[r]}/{c.counts()[r]}" for r in c.count))
         return 0
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     if not args.only_analyse:
-        with open(RESULTS / "protocol_log.txt", "a") as log:
+        with open(out / "protocol_log.txt", "a") as log:
             for name in args.cells:
-                for rule in CELLS[name].count:
+                for rule in cells[name].count:
                     if rule not in args.rules:
                         continue
                     if args.deadline is not None and time.time() - t0 > args.deadline:
                         print(f"[{name}] {rule}: not started (--deadline {args.deadline:g} s "
                               "passed)", flush=True)
                         continue
-                    train(CELLS[name], rule, args.device, log, args.chunk)
+                    train(cells[name], rule, args.device, log, args.chunk)
         print(f"training finished in {time.time() - t0:.0f} s", flush=True)
     if not args.only_train:
         from experiments.protocol_analysis import analyse_all
-        analyse_all([CELLS[n] for n in args.cells], args.bootstrap, time.time() - t0, RESULTS)
+        analyse_all([cells[n] for n in args.cells], args.bootstrap, time.time() - t0, out)
     return 0
 
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from experiments import protocol as _module   # one copy of the module's settings
     from rnn.errors import run_cli
-    run_cli(_module.main)
+    run_cli(main)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.protocol import Cell, networks
+from experiments.protocol_cells import Cell, networks
 from rnn.compare import (batched_silhouette, paired_silhouette_difference, silhouette_stats,
                          within_between)
 from rnn.fixed_points import weights_hash

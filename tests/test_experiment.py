@@ -160,7 +160,7 @@ def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
     consecutive missing seeds, named RULE_sSEED as the kept networks are."""
     import dataclasses
 
-    from experiments.protocol import CELLS, grid_cell
+    from experiments.protocol_cells import CELLS, grid_cell
     from rnn.grid import jobs_for
 
     def jobs(rule, seeds):
@@ -177,16 +177,15 @@ def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
     assert jobs("bptt", list(range(10, 20))) == [("bptt_s10", 10, 8), ("bptt_s18", 18, 2)]
 
 
-def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path, monkeypatch):
+def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path):
     """A network of `original` that reached the stop rule in fewer updates than
     the stall window is the budgets cell's network for that seed; one that
     converged later, or stopped at its budget, is trained in the cell itself,
     and the jobs go around the reused seeds."""
-    import experiments.protocol as protocol
+    import experiments.protocol_cells as protocol
     from rnn.grid import jobs_for
 
-    monkeypatch.setattr(protocol, "NETWORKS", tmp_path)
-    monkeypatch.setattr(protocol, "PER_RULE", 6)
+    cells = protocol.configured(tmp_path, per_rule=6)
     orig = tmp_path / "original"
     orig.mkdir()
     first = protocol.FIRST_SEED["bptt"]
@@ -197,7 +196,7 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path, monk
         (orig / f"{name}.json").write_text(json.dumps(
             {"name": name, "rule": "bptt", "seed": first + k, "status": status,
              "steps": steps}))
-    cell = protocol.CELLS["original-budgets"]
+    cell = cells["original-budgets"]
     got = protocol.networks(cell, "bptt")
     assert [m["seed"] - first for _, m in got] == [0, 1, 4]
     assert all(folder == orig for folder, _ in got)
@@ -212,7 +211,7 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path, monk
     jobs = jobs_for(protocol.grid_cell(cell, "bptt"), own, done=done)
     assert [(j.seed - first, j.count) for j in jobs] == [(2, 2), (5, 1)]
     # `original` itself reuses nothing
-    assert [m["seed"] - first for _, m in protocol.networks(protocol.CELLS["original"],
+    assert [m["seed"] - first for _, m in protocol.networks(cells["original"],
                                                             "bptt")] == [0, 1, 2, 3, 4]
 
 
