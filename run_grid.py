@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rnn.errors import Parser, UserError, run_cli
 from rnn.io import atomic_write_text, dumps_strict, ensure_writable
+from rnn.rules import REGISTRY
 
 ROOT = Path(__file__).resolve().parent
 
@@ -49,8 +50,8 @@ def build_parser() -> Parser:
                         "are bit-identical however the grid is scheduled; other thread counts "
                         "round differently)")
     p.add_argument("--chunk", type=int, default=None, metavar="C",
-                   help="networks per job (default: the cell's chunk, else 8 BPTT, 2 GA, "
-                        "4 full-FORCE/Hebbian)")
+                   help="networks per job (default: the cell's chunk, else the rule's: "
+                        + ", ".join(f"{r.name} {r.chunk}" for r in REGISTRY.values()) + ")")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where the jobs train (default auto: cuda where a GPU is visible "
                         "here, else cpu)")
@@ -58,6 +59,16 @@ def build_parser() -> Parser:
                    help="the grid's models folder, shared by all workers (default: the "
                         "grid file's models_dir, else grid-NAME/ in models/ or "
                         "$RNN_MODELS_DIR)")
+    tls = p.add_argument_group(
+        "TLS (a scheduler on a shared network: only holders of a certificate signed by "
+        "your CA can send it work; see docs/grids.md)")
+    tls.add_argument("--tls-ca-file", default=None, metavar="PEM",
+                     help="the CA certificate the scheduler's and workers' certificates are "
+                          "signed by; with it, --scheduler must be a tls:// address")
+    tls.add_argument("--tls-cert", default=None, metavar="PEM",
+                     help="this client's certificate (signed by the CA)")
+    tls.add_argument("--tls-key", default=None, metavar="PEM",
+                     help="this client's private key (default: inside --tls-cert)")
     p.add_argument("--retries", type=int, default=2,
                    help="times a failed job is retried (default 2); a job whose worker dies "
                         "is rescheduled by Dask in any case")
@@ -74,6 +85,37 @@ def build_parser() -> Parser:
     return p
 
 
+def tls_security(args):
+    """A Dask Security object for the --tls-* flags (None without them), checked
+    before any work: the files must be readable, the scheduler a tls:// one."""
+    given = [f for f in ("tls_ca_file", "tls_cert", "tls_key") if getattr(args, f)]
+    if not given:
+        if args.scheduler and args.scheduler.startswith("tls://"):
+            raise UserError("--scheduler is a tls:// address: give --tls-ca-file and "
+                            "--tls-cert (and --tls-key if the key is a separate file)")
+        return None
+    if not args.scheduler:
+        raise UserError("--tls-* are for a running scheduler (--scheduler tls://HOST:PORT); "
+                        "the local cluster listens on this machine only")
+    if not args.scheduler.startswith("tls://"):
+        raise UserError(f"with --tls-ca-file, --scheduler must be a tls:// address, got "
+                        f"{args.scheduler!r}")
+    if not (args.tls_ca_file and args.tls_cert):
+        raise UserError("TLS needs both --tls-ca-file and --tls-cert")
+    for f in given:
+        path = Path(getattr(args, f))
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserError(f"--{f.replace('_', '-')} {path}: cannot read it "
+                            f"({getattr(e, 'strerror', None) or e})") from None
+        if "-----BEGIN" not in text:
+            raise UserError(f"--{f.replace('_', '-')} {path}: not a PEM file")
+    from distributed.security import Security
+    return Security(tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert,
+                    tls_client_key=args.tls_key, require_encryption=True)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from rnn.grid import finished, interleave, jobs_for, read_grid, run_jobs
@@ -84,6 +126,7 @@ def main(argv=None) -> int:
             raise UserError(f"{flag} must be at least 1, got {v}")
     if args.retries < 0:
         raise UserError(f"--retries must be 0 or more, got {args.retries}")
+    security = tls_security(args)
     folder = grid.folder(args.models_dir)
     longest = max(len(c.name) for c in grid.cells) + 16
     if args.deadline is not None and not (0 <= args.deadline < 1e9):
@@ -116,7 +159,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     records, failed = [], []
     if jobs:
-        records, failed = run_jobs(jobs, folder, scheduler=args.scheduler,
+        records, failed = run_jobs(jobs, folder, scheduler=args.scheduler, security=security,
                                    workers=args.workers, threads=args.threads,
                                    device=args.device, retries=args.retries, quiet=args.quiet,
                                    deadline_s=args.deadline)

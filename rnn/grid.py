@@ -476,7 +476,7 @@ def cell_dict(cell: Cell) -> dict:
     return {k: v for k, v in asdict(cell).items() if v is not None}
 
 
-def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
+def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, security=None,
              workers: int | None = None, threads: int | None = None, device: str = "cpu",
              retries: int = 2, quiet: bool = False,
              deadline_s: float | None = None) -> tuple[list[dict], list[dict]]:
@@ -497,7 +497,7 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None,
     cluster = None
     if scheduler:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout="10s", security=security)
         except (OSError, TimeoutError, ValueError, TypeError) as e:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
         n_workers = len(client.scheduler_info().get("workers", {})) or 1

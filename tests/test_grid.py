@@ -2,6 +2,7 @@
 cluster, a real scheduler with two workers, a worker killed mid-job."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -304,3 +305,56 @@ def test_a_damaged_sidecar_never_gets_a_finished_network_retrained(tmp_path):
     assert sorted(finished(tmp_path, cell)) == [100, 101]
     assert jobs_for(cell, tmp_path) == []
     assert (tmp_path / f"{cell.name}_s100_001.pt").read_bytes() == before
+
+
+def make_certificates(folder: Path) -> None:
+    """A CA and a certificate for localhost signed by it (openssl), in ``folder``."""
+    folder.mkdir()
+
+    def ssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=test-ca")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "req.csr",
+        "-subj", "/CN=localhost")
+    (folder / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf")
+
+
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command")
+def test_a_tls_scheduler_trains_for_its_certificate_holders_only(tmp_path):
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    make_certificates(ours)
+    make_certificates(theirs)
+    tls = lambda d: ["--tls-ca-file", str(d / "ca.pem"), "--tls-cert", str(d / "cert.pem"),  # noqa: E731
+                     "--tls-key", str(d / "key.pem")]
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = free_port()
+    address = f"tls://127.0.0.1:{port}"
+    sched = start([dask, "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port",
+                   str(port), "--no-dashboard", *tls(ours)])
+    worker = start([dask, "worker", address, "--nthreads", "1", "--no-nanny",
+                    "--no-dashboard", *tls(ours)])
+    try:
+        grid = tmp_path / "g.toml"
+        grid.write_text('[grid]\nname = "tls"\nhidden = 8\nnetworks = 1\nmax_steps = 2\n'
+                        '[[cells]]\ntask = "rdm"\nrule = "bptt"\n')
+        models = tmp_path / "models"
+        base = ["run_grid.py", str(grid), "--scheduler", address, "--models-dir", str(models),
+                "--no-compare", "--quiet"]
+        r = run_script(*base, *tls(ours), timeout=180)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert len(list(models.glob("rdm-bptt-*.pt"))) == 1
+        # a certificate of another CA is refused, in one line (a fresh folder: work to send)
+        base[base.index("--models-dir") + 1] = str(tmp_path / "other-models")
+        r = run_script(*base, *tls(theirs), timeout=120)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+        assert "cannot reach the Dask scheduler" in r.stderr
+        # and so is a plain connection, and TLS flags with a tcp:// address
+        r = run_script(*base, timeout=60)
+        assert r.returncode == 2 and "give --tls-ca-file" in r.stderr
+        r = run_script(*base[:3], f"tcp://127.0.0.1:{port}", *base[4:], *tls(ours))
+        assert r.returncode == 2 and "must be a tls:// address" in r.stderr
+    finally:
+        stop(worker, sched)
