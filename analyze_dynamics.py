@@ -65,6 +65,12 @@ def main(argv=None) -> int:
     ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
     task = lm.task
+    if not args.no_psychometric:
+        from rnn.dynamics import psychometric_bytes
+        from rnn.sizing import require
+        require(psychometric_bytes(task, lm.model.hidden, args.trials),
+                f"the psychometric curve at --trials {args.trials}",
+                hint="use fewer --trials (or --no-psychometric)")
     if args.N is not None and (not task.cued or task.n_channels != args.N):
         raise UserError(f"--N {args.N} disagrees with the model, which was trained on "
                         f"{task.describe()}; leave --N out")

@@ -35,6 +35,8 @@ from rnn.training import FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
+MAX_COUNT = 100_000      # networks of one --count run (each is a pair of files)
+
 RULE_HELP = """\
 learning rules and their defaults (all recorded in NAME.json):
 {rules}
@@ -151,8 +153,8 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"-v/--variance must be a non-negative noise level, got {args.variance}")
     if not (args.mean > 0):
         raise UserError(f"-m/--mean must be positive, got {args.mean}")
-    if args.count < 1:
-        raise UserError(f"--count must be at least 1, got {args.count}")
+    if not 1 <= args.count <= MAX_COUNT:
+        raise UserError(f"--count must be between 1 and {MAX_COUNT}, got {args.count}")
     if args.max_batch is not None and args.max_batch < 1:
         raise UserError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.record_every < 1:
@@ -312,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{rs.long_name} on {task.describe()}; seed {seed}; device {device}; "
         f"protocol {protocol.label()}")
 
-    from rnn.sizing import networks_per_batch
+    from rnn.sizing import bytes_per_network, networks_per_batch, require
+    require(bytes_per_network(rule, task, protocol.hidden, cfg),
+            f"one network of {protocol.hidden} units on {task.describe()}", device,
+            "choose fewer units, contexts or trials")
     per_batch = networks_per_batch(rule, task, protocol.hidden, cfg, device, args.count,
                                    args.max_batch)
     batches = [list(range(k, min(k + per_batch, args.count)))

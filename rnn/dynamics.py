@@ -18,6 +18,15 @@ from rnn.rng import PROBE, Streams
 from tasks import DecisionTask
 
 
+PSYCHOMETRIC_CHUNK = 20000     # trials simulated at once (at least one level's)
+
+
+def psychometric_bytes(task, hidden: int, per_level: int) -> int:
+    """Memory of one chunk of psychometric trials: inputs [T, n, I], states."""
+    n = max(per_level, min(PSYCHOMETRIC_CHUNK, per_level * 21))
+    return 4 * n * (task.steps * task.n_inputs + 3 * hidden)
+
+
 def fixed_points_path(directory: Path, name: str, kind: str) -> Path:
     return Path(directory) / f"{name}_fixed_points_{kind}.npz"
 
@@ -130,7 +139,7 @@ def psychometric(model: RateRNN, task: DecisionTask, per_level: int = 2000,
     fr = np.zeros((task.n_contexts, len(levels)))
     fits = np.full((task.n_contexts, 3), np.nan)
     # chunk the levels so memory stays bounded ([T, 1, n, I] inputs)
-    chunks = np.array_split(levels, max(1, len(levels) * per_level // 20000))
+    chunks = np.array_split(levels, max(1, len(levels) * per_level // PSYCHOMETRIC_CHUNK))
     pos: list[list[np.ndarray]] = [[] for _ in range(task.n_contexts)]
     rngs = [Streams([seed + 7919 * k], PROBE) for k in range(task.n_contexts)]
     for k, chunk in progress([(k, c) for k in range(task.n_contexts) for c in chunks]):

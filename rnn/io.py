@@ -317,6 +317,14 @@ NETWORK_FIELDS = ("W_in", "W_rec", "W_out", "b", "activation", "readout", "dt", 
                   "clamp_val")
 
 
+def _short(v) -> str:
+    """A value for a one-line message: tensors by their shape, the rest cut short."""
+    if isinstance(v, torch.Tensor):
+        return f"a tensor of shape {list(v.shape)}"
+    text = " ".join(repr(v).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def check_payload(path: Path, payload: dict) -> None:
     """The content of a model file, checked once where it is loaded: a known
     format version, every field of the network, finite weights and numbers,
@@ -328,7 +336,7 @@ def check_payload(path: Path, payload: dict) -> None:
 
     v = payload.get("version")
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= VERSION:
-        bad("version", f"is {v!r}, not a format version this tool knows (1…{VERSION})")
+        bad("version", f"is {_short(v)}, not a format version this tool knows (1…{VERSION})")
     net = payload.get("network")
     if not isinstance(net, dict):
         bad("network", "is missing")
@@ -344,7 +352,7 @@ def check_payload(path: Path, payload: dict) -> None:
     dt = net["dt"]
     if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not math.isfinite(dt) or \
             not 0 < dt <= 1:
-        bad("network.dt", f"is {dt!r}; the Euler step must be in (0, 1]")
+        bad("network.dt", f"is {_short(dt)}; the Euler step must be in (0, 1]")
     meta = payload.get("meta")
     if not isinstance(meta, dict):
         bad("meta", "is missing")
@@ -355,12 +363,12 @@ def check_payload(path: Path, payload: dict) -> None:
         x = task.get(k)
         if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) or \
                 x < low:
-            bad(f"meta.task.{k}", f"is {x!r}, not a finite number of at least {low:g}")
+            bad(f"meta.task.{k}", f"is {_short(x)}, not a finite number of at least {low:g}")
     if task["name"] != "rdm" and not (isinstance(task.get("N"), int) and task["N"] >= 1):
-        bad("meta.task.N", f"is {task.get('N')!r}, not a positive integer")
+        bad("meta.task.N", f"is {_short(task.get('N'))}, not a positive integer")
     steps = task.get("steps", 750)
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
-        bad("meta.task.steps", f"is {steps!r}, not an integer of at least 2")
+        bad("meta.task.steps", f"is {_short(steps)}, not an integer of at least 2")
     inputs = 1 if task["name"] == "rdm" else 2 * task["N"]
     if net["W_in"].shape[-1] != inputs:
         bad("network.W_in", f"has {net['W_in'].shape[-1]} inputs, but its task "

@@ -6,7 +6,12 @@ is the same in any batch: its random streams are its own).  The memory of one
 more network in an update is each rule's ``memory`` in its record
 (rnn/rules.py): floats (float32) per extra network, fitted to the peak memory
 bench/bench_memory.py measured per extra network on the CDI task at 50 units
-(CPU, peak RSS; P = 1 against P = 4).
+(CPU, peak RSS; P = 1 against P = 4), plus the network's validation set
+(2000 trials' inputs and initial states), which the stop rule holds.
+
+:func:`require` refuses, in one line, work that would not fit in memory at all
+(a single network of an enormous size, a psychometric curve of 10⁹ trials)
+before anything is allocated.
 """
 from __future__ import annotations
 
@@ -17,9 +22,25 @@ MEMORY_FRACTION = 0.6  # of the free memory one batch may use
 
 
 def bytes_per_network(rule: str, task, hidden: int, cfg) -> int:
-    """Estimated memory of one more network in an update (the rule's record)."""
+    """Estimated memory of one more network in training: an update (the rule's
+    record) and its validation set."""
     from rnn.rules import get
-    return int(get(rule).memory(task, hidden, cfg) * FLOAT)
+    from tasks import VALIDATION_TRIALS
+    validation = VALIDATION_TRIALS * (task.steps * task.n_inputs + hidden)
+    return int((get(rule).memory(task, hidden, cfg) + validation) * FLOAT)
+
+
+def gigabytes(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**29 else f"{n / 2**20:.0f} MB"
+
+
+def require(nbytes: float, what: str, device="cpu", hint: str = "") -> None:
+    """UserError unless ``nbytes`` fit in MEMORY_FRACTION of ``device``'s free memory."""
+    free = free_memory(device)
+    if nbytes > MEMORY_FRACTION * free:
+        from rnn.errors import UserError
+        raise UserError(f"{what} needs about {gigabytes(nbytes)} of memory; {gigabytes(free)} "
+                        f"is free on {device}{'; ' + hint if hint else ''}")
 
 
 def free_memory(device) -> int:

@@ -73,6 +73,8 @@ CASES = [
     (train_models, ["bptt_a", "--rdm", "--hidden", "0"], "--hidden"),
     (train_models, ["heb_a", "--rdm", "--hidden", "8"], "at least 12 units"),
     (train_models, ["bptt_a", "--rdm", "--stall-window", "-5"], "--stall-window"),
+    (train_models, ["bptt_a", "--N", "1000000"], "needs about"),   # memory, before any allocation
+    (train_models, ["bptt_a", "--rdm", "--count", "1000000000"], "between 1 and 100000"),
     (train_models, ["bptt_a", "--rdm", "--protocol", "paper"], "invalid choice"),
     (train_models, ["bptt_a", "--rdm", "--models-dir", "{models}/bom.txt"], "not a folder"),
     (train_models, ["bptt_a", "--rdm", "--models-dir", "{models}/bom.txt/sub"],
@@ -86,6 +88,7 @@ CASES = [
     (analyze_dynamics, ["bptt..x", "large"], "not allowed"),
     (analyze_dynamics, ["bptt_0050", "large", "--N", "3"], "disagrees"),
     (analyze_dynamics, ["bptt_0050", "large", "--seed", "-1"], "--seed must be in"),
+    (analyze_dynamics, ["bptt_0050", "large", "--trials", "1000000000"], "needs about"),
     # fixed_point_input_topology.py and svcca_analysis.py
     (fixed_point_input_topology, ["bad.txt"], "'nosuch' does not exist"),
     (fixed_point_input_topology, ["none.txt"], "none.txt"),
