@@ -158,10 +158,7 @@ class BPTTTrainer(Trainer):
         return loss, {"W_rec": grad}
 
     def step(self, active: torch.Tensor) -> torch.Tensor:
-        rng = self.data.subset(active.tolist())
-        trials = self.task.sample(self.cfg.batch, rng)
-        x0 = self.protocol.initial_states(rng, self.cfg.batch, self.model.hidden)
-        self.data.counter = rng.counter
+        trials, x0 = self.draw_batch(active, self.cfg.batch, self.model.hidden)
         sub = self.model.select(active)
         loss, grads = self.gradients(sub, active, trials.inputs, x0, trials.targets)
         new = {}

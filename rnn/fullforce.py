@@ -176,10 +176,7 @@ class FFTrainer(Trainer):
                 self.attempts[p] += 1
                 self.trials_in_attempt[p] = 0
             self._restarted += due
-        rng = self.data.subset(act)
-        trials = self.task.sample(1, rng)
-        x0 = self.protocol.initial_states(rng, 1, self.model.hidden)
-        self.data.counter = rng.counter
+        trials, x0 = self.draw_batch(act, 1, self.model.hidden)
         loss = self.train_trial(active, trials.inputs.to(self.device), x0.to(self.device),
                                 trials.targets.to(self.device))
         for p in act:

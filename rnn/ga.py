@@ -112,10 +112,7 @@ class GATrainer(Trainer):
         return stack.replace(**out)
 
     def step(self, active: torch.Tensor) -> torch.Tensor:
-        rng = self.data.subset(active.tolist())
-        trials = self.task.sample(self.cfg.batch, rng)
-        x0 = self.protocol.initial_states(rng, self.cfg.batch, self.pop.hidden)
-        self.data.counter = rng.counter
+        trials, x0 = self.draw_batch(active, self.cfg.batch, self.pop.hidden)
         return self.generation(active, trials.inputs, x0, trials.targets)
 
     def extra_meta(self, p: int) -> dict:

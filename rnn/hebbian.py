@@ -152,10 +152,7 @@ class HebbTrainer(Trainer):
     def step(self, active: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         act = active.tolist()
-        rng = self.data.subset(act)
-        trials = self.task.sample(cfg.batch, rng)
-        x0 = self.protocol.initial_states(rng, cfg.batch, self.model.hidden)
-        self.data.counter = rng.counter
+        trials, x0 = self.draw_batch(act, cfg.batch, self.model.hidden)
         prng = self.noise.subset(act)
         sub = self.model.select(active)
         R, dX3, R3 = self.run_batch(sub, trials.inputs, x0, trials.targets, prng)

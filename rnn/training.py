@@ -96,6 +96,17 @@ class Trainer:
         """One update of the networks ``active`` (index tensor); returns their loss."""
         raise NotImplementedError
 
+    def draw_batch(self, active, n: int, hidden: int):
+        """``n`` training trials and their initial states for each network of
+        ``active`` (an index tensor or list), from the networks' own TRAIN
+        streams (``self.data``): a network's batches depend on its seed and its
+        update count only, never on which networks share the call."""
+        rng = self.data.subset(active.tolist() if isinstance(active, torch.Tensor) else active)
+        trials = self.task.sample(n, rng)
+        x0 = self.protocol.initial_states(rng, n, hidden)
+        self.data.counter = rng.counter
+        return trials, x0
+
     def snapshot(self) -> dict[str, torch.Tensor]:
         return {k: getattr(self.model, k).clone() for k in self.trainable}
 
