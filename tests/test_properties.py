@@ -85,7 +85,15 @@ def test_train_models_arguments(tmp_path_factory, capsys, name, task, flags, dat
 
 # ---- model files --------------------------------------------------------------
 
-def _check_loaded(lm):
+def load_or_refuse(d: Path) -> None:
+    """Model m of folder d is refused in one line, or it is a valid network."""
+    try:
+        lm = load_model("m", d)
+    except UserError as e:
+        event("refused")
+        assert "\n" not in str(e)
+        return
+    event("read")
     for k in ("W_in", "W_rec", "W_out", "b"):
         assert torch.isfinite(getattr(lm.model, k)).all()
     assert 0 < lm.model.dt <= 1
@@ -105,14 +113,7 @@ def test_damaged_model_bytes_are_refused_or_read_as_valid(tmp_path_factory, cut,
     if cut < len(data):
         data = data[:cut]
     (d / "m.pt").write_bytes(bytes(data))
-    try:
-        lm = load_model("m", d)
-    except UserError as e:
-        event("refused")
-        assert "\n" not in str(e)
-        return
-    event("read")
-    _check_loaded(lm)
+    load_or_refuse(d)
 
 
 FIELDS = [("version",), ("format",), ("network",), ("network", "W_in"), ("network", "W_rec"),
@@ -155,14 +156,7 @@ def test_model_file_fields_are_refused_or_read_as_valid(tmp_path_factory, change
     buf = io.BytesIO()
     torch.save(payload, buf)
     (d / "m.pt").write_bytes(buf.getvalue())
-    try:
-        lm = load_model("m", d)
-    except UserError as e:
-        event("refused")
-        assert "\n" not in str(e)
-        return
-    event("read")
-    _check_loaded(lm)
+    load_or_refuse(d)
 
 
 # ---- caches, groups files, grid files -------------------------------------------
