@@ -24,8 +24,8 @@ import sys
 from pathlib import Path
 
 from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, finite_float, run_cli
-from rnn.io import (check_name, ensure_writable, models_dir, package_versions_and_command,
-                    save_model)
+from rnn.io import (VERSION, check_name, check_payload, ensure_writable, models_dir,
+                    package_versions_and_command, save_model)
 from rnn.rules import get
 from tasks import DEFAULT_MEAN
 
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
                                  "clamp_idx": list(model.clamp_idx),
                                  "clamp_val": list(model.clamp_val)},
                      "status": "imported", "converged": None})
-        written += save_model(new, model, meta, {}, directory)
+        written += save_model(new, model, meta, {}, directory, source=J)
     else:
         src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
         ckpt = load_original_checkpoint(src_pt, trust=args.trust)
@@ -131,6 +131,8 @@ def main(argv=None) -> int:
                                  "clamp_idx": list(model.clamp_idx),
                                  "clamp_val": list(model.clamp_val)},
                      "status": "imported", "converged": None})
+        # refused before anything is copied or written: NaN weights, a NaN noise ...
+        check_payload(src_pt, {"version": VERSION, "network": model.to_state(0), "meta": meta})
         if new == name:          # in place: keep the originals beside the converted model
             for src, ext in ((src_pt, "pt"), (src_txt, "txt")):
                 if src.exists():

@@ -215,14 +215,20 @@ def _jsonable(obj):
 
 
 def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.Tensor],
-               directory: Path) -> tuple[Path, Path]:
-    """Write NAME.pt and NAME.json for the single network ``model`` (P = 1)."""
+               directory: Path, source: Path | None = None) -> tuple[Path, Path]:
+    """Write NAME.pt and NAME.json for the single network ``model`` (P = 1).
+
+    ``source``: the file an imported network comes from; its content is then
+    checked as load_model would check it (a UserError naming the source),
+    before anything is written."""
     if model.n_networks != 1:
         raise ValueError("save_model takes one network")
     meta = _jsonable(meta)
     payload = {"format": FORMAT, "version": VERSION, "network": model.to_state(0),
                "meta": meta,
                "history": {k: v.detach().cpu() for k, v in history.items()}}
+    if source is not None:
+        check_payload(Path(source), payload)
     pt = Path(directory) / f"{name}.pt"
     js = Path(directory) / f"{name}.json"
     atomic_write(pt, lambda f: torch.save(payload, f))

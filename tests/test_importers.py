@@ -107,3 +107,23 @@ def test_loading_an_original_file_directly_says_how_to_convert(models_tmp):
     (models_tmp / "bptt_raw.pt").write_bytes(data)
     r = run_script("analyze_dynamics.py", "bptt_raw", "large", models_dir=models_tmp)
     assert r.returncode == 2 and "import_model.py original bptt_raw" in r.stderr
+
+
+@pytest.mark.parametrize("weights, hyper, message", [
+    ({"rec": float("nan")}, "taskVar : 0.5\n", "network.W_rec holds non-finite values"),
+    ({}, "taskVar : nan\n", "meta.task.noise is nan"),
+])
+def test_an_original_model_with_nan_is_refused_before_anything_is_written(
+        models_tmp, weights, hyper, message):
+    _, data = original_checkpoint()
+    ckpt = torch.load(io.BytesIO(data), weights_only=False)
+    for k, v in weights.items():
+        ckpt["weights"][k] = torch.full_like(ckpt["weights"][k], v)
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    (models_tmp / "bptt_nan.pt").write_bytes(buf.getvalue())
+    (models_tmp / "bptt_nan.txt").write_text("inputSize : 4.0\n" + hyper)
+    before = sorted(p.name for p in models_tmp.iterdir())
+    r = run_script("import_model.py", "original", "bptt_nan", models_dir=models_tmp)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(p.name for p in models_tmp.iterdir()) == before
