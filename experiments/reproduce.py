@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Does the learning rule change attractor structure, representational
-geometry, or both?  Train populations with all four rules, compare them.
+geometry, or both?  Train populations with every rule, compare them.
 
     bash experiments/reproduce.sh                      # CDI and RDM, 10 networks per rule
     bash experiments/reproduce.sh --tasks cdi --per-rule 4 --max-steps 300   # a quick look
@@ -9,12 +9,12 @@ geometry, or both?  Train populations with all four rules, compare them.
 
 For each task: trains ``--per-rule`` networks per rule at ``-v`` (one batched
 run per rule, ``train_models.py --count``; existing models are reused), then
-compares the networks that reached the stop rule — all four rules together and
+compares the networks that reached the stop rule — all the rules together and
 every pair — with ``svcca_analysis.py``, ``similarity_analysis.py`` (a table
 of the silhouette under every similarity metric) and
 ``fixed_point_input_topology.py``.  Writes experiments/results/RESULTS.md (the
 tables, generated here), a JSON of every number, and the MDS figures of the
-four-rule comparisons.
+all-rule comparisons.
 """
 from __future__ import annotations
 
