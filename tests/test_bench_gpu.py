@@ -13,8 +13,8 @@ def test_gpu_script_smoke_runs_and_writes_its_table(tmp_path):
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     res = json.loads((tmp_path / "gpu_smoke.json").read_text())
-    assert set(res["updates"]) == {f"{rule}/{P}" for rule in ("bptt", "ga", "ff", "heb")
-                                   for P in (1, 2)}
+    from rnn.rules import RULES
+    assert set(res["updates"]) == {f"{rule}/{P}" for rule in RULES for P in (1, 2)}
     assert all(v["batch_s"] > 0 for v in res["updates"].values())
     assert res["bptt_to_stop_rule"]["networks"] == 2 and res["ga_generations"]["runs"] == 2
     text = (tmp_path / "gpu_smoke.md").read_text()
