@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import Parser, UserError, add_device_arg, run_cli
 from rnn.io import atomic_write_text, dumps_strict, ensure_writable
 from rnn.rules import REGISTRY
 
@@ -52,9 +52,7 @@ def build_parser() -> Parser:
     p.add_argument("--chunk", type=int, default=None, metavar="C",
                    help="networks per job (default: the cell's chunk, else the rule's: "
                         + ", ".join(f"{r.name} {r.chunk}" for r in REGISTRY.values()) + ")")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where the jobs train (default auto: cuda where a GPU is visible "
-                        "here, else cpu)")
+    add_device_arg(p, "where the jobs train")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="the grid's models folder, shared by all workers (default: the "
                         "grid file's models_dir, else grid-NAME/ in models/ or "

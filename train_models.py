@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finite_float, run_cli
+from rnn.errors import (MODELS_DIR_HELP, Parser, UserError, add_device_arg, finite_float,
+                        resolve_device, run_cli)
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
@@ -126,8 +127,7 @@ def build_parser() -> Parser:
                         "above the progress bar and train on (the JSON's 'stalled_at' records "
                         "the update); default: continue for the Hebbian rule, whose networks "
                         "often leave chance late (see docs/how-it-works.md), stop for the others")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="where to train (default auto: cuda if available)")
+    add_device_arg(p, "where to train")
     p.add_argument("--record-activity", action="store_true",
                    help="keep a compact record of hidden activity during training (float16 "
                         "rates of 4 fixed probe trials per context, every 10th time step, "
@@ -186,11 +186,7 @@ def protocol_from_args(args) -> Protocol:
 
 
 def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU here")
-        return torch.device("cuda")
-    return torch.device("cpu")
+    return torch.device(resolve_device(choice))
 
 
 def _last_validation(history, p: int) -> dict | None:

@@ -41,8 +41,9 @@ def run(args, env):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("--groups", default="sample.txt")
+    ap.add_argument("model", help="the network whose single-network analysis is timed")
+    ap.add_argument("--groups", default="sample.txt",
+                    help="the groups file whose comparisons are timed (default sample.txt)")
     args = ap.parse_args()
     src = models_dir()
     lm = load_model(args.model, src)

@@ -66,7 +66,8 @@ def floor_of(rule: str, T: int, H: int, cfg) -> callable:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rules", nargs="+", default=list(FLOORED), choices=FLOORED)
+    ap.add_argument("--rules", nargs="+", default=list(FLOORED), choices=FLOORED,
+                    help="rules to measure (default: all with a floor)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--repeat", type=int, default=5, help="timed calls per figure (default 5)")
     args = ap.parse_args()

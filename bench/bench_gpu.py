@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.common import ROOT, machine
+from rnn.errors import add_device_arg, resolve_device
 from rnn.protocol import Protocol
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
@@ -52,12 +53,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes (P = 1, 2; 16 units; a few updates): checks the script")
-    ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    add_device_arg(ap, "where to measure")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"),
+                    help="folder of gpu.md / gpu.json (default bench/results)")
     ap.add_argument("--budget-s", type=float, default=420.0,
                     help="skip parts that would start after this many seconds (default 420)")
     args = ap.parse_args()
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     card = torch.cuda.get_device_name(0) if device == "cuda" else "CPU"
     print(f"machine: {machine()}; measuring on {device} ({card})", flush=True)
     task = ncdi(2, 0.5)

@@ -51,8 +51,9 @@ def timed(cmd, env=None) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60, help="updates per network (default 60)")
-    ap.add_argument("--rule", default="bptt", choices=RULES)
-    ap.add_argument("--task", default="rdm", choices=tuple(TASK_FLAG))
+    ap.add_argument("--rule", default="bptt", choices=RULES, help="rule of the grid (default bptt)")
+    ap.add_argument("--task", default="rdm", choices=tuple(TASK_FLAG),
+                    help="task of the grid (default rdm)")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     cores = os.cpu_count() or 1

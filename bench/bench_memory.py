@@ -17,6 +17,7 @@ import subprocess
 import sys
 
 from bench.common import ROOT, machine
+from rnn.errors import add_device_arg, resolve_device
 from rnn.rules import RULES, get
 
 CHILD = r"""
@@ -49,9 +50,11 @@ def peak(rule, P, device):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
+    add_device_arg(ap, "where to measure")
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
+                    help="rules to measure (default: all)")
     args = ap.parse_args()
+    args.device = resolve_device(args.device)
     from rnn.sizing import bytes_per_network
     from tasks import ncdi
     print(f"machine: {machine()}")

@@ -18,20 +18,25 @@ import time
 import torch
 
 from bench.common import machine, median_time
-from rnn.rules import get
+from rnn.errors import add_device_arg, resolve_device
+from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--rules", nargs="+", default=["bptt"])
-    ap.add_argument("--repeat", type=int, default=5)
+    add_device_arg(ap, "where to measure")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 4],
+                    help="population sizes P to time (default 1 4)")
+    ap.add_argument("--rules", nargs="+", default=["bptt"], choices=RULES,
+                    help="rules to time (default bptt)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="timed updates per figure, the median reported (default 5)")
     ap.add_argument("--train", type=int, default=0, metavar="P",
                     help="also train P BPTT CDI networks to the stop rule and report wall time")
     args = ap.parse_args()
+    args.device = resolve_device(args.device)
     print(f"machine: {machine()}")
     task = ncdi(2, 0.5)
     for rule in args.rules:

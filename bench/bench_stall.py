@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, machine
+from rnn.errors import add_device_arg, resolve_device
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 from rnn.rules import RULES
 
@@ -107,9 +108,8 @@ def main() -> int:
                          "chunk)")
     ap.add_argument("--workers", type=int, default=2, help="jobs at once (default 2)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap (a quick check only)")
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                    help="where to train (default cpu; with cuda, one job of --seeds "
-                         "networks per task unless --chunk is given, one worker)")
+    add_device_arg(ap, "where to train (with cuda: one job of --seeds networks per task "
+                       "unless --chunk is given, one worker)")
     ap.add_argument("--models-dir", default=None,
                     help="where the networks are kept and reused, so an interrupted run "
                          "resumes (default: experiments/networks/stall-RULE)")
@@ -117,6 +117,7 @@ def main() -> int:
                     help="train nothing: replay the rules on the networks of these seeds "
                          "already finished (a partial table while a run is under way)")
     args = ap.parse_args()
+    args.device = resolve_device(args.device)
     print(f"machine: {machine()}")
     d = Path(args.models_dir or ROOT / "experiments" / "networks" / f"stall-{args.rule}")
     d.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ import argparse
 import torch
 
 from bench.common import machine, median_time, train_to_stop
+from rnn.errors import add_device_arg, resolve_device
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet
 from tasks import ncdi
@@ -44,13 +45,16 @@ def per_update(rule: str, device: str, repeat: int) -> tuple[float, float]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff"], choices=RULES)
+    ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff"], choices=RULES,
+                    help="rules to time (default bptt ga ff)")
     ap.add_argument("--seeds", type=int, default=None,
                     help="networks to train per rule (default: 3 BPTT, 2 GA/FF)")
     ap.add_argument("--quick", action="store_true", help="per-update timings only")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=7)
+    add_device_arg(ap, "where to measure")
+    ap.add_argument("--repeat", type=int, default=7,
+                    help="timed updates per figure, the median reported (default 7)")
     args = ap.parse_args()
+    args.device = resolve_device(args.device)
     print(f"machine: {machine()}")
     unit = {name: get(name).unit for name in args.rules}
     for rule in args.rules:

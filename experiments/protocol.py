@@ -79,7 +79,7 @@ def _cuda() -> bool:
 
 
 def main(argv=None) -> int:
-    from rnn.errors import Parser
+    from rnn.errors import Parser, add_device_arg
     from rnn.rules import get
     ap = Parser(
         description="Train and analyse the protocol cells (see the module docstring).",
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
                     help="train nothing; analyse the networks already trained")
     ap.add_argument("--only-train", action="store_true", help="train, do not analyse")
     ap.add_argument("--list", action="store_true", help="list the cells and what is trained")
-    ap.add_argument("--device", default="auto", help="train_models.py --device (default auto)")
+    add_device_arg(ap, "where to train")
     ap.add_argument("--rules", nargs="+", default=["bptt", "ga"], choices=("bptt", "ga"),
                     help="train only these rules (default both; analysis takes both)")
     ap.add_argument("--chunk", type=int, default=None, metavar="K",

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
-from rnn.errors import Parser, UserError, finite_float, run_cli  # noqa: E402
+from rnn.errors import Parser, UserError, add_device_arg, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.groups import write_groups_file  # noqa: E402
 from rnn.io import models_dir  # noqa: E402
@@ -84,8 +84,7 @@ def main():
                     help="first seed of every rule's networks; seeds weights, training data "
                          "and validation sets (default 5000)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
-    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                    help="where to train (default auto: cuda if available)")
+    add_device_arg(ap, "where to train")
     ap.add_argument("--workers", type=int, default=None,
                     help="training jobs at once (Dask workers; default one per core, or one "
                          "per GPU)")

@@ -64,6 +64,25 @@ def finite_float(text: str) -> float:
     return v
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def add_device_arg(p: argparse.ArgumentParser, what: str = "where to run") -> None:
+    """The one --device flag of every script: auto (default), cpu or cuda."""
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help=f"{what} (default auto: cuda where a GPU is visible, else cpu)")
+
+
+def resolve_device(choice: str) -> str:
+    """'cpu' or 'cuda' for a --device choice; cuda asked for without a GPU is a UserError."""
+    import torch
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but PyTorch sees no CUDA GPU here")
+        return "cuda"
+    return "cpu"
+
+
 MODELS_DIR_HELP = "models folder (default: models/ beside this script, or $RNN_MODELS_DIR)"
 
 
