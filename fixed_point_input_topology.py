@@ -76,8 +76,7 @@ def main(argv=None) -> int:
     k_labels = [labels[i] for i in kept]
     clus = cluster_features(X, k_labels)
     stats = silhouette_stats(topo.distances(), k_labels, args.bootstrap, args.bootstrap)
-    interval = None if stats.silhouette is None or not args.bootstrap else \
-        [stats.ci_low, stats.ci_high]
+    interval = stats.interval() if args.bootstrap else None
 
     fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)
     P.plot_groups_embedding(axes[0, 0], clus.embedding, k_labels, k_names,

@@ -135,11 +135,11 @@ def main(argv=None) -> int:
         written.append(str(d_path))
         rows.append({"metric": m, "label": metric_label(m, args.alpha, dsa),
                      "computed_networks": res.computed, "new_pairs": res.new_pairs,
-                     "silhouette": stats.silhouette, "silhouette_interval_95":
-                     None if stats.silhouette is None else [stats.ci_low, stats.ci_high],
+                     "silhouette": stats.silhouette,
+                     "silhouette_interval_95": stats.interval(),
                      "silhouette_permutation_p": stats.p_value,
-                     "balanced_silhouette": bal.silhouette, "balanced_interval_95":
-                     None if bal.silhouette is None else [bal.ci_low, bal.ci_high],
+                     "balanced_silhouette": bal.silhouette,
+                     "balanced_interval_95": bal.interval(),
                      "balanced_permutation_p": bal.p_value,
                      "mean_within_group_distance": within,
                      "mean_between_group_distance": None if between != between else between,

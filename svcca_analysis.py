@@ -109,8 +109,7 @@ def main(argv=None) -> int:
     summary = {"groups_files": args.groups, "names": names, "labels": labels,
                "analysis": opts.to_dict(), "svd_dims": dims, "keep": opts.keep,
                "silhouette_precomputed": clus.silhouette,
-               "silhouette_interval_95": None if stats.silhouette is None else
-               [stats.ci_low, stats.ci_high],
+               "silhouette_interval_95": stats.interval(),
                "silhouette_permutation_p": stats.p_value,
                "silhouette_resamples": args.bootstrap,
                "noise_floor_mean": float(np.mean(floor)), "noise_floor_max": float(np.max(floor)),

@@ -211,10 +211,8 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int) -> dict:
     s = silhouette_stats(D, index, n_boot, n_boot)
     bal = silhouette_stats(D, index, n_boot, n_boot, balanced=True)
     w, b = within_between(D, index)
-    return {"silhouette": s.silhouette, "ci": [s.ci_low, s.ci_high], "p": s.p_value,
-            "balanced": {"silhouette": bal.silhouette, "ci": [bal.ci_low, bal.ci_high],
-                         "p": bal.p_value},
-            "within": w, "between": b, "n": len(labels)}
+    return {**s.summary(), "balanced": bal.summary(), "within": w, "between": b,
+            "n": len(labels)}
 
 
 def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,

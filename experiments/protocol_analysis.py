@@ -36,11 +36,9 @@ def group_numbers(D: np.ndarray, g: np.ndarray, n_boot: int, seed: int = 0) -> d
     off = ~np.eye(len(g), dtype=bool)
     within = [float(D[(g[:, None] == k) & (g[None, :] == k) & off].mean()) for k in (0, 1)]
     _, between = within_between(D, list(g))
-    return {"n": [int(np.sum(g == 0)), int(np.sum(g == 1))], "silhouette": s.silhouette,
-            "ci": [s.ci_low, s.ci_high], "p": s.p_value,
-            "balanced": {"silhouette": bal.silhouette, "ci": [bal.ci_low, bal.ci_high],
-                         "p": bal.p_value}, "within_bptt": within[0],
-            "within_ga": within[1], "between": between}
+    return {"n": [int(np.sum(g == 0)), int(np.sum(g == 1))], **s.summary(),
+            "balanced": bal.summary(), "within_bptt": within[0], "within_ga": within[1],
+            "between": between}
 
 
 def reference_tables(n_boot: int) -> dict:

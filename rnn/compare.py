@@ -176,6 +176,15 @@ class SilhouetteStats:
     n_boot: int
     n_perm: int
 
+    def interval(self) -> list[float] | None:
+        """[low, high] of the 95% bootstrap interval (None when undefined)."""
+        return None if self.silhouette is None else [self.ci_low, self.ci_high]
+
+    def summary(self) -> dict:
+        """{'silhouette', 'ci', 'p'}: the experiments' JSON form."""
+        return {"silhouette": self.silhouette, "ci": [self.ci_low, self.ci_high],
+                "p": self.p_value}
+
     def fmt(self) -> str:
         if self.silhouette is None:
             return "n/a"
