@@ -26,6 +26,7 @@ holds on a loaded machine better than either time does.
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 
@@ -70,14 +71,18 @@ def main() -> int:
                     help="rules to measure (default: all with a floor)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--repeat", type=int, default=5, help="timed calls per figure (default 5)")
+    ap.add_argument("--plain-rng-too", action="store_true",
+                    help="also time each update with the plain torch random-number path "
+                         "(RNN_PLAIN_RNG=1; the same numbers), in the same process")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     task = ncdi(2, 0.5)
     print(f"machine: {machine()}")
     print(f"CDI task (T = {task.steps}), 50 units, float32, {args.threads} thread(s); "
           f"median of {args.repeat}\n")
-    print("| rule | one update (s) | its floor (s) | update / floor | update / BPTT's |")
-    print("|---|---|---|---|---|")
+    extra = " plain-RNG update (s) | fused / plain |" if args.plain_rng_too else ""
+    print("| rule | one update (s) | its floor (s) | update / floor | update / BPTT's |" + extra)
+    print("|---|---|---|---|---|" + ("---|---|" if args.plain_rng_too else ""))
     base = None
     for rule in args.rules:
         rec = get(rule)
@@ -88,8 +93,14 @@ def main() -> int:
         t_fl = median_time(floor_of(rule, task.steps, tr.model.hidden, cfg), args.repeat)
         base = t_up if rule == "bptt" else base
         rel = "" if base is None else f"{t_up / base:.2f}"
-        print(f"| {rule} ({rec.unit}) | {t_up:.3f} | {t_fl:.3f} | {t_up / t_fl:.1f}x | {rel} |",
-              flush=True)
+        row = f"| {rule} ({rec.unit}) | {t_up:.3f} | {t_fl:.3f} | {t_up / t_fl:.1f}x | {rel} |"
+        if args.plain_rng_too:
+            from rnn.rng import PLAIN_ENV
+            os.environ[PLAIN_ENV] = "1"
+            t_plain = median_time(lambda: tr.step(idx), args.repeat)
+            del os.environ[PLAIN_ENV]
+            row += f" {t_plain:.3f} | {t_up / t_plain:.2f} |"
+        print(row, flush=True)
     return 0
 
 

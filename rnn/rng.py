@@ -51,6 +51,64 @@ def _mix_(h: torch.Tensor) -> torch.Tensor:
     return h
 
 
+# On a CPU, large draws hash their element indices in one fused pass compiled by
+# numba (the same bits as _mix_: the tests compare the two paths bit for bit);
+# the torch path does a dozen elementwise passes over the array, which made the
+# hash most of the time of a large draw (bench/bench_floor.py; docs/speed.md).
+FUSED_MIN = 1 << 16        # elements per call below which the torch path is used
+PLAIN_ENV = "RNN_PLAIN_RNG"  # set to 1: always the torch path (checks, debugging)
+_fused = None              # the compiled kernel, False once it proved unavailable
+
+
+def _fused_kernel():
+    """The numba hash kernel, compiled (and cached on disk) on first use; None
+    where numba cannot be used (said once, on stderr)."""
+    global _fused
+    if _fused is None:
+        try:
+            _fused = _compile_fused()
+        except Exception as e:                 # noqa: BLE001 (any failure: plain path)
+            import sys
+            print(f"note: the fused random-number kernel is unavailable ({type(e).__name__}: "
+                  f"{e}); using the plain torch path (the same numbers, slower)",
+                  file=sys.stderr)
+            _fused = False
+    return _fused or None
+
+
+def _compile_fused():
+    import numba
+    import numpy as np
+
+    @numba.njit(cache=True, nogil=True)
+    def hash_indices(c0, k1, k2, out):          # out [P, m] uint32
+        # numba widens 32-bit integer arithmetic to 64 bits: mask every product
+        P, m = out.shape
+        mask = np.uint64(0xFFFFFFFF)
+        m1, m2 = np.uint64(_M1), np.uint64(_M2)
+        s15, s16 = np.uint64(15), np.uint64(16)
+        for p in range(P):
+            a = np.uint64(k1[p])
+            b = np.uint64(k2[p])
+            for i in range(m):
+                h = np.uint64(c0 + i) ^ a
+                h ^= h >> s16
+                h = (h * m1) & mask
+                h ^= h >> s15
+                h = (h * m2) & mask
+                h ^= h >> s15
+                h ^= b
+                h ^= h >> s16
+                h = (h * m1) & mask
+                h ^= h >> s15
+                h = (h * m2) & mask
+                h ^= h >> s15
+                out[p, i] = np.uint32(h)
+    probe = np.empty((1, 2), dtype=np.uint32)
+    hash_indices(0, np.zeros(1, np.uint32), np.zeros(1, np.uint32), probe)   # compile now
+    return hash_indices
+
+
 def _mix_int(v: int) -> int:
     """The same mixer on a Python int (used for keys and in tests)."""
     v &= 0xFFFFFFFF
@@ -131,14 +189,25 @@ class Streams:
         k1, k2 = self._keys()
         step = self._chunk()
         step += step % 2
+        import os
+        kernel = (_fused_kernel() if self.device.type == "cpu" and count >= FUSED_MIN
+                  and not os.environ.get(PLAIN_ENV) else None)
+        if kernel is not None:
+            import numpy as np
+            ka, kb = k1.numpy().view(np.uint32), k2.numpy().view(np.uint32)
+            buf = np.empty((self.n, min(step, count + count % 2)), dtype=np.uint32)
         for c0 in range(0, count, step):
             c1 = min(count, c0 + step)
             m = (c1 - c0) + (c1 - c0) % 2
-            h = torch.arange(c0, c0 + m, dtype=torch.int32, device=self.device).unsqueeze(0)
-            h = h ^ k1[:, None]
-            _mix_(h)
-            h ^= k2[:, None]
-            _mix_(h)
+            if kernel is not None:
+                kernel(c0, ka, kb, buf[:, :m])
+                h = torch.from_numpy(buf[:, :m].view(np.int32))
+            else:
+                h = torch.arange(c0, c0 + m, dtype=torch.int32, device=self.device).unsqueeze(0)
+                h = h ^ k1[:, None]
+                _mix_(h)
+                h ^= k2[:, None]
+                _mix_(h)
             out[:, c0:c1] = transform(h)[:, :c1 - c0]
         return out
 

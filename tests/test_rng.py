@@ -66,3 +66,21 @@ def test_seeds_and_streams_differ():
     assert not torch.allclose(a, b) and not torch.allclose(a, c)
     with pytest.raises(ValueError):
         Streams([-1], stream=1)
+
+
+@pytest.mark.parametrize("shape", [(1 << 16,), (3, 70001), (2 * (1 << 19) + 7,)])
+def test_the_fused_cpu_hash_gives_the_plain_paths_bits(monkeypatch, shape):
+    """Large CPU draws hash in one numba pass: the same numbers as the torch
+    path, bit for bit, for several networks, counters and chunk boundaries."""
+    import rnn.rng as R
+    assert R._fused_kernel() is not None, "numba is a requirement: the fused path must load"
+    seeds = [0, 7, 2**40 + 3]
+    fused = R.Streams(seeds, R.PERTURB, counter=5)
+    plain = R.Streams(seeds, R.PERTURB, counter=5)
+    for kind in ("uniform", "normal", "uniform"):
+        monkeypatch.delenv(R.PLAIN_ENV, raising=False)
+        a = getattr(fused, kind)(*shape)
+        monkeypatch.setenv(R.PLAIN_ENV, "1")
+        b = getattr(plain, kind)(*shape)
+        assert torch.equal(a, b), kind
+    assert fused.counter == plain.counter
