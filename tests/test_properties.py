@@ -250,3 +250,55 @@ def test_grid_files_are_refused_or_valid(tmp_path_factory, cells, compare):
     for c in grid.cells:
         assert "/" not in c.name and ".." not in c.name
         assert (folder / f"{c.name}_s0.json").resolve().parent == folder
+
+
+# ---- every analysis script's arguments ------------------------------------------
+# The base names a model or groups file that does not exist, so every vector that
+# gets past the flags ends in "no model"/"does not exist": exit 2, quickly.
+
+import analyze_dynamics  # noqa: E402
+import fixed_point_input_topology  # noqa: E402
+import import_model  # noqa: E402
+import run_grid  # noqa: E402
+import similarity_analysis  # noqa: E402
+import svcca_analysis  # noqa: E402
+import tca_analysis  # noqa: E402
+
+SCRIPTS = {
+    "analyze_dynamics": (analyze_dynamics, ["nosuch", "large"],
+                         ["--trials", "--seed", "--recompute", "--no-psychometric"]),
+    "fixed_point_input_topology": (fixed_point_input_topology, ["nosuch.txt"],
+                                   ["--bootstrap", "--recompute"]),
+    "svcca_analysis": (svcca_analysis, ["nosuch.txt"],
+                       ["--bootstrap", "--analysis", "--dims", "--keep", "--levels", "--x",
+                        "--probe-seed", "-r"]),
+    "similarity_analysis": (similarity_analysis, ["nosuch.txt"],
+                            ["--metrics", "--alpha", "--bootstrap", "--dsa-delays",
+                             "--dsa-interval", "--dsa-rank", "--dsa-score", "--keep", "--dims"]),
+    "tca_analysis": (tca_analysis, ["nosuch"], ["--rank", "--seed"]),
+    "import_model": (import_model, ["original", "nosuch"], ["--as", "-v", "--N", "--trust"]),
+    "run_grid": (run_grid, ["nosuch.toml"],
+                 ["--workers", "--threads", "--chunk", "--device", "--retries", "--cells",
+                  "--deadline", "--scheduler", "--tls-ca-file", "--list"]),
+}
+FLAG_VALUES = st.one_of(junk, st.integers(-3, 30).map(str),
+                        st.sampled_from(["original", "tool", "0.95", "x0", "tcp://x:1",
+                                         "tls://127.0.0.1:9", "svcca", "dsa", "angular"]))
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_scripts_arguments(tmp_path_factory, capsys, monkeypatch, script, data):
+    module, base, flags = SCRIPTS[script]
+    models = tmp_path_factory.mktemp("m")
+    monkeypatch.setenv("RNN_MODELS_DIR", str(models))
+    argv = list(base) + ["--quiet"] * (script not in ("import_model", "tca_analysis"))
+    for flag in data.draw(st.lists(st.sampled_from(flags), max_size=4, unique=True)):
+        value = data.draw(FLAG_VALUES, label=flag)
+        argv += [f"{flag}={value}"] if value.startswith("-") else [flag, value]
+    code, err = run(module.main, argv, capsys)
+    event(f"exit {code}")
+    assert_contract(code, err)
+    assert not list(models.iterdir())           # nothing written for a refused run
