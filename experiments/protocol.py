@@ -42,17 +42,19 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
 
-def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None) -> float:
+def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None,
+          quiet: bool = False) -> float:
     """Train the missing networks of a cell through the grid runner (an
     embedded Dask cluster, one job at a time); returns the seconds spent."""
     from rnn.grid import jobs_for, run_jobs
+    say = (lambda *a, **k: None) if quiet else print
     folder = cell.folder()
     folder.mkdir(parents=True, exist_ok=True)
     got = networks(cell, rule)
     have = {m["seed"] for _, m in got}
     shared = sum(f != folder for f, _ in got)
     if have:
-        print(f"[{cell.name}] {rule}: reusing {len(have)} trained networks"
+        say(f"[{cell.name}] {rule}: reusing {len(have)} trained networks"
               + (f" ({shared} of them those of {cell.reuse_from}: the same networks)"
                  if shared else ""), flush=True)
     dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
@@ -60,11 +62,11 @@ def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None) -> 
                     folder, done=have)
     if not jobs:
         return 0.0
-    print(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
+    say(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
           f"{len(jobs)} job(s)", flush=True)
     t0 = time.time()
     records, failed = run_jobs(jobs, folder, workers=1, threads=os.cpu_count() or 1,
-                               device=dev)
+                               device=dev, quiet=quiet)
     for r in records:
         log.write(f"{r}\n")
     log.flush()
@@ -108,6 +110,7 @@ def main(argv=None) -> int:
                     help="cap every training run at S updates (a quick look)")
     ap.add_argument("--networks", default=None, metavar="DIR",
                     help="folder of the cells' networks (default experiments/networks)")
+    ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="folder of the tables (default experiments/results)")
     args = ap.parse_args(argv)
@@ -129,6 +132,7 @@ def main(argv=None) -> int:
         return 0
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    say = (lambda *a, **k: None) if args.quiet else print
     if not args.only_analyse:
         with open(out / "protocol_log.txt", "a") as log:
             for name in args.cells:
@@ -136,11 +140,11 @@ def main(argv=None) -> int:
                     if rule not in args.rules:
                         continue
                     if args.deadline is not None and time.time() - t0 > args.deadline:
-                        print(f"[{name}] {rule}: not started (--deadline {args.deadline:g} s "
+                        say(f"[{name}] {rule}: not started (--deadline {args.deadline:g} s "
                               "passed)", flush=True)
                         continue
-                    train(cells[name], rule, args.device, log, args.chunk)
-        print(f"training finished in {time.time() - t0:.0f} s", flush=True)
+                    train(cells[name], rule, args.device, log, args.chunk, args.quiet)
+        say(f"training finished in {time.time() - t0:.0f} s", flush=True)
     if not args.only_train:
         from experiments.protocol_analysis import analyse_all
         analyse_all([cells[n] for n in args.cells], args.bootstrap, time.time() - t0, out)

@@ -95,6 +95,8 @@ def main():
     ap.add_argument("--only-train", action="store_true",
                     help="train what is missing for every task at once (one pool of jobs, "
                          "e.g. several jobs sharing a lent GPU with --workers), analyse nothing")
+    ap.add_argument("--quiet", action="store_true",
+                    help="no progress lines (the paths of the files written are printed)")
     ap.add_argument("--out", default=str(ROOT / "experiments" / "results"),
                     help="folder of RESULTS.md, results.json and the figures (default "
                          "experiments/results)")
@@ -102,6 +104,7 @@ def main():
                     help="similarity metrics of the metrics table (similarity_analysis.py; "
                          f"default: {' '.join(SIMILARITY_METRICS)})")
     args = ap.parse_args()
+    say = (lambda *a, **k: None) if args.quiet else print
     bad = [m for m in args.metrics if m not in SIMILARITY_METRICS]
     if bad:
         ap.error(f"--metrics: unknown metric {bad[0]!r} (known: {', '.join(SIMILARITY_METRICS)})")
@@ -131,13 +134,13 @@ def main():
     if args.only_train:
         jobs = [j for task in args.tasks for c in task_cells(task, args, vtag, chunk).values()
                 for j in jobs_for(c, mdir)]
-        print(f"training {sum(j.count for j in jobs)} networks in {len(jobs)} job(s) on "
+        say(f"training {sum(j.count for j in jobs)} networks in {len(jobs)} job(s) on "
               f"{device}", flush=True)
         records, failed = run_jobs(jobs, mdir, workers=args.workers, device=device) \
             if jobs else ([], [])
         for r in records:
             log.write(f"{r}\n")
-        print(f"trained in {time.time() - t_start:.0f} s; {len(failed)} job(s) failed", flush=True)
+        say(f"trained in {time.time() - t_start:.0f} s; {len(failed)} job(s) failed", flush=True)
         return 1 if failed else 0
     for task in args.tasks:
         tres = {"settings": {k: settings[k] for k in ("per_rule", "rules", "variance", "seed",
@@ -151,9 +154,9 @@ def main():
         trained_now = {j.cell.rule for j in jobs}
         for rule in args.rules:
             if rule not in trained_now:
-                print(f"[{task}] {rule}: reusing {args.per_rule} trained networks", flush=True)
+                say(f"[{task}] {rule}: reusing {args.per_rule} trained networks", flush=True)
             else:
-                print(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks "
+                say(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks "
                       f"...", flush=True)
         if jobs:
             _, failed = run_jobs(jobs, mdir, workers=args.workers, device=device, quiet=True)
@@ -172,7 +175,7 @@ def main():
                 "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
                                              / max(1, len(metas)), 4),
                 "trained_in_this_run": rule in trained_now}
-            print(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
+            say(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
                   flush=True)
         usable = [r for r in args.rules if len(members[r]) >= 2]
         comps = [tuple(usable)] + list(itertools.combinations(usable, 2)) if len(usable) > 2 \
