@@ -131,18 +131,22 @@ class HebbTrainer(Trainer):
         xbar = x.clone()
         Wt = model.W_rec.transpose(1, 2)
         drive = torch.matmul(inputs, model.W_in.transpose(1, 2)) + model.b[:, None, :]  # [T,P,n,H]
+        drive.add_(pert.transpose(0, 1))          # the kicks join the drive once, not per step
+        del pert
         dX3 = torch.empty(P, T, n, H, device=dev)
         R3 = torch.empty(P, T, n, H, device=dev)
         err = torch.zeros(P, n, device=dev)
         t_eval = T - cfg.eval_steps
+        step = torch.empty(P, n, H, device=dev)
         for t in range(T):
-            R3[:, t] = r
-            R3[:, t].pow_(3)
-            x.mul_(1.0 - dt).add_(torch.baddbmm(drive[t] + pert[:, t], r, Wt), alpha=dt)
+            torch.pow(r, 3, out=R3[:, t])
+            torch.baddbmm(drive[t], r, Wt, out=step)
+            x.mul_(1.0 - dt).add_(step, alpha=dt)
             x[..., cidx] = cval
             r = model.phi(x)
-            dx = x - xbar
-            dX3[:, t] = dx.pow_(3)
+            dx = dX3[:, t]
+            torch.sub(x, xbar, out=dx)
+            dx.pow_(3)
             xbar.mul_(cfg.trace).add_(x, alpha=1.0 - cfg.trace)
             if t >= t_eval:
                 err += (torch.tanh(x[..., 0]) - targets).abs()
