@@ -304,16 +304,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
     stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window,
                       stall_stop=(args.on_stall or rs.on_stall) == "stop")
+    from rnn.sizing import bytes_per_network, require
+    require(bytes_per_network(rule, task, protocol.hidden, cfg),
+            f"one network of {protocol.hidden} units on {task.describe()}", device,
+            "choose fewer units, contexts or trials")
     quiet = args.quiet
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"training {len(names)} network{'s' if len(names) > 1 else ''} with "
         f"{rs.long_name} on {task.describe()}; seed {seed}; device {device}; "
         f"protocol {protocol.label()}")
 
-    from rnn.sizing import bytes_per_network, networks_per_batch, require
-    require(bytes_per_network(rule, task, protocol.hidden, cfg),
-            f"one network of {protocol.hidden} units on {task.describe()}", device,
-            "choose fewer units, contexts or trials")
+    from rnn.sizing import networks_per_batch
     per_batch = networks_per_batch(rule, task, protocol.hidden, cfg, device, args.count,
                                    args.max_batch)
     batches = [list(range(k, min(k + per_batch, args.count)))
