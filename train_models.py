@@ -302,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = rs.make_config(task, args.max_steps)
     if args.max_steps is None:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
-    stop = StopConfig(stall_window=0 if protocol.original_budgets else args.stall_window,
-                      stall_stop=(args.on_stall or rs.on_stall) == "stop")
+    stop = StopConfig.for_run(protocol, args.on_stall or rs.on_stall, args.stall_window)
     from rnn.sizing import bytes_per_network, require
     require(bytes_per_network(rule, task, protocol.hidden, cfg),
             f"one network of {protocol.hidden} units on {task.describe()}", device,

@@ -70,8 +70,7 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
         cfg = dataclasses.replace(cfg, max_steps=prot.budget(rule, cfg.max_steps))
     tr = rec.make(cfg, task, seeds, device, protocol=prot)
     val = ValidationSet.make(task, seeds, tr.model.hidden, device, prot)
-    stop = StopConfig(stall_window=0 if prot.original_budgets else 500,
-                      stall_stop=rec.on_stall == "stop")
+    stop = StopConfig.for_run(prot, rec.on_stall)
     res = fit(tr, val, cfg.max_steps, stop, quiet=quiet, unit=rec.unit)
     base = name or rule
     return [Network(f"{base}_{s}", tr.model.select(p).to("cpu"), task, rule, s, res.status[p],

@@ -46,6 +46,13 @@ class StopConfig:
     stall_stop: bool = True   # True: it stops (status 'stalled'); False: it is noted
                               # (History.stall_step, a line above the bar), trains on
 
+    @staticmethod
+    def for_run(protocol: Protocol, on_stall: str, stall_window: int = 500) -> "StopConfig":
+        """The stop rule of a run: the stall rule off under the original budgets (the
+        original trained to its budgets); ``on_stall``: 'stop' or 'continue'."""
+        return StopConfig(stall_window=0 if protocol.original_budgets else stall_window,
+                          stall_stop=on_stall == "stop")
+
 
 @dataclass
 class ValidationSet:
