@@ -42,10 +42,9 @@ import numpy as np
 import torch
 
 from rnn.metrics import METRICS, label
-from rnn.svcca import PairCache, SVCCAOptions, directions_kept
+from rnn.svcca import PAIR_CHUNK, PairCache, SVCCAOptions, directions_kept, mean_correlations
 
 RANK_TOL = 1e-6                 # directions with s < RANK_TOL * s_max are numerical zeros
-PAIR_CHUNK = 2048               # pairs per batched SVD
 
 
 @dataclass(frozen=True)
@@ -137,12 +136,7 @@ def pair_distances(reps: list[Representation], metrics: list[str], alpha: float 
         ti, tj = torch.as_tensor(ii), torch.as_tensor(jj)
         res = {}
         if "svcca" in metrics:
-            ar = torch.arange(R)
-            mask = (ar[None, :, None] < kk[ti][:, None, None]) & \
-                   (ar[None, None, :] < kk[tj][:, None, None])
-            rho = torch.linalg.svdvals(B * mask).clamp(0, 1)
-            m = torch.minimum(kk[ti], kk[tj])
-            res["svcca"] = 1 - (rho * (ar[None] < m[:, None])).sum(1) / m
+            res["svcca"] = 1 - mean_correlations(B, kk[ti], kk[tj])
         if "cka" in metrics:
             Si, Sj = S[ti], S[tj]
             num = ((Si[:, :, None] * B * Sj[:, None, :]) ** 2).sum((1, 2))

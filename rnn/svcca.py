@@ -150,36 +150,65 @@ def directions_kept(s: np.ndarray, keep: float = 0.95, dims: int | None = None
     return k, float(frac[k - 1])
 
 
+def correlations(B: torch.Tensor, ka: torch.Tensor, kb: torch.Tensor) -> torch.Tensor:
+    """SVCCA's canonical correlations of a batch of pairs, the one place they
+    are computed: B [pairs, R, R] holds each pair's V_aᵀ V_b (bases zero-padded
+    to R columns, possibly with more than k columns: only the first k_a rows
+    and k_b columns count).  [pairs, R], largest first, zero beyond min(k_a, k_b)."""
+    ar = torch.arange(B.shape[-1])
+    mask = (ar[None, :, None] < ka[:, None, None]) & (ar[None, None, :] < kb[:, None, None])
+    rho = torch.linalg.svdvals(B * mask).clamp(0, 1)
+    return rho * (ar[None] < torch.minimum(ka, kb)[:, None])
+
+
+def mean_correlations(B: torch.Tensor, ka: torch.Tensor, kb: torch.Tensor) -> torch.Tensor:
+    """The mean of each pair's min(k_a, k_b) canonical correlations (see
+    :func:`correlations`): SVCCA's similarity."""
+    return correlations(B, ka, kb).sum(1) / torch.minimum(ka, kb)
+
+
 def canonical_correlations(a: Reduced, b: Reduced) -> np.ndarray:
-    """The min(k_a, k_b) canonical correlations, largest first."""
+    """The min(k_a, k_b) canonical correlations of one pair, largest first."""
     if a.basis.shape[0] != b.basis.shape[0]:
         raise ValueError("the two activities have different numbers of samples")
-    rho = np.linalg.svd(a.basis.T @ b.basis, compute_uv=False)
-    return np.clip(rho, 0.0, 1.0)
+    B = torch.from_numpy(a.basis.T @ b.basis)
+    R = max(a.k, b.k)
+    B = torch.nn.functional.pad(B, (0, R - b.k, 0, R - a.k))[None]
+    return correlations(B, torch.tensor([a.k]), torch.tensor([b.k]))[0, :min(a.k, b.k)].numpy()
 
 
 def svcca_distance(a: Reduced, b: Reduced) -> tuple[float, float]:
-    """(1 − mean ρ, arccos(mean ρ))."""
-    m = float(canonical_correlations(a, b).mean())
-    return 1.0 - m, float(np.arccos(np.clip(m, -1.0, 1.0)))
+    """(1 − mean ρ, arccos(mean ρ)) of one pair."""
+    D, A = distance_matrices([a, b])
+    return float(D[0, 1]), float(A[0, 1])
+
+
+PAIR_CHUNK = 2048               # pairs per batched SVD
 
 
 def distance_matrices(reduced: list[Reduced]) -> tuple[np.ndarray, np.ndarray]:
     """Pairwise distances [n, n] (1 − mean ρ) and angular distances [n, n]."""
     n = len(reduced)
-    # one Gram matrix of all bases; each pair's correlations are the singular
-    # values of its (k_i x k_j) block
-    G = np.concatenate([r.basis for r in reduced], axis=1)
-    G = G.T @ G
-    edges = np.concatenate([[0], np.cumsum([r.k for r in reduced])])
-    D = np.zeros((n, n))
-    A = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            block = G[edges[i]:edges[i + 1], edges[j]:edges[j + 1]]
-            m = float(np.clip(np.linalg.svd(block, compute_uv=False), 0, 1).mean())
-            D[i, j], A[i, j] = 1.0 - m, float(np.arccos(m))
-    return D + D.T, A + A.T
+    D, A = np.zeros((n, n)), np.zeros((n, n))
+    if n < 2:
+        return D, A
+    if len({r.basis.shape[0] for r in reduced}) > 1:
+        raise ValueError("the activities have different numbers of samples")
+    # bases zero-padded to K columns: the Gram matrix of the stacked bases
+    # holds every pair's V_aᵀ V_b as a K x K block
+    K = max(r.k for r in reduced)
+    W = np.zeros((reduced[0].basis.shape[0], n * K))
+    for i, r in enumerate(reduced):
+        W[:, i * K:i * K + r.k] = r.basis
+    G = torch.from_numpy(W.T @ W).reshape(n, K, n, K).transpose(1, 2)   # [n, n, K, K]
+    k = torch.tensor([r.k for r in reduced])
+    I, J = np.triu_indices(n, 1)
+    for lo in range(0, len(I), PAIR_CHUNK):
+        ii, jj = I[lo:lo + PAIR_CHUNK], J[lo:lo + PAIR_CHUNK]
+        m = mean_correlations(G[ii, jj], k[ii], k[jj]).numpy()
+        D[ii, jj] = D[jj, ii] = 1.0 - m
+        A[ii, jj] = A[jj, ii] = np.arccos(np.clip(m, -1.0, 1.0))
+    return D, A
 
 
 @dataclass(frozen=True)
