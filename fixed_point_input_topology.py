@@ -18,7 +18,7 @@ import sys
 import numpy as np
 
 from rnn.analysis_args import add_bootstrap_arg
-from rnn.errors import Parser, add_output_args, finish, run_cli
+from rnn.cli import Parser, add_output_args, finish, run_cli
 from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 

@@ -23,7 +23,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from rnn.errors import MODELS_DIR_HELP, Parser, UserError, finish, finite_float, run_cli
+from rnn.errors import UserError
+from rnn.cli import MODELS_DIR_HELP, Parser, finish, finite_float, run_cli
 from rnn.io import (VERSION, check_name, check_payload, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
 from rnn.rules import get

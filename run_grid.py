@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from rnn.errors import Parser, UserError, add_device_arg, run_cli
+from rnn.errors import UserError
+from rnn.cli import Parser, add_device_arg, run_cli
 from rnn.io import atomic_write_text, dumps_strict, ensure_writable
 from rnn.rules import REGISTRY
 

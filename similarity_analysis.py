@@ -30,7 +30,8 @@ import sys
 import numpy as np
 
 from rnn.analysis_args import add_analysis_args, add_bootstrap_arg, options_from_args
-from rnn.errors import Parser, UserError, add_output_args, finish, finite_float, run_cli
+from rnn.errors import UserError
+from rnn.cli import Parser, add_output_args, finish, finite_float, run_cli
 from rnn.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 from rnn.metrics import METRICS

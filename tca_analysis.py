@@ -14,7 +14,8 @@ import sys
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, add_output_args, finish, run_cli
+from rnn.errors import UserError
+from rnn.cli import Parser, add_output_args, finish, run_cli
 from rnn.io import atomic_write, ensure_writable, load_model, models_dir
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 
-from rnn.errors import (MODELS_DIR_HELP, Parser, UserError, add_device_arg, finite_float,
-                        resolve_device, run_cli)
+from rnn.errors import UserError
+from rnn.cli import MODELS_DIR_HELP, Parser, add_device_arg, finite_float, resolve_device, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
                     package_versions_and_command, save_model)
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol

@@ -95,5 +95,5 @@ def main():
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

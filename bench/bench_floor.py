@@ -105,5 +105,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

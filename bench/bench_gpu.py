@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench.common import ROOT, machine
-from rnn.errors import add_device_arg, resolve_device
+from rnn.cli import add_device_arg, resolve_device
 from rnn.protocol import Protocol
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
@@ -165,5 +165,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

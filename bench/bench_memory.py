@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 from bench.common import ROOT, machine
-from rnn.errors import add_device_arg, resolve_device
+from rnn.cli import add_device_arg, resolve_device
 from rnn.rules import RULES, get
 
 CHILD = r"""
@@ -70,5 +70,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

@@ -18,7 +18,7 @@ import time
 import torch
 
 from bench.common import machine, median_time
-from rnn.errors import add_device_arg, resolve_device
+from rnn.cli import add_device_arg, resolve_device
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi
@@ -67,5 +67,5 @@ def main():
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

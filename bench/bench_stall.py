@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, machine
-from rnn.errors import add_device_arg, resolve_device
+from rnn.cli import add_device_arg, resolve_device
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 from rnn.rules import RULES
 
@@ -186,5 +186,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

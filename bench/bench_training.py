@@ -17,7 +17,7 @@ import argparse
 import torch
 
 from bench.common import machine, median_time, train_to_stop
-from rnn.errors import add_device_arg, resolve_device
+from rnn.cli import add_device_arg, resolve_device
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet
 from tasks import ncdi
@@ -78,5 +78,5 @@ def main():
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(lambda argv: main())

@@ -50,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn.errors import Parser, UserError, run_cli
+from rnn.errors import UserError
+from rnn.cli import Parser, run_cli
 from rnn.metrics import LABEL as SIMILARITY_LABEL
 from rnn.metrics import METRICS as SIMILARITY
 from rnn.metrics import TOPOLOGY

@@ -81,7 +81,7 @@ def _cuda() -> bool:
 
 
 def main(argv=None) -> int:
-    from rnn.errors import Parser, add_device_arg
+    from rnn.cli import Parser, add_device_arg
     from rnn.rules import get
     ap = Parser(
         description="Train and analyse the protocol cells (see the module docstring).",
@@ -153,5 +153,5 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(main)

@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import torch  # noqa: E402
 
-from rnn.errors import Parser, UserError, add_device_arg, finite_float, run_cli  # noqa: E402
+from rnn.errors import UserError  # noqa: E402
+from rnn.cli import Parser, add_device_arg, finite_float, run_cli  # noqa: E402
 from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
 from rnn.groups import write_groups_file  # noqa: E402
 from rnn.io import models_dir  # noqa: E402

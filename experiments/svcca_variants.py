@@ -109,5 +109,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
     run_cli(main)

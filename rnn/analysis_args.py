@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from rnn.errors import UserError, finite_float
+from rnn.errors import UserError
+from rnn.cli import finite_float
 
 
 def add_analysis_args(p) -> None:

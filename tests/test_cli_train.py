@@ -15,7 +15,7 @@ import train_models
 
 def run_main(argv, capsys):
     with pytest.raises(SystemExit) as e:
-        from rnn.errors import run_cli
+        from rnn.cli import run_cli
         run_cli(train_models.main, argv)
     out = capsys.readouterr()
     return e.value.code, out.out, out.err

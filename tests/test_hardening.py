@@ -20,7 +20,8 @@ import svcca_analysis
 import tca_analysis
 import train_models
 from helpers import ROOT, run_script
-from rnn.errors import UserError, run_cli
+from rnn.errors import UserError
+from rnn.cli import run_cli
 from rnn.io import ensure_writable, load_model, remove_stale_temporaries, save_model
 from rnn.model import RateRNN
 from rnn.rng import Streams
@@ -328,7 +329,7 @@ def slow(src, dst):
     return real(src, dst)
 os.replace = slow
 import train_models
-from rnn.errors import run_cli
+from rnn.cli import run_cli
 run_cli(train_models.main, sys.argv[1:])
 """
 
@@ -373,7 +374,7 @@ def test_reproduce_refuses_bad_arguments_before_any_work(tmp_path):
 
 def test_an_unanticipated_error_is_one_line_with_a_hint_and_debug_shows_it(capsys,
                                                                              monkeypatch):
-    from rnn.errors import run_cli
+    from rnn.cli import run_cli
 
     def broken(argv):
         raise ZeroDivisionError("division by zero\nsecond line")

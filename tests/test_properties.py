@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 import train_models
 from helpers import ROOT
-from rnn.errors import UserError, run_cli
+from rnn.errors import UserError
+from rnn.cli import run_cli
 from rnn.io import check_name, load_model
 
 SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
