@@ -42,7 +42,7 @@ case "${1:-}" in
     done
     CLAIMS=$tmp/claims.toml HIGH=$tmp/claims_high.toml
     EXTRA=(--models-dir "$NETS")
-    WORKERS=2
+    WORKERS=1
     DEVICE=${DEVICE:-cpu} ;;
   "") DEVICE=${DEVICE:-cuda} ;;
   *) echo "claims_gpu.sh: unknown argument $1 (use --smoke, or none)" >&2; exit 2 ;;

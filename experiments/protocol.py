@@ -43,9 +43,10 @@ RESULTS = ROOT / "experiments" / "results"
 GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
 
 def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None,
-          quiet: bool = False) -> float:
+          quiet: bool = False, pool=None) -> float:
     """Train the missing networks of a cell through the grid runner (an
-    embedded Dask cluster, one job at a time); returns the seconds spent."""
+    embedded Dask cluster, one job at a time: ``pool``, a rnn.grid.Pool of
+    one worker, shared by the cells of a run); returns the seconds spent."""
     from rnn.grid import jobs_for, run_jobs
     say = (lambda *a, **k: None) if quiet else print
     folder = cell.folder()
@@ -66,7 +67,7 @@ def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None,
           f"{len(jobs)} job(s)", flush=True)
     t0 = time.time()
     records, failed = run_jobs(jobs, folder, workers=1, threads=os.cpu_count() or 1,
-                               device=dev, quiet=quiet)
+                               device=dev, quiet=quiet, pool=pool)
     for r in records:
         log.write(f"{r}\n")
     log.flush()
@@ -108,8 +109,9 @@ def main(argv=None) -> int:
                     help="networks per rule in every cell instead of 24/25 (a quick look)")
     ap.add_argument("--max-steps", type=int, default=None, metavar="S",
                     help="cap every training run at S updates (a quick look)")
-    ap.add_argument("--networks", default=None, metavar="DIR",
-                    help="folder of the cells' networks (default experiments/networks)")
+    ap.add_argument("--models-dir", "--networks", dest="networks", default=None, metavar="DIR",
+                    help="folder of the cells' networks, one folder per cell (default "
+                         "experiments/networks; --networks is the older name)")
     ap.add_argument("--quiet", action="store_true", help="no progress lines")
     ap.add_argument("--out", default=None, metavar="DIR",
                     help="folder of the tables (default experiments/results)")
@@ -134,7 +136,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     say = (lambda *a, **k: None) if args.quiet else print
     if not args.only_analyse:
-        with open(out / "protocol_log.txt", "a") as log:
+        from rnn.grid import Pool
+        dev = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
+        with open(out / "protocol_log.txt", "a") as log, Pool(workers=1, device=dev) as pool:
             for name in args.cells:
                 for rule in cells[name].count:
                     if rule not in args.rules:
@@ -143,7 +147,7 @@ def main(argv=None) -> int:
                         say(f"[{name}] {rule}: not started (--deadline {args.deadline:g} s "
                               "passed)", flush=True)
                         continue
-                    train(cells[name], rule, args.device, log, args.chunk, args.quiet)
+                    train(cells[name], rule, dev, log, args.chunk, args.quiet, pool)
         say(f"training finished in {time.time() - t0:.0f} s", flush=True)
     if not args.only_train:
         from experiments.protocol_analysis import analyse_all

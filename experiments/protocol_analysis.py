@@ -22,7 +22,7 @@ from rnn.reference import REFERENCE, rule_block
 from rnn.metrics import METRICS
 from rnn.metrics import label as metric_label
 from rnn.rules import REGISTRY
-from rnn.svcca import SVCCAOptions, svcca_distances
+from rnn.svcca import PairCache, SVCCAOptions, svcca_distances
 from rnn.training import ValidationSet
 
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
@@ -103,8 +103,13 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
             "shared_with": {cell.reuse_from: sum(f != cell.folder() for f, _ in found[r])}
             if cell.reuse_from else {}}
     for aname, opts in ANALYSES.items():
+        # distances cached beside the cells' folders, keyed by the networks'
+        # weights: a rerun, and a cell that shares another's networks, reuse them
+        cache = PairCache(opts, cell.root / PairCache.file_name(opts))
         sv = svcca_distances([lm.model for _, lm, _ in rows], [lm.task for _, lm, _ in rows],
-                             keys, opts)
+                             keys, opts, cache=cache)
+        if sv.new_pairs:
+            cache.save()
         res["_D"][aname] = sv.distances
         entry = {"all_saved": group_numbers(sv.distances, g, n_boot),
                  "noise_floor_mean": float(sv.noise_floor.mean()),
@@ -118,19 +123,21 @@ def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
         else:
             entry["converged_only"] = None
         res["analyses"][aname] = entry
-    res["metrics"] = metric_numbers([lm for _, lm, _ in rows], keys, g, n_boot)
+    res["metrics"] = metric_numbers([lm for _, lm, _ in rows], keys, g, n_boot, cell.root)
     return res
 
 
-
-def metric_numbers(models, keys, g, n_boot: int) -> dict:
-    """BPTT against GA under every similarity metric (this tool's activity)."""
-    from rnn.similarity import DSAOptions, analysis_of, similarity_distances
-    from rnn.svcca import PairCache
+def metric_numbers(models, keys, g, n_boot: int, cache_dir: Path) -> dict:
+    """BPTT against GA under every similarity metric (this tool's activity),
+    the distances cached in ``cache_dir``."""
+    from rnn.similarity import metric_cache, similarity_distances
     opts = SVCCAOptions()
-    caches = {m: PairCache(analysis_of(m, opts, 1.0, DSAOptions())) for m in METRICS}
+    caches = {m: metric_cache(m, opts, cache_dir) for m in METRICS}
     res = similarity_distances([lm.model for lm in models], [lm.task for lm in models], keys,
                                opts, METRICS, caches)
+    for m, r in res.items():
+        if r.new_pairs:
+            caches[m].save()
     return {m: group_numbers(r.distances, g, n_boot) for m, r in res.items()}
 
 

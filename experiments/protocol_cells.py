@@ -4,7 +4,7 @@ where its networks live, and which trained networks count, shared by the trainin
 
 A cell's folder, its networks per rule and its training cap are fields of the
 cell (``root``, ``per_rule``, ``max_steps``): a run that changes them (the
-command line's --networks, --per-rule, --max-steps) uses copies of the cells
+command line's --models-dir, --per-rule, --max-steps) uses copies of the cells
 (:func:`configured`), so nothing is kept in module-level state.
 """
 from __future__ import annotations

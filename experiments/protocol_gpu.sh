@@ -26,7 +26,7 @@ case "${1:-}" in
   --smoke)
     NETS=$(mktemp -d)
     trap 'rm -rf "$NETS"' EXIT
-    ARGS=(--per-rule 2 --max-steps 3 --networks "$NETS" --out "$NETS/results")
+    ARGS=(--per-rule 2 --max-steps 3 --models-dir "$NETS" --out "$NETS/results")
     CELLS=(original)
     DEVICE=${DEVICE:-auto} ;;
   "") DEVICE=${DEVICE:-cuda} ;;

@@ -27,18 +27,17 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from rnn.errors import UserError
+from rnn.cli import Parser, add_device_arg, finite_float, run_cli
+from rnn.grid import Cell, finished, jobs_for, run_jobs
+from rnn.groups import write_groups_file
+from rnn.io import models_dir
+from rnn.metrics import METRICS
+from rnn.rules import REGISTRY, RULES
+
 ROOT = Path(__file__).resolve().parents[1]
-
-import torch  # noqa: E402
-
-from rnn.errors import UserError  # noqa: E402
-from rnn.cli import Parser, add_device_arg, finite_float, run_cli  # noqa: E402
-from rnn.grid import Cell, finished, jobs_for, run_jobs  # noqa: E402
-from rnn.groups import write_groups_file  # noqa: E402
-from rnn.io import models_dir  # noqa: E402
-from rnn.metrics import METRICS  # noqa: E402
-from rnn.rules import REGISTRY, RULES  # noqa: E402
-
 LABEL = {name: rule.label for name, rule in REGISTRY.items()}
 SIMILARITY_METRICS = list(METRICS)
 GRID_TASK = {"cdi": ("cdi", None), "rdm": ("rdm", None), "ncdi3": ("ncdi", 3),

@@ -14,19 +14,17 @@ a markdown table.  ``--out FILE`` also writes the table and a JSON of it.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
-from rnn.compare import load_group_models, silhouette, within_between  # noqa: E402
-from rnn.groups import read_groups  # noqa: E402
-from rnn.io import models_dir  # noqa: E402
-from rnn.svcca import distance_matrices, network_activity, reduce  # noqa: E402
+from rnn.cli import MODELS_DIR_HELP, Parser
+from rnn.compare import load_group_models, silhouette, within_between
+from rnn.groups import read_groups
+from rnn.io import models_dir
+from rnn.svcca import distance_matrices, network_activity, reduce
 
 # name: (description, activity options, reduction options, steps left out at the start)
 VARIANTS = {
@@ -85,12 +83,15 @@ def table(results: dict, labels: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("groups", help="groups file in the models folder")
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    metavar="VARIANT", help=f"analysis variants to run (default: all of "
+                                            f"{', '.join(VARIANTS)})")
+    ap.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
     ap.add_argument("--out", default=None, help="write the table here (and FILE.json)")
     args = ap.parse_args(argv)
-    directory = models_dir()
+    directory = models_dir(args.models_dir)
     groups = read_groups([args.groups], directory, min_groups=2)
     models = load_group_models(groups, directory)
     labels = groups.label_of_each

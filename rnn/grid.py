@@ -476,44 +476,82 @@ def cell_dict(cell: Cell) -> dict:
     return {k: v for k, v in asdict(cell).items() if v is not None}
 
 
+class Pool:
+    """The Dask client that runs training jobs: to a running scheduler's
+    workers (``scheduler`` address), or of an embedded local cluster (one
+    worker per core, or per GPU; ``workers`` to choose), started on first use
+    and kept until :meth:`close` (or the end of a ``with`` block), so that
+    several :func:`run_jobs` calls in a row start one cluster."""
+
+    def __init__(self, scheduler: str | None = None, security=None,
+                 workers: int | None = None, device: str = "cpu"):
+        self.scheduler, self.security, self.workers, self.device = \
+            scheduler, security, workers, device
+        self.client = self.cluster = None
+        self.n_workers = 0
+
+    def start(self):
+        if self.client is not None:
+            return self.client
+        import logging
+
+        from distributed import Client, LocalCluster
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout="10s", security=self.security)
+            except (OSError, TimeoutError, ValueError, TypeError) as e:
+                raise UserError(f"cannot reach the Dask scheduler at {self.scheduler}: {e}"
+                                ) from None
+            self.n_workers = len(self.client.scheduler_info().get("workers", {})) or 1
+            return self.client
+        if self.device == "cuda":
+            import torch
+            if torch.cuda.device_count() == 0:
+                raise UserError("--device cuda: no GPU is visible")
+            self.n_workers = self.workers or torch.cuda.device_count()
+        else:
+            self.n_workers = self.workers or os.cpu_count() or 1
+        self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                    processes=True, dashboard_address=":0",
+                                    silence_logs=logging.ERROR)
+        self.client = Client(self.cluster)
+        return self.client
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+        self.client = self.cluster = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, security=None,
              workers: int | None = None, threads: int | None = None, device: str = "cpu",
-             retries: int = 2, quiet: bool = False,
-             deadline_s: float | None = None) -> tuple[list[dict], list[dict]]:
+             retries: int = 2, quiet: bool = False, deadline_s: float | None = None,
+             pool: Pool | None = None) -> tuple[list[dict], list[dict]]:
     """Run training jobs on Dask: a running scheduler's workers (``scheduler``
-    address) or an embedded local cluster (one worker per core, or per GPU);
-    progress as jobs finish.  Returns (records of the finished jobs, failures).
+    address) or an embedded local cluster (one worker per core, or per GPU),
+    or the given ``pool``'s (kept open after); progress as jobs finish.
+    Returns (records of the finished jobs, failures).
 
     Every job uses ``threads`` CPU threads (default 1 wherever it runs): the
     networks are then bit-identical however the grid is scheduled —
     multithreaded kernels round differently at other thread counts.
     ``deadline_s``: no job starts later than that many seconds from now (the
     jobs under way finish)."""
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
-    logging.getLogger("distributed").setLevel(logging.ERROR)
-    cores = os.cpu_count() or 1
-    cluster = None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout="10s", security=security)
-        except (OSError, TimeoutError, ValueError, TypeError) as e:
-            raise UserError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
-        n_workers = len(client.scheduler_info().get("workers", {})) or 1
-        threads = threads or 1
-    else:
-        if device == "cuda":
-            import torch
-            if torch.cuda.device_count() == 0:
-                raise UserError("--device cuda: no GPU is visible")
-            n_workers = workers or torch.cuda.device_count()
-        else:
-            n_workers = workers or cores
-        threads = threads or 1
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.ERROR)
-        client = Client(cluster)
+    from distributed import as_completed
+    own = pool is None
+    pool = pool or Pool(scheduler, security, workers, device)
+    client = pool.start()
+    n_workers = pool.n_workers
+    threads = threads or 1
     print(f"Dask: {n_workers} worker(s), {threads} thread(s) per job; dashboard "
           f"{client.dashboard_link}", flush=True)
     deadline = None if deadline_s is None else time.time() + deadline_s
@@ -546,7 +584,6 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, securi
                       f"/{len(jobs)}, cells done {sum(v == 0 for v in left.values())}"
                       f"/{len(left)}, failed {len(failed)}", flush=True)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        if own:
+            pool.close()
     return records, failed

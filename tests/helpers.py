@@ -11,8 +11,17 @@ from rnn.model import RateRNN
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_script(*args, models_dir=None, timeout=300, env_extra=None):
-    """Run one of the repository's scripts in a subprocess; return CompletedProcess."""
+def run_script(*args, models_dir=None, timeout=300, env_extra=None, fresh=False):
+    """Run one of the repository's scripts with arguments ``args``; return a
+    CompletedProcess (returncode, stdout, stderr).
+
+    A script run in this process unless ``fresh``: its file executed as
+    ``__main__`` with sys.argv, the environment, the working directory, the
+    torch thread count and the signal handlers set for it and restored after,
+    its output captured (a new Python and torch import cost about 2 s a run).
+    ``fresh=True`` starts a new Python: for exit statuses and tracebacks as a
+    shell sees them, signals and timeouts; every script keeps at least one
+    such test."""
     env = dict(os.environ)
     env["MPLBACKEND"] = "Agg"
     env["PYTHONPATH"] = str(ROOT)
@@ -20,8 +29,49 @@ def run_script(*args, models_dir=None, timeout=300, env_extra=None):
         env["RNN_MODELS_DIR"] = str(models_dir)
     if env_extra:
         env.update(env_extra)
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    if fresh or not str(args[0]).endswith(".py"):
+        return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    return _in_process([str(a) for a in args], env)
+
+
+def _in_process(args: list[str], env: dict) -> subprocess.CompletedProcess:
+    import contextlib
+    import io
+    import runpy
+    import signal
+    path = ROOT / args[0]
+    saved = (dict(os.environ), list(sys.argv), os.getcwd(), torch.get_num_threads(),
+             {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)})
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = [str(path), *args[1:]]
+    os.chdir(ROOT)
+    if env.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                runpy.run_path(str(path), run_name="__main__")
+            except SystemExit as e:
+                if e.code is None or isinstance(e.code, int):
+                    code = e.code or 0
+                else:                                    # sys.exit("message")
+                    print(e.code, file=sys.stderr)
+                    code = 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved[0])
+        sys.argv = saved[1]
+        os.chdir(saved[2])
+        torch.set_num_threads(saved[3])
+        for s, h in saved[4].items():
+            signal.signal(s, h)
+        import matplotlib.pyplot as plt
+        plt.close("all")
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def file_as_cell(folder: Path, cell_name: str, source: str, count: int = 3) -> None:

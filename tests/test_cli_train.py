@@ -56,7 +56,7 @@ def test_refuses_to_overwrite_without_force(models_tmp, capsys):
 
 def test_train_end_to_end_in_subprocess(models_tmp):
     r = run_script("train_models.py", "bptt_e2e", "-v", "0.5", "--N", "2", "--max-steps", "3",
-                   "--seed", "11", "--quiet", models_dir=models_tmp)
+                   "--seed", "11", "--quiet", models_dir=models_tmp, fresh=True)
     assert r.returncode == 0, r.stderr
     assert f"wrote {models_tmp / 'bptt_e2e.pt'}" in r.stdout
     meta = json.loads((models_tmp / "bptt_e2e.json").read_text())

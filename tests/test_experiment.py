@@ -124,7 +124,7 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     nets, out = tmp_path / "nets", tmp_path / "out"
     args = ["experiments/reproduce.py", "--protocol", "original", "--cells", "original",
             "original-budgets", "--per-rule", "2", "--max-steps", "2", "--bootstrap", "30",
-            "--networks", nets, "--out", out]
+            "--models-dir", nets, "--out", out]
     r = run_script(*args, timeout=900)
     assert r.returncode == 0, r.stderr
     assert "[original] ga: training 2 networks" in r.stdout
@@ -149,8 +149,14 @@ def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
         assert vs[a]["ci"][0] <= vs[a]["ci"][1] and abs(vs[a]["difference"]) <= 2
     assert "Paired: each cell against *original*" in (out / "PROTOCOL.md").read_text()
     assert "| original |" in (out / "PROTOCOL.md").read_text()
+    # the distances are cached beside the cells (2 SVCCA analyses, 5 metrics; the
+    # tool's SVCCA is one file): the rerun computes none of them again
+    caches = sorted(nets.glob("*cache*.json"))
+    assert len(caches) == 6, caches
+    stamps = [p.stat().st_mtime_ns for p in caches]
     r2 = run_script(*args, timeout=900)
     assert r2.returncode == 0, r2.stderr
+    assert [p.stat().st_mtime_ns for p in caches] == stamps
     assert "training" not in r2.stdout.replace("training finished", "")
     assert "[original] bptt: reusing 2 trained networks" in r2.stdout
 

@@ -167,10 +167,10 @@ def test_real_scheduler_two_workers_and_a_worker_killed_mid_job(tmp_path):
     try:
         assert wait_for_workers(address, 2) == 2
         pids = [w.pid for w in workers]       # --no-nanny: the worker runs in this process
-        # one long job (two networks, 150 updates) and one short one
+        # one long job (two networks, 60 updates, ~7 s on a 2-core CPU) and one short one
         grid = tmp_path / "g.toml"
         grid.write_text('[grid]\nname = "kill"\nhidden = 8\nfirst_seed = 7\nchunk = 2\n'
-                        '[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = 2\nmax_steps = 150\n'
+                        '[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = 2\nmax_steps = 60\n'
                         '[[cells]]\ntask = "cdi"\nrule = "ff"\nnetworks = 1\nmax_steps = 2\n')
         models = tmp_path / "models"
         runner = start([sys.executable, "run_grid.py", str(grid), "--scheduler", address,
@@ -204,7 +204,7 @@ def test_real_scheduler_two_workers_and_a_worker_killed_mid_job(tmp_path):
         # identical to a run that was never interrupted
         ref = tmp_path / "ref"
         d = run_script("train_models.py", "ref", "-v", "0.5", "--rdm", "--rule", "bptt",
-                       "--hidden", "8", "--max-steps", "150", "--seed", "7", "--count", "2",
+                       "--hidden", "8", "--max-steps", "60", "--seed", "7", "--count", "2",
                        "--quiet", "--models-dir", str(ref), timeout=400,
                        env_extra={"OMP_NUM_THREADS": "1"})      # a grid job's threads
         assert d.returncode == 0, d.stderr

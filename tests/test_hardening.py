@@ -125,10 +125,16 @@ def test_bad_input_one_line_exit_2_nothing_changed(script, argv, message, stocke
 
 
 def test_bad_input_in_a_subprocess_has_no_traceback(stocked):
+    """Every command, run as a shell runs it (a new Python): bad input is one
+    line on stderr and exit status 2 (the other tests run scripts in process)."""
+    bad_flag = ["fixed_point_input_topology.py", "similarity_analysis.py", "tca_analysis.py",
+                "run_grid.py", "experiments/reproduce.py", "experiments/protocol.py",
+                "experiments/paper.py", "experiments/svcca_variants.py"]
     for args in (["train_models.py", LONG, "--rdm"], ["analyze_dynamics.py", "noise", "large"],
-                 ["svcca_analysis.py", "bad.txt"], ["import_model.py", "original", "trunc"]):
-        r = run_script(*args, models_dir=stocked)
-        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+                 ["svcca_analysis.py", "bad.txt"], ["import_model.py", "original", "trunc"],
+                 *[[script, "--no-such-flag"] for script in bad_flag]):
+        r = run_script(*args, models_dir=stocked, fresh=True)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, (args, r.stderr)
         assert "Traceback" not in r.stderr
 
 
