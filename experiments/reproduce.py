@@ -22,7 +22,6 @@ import itertools
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,13 +44,30 @@ GRID_TASK = {"cdi": ("cdi", None), "rdm": ("rdm", None), "ncdi3": ("ncdi", 3),
 TASK_ARGS = {"cdi": ["--N", "2"], "rdm": ["--rdm"], "ncdi3": ["--N", "3"], "ncdi4": ["--N", "4"]}
 
 
-def sh(args: list[str], log) -> subprocess.CompletedProcess:
-    r = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
-    log.write(f"$ python {' '.join(args)}\n{r.stdout}{r.stderr}\n")
+def sh(args: list[str], log) -> None:
+    """Run one of the tool's commands (a script's path and its arguments) in
+    this process, through its ``main(argv)``, its output into the log: the
+    same as ``python SCRIPT ARGS`` without starting Python and torch again."""
+    import contextlib
+    import importlib
+    import io
+    module = importlib.import_module(args[0][:-3].replace("/", "."))
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            code = module.main(args[1:])
+        except UserError as e:
+            print(f"{args[0]}: error: {e}")
+            code = 2
+        except SystemExit as e:                     # argparse, or a script's own exit
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        finally:
+            import matplotlib.pyplot as plt
+            plt.close("all")
+    log.write(f"$ python {' '.join(args)}\n{out.getvalue()}\n")
     log.flush()
-    if r.returncode not in (0,):
-        raise SystemExit(f"failed: python {' '.join(args)}\n{r.stderr}")
-    return r
+    if code:
+        raise SystemExit(f"failed: python {' '.join(args)}\n{out.getvalue()}")
 
 
 def _copy_small(src: Path, dst: Path) -> None:

@@ -122,14 +122,32 @@ def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = Non
     return X.permute(2, 1, 0).reshape(red.hidden, -1).numpy()
 
 
+GRAM_MIN = 1e-3     # the Gram route when every kept direction has s >= GRAM_MIN * s_max
+
+
 def reduce(activity: np.ndarray, keep: float = 0.95, dims: int | None = None) -> Reduced:
     """Centre each unit, SVD, keep the fewest top directions whose s² add up to
     at least ``keep`` of the total (or exactly ``dims`` directions, as the
-    original code's fixed NUM_DIMENSIONS = 2).  activity: [units, samples]."""
+    original code's fixed NUM_DIMENSIONS = 2).  activity: [units, samples].
+
+    The SVD is taken through the units' Gram matrix A Aᵀ (units ≪ samples:
+    tens of times faster than LAPACK's SVD of the wide matrix): its
+    eigenvectors are U, and V_k = Aᵀ U_k / s_k.  That is accurate to about
+    1e-16 · (s_max / s_k)² — within 1e-10 when every kept direction has
+    s_k ≥ 1e-3 · s_max (true whenever directions are kept for 95% of the
+    variance); otherwise (e.g. 2 fixed directions of nearly one-dimensional
+    activity) the full SVD is taken."""
     A = np.asarray(activity, dtype=np.float64)
     if A.ndim != 2:
         raise ValueError(f"activity must be [units, samples], got shape {A.shape}")
     A = A - A.mean(axis=1, keepdims=True)
+    lam, U = np.linalg.eigh(A @ A.T)
+    s = np.sqrt(np.clip(lam[::-1], 0.0, None))
+    if s[0] > 0:
+        k, explained = directions_kept(s, keep, dims)
+        if s[k - 1] >= GRAM_MIN * s[0]:
+            basis = (A.T @ U[:, ::-1][:, :k]) / s[:k]
+            return Reduced(np.ascontiguousarray(basis), k, explained)
     _, s, vt = np.linalg.svd(A, full_matrices=False)
     k, explained = directions_kept(s, keep, dims)
     return Reduced(vt[:k].T.copy(), k, explained)

@@ -112,3 +112,22 @@ def test_analysis_variants_fixed_dims_rates_and_random_start():
     X0 = network_activity(m, task, steps=60, x0_scale=0.3, seed=1)
     assert not np.allclose(X0[:, 0], A[:, 0])           # a different start, reproducible
     np.testing.assert_array_equal(X0, network_activity(m, task, steps=60, x0_scale=0.3, seed=1))
+
+
+def test_reduce_through_the_gram_matrix_equals_the_full_svd():
+    """reduce() takes the SVD through A Aᵀ when the kept directions are well
+    conditioned, and the full SVD otherwise: the same basis either way (up to
+    sign), the same k and explained variance."""
+    import rnn.svcca as sv
+    rng = np.random.default_rng(3)
+    smooth = np.tanh(np.cumsum(rng.standard_normal((12, 3000)), 1) / 30)
+    one_d = np.outer(rng.standard_normal(12), rng.standard_normal(3000)) \
+        + 1e-7 * rng.standard_normal((12, 3000))     # dims=2: the second direction is noise
+    for A, dims, gram in ((smooth, None, True), (smooth, 2, True), (one_d, 2, False)):
+        r = sv.reduce(A, dims=dims)
+        _, s, vt = np.linalg.svd(A - A.mean(1, keepdims=True), full_matrices=False)
+        assert (s[r.k - 1] >= sv.GRAM_MIN * s[0]) == gram
+        k, explained = sv.directions_kept(s, 0.95, dims)
+        assert r.k == k and r.explained == pytest.approx(explained, abs=1e-12)
+        np.testing.assert_allclose(np.abs(np.sum(vt[:k].T * r.basis, 0)), 1, atol=1e-10)
+        np.testing.assert_allclose(r.basis.T @ r.basis, np.eye(k), atol=1e-10)
