@@ -66,7 +66,9 @@ def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None,
     say(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
           f"{len(jobs)} job(s)", flush=True)
     t0 = time.time()
-    records, failed = run_jobs(jobs, folder, workers=1, threads=os.cpu_count() or 1,
+    # one job at a time with every core (or $OMP_NUM_THREADS threads when set)
+    threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+    records, failed = run_jobs(jobs, folder, workers=1, threads=threads,
                                device=dev, quiet=quiet, pool=pool)
     for r in records:
         log.write(f"{r}\n")
