@@ -14,7 +14,6 @@ perturbed copies of MODEL, so that only the analysis is timed); and of
 """
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 
 from bench.common import ROOT, machine
+from rnn.cli import Parser
 from rnn.fixed_points import SolverConfig, find_fixed_points
 from rnn.groups import read_groups
 from rnn.io import load_model, models_dir, save_model
@@ -40,7 +40,7 @@ def run(args, env):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("model", help="the network whose single-network analysis is timed")
     ap.add_argument("--groups", default="sample.txt",
                     help="the groups file whose comparisons are timed (default sample.txt)")

@@ -25,12 +25,12 @@ holds on a loaded machine better than either time does.
 """
 from __future__ import annotations
 
-import argparse
 import os
 
 import torch
 
 from bench.common import machine, median_time
+from rnn.cli import Parser
 from rnn.rules import get
 from tasks import ncdi
 
@@ -66,7 +66,7 @@ def floor_of(rule: str, T: int, H: int, cfg) -> callable:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", nargs="+", default=list(FLOORED), choices=FLOORED,
                     help="rules to measure (default: all with a floor)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -14,7 +14,6 @@ that would start after --budget-s seconds is skipped and said so.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import torch
 
 from bench.common import ROOT, machine
-from rnn.cli import add_device_arg, resolve_device
+from rnn.cli import Parser, add_device_arg, resolve_device
 from rnn.protocol import Protocol
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
@@ -50,7 +49,7 @@ def update_time(rule, P, task, device, protocol, repeat):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true",
                     help="tiny sizes (P = 1, 2; 16 units; a few updates): checks the script")
     add_device_arg(ap, "where to measure")

@@ -15,7 +15,6 @@ Every run starts from an empty models folder.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from bench.common import ROOT, machine
+from rnn.cli import Parser
 from rnn.rules import RULES
 
 GRID = """[grid]
@@ -49,7 +49,7 @@ def timed(cmd, env=None) -> float:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=60, help="updates per network (default 60)")
     ap.add_argument("--rule", default="bptt", choices=RULES, help="rule of the grid (default bptt)")
     ap.add_argument("--task", default="rdm", choices=tuple(TASK_FLAG),

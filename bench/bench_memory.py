@@ -11,13 +11,12 @@ estimate rnn.sizing.bytes_per_network gives.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 
 from bench.common import ROOT, machine
-from rnn.cli import add_device_arg, resolve_device
+from rnn.cli import Parser, add_device_arg, resolve_device
 from rnn.rules import RULES, get
 
 CHILD = r"""
@@ -49,7 +48,7 @@ def peak(rule, P, device):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     add_device_arg(ap, "where to measure")
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES,
                     help="rules to measure (default: all)")

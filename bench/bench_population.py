@@ -12,20 +12,19 @@ the CDI task at -v 0.5 to all reach the stop rule.
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import torch
 
 from bench.common import machine, median_time
-from rnn.cli import add_device_arg, resolve_device
+from rnn.cli import Parser, add_device_arg, resolve_device
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     add_device_arg(ap, "where to measure")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 4],
                     help="population sizes P to time (default 1 4)")

@@ -15,7 +15,6 @@ beside them; for DSA, the DMD fit per network and the distance per pair
 """
 from __future__ import annotations
 
-import argparse
 import time
 from dataclasses import replace
 
@@ -23,9 +22,33 @@ import numpy as np
 import torch
 
 from bench.common import ROOT, machine
+from rnn.cli import Parser
 from rnn.io import load_model
 from rnn.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
-from rnn.svcca import SVCCAOptions, distance_matrices, reduce
+from rnn.svcca import SVCCAOptions, directions_kept, distance_matrices, reduce
+
+
+def reduce_routes(models, task, k: int = 10) -> list[tuple[str, float, float]]:
+    """SVCCA's reduction of ``k`` networks' activity through the Gram matrix
+    (rnn.svcca.reduce) and through LAPACK's SVD of the wide matrix (the
+    route it replaced), under the tool's and the original's analysis:
+    (what, seconds Gram route, seconds SVD route) per analysis."""
+    out = []
+    for name, opts in (("tool", SVCCAOptions()), ("original", SVCCAOptions.original())):
+        acts = [opts.activity(m, task, str(i)) for i, m in enumerate(models[:k])]
+        t = time.perf_counter()
+        for a in acts:
+            opts.reduce(a)
+        t_gram = time.perf_counter() - t
+        t = time.perf_counter()
+        for a in acts:
+            A = a - a.mean(axis=1, keepdims=True)
+            _, sv, vt = np.linalg.svd(A, full_matrices=False)
+            directions_kept(sv, opts.keep, opts.dims)
+        t_svd = time.perf_counter() - t
+        out.append((f"SVCCA reduction, {name} analysis ({acts[0].shape[0]} x "
+                    f"{acts[0].shape[1]}), {len(acts)} networks", t_gram, t_svd))
+    return out
 
 
 def networks(n: int):
@@ -48,7 +71,7 @@ def networks(n: int):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--networks", type=int, default=100,
                     help="networks whose pairwise distances are timed (default 100)")
     ap.add_argument("--dsa-pairs", type=int, default=200,
@@ -96,6 +119,10 @@ def main() -> int:
     print(f"\n| {n} networks, {pairs} pairs | seconds | vs baseline |\n|---|---|---|")
     for what, sec in rows:
         print(f"| {what} | {sec:.2f} | {sec / t_base:.2f}x |")
+    print("\n| reduction | Gram route (rnn.svcca.reduce), s | full SVD, s | SVD / Gram |"
+          "\n|---|---|---|---|")
+    for what, t_gram, t_svd in reduce_routes(models, task):
+        print(f"| {what} | {t_gram:.2f} | {t_svd:.2f} | {t_svd / t_gram:.1f}x |")
     return 0
 
 

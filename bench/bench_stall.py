@@ -24,13 +24,12 @@ Hebbian default) does: the rule only notes the stall.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 from bench.common import ROOT, machine
-from rnn.cli import add_device_arg, resolve_device
+from rnn.cli import Parser, add_device_arg, resolve_device
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 from rnn.rules import RULES
 
@@ -87,7 +86,7 @@ def tally(records, window: int, below: float, rise: float | None):
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", default="heb", choices=RULES,
                     help="learning rule whose networks are trained and replayed (default heb)")
     ap.add_argument("--tasks", nargs="+", default=["rdm", "cdi"], choices=TASKS,

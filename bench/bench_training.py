@@ -12,12 +12,11 @@ Prints, per rule: the median time of one update at the real size (BPTT: batch
 """
 from __future__ import annotations
 
-import argparse
 
 import torch
 
 from bench.common import machine, median_time, train_to_stop
-from rnn.cli import add_device_arg, resolve_device
+from rnn.cli import Parser, add_device_arg, resolve_device
 from rnn.rules import RULES, get
 from rnn.training import ValidationSet
 from tasks import ncdi
@@ -44,7 +43,7 @@ def per_update(rule: str, device: str, repeat: int) -> tuple[float, float]:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", nargs="+", default=["bptt", "ga", "ff"], choices=RULES,
                     help="rules to time (default bptt ga ff)")
     ap.add_argument("--seeds", type=int, default=None,
