@@ -343,18 +343,18 @@ def test_a_tls_scheduler_trains_for_its_certificate_holders_only(tmp_path):
         models = tmp_path / "models"
         base = ["run_grid.py", str(grid), "--scheduler", address, "--models-dir", str(models),
                 "--no-compare", "--quiet"]
-        r = run_script(*base, *tls(ours), timeout=180)
+        r = run_script(*base, *tls(ours), timeout=180, fresh=True)
         assert r.returncode == 0, r.stdout + r.stderr
         assert len(list(models.glob("rdm-bptt-*.pt"))) == 1
         # a certificate of another CA is refused, in one line (a fresh folder: work to send)
         base[base.index("--models-dir") + 1] = str(tmp_path / "other-models")
-        r = run_script(*base, *tls(theirs), timeout=120)
+        r = run_script(*base, *tls(theirs), timeout=120, fresh=True)
         assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
         assert "cannot reach the Dask scheduler" in r.stderr
         # and so is a plain connection, and TLS flags with a tcp:// address
-        r = run_script(*base, timeout=60)
+        r = run_script(*base, timeout=60, fresh=True)
         assert r.returncode == 2 and "give --tls-ca-file" in r.stderr
-        r = run_script(*base[:3], f"tcp://127.0.0.1:{port}", *base[4:], *tls(ours))
+        r = run_script(*base[:3], f"tcp://127.0.0.1:{port}", *base[4:], *tls(ours), fresh=True)
         assert r.returncode == 2 and "must be a tls:// address" in r.stderr
     finally:
         stop(worker, sched)
