@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
+import json
 import os
 import secrets
+import sys
 from pathlib import Path
 
 import torch
@@ -137,6 +139,16 @@ def build_parser() -> Parser:
                         "interval doubles whenever 200 records pile up)")
     p.add_argument("--force", action="store_true",
                    help="overwrite existing model files of the same name")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the checkpoint of an interrupted run of this command "
+                        "(NAME.ckpt beside its files, written every 100 updates and when a "
+                        "run is stopped; removed when the run ends): the networks end as if "
+                        "never stopped, and the ones it had finished are kept as they are. "
+                        "A checkpoint of other arguments, device, thread count or package "
+                        "versions, or a damaged one, is set aside as NAME.ckpt.unusable with "
+                        "a one-line note and training starts afresh (then a finished network "
+                        "is only overwritten with --force). Without a checkpoint it trains "
+                        "afresh. Not with --record-activity")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
     return p
@@ -159,6 +171,9 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError(f"--max-batch must be at least 1, got {args.max_batch}")
     if args.record_every < 1:
         raise UserError(f"--record-every must be at least 1, got {args.record_every}")
+    if args.resume and args.record_activity:
+        raise UserError("--resume cannot go on with --record-activity (the activity record "
+                        "is not checkpointed); train afresh with --force")
     if args.stall_window < 0:
         raise UserError(f"--stall-window must be 0 (off) or a number of updates, got "
                         f"{args.stall_window}")
@@ -209,6 +224,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                 first_seed: int, directory: Path, quiet: bool):
     """Train and save one batch of networks (``members``: their indices in the
     whole --count run); returns (FitResult, trainer, files written)."""
+    from rnn import resume as rsm
     trainer = rs.make(cfg, task, seeds, device, activation, protocol)
     recorder = None
     if args.record_activity:
@@ -231,9 +247,13 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         **package_versions_and_command(),
     }
 
+    kept: set[int] = set()        # networks a resumed run had finished: their files stay
+
     def save_all(res: FitResult, phase: str) -> list[Path]:
         written = []
         for p, nm in enumerate(names):
+            if p in kept:
+                continue
             status = res.status[p]
             if phase == "checkpoint" and status != "converged":
                 status = "in_progress"
@@ -247,6 +267,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                     "validations_run": len(res.history.val_steps[p]),
                     "last_validation": _last_validation(res.history, p),
                     "wall_time_s": round(res.wall_time, 3),
+                    **({"resumed_at": res.resumed_at} if res.resumed_at else {}),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     **trainer.extra_meta(p)}
             if args.count > 1:
@@ -261,10 +282,47 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             written += list(save_model(nm, single, meta, hist, directory))
         return written
 
-    # Ctrl-C or SIGTERM (a killed job): fit finishes the update, returns 'interrupted'
-    res = fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
-              checkpoint=lambda r: save_all(r, "checkpoint"),
-              observers=(recorder,) if recorder is not None else ())
+    ck = rsm.path_for(directory, names[0])
+    fp = rsm.fingerprint(rule=rule, task=task.to_dict(), trainer=dataclasses.asdict(cfg),
+                         stop_rule=dataclasses.asdict(stop), protocol=protocol.to_dict(),
+                         activation=activation, seeds=list(seeds), names=list(names),
+                         device=str(device), torch_threads=torch.get_num_threads(),
+                         versions=common["versions"])
+
+    def checkpoint(res: FitResult) -> None:
+        save_all(res, "checkpoint")
+        if recorder is None:
+            rsm.save(ck, fp, res.loop, trainer)
+
+    loop = None
+    if args.resume and ck.exists():
+        try:
+            d = rsm.load(ck, fp)
+            rsm.load_object_state(trainer, d["trainer"])
+            loop = d["loop"]
+        except rsm.ResumeError as e:
+            trainer, loop = _set_aside(ck, e, rs, cfg, task, seeds, device, activation, protocol)
+    if loop is not None and isinstance(loop.get("active"), list):
+        kept |= {p for p in range(len(names)) if p not in loop["active"]
+                 and (directory / f"{names[p]}.json").exists()}
+    if loop is None and not args.force:
+        _refuse_finished(directory, names)
+    if loop is not None and not quiet:
+        print(f"resuming {ck.name} after {rs.unit} {loop.get('step')}", flush=True)
+
+    def run(loop):
+        # Ctrl-C or SIGTERM (a killed job): fit finishes the update, returns 'interrupted'
+        return fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
+                   checkpoint=checkpoint, resume=loop,
+                   observers=(recorder,) if recorder is not None else ())
+    try:
+        res = run(loop)
+    except rsm.ResumeError as e:        # raised before any update, by the loop's own checks
+        trainer, _ = _set_aside(ck, e, rs, cfg, task, seeds, device, activation, protocol)
+        kept.clear()
+        if not args.force:
+            _refuse_finished(directory, names)
+        res = run(None)
     try:
         written = save_all(res, "final")
     except OSError as e:
@@ -276,7 +334,33 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         raise UserError(f"could not save into the models folder ({e.strerror or e}); the "
                         f"trained network(s) were saved in {rescue} instead: move the files "
                         f"into the models folder") from None
+    if "interrupted" not in res.status:
+        ck.unlink(missing_ok=True)      # the run ended: nothing to go on from
     return res, trainer, written
+
+
+def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol):
+    """An unusable checkpoint: renamed out of the way with a one-line note; a
+    fresh trainer (the failed load may have changed the old one)."""
+    from rnn import resume as rsm
+    aside = rsm.set_aside(ck)
+    print(f"note: checkpoint {ck} {err}; set aside as {aside.name}, training afresh",
+          file=sys.stderr, flush=True)
+    return rs.make(cfg, task, seeds, device, activation, protocol), None
+
+
+def _refuse_finished(directory: Path, names: list[str]) -> None:
+    """Training afresh under --resume without --force: never over a finished network."""
+    from rnn.grid import FINISHED
+    for nm in names:
+        f = directory / f"{nm}.json"
+        try:
+            st = json.loads(f.read_text()).get("status") if f.exists() else None
+        except (OSError, ValueError, AttributeError):
+            st = None
+        if st in FINISHED:
+            raise UserError(f"{f} is a finished network ({st}) and its run's checkpoint cannot "
+                            f"be used; pass --force to train it afresh")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.count > 1:
         files.append(directory / f"{args.name}.txt")
     existing = [f for f in files if f.exists()]
-    if existing and not args.force:
+    if existing and not args.force and not args.resume:
         shown = ", ".join(str(f) for f in existing[:3]) + (" ..." if len(existing) > 3 else "")
         raise UserError(f"{shown} already exists; choose another name or pass --force to "
                         f"overwrite")

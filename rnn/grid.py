@@ -387,8 +387,16 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
     (``done``: seeds to count as finished, e.g. networks found elsewhere)."""
     have = set(finished(folder, cell)) | set(done)
     missing = [s for s in cell.seeds() if s not in have]
+    out = []
+    # a job cut short goes on from its checkpoint: the same job again, whatever
+    # the chunk size now and though some of its networks have finished since
+    for seed, count in resumable(folder, cell):
+        seeds = range(seed, seed + count)
+        if any(s in missing for s in seeds) and all(s in cell.seeds() for s in seeds):
+            out.append(Job(cell, seed, count))
+            missing = [s for s in missing if s not in seeds]
     size = cell.chunk_size(chunk)
-    out, k = [], 0
+    k = 0
     while k < len(missing):
         n = 1
         while n < size and k + n < len(missing) and missing[k + n] == missing[k] + n:
@@ -396,6 +404,27 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
         out.append(Job(cell, missing[k], n))
         k += n
     return out
+
+
+def resumable(folder: Path, cell: Cell) -> list[tuple[int, int]]:
+    """(first seed, count) of each job of ``cell`` with a checkpoint in ``folder``
+    (rnn.resume; whether it can be used is for train_models.py to say), in
+    seed order, overlapping ones left out."""
+    from rnn.resume import SUFFIX, job_of
+    pat = re.compile(rf"{re.escape(cell.name)}_s(\d+)(_0+)?")
+    out, taken = [], set()
+    for p in sorted(Path(folder).glob(f"{cell.name}_s*{SUFFIX}")):
+        m = pat.fullmatch(p.name[:-len(SUFFIX)])
+        job = job_of(p) if m else None
+        if job is None:
+            continue
+        seeds, names = job
+        first = int(m.group(1))
+        if seeds != list(range(first, first + len(seeds))) or set(seeds) & taken:
+            continue
+        taken |= set(seeds)
+        out.append((first, len(seeds)))
+    return sorted(out)
 
 
 def interleave(per_cell: list[list[Job]]) -> list[Job]:
@@ -439,9 +468,13 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
         return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
                 "trained": False, "worker": host, "seconds": 0.0,
                 "status": [have[s]["status"] for s in seeds]}
+    # --resume: go on from the job's checkpoint where it has one; --force only
+    # when no network of the job is finished (a resumed job keeps those as they are)
     cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
            "--count", str(job.count), "--seed", str(job.seed), "--device", device,
-           "--models-dir", str(folder_p), "--force", "--quiet"]
+           "--models-dir", str(folder_p), "--resume", "--quiet"]
+    if not any(s in have for s in seeds):
+        cmd.append("--force")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)

@@ -242,6 +242,8 @@ class FitResult:
     final_acc: list[float]
     steps_run: list[int]
     wall_time: float
+    loop: dict | None = None   # checkpoints: the loop's state (rnn.resume)
+    resumed_at: list[int] = field(default_factory=list)  # updates a resumed run went on from
 
 
 @contextmanager
@@ -278,7 +280,8 @@ def stop_requests():
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
         checkpoint_every: int = 100, unit: str = "step",
-        observers: tuple[Callable, ...] = (), names: list[str] | None = None) -> FitResult:
+        observers: tuple[Callable, ...] = (), names: list[str] | None = None,
+        resume: dict | None = None) -> FitResult:
     """Train until every network meets the stop rule or ``max_steps`` updates.
 
     On Ctrl-C or SIGTERM (after the update under way; see ``stop_requests``)
@@ -289,6 +292,11 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     ``observers`` are called as ``obs(step, trainer, active)`` after each
     update (e.g. the activity recorder for TCA).  ``names`` label the
     networks in messages.
+
+    Checkpoints (every ``checkpoint_every`` updates, and after the last update
+    when asked to stop) carry the loop's state in ``FitResult.loop``;
+    ``resume``, such a state with the trainer's own put back (rnn.resume),
+    goes on from its update exactly as the run would have.
     """
     P = trainer.model.n_networks
     dev = trainer.model.device
@@ -296,9 +304,16 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     rule = LazyStopRule(P, stop)
     active = list(range(P))
     status = ["budget"] * P
+    since = [0] * P                      # update of each network's last (re)start
+    start, resumed_at = 0, []
     t0 = time.time()
-    bar = tqdm(total=max_steps, disable=quiet, desc=trainer.rule, unit=unit, dynamic_ncols=True,
-               leave=True)
+    if resume is not None:
+        start, elapsed, resumed_at = _restore_loop(resume, trainer, hist, rule, active,
+                                                   status, since, max_steps)
+        t0 -= elapsed
+        resumed_at = resumed_at + [start]
+    bar = tqdm(total=max_steps, initial=start, disable=quiet, desc=trainer.rule, unit=unit,
+               dynamic_ncols=True, leave=True)
 
     def validate(snap, idx, s_step):
         it = torch.tensor(idx, device=dev)
@@ -312,14 +327,20 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             st = [("interrupted" if s == "budget" else s) for s in st]
         steps_run = [hist.steps_run(p) for p in range(P)]
         accs = final_acc(trainer, val, hist, rule, fresh=(kind == "final"))
-        return FitResult(hist, st, accs, steps_run, time.time() - t0)
+        return FitResult(hist, st, accs, steps_run, time.time() - t0,
+                         resumed_at=list(resumed_at))
 
-    step = 0
+    def saved(step: int) -> FitResult:
+        res = result("checkpoint")
+        res.loop = _loop_state(step, hist, rule, active, status, since,
+                               time.time() - t0, resumed_at)
+        return res
+
+    step = start
     last_good = trainer.snapshot()
-    since = [0] * P                      # update of each network's last (re)start
     with stop_requests() as asked:
         try:
-            for step in range(1, max_steps + 1):
+            for step in range(start + 1, max_steps + 1):
                 idx = torch.tensor(active, device=dev)
                 loss = trainer.step(idx)
                 full = torch.full((P,), math.nan, dtype=torch.float64)
@@ -379,14 +400,119 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                 if not active:
                     break
                 if asked:
-                    raise KeyboardInterrupt   # asked to stop: the update is complete
+                    if checkpoint is not None:
+                        checkpoint(saved(step))   # the update is complete: resumable here
+                    raise KeyboardInterrupt
                 if checkpoint is not None and step % checkpoint_every == 0:
-                    checkpoint(result("checkpoint"))
+                    checkpoint(saved(step))
         except KeyboardInterrupt:
             bar.close()
             return result("interrupted")
         bar.close()
         return result("final")
+
+
+def _loop_state(step, hist: History, rule: LazyStopRule, active, status, since, elapsed,
+                resumed_at) -> dict:
+    """What :func:`fit` needs to go on after update ``step`` (saved by rnn.resume)."""
+    P = hist.P
+    loss = torch.stack(hist.loss) if hist.loss else torch.zeros(0, P, dtype=torch.float64)
+    return {"step": step, "active": list(active), "status": list(status),
+            "since": list(since), "elapsed": float(elapsed), "resumed_at": list(resumed_at),
+            "loss": loss.clone(),
+            "val_steps": [list(v) for v in hist.val_steps],
+            "val_acc": [list(v) for v in hist.val_acc],
+            "stop_step": list(hist.stop_step), "stop_acc": list(hist.stop_acc),
+            "end_step": list(hist.end_step), "stall_step": list(hist.stall_step),
+            "last_fail": list(rule.last_fail),
+            "snaps": [{"step": s, "weights": snap} for s, snap in rule.snaps],
+            "known": [[p, s, a] for (p, s), a in rule.known.items()],
+            "latest": list(rule.latest)}
+
+
+def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
+                  active: list, status: list, since: list, max_steps: int
+                  ) -> tuple[int, float, list[int]]:
+    """Put a saved loop state back (in place); returns (update, seconds so far,
+    earlier resumptions).  Raises rnn.resume.ResumeError where it does not fit."""
+    from rnn.grid import FINISHED
+    from rnn.resume import ResumeError
+    P = hist.P
+
+    def ints(v, n=None, low=None, high=None):
+        ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool)
+                                         for x in v)
+        ok = ok and (n is None or len(v) == n)
+        ok = ok and all((low is None or x >= low) and (high is None or x <= high) for x in v)
+        return ok
+
+    def floats(v, n):
+        return isinstance(v, list) and len(v) == n and all(isinstance(x, float) for x in v)
+
+    try:
+        step = d["step"]
+        if not (isinstance(step, int) and 1 <= step <= max_steps):
+            raise ResumeError(f"its update {step!r} is outside 1..{max_steps}")
+        if not (ints(d["active"], low=0, high=P - 1) and len(set(d["active"])) ==
+                len(d["active"]) and d["active"]):
+            raise ResumeError("its list of training networks is damaged")
+        if not (isinstance(d["status"], list) and len(d["status"]) == P
+                and all(x in FINISHED for x in d["status"])):
+            raise ResumeError("its statuses are damaged")
+        for k in ("since", "stop_step", "end_step", "stall_step", "last_fail"):
+            if not ints(d[k], P, -1, step):
+                raise ResumeError(f"its {k} is damaged")
+        for k in ("stop_acc", "latest"):
+            if not floats(d[k], P):
+                raise ResumeError(f"its {k} is damaged")
+        loss = d["loss"]
+        if not (isinstance(loss, torch.Tensor) and loss.dtype == torch.float64
+                and tuple(loss.shape) == (step, P)):
+            raise ResumeError("its loss history is damaged")
+        vs, va = d["val_steps"], d["val_acc"]
+        if not (isinstance(vs, list) and isinstance(va, list) and len(vs) == len(va) == P
+                and all(ints(a, low=1, high=step) and isinstance(b, list) and len(a) == len(b)
+                        and all(isinstance(x, float) for x in b) for a, b in zip(vs, va))):
+            raise ResumeError("its validation history is damaged")
+        shapes = {k: (tuple(v.shape), v.dtype) for k, v in trainer.snapshot().items()}
+        snaps = d["snaps"]
+        if not (isinstance(snaps, list) and 1 <= len(snaps) <= rule.cfg.window):
+            raise ResumeError("its stop-rule window is damaged")
+        for sn in snaps:
+            w = sn.get("weights") if isinstance(sn, dict) else None
+            if not (isinstance(sn.get("step"), int) and isinstance(w, dict)
+                    and set(w) == set(shapes)
+                    and all(isinstance(w[k], torch.Tensor)
+                            and (tuple(w[k].shape), w[k].dtype) == shapes[k] for k in w)):
+                raise ResumeError("its stop-rule window is damaged")
+        known = d["known"]
+        if not (isinstance(known, list) and all(
+                isinstance(e, list) and len(e) == 3 and ints(e[:2]) and isinstance(e[2], float)
+                for e in known)):
+            raise ResumeError("its stop-rule accuracies are damaged")
+        elapsed = d["elapsed"]
+        if not (isinstance(elapsed, float) and elapsed >= 0):
+            raise ResumeError("its wall time is damaged")
+        if not ints(d["resumed_at"], low=1, high=step):
+            raise ResumeError("its list of resumptions is damaged")
+    except (KeyError, TypeError, AttributeError):
+        raise ResumeError("its loop state is incomplete") from None
+    dev = trainer.model.device
+    active[:] = d["active"]
+    status[:] = d["status"]
+    since[:] = d["since"]
+    hist.loss = list(loss.unbind(0))
+    hist.val_steps = [list(v) for v in vs]
+    hist.val_acc = [list(v) for v in va]
+    for k in ("stop_step", "stop_acc", "end_step", "stall_step"):
+        setattr(hist, k, list(d[k]))
+    rule.last_fail = list(d["last_fail"])
+    rule.latest = list(d["latest"])
+    rule.snaps.clear()
+    for sn in snaps:
+        rule.snaps.append((sn["step"], {k: v.to(dev) for k, v in sn["weights"].items()}))
+    rule.known = {(p, s): a for p, s, a in known}
+    return step, elapsed, list(d["resumed_at"])
 
 
 def plural(unit: str) -> str:

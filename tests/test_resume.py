@@ -1,0 +1,230 @@
+"""Resumable training (rnn/resume.py): a run cut at a checkpoint and resumed
+ends with the same networks, bit for bit, as the run never stopped, for every
+rule; a checkpoint of another run or a damaged one is never used."""
+import dataclasses
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import pytest
+import torch
+
+from helpers import ROOT, run_script
+from rnn import resume as rsm
+from rnn.bptt import BPTTConfig, BPTTTrainer
+from rnn.eprop import EpropConfig, EpropTrainer
+from rnn.fullforce import FFConfig, FFTrainer
+from rnn.ga import GAConfig, GATrainer
+from rnn.grid import Cell, jobs_for
+from rnn.hebbian import HebbConfig, HebbTrainer
+from rnn.io import load_model
+from rnn.protocol import CLEAN, Protocol
+from rnn.rflo import RFLOConfig, RFLOTrainer
+from rnn.training import ValidationSet, fit
+from tasks import ncdi, rdm
+
+SMALL = dataclasses.replace(CLEAN, hidden=16)
+ORIGINAL = dataclasses.replace(Protocol.named("original"), hidden=16)
+TASK = rdm(0.05, steps=40)
+RULES = {
+    "bptt": lambda: BPTTTrainer(BPTTConfig(batch=32, lr=2e-2), TASK, [5, 6], "cpu",
+                                protocol=SMALL),
+    # shared initial states, validation states redrawn at every check
+    "bptt-original": lambda: BPTTTrainer(BPTTConfig(batch=32, lr=2e-2), TASK, [5, 6], "cpu",
+                                         protocol=ORIGINAL),
+    "ga": lambda: GATrainer(GAConfig(population=6, parents=2, batch=32), TASK, [5, 6], "cpu",
+                            protocol=SMALL),
+    # restarts every 10 trials: the cut falls between restarts
+    "ff": lambda: FFTrainer(FFConfig(trials_per_attempt=10), TASK, [5, 6], "cpu", "tanh",
+                            protocol=SMALL),
+    "heb": lambda: HebbTrainer(HebbConfig(batch=16), ncdi(2, 0.5, steps=40), [5, 6], "cpu",
+                               "tanh", protocol=SMALL),
+    "eprop": lambda: EpropTrainer(EpropConfig(batch=32, lr=2e-2), TASK, [5, 6], "cpu",
+                                  protocol=SMALL),
+    "rflo": lambda: RFLOTrainer(RFLOConfig(batch=32, lr=2e-2), TASK, [5, 6], "cpu",
+                                protocol=SMALL),
+}
+
+
+def cut_and_resume(make, steps, every, cut, tmp_path, protocol=SMALL):
+    """The straight run and the run resumed from its checkpoint at ``cut``
+    (through the file, as train_models.py does)."""
+    tr = make()
+    val = ValidationSet.make(tr.task, [5, 6], 16, "cpu", protocol)
+    path = tmp_path / "run.ckpt"
+
+    def ck(res):
+        if res.loop["step"] == cut:
+            rsm.save(path, "fp", res.loop, tr)
+
+    full = fit(tr, val, steps, quiet=True, checkpoint=ck, checkpoint_every=every)
+    assert path.exists()
+    tr2 = make()
+    d = rsm.load(path, "fp")
+    rsm.load_object_state(tr2, d["trainer"])
+    again = fit(tr2, val, steps, quiet=True, resume=d["loop"], checkpoint_every=every)
+    return tr, full, tr2, again
+
+
+def same_run(tr, full, tr2, again):
+    for k in ("W_in", "W_rec", "W_out", "b"):
+        assert torch.equal(getattr(tr.model, k), getattr(tr2.model, k)), k
+    assert again.status == full.status
+    assert again.steps_run == full.steps_run
+    assert again.final_acc == full.final_acc
+    for p in range(2):
+        torch.testing.assert_close(again.history.losses(p), full.history.losses(p),
+                                   rtol=0, atol=0, equal_nan=True)
+        for a, b in zip(again.history.validation(p), full.history.validation(p)):
+            assert torch.equal(a, b)
+        assert tr2.extra_meta(p) == tr.extra_meta(p)
+        for k, v in tr.extra_history(p).items():
+            assert torch.equal(tr2.extra_history(p)[k], v)
+    assert again.wall_time >= 0
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_a_resumed_run_ends_as_the_run_never_stopped(rule, tmp_path):
+    tr, full, tr2, again = cut_and_resume(RULES[rule], steps=24, every=6, cut=12,
+                                          tmp_path=tmp_path,
+                                          protocol=ORIGINAL if "original" in rule else SMALL)
+    same_run(tr, full, tr2, again)
+    assert again.resumed_at == [12] and full.resumed_at == []
+
+
+def test_resumed_after_one_network_converged(tmp_path):
+    # network 1 can never stop (its validation targets are flipped); network 0
+    # converges before the cut, so the resumed loop must keep it stopped
+    def make():
+        return BPTTTrainer(BPTTConfig(batch=64, lr=2e-2), TASK, [5, 6], "cpu",
+                           protocol=CLEAN)
+    tr = make()
+    val = ValidationSet.make(TASK, [5, 6], 50, "cpu", CLEAN)
+    val.trials = val.trials.__class__(val.trials.inputs, torch.stack(
+        [val.trials.targets[0], -val.trials.targets[1]]), val.trials.strength,
+        val.trials.signs, val.trials.context)
+    saved = {}
+
+    def ck(res):
+        saved[res.loop["step"]] = (res.loop, rsm.object_state(tr))
+
+    full = fit(tr, val, 120, quiet=True, checkpoint=ck, checkpoint_every=10)
+    stop = full.history.stop_step[0]
+    assert full.status == ["converged", "budget"] and 0 < stop < 100
+    cut = (stop // 10 + 1) * 10
+    loop, state = saved[cut]
+    assert loop["active"] == [1]
+    tr2 = make()
+    rsm.load_object_state(tr2, state)
+    again = fit(tr2, val, 120, quiet=True, resume=loop)
+    same_run(tr, full, tr2, again)
+
+
+def test_a_checkpoint_of_another_run_or_a_damaged_one_is_refused(tmp_path):
+    tr = RULES["bptt"]()
+    val = ValidationSet.make(TASK, [5, 6], 16, "cpu", SMALL)
+    path = tmp_path / "r.ckpt"
+    fit(tr, val, 4, quiet=True, checkpoint=lambda r: rsm.save(path, rsm.fingerprint(a=1),
+                                                              r.loop, tr), checkpoint_every=2)
+    with pytest.raises(rsm.ResumeError, match="another run.*differs in a"):
+        rsm.load(path, rsm.fingerprint(a=2))
+    d = rsm.load(path, rsm.fingerprint(a=1))
+    # the state of another rule's trainer does not fit
+    with pytest.raises(rsm.ResumeError, match="other attributes"):
+        rsm.load_object_state(RULES["ga"](), d["trainer"])
+    # a tensor of the wrong shape
+    bad = dict(d["trainer"])
+    bad["adam"] = {"__dict__": {"W_rec": {"__attrs__": {
+        **d["trainer"]["adam"]["__dict__"]["W_rec"]["__attrs__"], "m": torch.zeros(3)}}}}
+    with pytest.raises(rsm.ResumeError, match="shape"):
+        rsm.load_object_state(RULES["bptt"](), bad)
+    # a loop state that does not fit the run: checked before any update
+    for change in ({"step": 99}, {"active": [0, 7]}, {"status": ["budget", "?"]},
+                   {"loss": torch.zeros(3, 2)}, {"snaps": [{"step": 1, "weights": {}}]},
+                   {"known": [[0, 1, "x"]]}):
+        loop = {**d["loop"], **change}
+        tr3 = RULES["bptt"]()
+        with pytest.raises(rsm.ResumeError):
+            fit(tr3, val, 10, quiet=True, resume=loop)
+    # a file that is not a checkpoint
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(rsm.ResumeError, match="cannot be read"):
+        rsm.load(path, rsm.fingerprint(a=1))
+    torch.save({"format": 1, "fingerprint": 3}, path)
+    with pytest.raises(rsm.ResumeError, match="format"):
+        rsm.load(path, rsm.fingerprint(a=1))
+
+
+def _train(models, *extra, name="bptt_res"):
+    return [sys.executable, "train_models.py", name, "--rdm", "--hidden", "8", "--seed", "3",
+            "--count", "2", "--max-steps", "40", "--models-dir", str(models), *extra]
+
+
+def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
+    straight = tmp_path / "straight"
+    r = run_script(*_train(straight, "--quiet")[1:])
+    assert r.returncode == 0, r.stderr
+    cut = tmp_path / "cut"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(_train(cut, "--resume"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    # signal once the bar shows 3 or more updates done (it skips some)
+    buf, deadline = "", time.time() + 60
+    while time.time() < deadline and not any(int(k) >= 3 for k in re.findall(r"(\d+)/40", buf)):
+        buf += proc.stderr.read(1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    ck = cut / "bptt_res_000.ckpt"
+    assert ck.exists()
+    first = json.loads((cut / "bptt_res_000.json").read_text())
+    assert first["status"] == "interrupted" and 3 <= first["steps"] < 40
+    r = run_script(*_train(cut, "--resume")[1:], fresh=True)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming {ck.name} after step" in r.stdout
+    assert not ck.exists()                       # the run ended
+    for nm in ("bptt_res_000", "bptt_res_001"):
+        a, b = load_model(nm, straight), load_model(nm, cut)
+        assert torch.equal(a.model.W_rec, b.model.W_rec)
+        torch.testing.assert_close(a.history["loss"], b.history["loss"], rtol=0, atol=0)
+        meta = json.loads((cut / f"{nm}.json").read_text())
+        assert meta["resumed_at"] == [first["steps"]] and meta["steps"] == 40
+
+
+def test_an_unusable_checkpoint_is_set_aside_and_a_finished_network_kept(tmp_path):
+    models = tmp_path / "m"
+    r = run_script(*_train(models, "--quiet", "--max-steps", "2")[1:], fresh=True)
+    assert r.returncode == 0, r.stderr
+    before = (models / "bptt_res_000.pt").read_bytes()
+    (models / "bptt_res_000.ckpt").write_bytes(b"damaged")
+    r = run_script(*_train(models, "--quiet", "--max-steps", "2", "--resume")[1:])
+    assert r.returncode == 2
+    assert "checkpoint" in r.stderr and "set aside" in r.stderr and "--force" in r.stderr
+    assert (models / "bptt_res_000.ckpt.unusable").exists()
+    assert not (models / "bptt_res_000.ckpt").exists()
+    assert (models / "bptt_res_000.pt").read_bytes() == before
+    r = run_script(*_train(models, "--quiet", "--resume", "--record-activity")[1:])
+    assert r.returncode == 2 and "--record-activity" in r.stderr
+
+
+def test_the_grid_runner_forms_a_cut_job_again(tmp_path):
+    cell = Cell("rdm", "bptt", networks=6, first_seed=100, chunk=4, hidden=8, max_steps=2)
+    # seeds 100..103 ran as one job, cut short; 101 finished meanwhile
+    names = [f"{cell.name}_s100_{i:03d}" for i in range(4)]
+    rsm.save(tmp_path / f"{names[0]}.ckpt", rsm.fingerprint(seeds=[100, 101, 102, 103],
+                                                              names=names), {}, types.SimpleNamespace())
+    for nm, seed, st in ((names[1], 101, "converged"), (names[2], 102, "in_progress")):
+        (tmp_path / f"{nm}.json").write_text(json.dumps({"name": nm, "seed": seed,
+                                                         "status": st}))
+        (tmp_path / f"{nm}.pt").write_bytes(b"")
+    jobs = jobs_for(cell, tmp_path, chunk=2)
+    assert [(j.seed, j.count) for j in jobs] == [(100, 4), (104, 2)]
+    # a damaged checkpoint names no job: the seeds are chunked as usual
+    (tmp_path / f"{names[0]}.ckpt").write_bytes(b"x")
+    assert [(j.seed, j.count) for j in jobs_for(cell, tmp_path, chunk=2)] == [
+        (100, 1), (102, 2), (104, 2)]
