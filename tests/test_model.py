@@ -109,3 +109,45 @@ def test_load_errors_are_one_line(tmp_path):
         load_model("foreign", tmp_path)
     with pytest.raises(UserError, match="path separators"):
         load_model("../etc/passwd", tmp_path)
+
+
+def _unscaled_simulate(m: RateRNN, inputs, x0, rate_buffer=None):
+    """The sweep as it ran before the state was carried as y = 2x: g = σ(2x)
+    by its own pass (the committed networks were trained by this)."""
+    mode, M, c = m.recurrence()
+    P, n, H, I = m.n_networks, x0.shape[-2], m.hidden, m.n_inputs
+    x = x0.expand(P, n, H).clone()
+    Min = torch.cat([m.W_in.transpose(1, 2), c[:, None, :]], dim=1)
+    U = torch.empty(P, n, I + 1, dtype=x.dtype)
+    U[..., I] = 1.0
+    g_own = torch.empty_like(x)
+    states = []
+    for t in range(inputs.shape[0]):
+        g = g_own if rate_buffer is None else rate_buffer[:, t]
+        torch.mul(x, 2.0, out=g)
+        g.sigmoid_()
+        U[..., :I] = inputs[t]
+        x.baddbmm_(g, M, beta=1.0 - m.dt, alpha=m.dt)
+        x.baddbmm_(U, Min, alpha=m.dt)
+        states.append(x.clone())
+    return torch.stack(states)
+
+
+@pytest.mark.parametrize("act", ["one_plus_tanh", "tanh"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_doubled_state_sweep_is_bit_for_bit_the_plain_one(act, dtype):
+    m = RateRNN.init(Streams([3, 4, 5], 1), 4, hidden=20, activation=act).to(dtype=dtype)
+    m = m.replace(W_rec=m.W_rec * 8)            # strong recurrence: large states
+    u = torch.randn(60, 3, 7, 4, generator=torch.Generator().manual_seed(2)).to(dtype)
+    x0 = 2 * torch.randn(3, 7, 20, generator=torch.Generator().manual_seed(3)).to(dtype)
+    want = _unscaled_simulate(m, u, x0)
+    sim = m.simulate(u, x0, keep="all")
+    assert torch.equal(sim.states, want)
+    assert torch.equal(sim.x_first, want[0]) and torch.equal(sim.x_last, want[-1])
+    assert torch.equal(m.simulate(u, x0).x_last, want[-1])
+    # with the rates kept for BPTT (the products then read a strided buffer)
+    want_buf = torch.empty(3, 60, 7, 20, dtype=dtype)
+    want = _unscaled_simulate(m, u, x0, want_buf)
+    buf = torch.empty(3, 60, 7, 20, dtype=dtype)
+    sim = m.simulate(u, x0, keep="all", rate_buffer=buf)
+    assert torch.equal(sim.states, want) and torch.equal(buf, want_buf)
