@@ -267,7 +267,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                     "validations_run": len(res.history.val_steps[p]),
                     "last_validation": _last_validation(res.history, p),
                     "wall_time_s": round(res.wall_time, 3),
-                    **({"resumed_at": res.resumed_at} if res.resumed_at else {}),
+                    # a resumed run: the stretches it ran in, each on its machine
+                    **({"segments": segments} if res.resumed_at else {}),
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                     **trainer.extra_meta(p)}
             if args.count > 1:
@@ -287,12 +288,16 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                          stop_rule=dataclasses.asdict(stop), protocol=protocol.to_dict(),
                          activation=activation, seeds=list(seeds), names=list(names),
                          device=str(device), torch_threads=torch.get_num_threads(),
-                         versions=common["versions"])
+                         # what decides the arithmetic; the machine is recorded, not matched
+                         versions={k: v for k, v in common["versions"].items()
+                                   if k not in ("platform", "cpu")})
+    here = (common["versions"]["cpu"], common["versions"]["platform"])
+    segments = [rsm.segment(0, *here)]
 
     def checkpoint(res: FitResult) -> None:
         save_all(res, "checkpoint")
         if recorder is None:
-            rsm.save(ck, fp, res.loop, trainer)
+            rsm.save(ck, fp, res.loop, trainer, segments)
 
     loop = None
     if args.resume and ck.exists():
@@ -300,6 +305,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             d = rsm.load(ck, fp)
             rsm.load_object_state(trainer, d["trainer"])
             loop = d["loop"]
+            step = loop.get("step")          # checked by fit before any update
+            segments = d["segments"] + [rsm.segment(step if isinstance(step, int) else 0, *here)]
         except rsm.ResumeError as e:
             trainer, loop = _set_aside(ck, e, rs, cfg, task, seeds, device, activation, protocol)
     if loop is not None and isinstance(loop.get("active"), list):
@@ -320,6 +327,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
     except rsm.ResumeError as e:        # raised before any update, by the loop's own checks
         trainer, _ = _set_aside(ck, e, rs, cfg, task, seeds, device, activation, protocol)
         kept.clear()
+        segments[:] = [rsm.segment(0, *here)]
         if not args.force:
             _refuse_finished(directory, names)
         res = run(None)

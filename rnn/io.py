@@ -186,7 +186,19 @@ def versions() -> dict:
     import scipy
     return {"python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "platform": platform.platform()}
+            "platform": platform.platform(), "cpu": cpu_model()}
+
+
+def cpu_model() -> str:
+    """The processor's model name (machines of one kind differ: the rounding of
+    the same computation can differ in the last bit between CPU models)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def _jsonable(obj):

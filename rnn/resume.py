@@ -184,14 +184,23 @@ def fingerprint(**facts) -> str:
                       allow_nan=True)
 
 
-def save(path: Path, fp: str, loop: dict, trainer) -> None:
-    """Write the checkpoint atomically (a partial file never replaces a good one)."""
+def save(path: Path, fp: str, loop: dict, trainer, segments: list[dict] | None = None) -> None:
+    """Write the checkpoint atomically (a partial file never replaces a good one).
+    ``segments``: where each part of the run so far ran (see :func:`segment`)."""
     import torch
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save({"format": FORMAT, "fingerprint": fp, "loop": loop,
-                "trainer": object_state(trainer)}, tmp)
+                "trainer": object_state(trainer), "segments": list(segments or [])}, tmp)
     os.replace(tmp, path)
+
+
+def segment(from_update: int, cpu: str, platform: str) -> dict:
+    """One stretch of a run: the update it started after and the machine it ran on.
+    A checkpoint may be resumed on another CPU model (the fingerprint leaves the
+    machine out: the run goes on, correct to the last bit or so); the networks'
+    records then list the stretches."""
+    return {"from_update": int(from_update), "cpu": str(cpu), "platform": str(platform)}
 
 
 def load(path: Path, fp: str) -> dict:
@@ -208,6 +217,12 @@ def load(path: Path, fp: str) -> dict:
         raise ResumeError("is not a checkpoint of this tool's format")
     if d["fingerprint"] != fp:
         raise ResumeError("belongs to another run (" + _difference(d["fingerprint"], fp) + ")")
+    segs = d.get("segments", [])
+    if not (isinstance(segs, list) and all(
+            isinstance(g, dict) and set(g) == {"from_update", "cpu", "platform"}
+            and isinstance(g["from_update"], int) and isinstance(g["cpu"], str)
+            and isinstance(g["platform"], str) for g in segs)):
+        raise ResumeError("has a damaged record of where it ran")
     return d
 
 

@@ -193,7 +193,9 @@ def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
         assert torch.equal(a.model.W_rec, b.model.W_rec)
         torch.testing.assert_close(a.history["loss"], b.history["loss"], rtol=0, atol=0)
         meta = json.loads((cut / f"{nm}.json").read_text())
-        assert meta["resumed_at"] == [first["steps"]] and meta["steps"] == 40
+        assert meta["steps"] == 40
+        assert [g["from_update"] for g in meta["segments"]] == [0, first["steps"]]
+        assert meta["segments"][1]["cpu"] == meta["versions"]["cpu"]
 
 
 def test_an_unusable_checkpoint_is_set_aside_and_a_finished_network_kept(tmp_path):
