@@ -74,3 +74,51 @@ def test_eligibility_is_the_sum_of_cubed_products():
     e_literal = ((r[0, :, 1, None, :] * dx[0, :, 1, :, None]) ** 3).sum(0)     # trial 1
     e_fast = dX3[0, :, 1].T @ R3[0, :, 1]
     assert torch.allclose(e_literal, e_fast, rtol=1e-3, atol=1e-6)
+
+
+def _dense_run_batch(tr: HebbTrainer, model, inputs, x0, targets, pert_rng: Streams):
+    """The batch as it ran before the kicks were added sparsely and the error
+    scored after the sweep (the committed Hebbian networks were trained by it):
+    a dense perturbation tensor, a list-indexed clamp, the error step by step."""
+    cfg, dt = tr.cfg, model.dt
+    T, _, n, _ = inputs.shape
+    P, H = model.n_networks, model.hidden
+    cidx, cval = list(model.clamp_idx), torch.tensor(model.clamp_val)
+    u = pert_rng.uniform(T, n, H)
+    p = cfg.perturb_prob
+    pert = torch.where(u < p, (u * (2.0 / p) - 1.0) * cfg.perturb_amp, 0.0)
+    pert[:, :4] = 0.0
+    x = x0.clone()
+    x[..., cidx] = cval
+    r = model.phi(x)
+    xbar = x.clone()
+    drive = torch.matmul(inputs, model.W_in.transpose(1, 2)) + model.b[:, None, :]
+    drive.add_(pert.transpose(0, 1))
+    dX3, R3 = torch.empty(P, T, n, H), torch.empty(P, T, n, H)
+    err = torch.zeros(P, n)
+    step = torch.empty(P, n, H)
+    for t in range(T):
+        torch.pow(r, 3, out=R3[:, t])
+        torch.baddbmm(drive[t], r, model.W_rec.transpose(1, 2), out=step)
+        x.mul_(1.0 - dt).add_(step, alpha=dt)
+        x[..., cidx] = cval
+        r = model.phi(x)
+        torch.sub(x, xbar, out=dX3[:, t])
+        dX3[:, t].pow_(3)
+        xbar.mul_(cfg.trace).add_(x, alpha=1.0 - cfg.trace)
+        if t >= T - cfg.eval_steps:
+            err += (torch.tanh(x[..., 0]) - targets).abs()
+    dX3[:, :3] = 0.0
+    return err / cfg.eval_steps, dX3, R3
+
+
+def test_the_sparse_kicks_batch_is_bit_for_bit_the_dense_one():
+    for task, seeds in ((ncdi(2, 0.5, steps=300), [1, 2]), (rdm(0.5, steps=150), [3])):
+        tr = HebbTrainer(HebbConfig.for_task(task), task, seeds, "cpu")
+        idx = list(range(len(seeds)))
+        trials, x0 = tr.draw_batch(idx, 40, tr.model.hidden)
+        got = tr.run_batch(tr.model, trials.inputs, x0, trials.targets, Streams(seeds, PERTURB))
+        want = _dense_run_batch(tr, tr.model, trials.inputs, x0, trials.targets,
+                                Streams(seeds, PERTURB))
+        for g, w in zip(got, want):
+            assert torch.equal(g, w)
