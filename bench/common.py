@@ -25,8 +25,10 @@ def machine() -> str:
     import platform
 
     import torch
+
+    from rnn.io import cpu_model
     dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    return (f"{platform.machine()} {cpu_model()}, {os.cpu_count()} cores, "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads), {dev}")
 
 
