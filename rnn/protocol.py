@@ -75,6 +75,20 @@ class Protocol:
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "label": self.label()}
 
+    @staticmethod
+    def from_dict(d) -> "Protocol":
+        """The protocol a network's JSON records (``to_dict``); ValueError when
+        it is not one."""
+        fields = {f.name: f.type for f in dataclasses.fields(Protocol)}
+        if not isinstance(d, dict) or not set(fields) <= set(d):
+            raise ValueError("no complete protocol record")
+        kw = {k: d[k] for k in fields}
+        for k, v in kw.items():
+            want = int if k == "hidden" else bool
+            if type(v) is not want:
+                raise ValueError(f"protocol field {k} is {v!r}")
+        return Protocol(**kw)
+
     def budget(self, rule: str, default: int) -> int:
         """Updates of ``rule`` under this protocol (its record's original budget, if any,
         with ``original_budgets``)."""
