@@ -359,7 +359,7 @@ def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol
 
 def _refuse_finished(directory: Path, names: list[str]) -> None:
     """Training afresh under --resume without --force: never over a finished network."""
-    from rnn.grid import FINISHED
+    from rnn.grid import FINISHED, UNUSABLE
     for nm in names:
         f = directory / f"{nm}.json"
         try:
@@ -367,8 +367,8 @@ def _refuse_finished(directory: Path, names: list[str]) -> None:
         except (OSError, ValueError, AttributeError):
             st = None
         if st in FINISHED:
-            raise UserError(f"{f} is a finished network ({st}) and its run's checkpoint cannot "
-                            f"be used; pass --force to train it afresh")
+            raise UserError(f"{f} is a finished network ({st}) and its run's {UNUSABLE}; "
+                            f"pass --force to train it afresh")
 
 
 def main(argv: list[str] | None = None) -> int:

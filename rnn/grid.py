@@ -64,6 +64,8 @@ from rnn.rules import REGISTRY, RULES, check_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = ("converged", "budget", "stalled", "diverged")
+# train_models.py's refusal to train a job afresh over its finished networks
+UNUSABLE = "checkpoint cannot be used"
 TASKS = {"rdm": None, "cdi": 2, "ncdi": None}
 _CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
 
@@ -395,8 +397,12 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
         if any(s in missing for s in seeds) and all(s in cell.seeds() for s in seeds):
             out.append(Job(cell, seed, count))
             missing = [s for s in missing if s not in seeds]
-    size = cell.chunk_size(chunk)
-    k = 0
+    return out + _chunks(cell, missing, cell.chunk_size(chunk))
+
+
+def _chunks(cell: Cell, missing: list[int], size: int) -> list[Job]:
+    """Jobs of at most ``size`` consecutive seeds covering ``missing`` (sorted)."""
+    out, k = [], 0
     while k < len(missing):
         n = 1
         while n < size and k + n < len(missing) and missing[k + n] == missing[k] + n:
@@ -481,6 +487,23 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
         message = f"train_models.py failed for {job.name} (exit {r.returncode}): {last}"
+        if r.returncode == 2 and UNUSABLE in last:
+            # its checkpoint was set aside (another device, thread count or versions)
+            # and some of its networks are finished: the others train afresh, in jobs
+            # of their own within this one's seeds
+            have = finished(folder_p, job.cell)
+            for sub in _chunks(job.cell, [s for s in seeds if s not in have],
+                               job.cell.chunk_size()):
+                rec = run_job(sub, folder, threads, device, deadline)
+                if rec.get("error"):
+                    return {**rec, "job": job.name, "seeds": [job.seed, job.count],
+                            "status": ["failed"] * job.count}
+            have = finished(folder_p, job.cell)
+            return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+                    "trained": True, "worker": host, "seconds": round(time.time() - t0, 2),
+                    "status": [have[s]["status"] if s in have else "missing" for s in seeds],
+                    "note": "its checkpoint could not be used; the unfinished networks "
+                            "trained afresh"}
         if r.returncode == 2:
             # refused input: the same on every try, so reported once, not retried
             return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],

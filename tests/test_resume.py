@@ -230,3 +230,27 @@ def test_the_grid_runner_forms_a_cut_job_again(tmp_path):
     (tmp_path / f"{names[0]}.ckpt").write_bytes(b"x")
     assert [(j.seed, j.count) for j in jobs_for(cell, tmp_path, chunk=2)] == [
         (100, 1), (102, 2), (104, 2)]
+
+
+def test_a_job_whose_checkpoint_cannot_be_used_trains_only_its_unfinished_networks(tmp_path):
+    from rnn.grid import run_job
+    cell = Cell("rdm", "bptt", networks=2, first_seed=100, chunk=2, hidden=8, max_steps=2)
+    job = jobs_for(cell, tmp_path)[0]
+    assert (job.seed, job.count) == (100, 2)
+    rec = run_job(job, str(tmp_path))
+    assert rec["status"] == ["budget", "budget"]
+    names = [f"{cell.name}_s100_{i:03d}" for i in range(2)]
+    kept = (tmp_path / f"{names[0]}.pt").read_bytes()
+    # seed 101 cut short, its job's checkpoint from another run (e.g. another device)
+    meta = json.loads((tmp_path / f"{names[1]}.json").read_text())
+    (tmp_path / f"{names[1]}.json").write_text(json.dumps({**meta, "status": "in_progress"}))
+    rsm.save(tmp_path / f"{names[0]}.ckpt", rsm.fingerprint(seeds=[100, 101], names=names,
+                                                            device="cuda"), {},
+             types.SimpleNamespace())
+    jobs = jobs_for(cell, tmp_path)
+    assert [(j.seed, j.count) for j in jobs] == [(100, 2)]
+    rec = run_job(jobs[0], str(tmp_path))
+    assert rec["status"] == ["budget", "budget"] and "afresh" in rec["note"]
+    assert (tmp_path / f"{names[0]}.pt").read_bytes() == kept      # never retrained
+    assert (tmp_path / f"{names[0]}.ckpt.unusable").exists()
+    assert json.loads((tmp_path / f"{cell.name}_s101.json").read_text())["status"] == "budget"
