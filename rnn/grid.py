@@ -568,9 +568,15 @@ class Pool:
             self.n_workers = self.workers or torch.cuda.device_count()
         else:
             self.n_workers = self.workers or os.cpu_count() or 1
-        self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
-                                    processes=True, dashboard_address=":0",
-                                    silence_logs=logging.ERROR)
+        import dask
+        # no time-to-live for silent workers: a run paused for a while (SIGSTOP,
+        # e.g. to benchmark beside it) would otherwise, after 5 minutes, have its
+        # workers dropped and their jobs restarted; a worker that dies is still
+        # seen by its nanny at once
+        with dask.config.set({"distributed.scheduler.worker-ttl": None}):
+            self.cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1,
+                                        processes=True, dashboard_address=":0",
+                                        silence_logs=logging.ERROR)
         self.client = Client(self.cluster)
         return self.client
 

@@ -358,3 +358,12 @@ def test_a_tls_scheduler_trains_for_its_certificate_holders_only(tmp_path):
         assert r.returncode == 2 and "must be a tls:// address" in r.stderr
     finally:
         stop(worker, sched)
+
+
+def test_the_embedded_cluster_keeps_silent_workers():
+    # a run paused (SIGSTOP) for more than Dask's default 5-minute worker TTL must
+    # not lose its workers and restart their jobs
+    from rnn.grid import Pool
+    with Pool(workers=1) as pool:
+        ttl = pool.start().run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
+    assert ttl is None
