@@ -117,7 +117,8 @@ def tls_security(args):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn.grid import finished, interleave, jobs_for, read_grid, run_jobs
+    from rnn.grid import finished, interleave, jobs_for, read_grid, resumable, run_jobs
+    from rnn.resume import reached
     grid = read_grid(args.grid)
     for flag, v in (("--workers", args.workers), ("--threads", args.threads),
                     ("--chunk", args.chunk)):
@@ -148,9 +149,13 @@ def main(argv=None) -> int:
         for c in grid.cells:
             have = len(finished(folder, c))
             todo = [j for j in jobs if j.cell is c]
+            cut = [(seed, reached(ck)) for seed, _, ck in resumable(folder, c)
+                   if any(j.seed == seed for j in todo)]
             print(f"  {c.name}: {have}/{c.networks} trained" +
                   (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
-                   f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else ""))
+                   f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else "")
+                  + "".join(f"; the job of seed {seed} goes on after update {step}"
+                            for seed, step in cut if step is not None))
         return 0
     if args.device == "auto":
         import torch

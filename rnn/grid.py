@@ -392,7 +392,7 @@ def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
     out = []
     # a job cut short goes on from its checkpoint: the same job again, whatever
     # the chunk size now and though some of its networks have finished since
-    for seed, count in resumable(folder, cell):
+    for seed, count, _ in resumable(folder, cell):
         seeds = range(seed, seed + count)
         if any(s in missing for s in seeds) and all(s in cell.seeds() for s in seeds):
             out.append(Job(cell, seed, count))
@@ -412,10 +412,10 @@ def _chunks(cell: Cell, missing: list[int], size: int) -> list[Job]:
     return out
 
 
-def resumable(folder: Path, cell: Cell) -> list[tuple[int, int]]:
-    """(first seed, count) of each job of ``cell`` with a checkpoint in ``folder``
-    (rnn.resume; whether it can be used is for train_models.py to say), in
-    seed order, overlapping ones left out."""
+def resumable(folder: Path, cell: Cell) -> list[tuple[int, int, Path]]:
+    """(first seed, count, checkpoint) of each job of ``cell`` with a checkpoint
+    in ``folder`` (rnn.resume; whether it can be used is for train_models.py to
+    say), in seed order, overlapping ones left out."""
     from rnn.resume import SUFFIX, job_of
     pat = re.compile(rf"{re.escape(cell.name)}_s(\d+)(_0+)?")
     out, taken = [], set()
@@ -429,7 +429,7 @@ def resumable(folder: Path, cell: Cell) -> list[tuple[int, int]]:
         if seeds != list(range(first, first + len(seeds))) or set(seeds) & taken:
             continue
         taken |= set(seeds)
-        out.append((first, len(seeds)))
+        out.append((first, len(seeds), p))
     return sorted(out)
 
 

@@ -243,6 +243,16 @@ def set_aside(path: Path) -> Path:
     return dest
 
 
+def reached(path: Path) -> int | None:
+    """The update a checkpoint goes on after, or None when it cannot be read."""
+    import torch
+    try:
+        step = torch.load(Path(path), map_location="cpu", weights_only=True)["loop"]["step"]
+    except Exception:                             # noqa: BLE001 (unreadable: unknown)
+        return None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
 def job_of(path: Path) -> tuple[list[int], list[str]] | None:
     """(seeds, names) of the run a checkpoint belongs to, or None when the file
     is unreadable (for the grid runner, which re-forms the same job)."""

@@ -254,3 +254,19 @@ def test_a_job_whose_checkpoint_cannot_be_used_trains_only_its_unfinished_networ
     assert (tmp_path / f"{names[0]}.pt").read_bytes() == kept      # never retrained
     assert (tmp_path / f"{names[0]}.ckpt.unusable").exists()
     assert json.loads((tmp_path / f"{cell.name}_s101.json").read_text())["status"] == "budget"
+
+
+def test_run_grid_list_says_where_a_cut_job_goes_on(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text('[grid]\nname = "l"\nhidden = 8\nmax_steps = 2\nnetworks = 2\n'
+                 'first_seed = 100\nchunk = 2\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n')
+    (tmp_path / "m").mkdir()
+    cell = Cell("rdm", "bptt", networks=2, first_seed=100, chunk=2, hidden=8, max_steps=2)
+    names = [f"{cell.name}_s100_{i:03d}" for i in range(2)]
+    rsm.save(tmp_path / "m" / f"{names[0]}.ckpt",
+             rsm.fingerprint(seeds=[100, 101], names=names), {"step": 7},
+             types.SimpleNamespace())
+    r = run_script("run_grid.py", g, "--list", "--models-dir", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert f"{cell.name}: 0/2 trained; 1 job(s)" in r.stdout
+    assert "the job of seed 100 goes on after update 7" in r.stdout
