@@ -79,9 +79,13 @@ def _encode(v):
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         fields = {f.name: _encode(getattr(v, f.name)) for f in dataclasses.fields(v)}
         return {"__fields__": {k: x for k, x in fields.items() if x is not _SKIP}}
+    if isinstance(v, torch.device) or callable(v):
+        return _SKIP                    # set-up: where it runs, bound helpers
     if hasattr(v, "__dict__") and not isinstance(v, type):
         return {"__attrs__": object_state(v)}
-    return _SKIP
+    # anything else (a numpy array, a generator, ...) would be silently lost on resume
+    raise TypeError(f"cannot checkpoint a {type(v).__name__}: keep a trainer's state in "
+                    f"tensors, numbers, lists, dicts or objects of those")
 
 
 def object_state(obj) -> dict:

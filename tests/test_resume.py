@@ -25,13 +25,24 @@ from rnn.hebbian import HebbConfig, HebbTrainer
 from rnn.io import load_model
 from rnn.protocol import CLEAN, Protocol
 from rnn.rflo import RFLOConfig, RFLOTrainer
+from rnn.rules import REGISTRY, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi, rdm
 
 SMALL = dataclasses.replace(CLEAN, hidden=16)
 ORIGINAL = dataclasses.replace(Protocol.named("original"), hidden=16)
 TASK = rdm(0.05, steps=40)
+
+
+def _registry(rule):
+    """The rule's trainer from its registry record, its default config (so that
+    a rule added to the registry is tested here with no code of its own)."""
+    rs = get(rule)
+    return lambda: rs.make(rs.make_config(TASK), TASK, [5, 6], "cpu", protocol=SMALL)
+
+
 RULES = {
+    **{f"{r}-registry": _registry(r) for r in REGISTRY},
     "bptt": lambda: BPTTTrainer(BPTTConfig(batch=32, lr=2e-2), TASK, [5, 6], "cpu",
                                 protocol=SMALL),
     # shared initial states, validation states redrawn at every check
@@ -270,3 +281,11 @@ def test_run_grid_list_says_where_a_cut_job_goes_on(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"{cell.name}: 0/2 trained; 1 job(s)" in r.stdout
     assert "the job of seed 100 goes on after update 7" in r.stdout
+
+
+def test_state_a_checkpoint_cannot_hold_is_an_error_not_lost():
+    import numpy as np
+    tr = RULES["bptt"]()
+    tr.extra = np.zeros(3)                       # e.g. a new rule keeping numpy state
+    with pytest.raises(TypeError, match="cannot checkpoint a ndarray"):
+        rsm.object_state(tr)
