@@ -474,7 +474,12 @@ def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
                 and all(ints(a, low=1, high=step) and isinstance(b, list) and len(a) == len(b)
                         and all(isinstance(x, float) for x in b) for a, b in zip(vs, va))):
             raise ResumeError("its validation history is damaged")
-        shapes = {k: (tuple(v.shape), v.dtype) for k, v in trainer.snapshot().items()}
+        now = trainer.snapshot()
+        # the weights put back (a diverged network's are its last finite ones; Adam's
+        # moments or a baseline may legitimately be non-finite there)
+        if not all(bool(torch.isfinite(v).all()) for v in now.values()):
+            raise ResumeError("its networks' weights are not finite")
+        shapes = {k: (tuple(v.shape), v.dtype) for k, v in now.items()}
         snaps = d["snaps"]
         if not (isinstance(snaps, list) and 1 <= len(snaps) <= rule.cfg.window):
             raise ResumeError("its stop-rule window is damaged")
@@ -483,7 +488,8 @@ def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
             if not (isinstance(sn.get("step"), int) and isinstance(w, dict)
                     and set(w) == set(shapes)
                     and all(isinstance(w[k], torch.Tensor)
-                            and (tuple(w[k].shape), w[k].dtype) == shapes[k] for k in w)):
+                            and (tuple(w[k].shape), w[k].dtype) == shapes[k]
+                            and bool(torch.isfinite(w[k]).all()) for k in w)):
                 raise ResumeError("its stop-rule window is damaged")
         known = d["known"]
         if not (isinstance(known, list) and all(

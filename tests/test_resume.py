@@ -154,9 +154,20 @@ def test_a_checkpoint_of_another_run_or_a_damaged_one_is_refused(tmp_path):
         **d["trainer"]["adam"]["__dict__"]["W_rec"]["__attrs__"], "m": torch.zeros(3)}}}}
     with pytest.raises(rsm.ResumeError, match="shape"):
         rsm.load_object_state(RULES["bptt"](), bad)
+    # weights that are not finite
+    nan = {**d["trainer"], "model": {"__fields__": {
+        **d["trainer"]["model"]["__fields__"],
+        "W_rec": torch.full_like(d["trainer"]["model"]["__fields__"]["W_rec"], float("nan"))}}}
+    tr_nan = RULES["bptt"]()
+    rsm.load_object_state(tr_nan, nan)
+    with pytest.raises(rsm.ResumeError, match="not finite"):
+        fit(tr_nan, val, 10, quiet=True, resume=d["loop"])
     # a loop state that does not fit the run: checked before any update
     for change in ({"step": 99}, {"active": [0, 7]}, {"status": ["budget", "?"]},
                    {"loss": torch.zeros(3, 2)}, {"snaps": [{"step": 1, "weights": {}}]},
+                   {"snaps": [{"step": 1, "weights": {
+                       k: torch.full_like(v, float("inf"))
+                       for k, v in d["loop"]["snaps"][0]["weights"].items()}}]},
                    {"known": [[0, 1, "x"]]}):
         loop = {**d["loop"], **change}
         tr3 = RULES["bptt"]()
