@@ -357,15 +357,29 @@ def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol
     return rs.make(cfg, task, seeds, device, activation, protocol), None
 
 
+def _status_on_disk(directory: Path, name: str) -> str | None:
+    f = directory / f"{name}.json"
+    try:
+        st = json.loads(f.read_text()).get("status") if f.exists() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return st if isinstance(st, str) and (directory / f"{name}.pt").exists() else None
+
+
+def _all_finished(directory: Path, names: list[str]) -> bool:
+    """Every network of ``names`` finished on disk, and no checkpoint of their batch."""
+    from rnn import resume as rsm
+    from rnn.grid import FINISHED
+    return not rsm.path_for(directory, names[0]).exists() and all(
+        _status_on_disk(directory, n) in FINISHED for n in names)
+
+
 def _refuse_finished(directory: Path, names: list[str]) -> None:
     """Training afresh under --resume without --force: never over a finished network."""
     from rnn.grid import FINISHED, UNUSABLE
     for nm in names:
         f = directory / f"{nm}.json"
-        try:
-            st = json.loads(f.read_text()).get("status") if f.exists() else None
-        except (OSError, ValueError, AttributeError):
-            st = None
+        st = _status_on_disk(directory, nm)
         if st in FINISHED:
             raise UserError(f"{f} is a finished network ({st}) and its run's {UNUSABLE}; "
                             f"pass --force to train it afresh")
@@ -413,8 +427,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(batches) > 1:
         say(f"{args.count} networks in {len(batches)} batches of up to {per_batch} (device "
             f"memory{'' if args.max_batch is None else ', --max-batch'})")
-    written, outcomes = [], []
+    written, outcomes, listed = [], [], []
     for members in batches:
+        batch_names = [names[p] for p in members]
+        listed += batch_names
+        if args.resume and _all_finished(directory, batch_names):
+            # a batch an earlier run of this command finished (its checkpoint is gone)
+            say(f"{batch_names[0]}...{batch_names[-1]}: finished earlier, kept")
+            continue
         res, trainer, files = train_batch(args, rule, rs, task, cfg, stop, protocol, device,
                                           activation, [names[p] for p in members],
                                           [seeds[p] for p in members], members,
@@ -425,8 +445,10 @@ def main(argv: list[str] | None = None) -> int:
             break
     if args.count > 1:
         from rnn.groups import write_groups_file
-        done = [nm for nm, _, _ in outcomes]
-        written.append(write_groups_file(directory / f"{args.name}.txt", [(args.name, done)]))
+        done = set(nm for nm, _, _ in outcomes) | {n for n in listed
+                                                    if _all_finished(directory, [n])}
+        written.append(write_groups_file(directory / f"{args.name}.txt",
+                                         [(args.name, [n for n in listed if n in done])]))
     interrupted = any(res.status[i] == "interrupted" for _, res, i in outcomes)
     for nm, res, p in outcomes:
         st = res.status[p]

@@ -300,3 +300,24 @@ def test_state_a_checkpoint_cannot_hold_is_an_error_not_lost():
     tr.extra = np.zeros(3)                       # e.g. a new rule keeping numpy state
     with pytest.raises(TypeError, match="cannot checkpoint a ndarray"):
         rsm.object_state(tr)
+
+
+def test_resume_keeps_the_batches_an_earlier_run_finished(tmp_path):
+    models = tmp_path / "m"
+    argv = ["train_models.py", "bptt_mb", "--rdm", "--hidden", "8", "--seed", "3", "--count",
+            "2", "--max-batch", "1", "--max-steps", "2", "--quiet", "--models-dir", models]
+    r = run_script(*argv)
+    assert r.returncode == 0, r.stderr
+    first = (models / "bptt_mb_000.pt").read_bytes()
+    # the second batch was cut short before its first checkpoint
+    meta = json.loads((models / "bptt_mb_001.json").read_text())
+    (models / "bptt_mb_001.json").write_text(json.dumps({**meta, "status": "in_progress"}))
+    r = run_script(*argv, "--resume")
+    assert r.returncode == 0, r.stderr
+    assert (models / "bptt_mb_000.pt").read_bytes() == first
+    assert json.loads((models / "bptt_mb_001.json").read_text())["status"] == "budget"
+    assert (models / "bptt_mb.txt").read_text().split() == ["bptt_mb", "bptt_mb_000",
+                                                            "bptt_mb_001"]
+    # everything finished: --resume trains nothing
+    r = run_script(*argv, "--resume")
+    assert r.returncode == 0 and (models / "bptt_mb_000.pt").read_bytes() == first
