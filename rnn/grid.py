@@ -476,6 +476,9 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
                 "status": [have[s]["status"] for s in seeds]}
     # --resume: go on from the job's checkpoint where it has one; --force only
     # when no network of the job is finished (a resumed job keeps those as they are)
+    from rnn.resume import path_for, reached
+    ck = path_for(folder_p, job.name if job.count == 1 else f"{job.name}_000")
+    went_on = reached(ck) if ck.exists() else None
     cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
            "--count", str(job.count), "--seed", str(job.seed), "--device", device,
            "--models-dir", str(folder_p), "--resume", "--quiet"]
@@ -514,7 +517,8 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
     have = finished(folder_p, job.cell)
     return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
             "trained": True, "worker": host, "seconds": round(time.time() - t0, 2),
-            "status": [have[s]["status"] if s in have else "missing" for s in seeds]}
+            "status": [have[s]["status"] if s in have else "missing" for s in seeds],
+            **({"resumed_after": went_on} if went_on is not None else {})}
 
 
 def remove_unfinished(folder: Path, cell: Cell) -> None:
@@ -633,8 +637,10 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, securi
                     raise RuntimeError(rec["error"])
                 records.append(rec)
                 conv = sum(s == "converged" for s in rec["status"])
+                went_on = (f" (went on after update {rec['resumed_after']})"
+                           if "resumed_after" in rec else "")
                 line = (f"{j.name}: {conv}/{j.count} converged in {rec['seconds']:.0f} s on "
-                        f"{rec['worker']}" if rec["trained"] else
+                        f"{rec['worker']}{went_on}" if rec["trained"] else
                         f"{j.name}: not started (past the deadline)" if rec.get("skipped")
                         else f"{j.name}: already trained")
             except Exception as e:                   # noqa: BLE001 (reported, then summed up)

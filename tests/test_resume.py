@@ -187,21 +187,28 @@ def _train(models, *extra, name="bptt_res"):
             "--count", "2", "--max-steps", "40", "--models-dir", str(models), *extra]
 
 
+def _cut_short(cmd, total: int, threads: int | None = None) -> None:
+    """Run ``cmd`` (train_models.py, progress bar on) and SIGTERM it once the bar
+    shows 3 or more of its ``total`` updates done (the bar skips some)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "OMP_NUM_THREADS": str(threads or torch.get_num_threads())}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    buf, deadline = "", time.time() + 60
+    while time.time() < deadline and not any(int(k) >= 3
+                                             for k in re.findall(rf"(\d+)/{total}", buf)):
+        buf += proc.stderr.read(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+
+
 def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
     straight = tmp_path / "straight"
     r = run_script(*_train(straight, "--quiet")[1:])
     assert r.returncode == 0, r.stderr
     cut = tmp_path / "cut"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    proc = subprocess.Popen(_train(cut, "--resume"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    # signal once the bar shows 3 or more updates done (it skips some)
-    buf, deadline = "", time.time() + 60
-    while time.time() < deadline and not any(int(k) >= 3 for k in re.findall(r"(\d+)/40", buf)):
-        buf += proc.stderr.read(1)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    _cut_short(_train(cut, "--resume"), 40)
     ck = cut / "bptt_res_000.ckpt"
     assert ck.exists()
     first = json.loads((cut / "bptt_res_000.json").read_text())
@@ -273,6 +280,7 @@ def test_a_job_whose_checkpoint_cannot_be_used_trains_only_its_unfinished_networ
     assert [(j.seed, j.count) for j in jobs] == [(100, 2)]
     rec = run_job(jobs[0], str(tmp_path))
     assert rec["status"] == ["budget", "budget"] and "afresh" in rec["note"]
+    assert "resumed_after" not in rec
     assert (tmp_path / f"{names[0]}.pt").read_bytes() == kept      # never retrained
     assert (tmp_path / f"{names[0]}.ckpt.unusable").exists()
     assert json.loads((tmp_path / f"{cell.name}_s101.json").read_text())["status"] == "budget"
@@ -321,3 +329,20 @@ def test_resume_keeps_the_batches_an_earlier_run_finished(tmp_path):
     # everything finished: --resume trains nothing
     r = run_script(*argv, "--resume")
     assert r.returncode == 0 and (models / "bptt_mb_000.pt").read_bytes() == first
+
+
+def test_a_grid_job_cut_short_goes_on_from_its_checkpoint(tmp_path):
+    from rnn.grid import run_job
+    cell = Cell("rdm", "bptt", networks=2, first_seed=100, chunk=2, hidden=8, max_steps=40)
+    job = jobs_for(cell, tmp_path)[0]
+    # the command run_job runs, cut short as a killed job would be
+    _cut_short([sys.executable, "train_models.py", job.name, *cell.train_args(), "--count",
+                "2", "--seed", "100", "--device", "cpu", "--models-dir", str(tmp_path),
+                "--resume"], 40, threads=1)
+    step = rsm.reached(tmp_path / f"{job.name}_000.ckpt")
+    assert 3 <= step < 40
+    again = jobs_for(cell, tmp_path)
+    assert [(j.seed, j.count) for j in again] == [(100, 2)]
+    rec = run_job(again[0], str(tmp_path), threads=1)
+    assert rec["resumed_after"] == step and rec["status"] == ["budget", "budget"]
+    assert not (tmp_path / f"{job.name}_000.ckpt").exists()
