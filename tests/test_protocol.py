@@ -268,3 +268,14 @@ def test_balanced_silhouette_weights_groups_equally():
     want = (s[g == 0].mean() + s[g == 1].mean()) / 2
     got = batched_silhouette(D, np.arange(25)[None], g[None], 2, balanced=True)[0]
     assert got == pytest.approx(want, abs=1e-12) and got < s.mean()
+
+
+def test_protocol_from_its_record_and_bad_records_refused():
+    import pytest as _pytest
+    from rnn.protocol import Protocol
+    for p in (Protocol(), Protocol.named("original"), Protocol(hidden=12, shared_x0=True)):
+        assert Protocol.from_dict(p.to_dict()) == p
+    for bad in (None, {}, {**Protocol().to_dict(), "hidden": "50"},
+                {**Protocol().to_dict(), "shared_x0": 1}):
+        with _pytest.raises(ValueError):
+            Protocol.from_dict(bad)
