@@ -70,11 +70,15 @@ def _encode(v):
         return v
     if isinstance(v, (list, tuple)):
         items = [_encode(x) for x in v]
-        return _SKIP if any(x is _SKIP for x in items) else {"__list__": items}
+        if any(x is _SKIP for x in items):
+            raise TypeError("cannot checkpoint a list holding devices or functions")
+        return {"__list__": items}
     if isinstance(v, dict):
+        if not all(isinstance(k, str) for k in v):
+            raise TypeError("cannot checkpoint a dict whose keys are not strings")
         items = {k: _encode(x) for k, x in v.items()}
-        if not all(isinstance(k, str) for k in items) or any(x is _SKIP for x in items.values()):
-            return _SKIP
+        if any(x is _SKIP for x in items.values()):
+            raise TypeError("cannot checkpoint a dict holding devices or functions")
         return {"__dict__": items}
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         fields = {f.name: _encode(getattr(v, f.name)) for f in dataclasses.fields(v)}

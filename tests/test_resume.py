@@ -308,6 +308,9 @@ def test_state_a_checkpoint_cannot_hold_is_an_error_not_lost():
     tr.extra = np.zeros(3)                       # e.g. a new rule keeping numpy state
     with pytest.raises(TypeError, match="cannot checkpoint a ndarray"):
         rsm.object_state(tr)
+    tr.extra = {1: torch.zeros(2)}               # keys a checkpoint cannot name
+    with pytest.raises(TypeError, match="keys are not strings"):
+        rsm.object_state(tr)
 
 
 def test_resume_keeps_the_batches_an_earlier_run_finished(tmp_path):
