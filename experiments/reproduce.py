@@ -190,6 +190,10 @@ def main():
                 "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
                 "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
                                              / max(1, len(metas)), 4),
+                "final_accuracy_range": [round(min((m["final_accuracy"] for m in metas),
+                                                   default=0.0), 4),
+                                         round(max((m["final_accuracy"] for m in metas),
+                                                   default=0.0), 4)],
                 "trained_in_this_run": rule in trained_now}
             say(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
                   flush=True)
@@ -292,6 +296,21 @@ def _previous_tasks(path: Path, keep_out: list[str]) -> dict:
         return {}
 
 
+def left_out_lines(rules: dict) -> list[str]:
+    """One sentence per rule that is in no comparison: a silhouette needs two
+    networks of a group, and only networks that reached the stop rule count."""
+    lines = []
+    for r, v in rules.items():
+        if v["converged"] >= 2:
+            continue
+        lo, hi = v.get("final_accuracy_range") or (None, None)
+        acc = f"; final accuracies {lo:.3f}–{hi:.3f}" if lo is not None else ""
+        lines += ["", f"{LABEL[r]} is in no comparison below: {v['converged']} of "
+                      f"{v['networks']} networks reached the stop rule, and a rule needs "
+                      f"two (the others ended at the update budget{acc})."]
+    return lines
+
+
 def write_outputs(out: Path, results: dict, previous: dict | None = None) -> None:
     tasks = {**(previous or {}), **results["tasks"]}
     tasks = {t: tasks[t] for t in TASK_ARGS if t in tasks}
@@ -318,6 +337,7 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
             lines.append(f"| {LABEL[r]} | {v['networks']} | {v['converged']} | "
                          f"{v['updates_median']} | {v['final_accuracy_mean']:.3f} | "
                          f"{v['wall_time_s']:.0f} | {', '.join(v.get('devices', [])) or '—'} |")
+        lines += left_out_lines(t["rules"])
         lines += ["", "| comparison | SVCCA silhouette [95% bootstrap interval], permutation p "
                   "| SVCCA silhouette (rows as features) "
                   "| topology silhouette | mean SVCCA distance within rule | between rules |",

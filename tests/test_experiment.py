@@ -118,6 +118,18 @@ def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
     assert set(json.loads((tmp_path / "results.json").read_text())["tasks"]) == {"cdi", "rdm"}
 
 
+def test_a_rule_with_fewer_than_two_converged_networks_is_said_to_be_left_out():
+    from experiments import reproduce
+    rules = {"bptt": {"networks": 10, "converged": 10, "final_accuracy_range": [0.9, 0.93]},
+             "rflo": {"networks": 10, "converged": 1, "final_accuracy_range": [0.819, 0.909]},
+             "eprop": {"networks": 3, "converged": 0}}
+    lines = [x for x in reproduce.left_out_lines(rules) if x]
+    assert len(lines) == 2
+    assert lines[0].startswith("RFLO is in no comparison") and "1 of 10" in lines[0]
+    assert "0.819–0.909" in lines[0]
+    assert "0 of 3" in lines[1] and "accuracies" not in lines[1]
+
+
 def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
     """experiments/protocol.py (what `reproduce.sh --protocol original` runs) on 2
     networks per rule and 2 updates: trains, then reuses, then writes the tables."""
