@@ -22,6 +22,21 @@ steps rather than arithmetic.  The ratio update / floor says how much of an
 update is spent outside the arithmetic it needs.  Each figure is the median of
 --repeat calls after one warm-up; the ratio is measured in one run, so it
 holds on a loaded machine better than either time does.
+
+With ``--bound`` two more costs that no eager implementation of the same
+update avoids are measured, to say how far the floor is reachable at all:
+
+    φ pass    the nonlinearity of every state once per step: T calls of σ
+              (or relu) on [G, n, H] -- σ(2x) is the cheapest exact form of
+              both tanh activations; the equations need each rate, and the
+              backward pass's derivative is not counted
+    dispatch  the tensor operations one update issues (counted by a
+              TorchDispatchMode, views included), each at the cost of the
+              cheapest operation there is (an in-place add of 1-element
+              tensors): a lower bound of the per-operation overhead
+
+update / bound is then the update over floor + φ pass + dispatch: what a
+faster update could still gain without issuing fewer operations.
 """
 from __future__ import annotations
 
@@ -65,12 +80,58 @@ def floor_of(rule: str, T: int, H: int, cfg) -> callable:
     raise ValueError(f"no floor for {rule!r}")
 
 
+def activation_pass(rule: str, T: int, H: int, cfg, activation: str) -> callable:
+    """T calls of the rule's nonlinearity on one step's states, into a
+    preallocated output."""
+    G = cfg.population if rule == "ga" else 1
+    x = torch.randn(G, cfg.batch, H)
+    out = torch.empty_like(x)
+    # both tanh forms are σ(2x) up to an affine map (rnn.model.RateRNN.recurrence):
+    # σ is the cheapest exact form of the nonlinearity
+    op = torch.relu if activation == "relu" else torch.sigmoid
+
+    def run():
+        for _ in range(T):
+            op(x, out=out)
+    return run
+
+
+def count_ops(fn) -> int:
+    """Tensor operations that ``fn()`` dispatches (views and copies included)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.n += 1
+            return func(*args, **(kwargs or {}))
+    with Count():
+        fn()
+    return Count.n
+
+
+def cheapest_op_seconds(repeat: int) -> float:
+    """Wall time of one in-place add of two 1-element tensors (median over
+    ``repeat`` loops of 20 000)."""
+    a, b = torch.zeros(1), torch.ones(1)
+    k = 20_000
+
+    def run():
+        for _ in range(k):
+            a.add_(b)
+    return median_time(run, repeat) / k
+
+
 def main() -> int:
     ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", nargs="+", default=list(FLOORED), choices=FLOORED,
                     help="rules to measure (default: all with a floor)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--repeat", type=int, default=5, help="timed calls per figure (default 5)")
+    ap.add_argument("--bound", action="store_true",
+                    help="also measure the φ pass and the dispatch of the update's "
+                         "operations, and the update over floor + both (see above)")
     ap.add_argument("--plain-rng-too", action="store_true",
                     help="also time each update with the plain torch random-number path "
                          "(RNN_PLAIN_RNG=1; the same numbers), in the same process")
@@ -81,8 +142,15 @@ def main() -> int:
     print(f"CDI task (T = {task.steps}), 50 units, float32, {args.threads} thread(s); "
           f"median of {args.repeat}\n")
     extra = " plain-RNG update (s) | fused / plain |" if args.plain_rng_too else ""
+    per_op = None
+    if args.bound:
+        per_op = cheapest_op_seconds(args.repeat)
+        print(f"cheapest operation (in-place add, 1 element): {per_op * 1e6:.2f} µs\n")
+        extra = (" φ pass (s) | operations | their dispatch ≥ (s) | update / (floor + φ + "
+                 "dispatch) |") + extra
+    ncol = extra.count("|")
     print("| rule | one update (s) | its floor (s) | update / floor | update / BPTT's |" + extra)
-    print("|---|---|---|---|---|" + ("---|---|" if args.plain_rng_too else ""))
+    print("|---|---|---|---|---|" + "---|" * ncol)
     base = None
     for rule in args.rules:
         rec = get(rule)
@@ -94,6 +162,13 @@ def main() -> int:
         base = t_up if rule == "bptt" else base
         rel = "" if base is None else f"{t_up / base:.2f}"
         row = f"| {rule} ({rec.unit}) | {t_up:.3f} | {t_fl:.3f} | {t_up / t_fl:.1f}x | {rel} |"
+        if args.bound:
+            t_phi = median_time(activation_pass(rule, task.steps, tr.model.hidden, cfg,
+                                                tr.model.activation), args.repeat)
+            ops = count_ops(lambda: tr.step(idx))
+            t_disp = ops * per_op
+            row += (f" {t_phi:.3f} | {ops} | {t_disp:.3f} | "
+                    f"{t_up / (t_fl + t_phi + t_disp):.1f}x |")
         if args.plain_rng_too:
             from rnn.rng import PLAIN_ENV
             os.environ[PLAIN_ENV] = "1"
