@@ -190,10 +190,7 @@ def main():
                 "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
                 "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
                                              / max(1, len(metas)), 4),
-                "final_accuracy_range": [round(min((m["final_accuracy"] for m in metas),
-                                                   default=0.0), 4),
-                                         round(max((m["final_accuracy"] for m in metas),
-                                                   default=0.0), 4)],
+                "not_converged": not_converged_summary(metas),
                 "trained_in_this_run": rule in trained_now}
             say(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
                   flush=True)
@@ -296,18 +293,35 @@ def _previous_tasks(path: Path, keep_out: list[str]) -> dict:
         return {}
 
 
+def not_converged_summary(metas: list[dict]) -> dict:
+    """How the networks that did not reach the stop rule ended: their count per
+    status and the range of their final validation accuracies."""
+    rest = [m for m in metas if m["status"] != "converged"]
+    statuses: dict[str, int] = {}
+    for m in rest:
+        statuses[m["status"]] = statuses.get(m["status"], 0) + 1
+    acc = [m["final_accuracy"] for m in rest]
+    return {"statuses": statuses,
+            "accuracy_range": [round(min(acc), 4), round(max(acc), 4)] if acc else None}
+
+
 def left_out_lines(rules: dict) -> list[str]:
     """One sentence per rule that is in no comparison: a silhouette needs two
     networks of a group, and only networks that reached the stop rule count."""
+    ended = {"budget": "at the update budget", "stalled": "stalled",
+             "diverged": "diverged"}
     lines = []
     for r, v in rules.items():
         if v["converged"] >= 2:
             continue
-        lo, hi = v.get("final_accuracy_range") or (None, None)
-        acc = f"; final accuracies {lo:.3f}–{hi:.3f}" if lo is not None else ""
+        rest = v.get("not_converged") or {}
+        how = ", ".join(f"{k} {ended.get(s, s)}" for s, k in rest.get("statuses", {}).items())
+        acc = rest.get("accuracy_range")
+        rest_txt = (f"the others: {how}, final validation accuracy "
+                    f"{acc[0]:.3f}–{acc[1]:.3f}") if acc else "no other network was trained"
         lines += ["", f"{LABEL[r]} is in no comparison below: {v['converged']} of "
                       f"{v['networks']} networks reached the stop rule, and a rule needs "
-                      f"two (the others ended at the update budget{acc})."]
+                      f"two; {rest_txt}."]
     return lines
 
 

@@ -120,14 +120,19 @@ def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
 
 def test_a_rule_with_fewer_than_two_converged_networks_is_said_to_be_left_out():
     from experiments import reproduce
-    rules = {"bptt": {"networks": 10, "converged": 10, "final_accuracy_range": [0.9, 0.93]},
-             "rflo": {"networks": 10, "converged": 1, "final_accuracy_range": [0.819, 0.909]},
-             "eprop": {"networks": 3, "converged": 0}}
+    metas = [{"status": "converged", "final_accuracy": 0.909}] + \
+        [{"status": "budget", "final_accuracy": a} for a in (0.819, 0.88)] + \
+        [{"status": "stalled", "final_accuracy": 0.6}]
+    rest = reproduce.not_converged_summary(metas)
+    assert rest == {"statuses": {"budget": 2, "stalled": 1}, "accuracy_range": [0.6, 0.88]}
+    rules = {"bptt": {"networks": 10, "converged": 10,
+                      "not_converged": reproduce.not_converged_summary([])},
+             "rflo": {"networks": 4, "converged": 1, "not_converged": rest}}
     lines = [x for x in reproduce.left_out_lines(rules) if x]
-    assert len(lines) == 2
-    assert lines[0].startswith("RFLO is in no comparison") and "1 of 10" in lines[0]
-    assert "0.819–0.909" in lines[0]
-    assert "0 of 3" in lines[1] and "accuracies" not in lines[1]
+    assert len(lines) == 1
+    assert lines[0].startswith("RFLO is in no comparison") and "1 of 4" in lines[0]
+    assert "2 at the update budget, 1 stalled" in lines[0]
+    assert "0.600–0.880" in lines[0] and "0.909" not in lines[0]
 
 
 def test_protocol_experiment_trains_reuses_and_tabulates(tmp_path):
