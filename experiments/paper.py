@@ -378,14 +378,34 @@ def fmt(x: dict | None) -> str:
 
 
 def training_line(c: Comparison) -> str:
+    """E.g. 'v = 0.1: 16 of 24 trained, all converged, median 46 updates'."""
     parts = []
     for lab, t in c.result["training"].items():
-        other = "".join(f", {n} {s}" for s, n in t["other"].items())
-        parts.append(f"{lab}: {t['converged']}/{t['planned']} converged"
-                     + (f" ({t['trained']} trained{other})" if t["trained"] != t["converged"]
-                        else "") + (f", median {t['updates_median']:.0f} updates"
-                                    if t["updates_median"] is not None else ""))
+        n, conv = t["trained"], t["converged"]
+        if n == 0:
+            parts.append(f"{lab}: 0 of {t['planned']} trained")
+            continue
+        other = "".join(f", {k} {s}" for s, k in t["other"].items())
+        how = "all converged" if conv == n else f"{conv} converged{other}"
+        parts.append(f"{lab}: {n} of {t['planned']} trained, {how}"
+                     + (f", median {t['updates_median']:.0f} updates"
+                        if t["updates_median"] is not None else ""))
     return "; ".join(parts)
+
+
+def short_cells(comps) -> list[str]:
+    """One line per comparison with a group trained short of its plan."""
+    out = []
+    for c in comps:
+        if c.source:
+            continue
+        short = [f"{lab} {t['trained']} of {t['planned']}"
+                 for lab, t in c.result["training"].items() if t["trained"] < t["planned"]]
+        if short:
+            what = "noise" if c.kind == "noise" else "rule"
+            out.append(f"* {c.task_label}, {what} comparison, {c.protocol} protocol: "
+                       + ", ".join(short))
+    return out
 
 
 def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -> None:
@@ -455,6 +475,15 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -
                          + ", ".join(f"{ref[N]['n']}" for N in sorted(ref)) + " | – | "
                          + "<br>".join(f"N = {N}: {fmt(ref[N])}" for N in sorted(ref))
                          + " |" + " – |" * (len(args.metrics) - 2))
+    short = short_cells(comps)
+    if short:
+        L += ["", "## Cells short of their plan", "",
+              "Networks not trained yet, by comparison (the plan is the grid file's "
+              "`networks`). Rerunning `python run_grid.py experiments/grids/claims.toml "
+              "--workers 1 --threads 1` trains exactly the missing seeds of the CPU grid, and "
+              "`bash experiments/claims_gpu.sh` the GPU's share (N = 5, 6 and the GA cells); "
+              "a network that did not converge counts as trained and is kept out of the "
+              "silhouettes.", ""] + short
     L += ["", "## What the original's code says about claims 2 and 3", "",
           "The original repository holds no table of these claims. At the end of its "
           "`svcca_analysis.py` three commits type in a series of silhouettes against N = 1…6 "

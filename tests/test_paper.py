@@ -115,3 +115,27 @@ def test_paper_end_to_end_matches_the_topology_script(tmp_path):
         assert data["reference_rule_svcca"]["2"]["silhouette"] == pytest.approx(0.176, abs=1e-3)
     assert (out / "paper_noise.png").stat().st_size > 0 and (out / "paper_rules.png").exists()
     assert np.isfinite(data["wall_seconds"])
+
+
+def test_training_line_and_short_cells_say_trained_of_planned():
+    c = paper.Comparison("noise", "ncdi", 3, "original", {}, {})
+    c.result = {"training": {
+        "v = 0.1": {"planned": 24, "trained": 16, "converged": 16, "other": {},
+                    "updates_median": 302.0},
+        "v = 1": {"planned": 24, "trained": 24, "converged": 22, "other": {"budget": 2},
+                  "updates_median": 508.0},
+        "v = 0.5": {"planned": 24, "trained": 0, "converged": 0, "other": {},
+                    "updates_median": None}}}
+    assert paper.training_line(c) == (
+        "v = 0.1: 16 of 24 trained, all converged, median 302 updates; "
+        "v = 1: 24 of 24 trained, 22 converged, 2 budget, median 508 updates; "
+        "v = 0.5: 0 of 24 trained")
+    assert paper.short_cells([c]) == [
+        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24, v = 0.5 0 of 24"]
+    # a comparison trained to plan, or drawn from the protocol experiment, is not listed
+    c.result["training"]["v = 0.1"]["trained"] = 24
+    c.result["training"]["v = 0.5"]["trained"] = 24
+    assert paper.short_cells([c]) == []
+    c.source = "protocol"
+    c.result["training"]["v = 0.5"]["trained"] = 3
+    assert paper.short_cells([c]) == []
