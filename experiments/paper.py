@@ -33,7 +33,10 @@ A comparison *separates* its groups when p < 0.05 and the interval's lower end
 is above 0; it shows *no separation* when p ≥ 0.05 and the interval's upper end
 is below --negligible (default 0.1: a silhouette that small is a weak structure
 at best); anything else is *undecided at this sample size*.  The verdicts of
-the claims follow from those (PAPER.md states the rule for each).
+the claims follow from those (PAPER.md states the rule for each).  Beside them,
+not part of any verdict, the slope of the topology silhouette against N with a
+bootstrap interval (claim 3's trend; the original fitted a line to its series
+too).
 
 Caches (fixed points beside each network, distances per metric in the grid's
 networks folder) make a rerun only tabulate.  Writes PAPER.md, paper.json
@@ -123,6 +126,7 @@ class Comparison:
     planned: dict                    # label -> networks planned
     source: str = ""
     result: dict = field(default_factory=dict)
+    boots: dict = field(default_factory=dict)   # metric -> bootstrap silhouettes
 
     @property
     def task_label(self) -> str:
@@ -206,10 +210,15 @@ def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
 
 # ---- the numbers of one comparison -------------------------------------------
 
-def stats(D: np.ndarray, labels: list[str], n_boot: int) -> dict:
+def stats(D: np.ndarray, labels: list[str], n_boot: int, keep: dict | None = None,
+          name: str = "") -> dict:
+    """Silhouette, interval, p (plain and balanced) and the mean distances;
+    the bootstrap silhouettes go into keep[name] when keep is given."""
     from rnn.compare import silhouette_stats, within_between
     index = [sorted(set(labels)).index(lab) for lab in labels]
     s = silhouette_stats(D, index, n_boot, n_boot)
+    if keep is not None and s.boots is not None:
+        keep[name] = s.boots
     bal = silhouette_stats(D, index, n_boot, n_boot, balanced=True)
     w, b = within_between(D, index)
     return {**s.summary(), "balanced": bal.summary(), "within": w, "between": b,
@@ -249,7 +258,8 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
         topo = group_topology(models, progress=lambda it: tqdm(
             it, desc="  fixed points", unit="network", leave=False, disable=quiet))
         kept = topo.kept
-        res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot)
+        res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot,
+                                           comp.boots, "topology")
         res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(kept)
         res["fixed_points_median"] = float(np.median(topo.points))
         log(f"  topology: {topo.solved} networks solved, {len(models) - topo.solved} cached")
@@ -259,7 +269,8 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
         sv = svcca_distances(nets, tasks, keys, opts, cache=cache)
         if sv.computed:
             cache.save()
-        res["metrics"]["svcca_original"] = stats(sv.distances, labels, n_boot)
+        res["metrics"]["svcca_original"] = stats(sv.distances, labels, n_boot, comp.boots,
+                                                 "svcca_original")
         res["metrics"]["svcca_original"]["noise_floor_mean"] = float(sv.noise_floor.mean())
     rest = [m for m in metrics if m not in ("topology", "svcca_original")]
     if rest:
@@ -269,7 +280,7 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
         for m in rest:
             if out[m].computed:
                 caches[m].save()
-            res["metrics"][m] = stats(out[m].distances, labels, n_boot)
+            res["metrics"][m] = stats(out[m].distances, labels, n_boot, comp.boots, m)
     res["analysis_seconds"] = round(time.time() - t0, 1)
     return res
 
@@ -356,6 +367,45 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
     return out
 
 
+# ---- the trend over N (claim 3) ----------------------------------------------
+
+def trend(comps: list[Comparison], metric: str = "topology", protocol: str = "original",
+          seed: int = 0) -> dict | None:
+    """Least-squares slope of the noise-label silhouette against N over the
+    N-CDI tasks of one protocol, with a 95% bootstrap interval: each task's
+    networks are resampled on their own (the bootstrap silhouettes of its
+    comparison, shuffled independently of the other tasks') and the slope is
+    refitted per resample; share_nonnegative is the share of resampled slopes
+    >= 0 (a one-sided bootstrap p for a falling trend).  The original's last
+    series is fitted over the same N and over N = 1...6 (it fitted a line to
+    it, too).  Not part of any verdict: claim 3 is about invariance at high N,
+    which a falling slope alone does not show."""
+    rows = sorted((c for c in comps if c.kind == "noise" and c.protocol == protocol
+                   and c.task == "ncdi" and not c.source and metric in c.boots
+                   and c.result.get("metrics", {}).get(metric, {}).get("silhouette")
+                   is not None), key=lambda c: c.N)
+    if len(rows) < 2:
+        return None
+    x = np.array([c.N for c in rows], dtype=float)
+    y = np.array([c.result["metrics"][metric]["silhouette"] for c in rows])
+    rng = np.random.default_rng(seed)
+    B = min(len(c.boots[metric]) for c in rows)
+    Y = np.stack([rng.permutation(np.asarray(c.boots[metric]))[:B] for c in rows])
+    xc = x - x.mean()
+    slopes = xc @ (Y - Y.mean(axis=0)) / (xc @ xc)
+    s = ORIGINAL_SERIES["by_N"]
+    ox, oy = np.array(s["x"], float), np.array(s["y"], float)
+    same = np.isin(ox, x)
+    return {"metric": metric, "protocol": protocol, "N": [int(v) for v in x],
+            "silhouettes": [float(v) for v in y],
+            "slope": float(np.polyfit(x, y, 1)[0]),
+            "ci": [float(v) for v in np.percentile(slopes, [2.5, 97.5])],
+            "share_nonnegative": float(np.mean(slopes >= 0)), "n_boot": int(B),
+            "original_slope_same_N": float(np.polyfit(ox[same], oy[same], 1)[0])
+            if same.sum() >= 2 else None,
+            "original_slope_all_N": float(np.polyfit(ox, oy, 1)[0])}
+
+
 # ---- the reference's rule rows -----------------------------------------------
 
 def reference_rows(n_boot: int) -> dict:
@@ -408,7 +458,23 @@ def short_cells(comps) -> list[str]:
     return out
 
 
-def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -> None:
+def trend_sentence(t: dict) -> str:
+    ns = f"N = {t['N'][0]}…{t['N'][-1]}" if len(t["N"]) > 2 else \
+        " and ".join(f"N = {n}" for n in t["N"])
+    orig = (f"; the original's last series ({ORIGINAL_SERIES['by_N']['commit']}) has "
+            f"{t['original_slope_same_N']:+.3f} over the same N and "
+            f"{t['original_slope_all_N']:+.3f} over N = 1…6"
+            if t.get("original_slope_same_N") is not None else "")
+    return (f"**Trend over N, {t['protocol']} protocol** (not part of a verdict): the "
+            f"{LABEL[t['metric']].lower()} silhouette with the noise level as the label has a "
+            f"least-squares slope of {t['slope']:+.3f} per unit of N over {ns} "
+            f"[{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}] (each task's networks resampled on their "
+            f"own, {t['n_boot']} resamples; share of resampled slopes ≥ 0: "
+            f"{t['share_nonnegative']:.3g}){orig}.")
+
+
+def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
+                   trends: list | None = None) -> None:
     neg = args.negligible
     L = ["# The paper's three claims", "",
          "Generated by `python -m experiments.paper` (experiments/paper.py) from the networks "
@@ -451,6 +517,8 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -
                                    f"{WORD[v['svcca_original']]} → {v['verdict']}")
                        for t, v in per.items())
         L.append(f"* Claim {k} — {claims[k]['rule']}. Per task: {ev or 'nothing analysed'}.")
+    for t in trends or []:
+        L += ["", trend_sentence(t)]
     for f in figures:
         L += ["", f"![{f}]({f})"]
     for kind, title in (("noise", "Input noise as the group label (BPTT)"),
@@ -512,7 +580,7 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures) -
     path.write_text("\n".join(L) + "\n")
 
 
-def plot(comps, ref, out: Path) -> list[str]:
+def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
     from rnn import plotting as P
     P.use_backend(False)
     written = []
@@ -525,6 +593,12 @@ def plot(comps, ref, out: Path) -> list[str]:
                 _errorbars(ax, [c.order + dx for c in rows],
                            [c.result["metrics"][metric] for c in rows], marker,
                            f"this tool, {protocol} protocol")
+        for t in trends or []:
+            if t["metric"] == metric and t["protocol"] == "original":
+                xs = np.array([t["N"][0], t["N"][-1]], float)
+                y0 = np.mean(t["silhouettes"]) - t["slope"] * np.mean(t["N"])
+                ax.plot(xs, y0 + t["slope"] * xs, "--", color="C0", lw=1,
+                        label=f"line fitted over N = {t['N'][0]}…{t['N'][-1]}")
         if metric == "topology":
             s = ORIGINAL_SERIES["by_N"]
             ax.plot(s["x"], s["y"], "x", color="grey", ms=8,
@@ -599,10 +673,12 @@ def main(argv=None) -> int:
             log("  " + "; ".join(f"{m} {fmt(x)}" for m, x in c.result["metrics"].items()))
     ref = reference_rows(args.bootstrap) if "svcca_original" in args.metrics else {}
     claims = verdicts(comps, args.negligible)
-    figures = plot(comps, ref, out)
+    trends = [t for t in (trend(comps, "topology", pr) for pr in ("original", "clean"))
+              if t is not None] if "topology" in args.metrics else []
+    figures = plot(comps, ref, out, trends)
     wall = time.time() - t0
     md = out / "PAPER.md"
-    write_markdown(md, comps, claims, ref, args, wall, [Path(f).name for f in figures])
+    write_markdown(md, comps, claims, ref, args, wall, [Path(f).name for f in figures], trends)
     js = out / "paper.json"
     from rnn.io import atomic_write_text, dumps_strict
     atomic_write_text(js, dumps_strict({
@@ -610,7 +686,7 @@ def main(argv=None) -> int:
         "comparisons": [{"key": c.key, "kind": c.kind, "task": c.task, "N": c.N,
                          "protocol": c.protocol, "source": c.source, **c.result}
                         for c in comps],
-        "reference_rule_svcca": ref, "original_series": ORIGINAL_SERIES,
+        "trends": trends, "reference_rule_svcca": ref, "original_series": ORIGINAL_SERIES,
         "bootstrap": args.bootstrap, "negligible": args.negligible, "grids": args.grid_paths,
         "wall_seconds": round(wall, 1)}))
     for k in (1, 2, 3):

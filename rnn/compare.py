@@ -2,7 +2,7 @@
 attractor input-topology descriptor, silhouette scores and MDS embeddings."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -168,13 +168,16 @@ class SilhouetteStats:
     resampled with replacement to its own size; a network never counts as its
     own neighbour, so copies of one network do not shrink the within-group
     distances); p_value: permutation test with the labels shuffled,
-    (1 + #{permuted ≥ observed}) / (1 + permutations)."""
+    (1 + #{permuted ≥ observed}) / (1 + permutations); boots: the bootstrap
+    silhouettes themselves (for statistics over several comparisons, e.g. a
+    trend across tasks), None when undefined."""
     silhouette: float | None
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
     n_boot: int
     n_perm: int
+    boots: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def interval(self) -> list[float] | None:
         """[low, high] of the 95% bootstrap interval (None when undefined)."""
@@ -262,7 +265,7 @@ def silhouette_stats(D: np.ndarray, group_index, n_boot: int = 2000, n_perm: int
     perms = np.concatenate(perms) if perms else np.array([])
     lo, hi = np.percentile(boots, [2.5, 97.5])
     p = (1 + int(np.sum(perms >= obs - 1e-12))) / (1 + len(perms))
-    return SilhouetteStats(obs, float(lo), float(hi), float(p), n_boot, n_perm)
+    return SilhouetteStats(obs, float(lo), float(hi), float(p), n_boot, n_perm, boots)
 
 
 def paired_silhouette_difference(D_a: np.ndarray, D_b: np.ndarray, group_index,

@@ -139,3 +139,29 @@ def test_training_line_and_short_cells_say_trained_of_planned():
     c.source = "protocol"
     c.result["training"]["v = 0.5"]["trained"] = 3
     assert paper.short_cells([c]) == []
+
+
+def test_trend_over_n_fits_a_line_and_resamples_each_task_on_its_own():
+    def comp(task, N, y, boots, kind="noise", source=""):
+        c = paper.Comparison(kind, task, N, "original", {}, {}, source=source)
+        c.result = {"metrics": {"topology": {"silhouette": y}}}
+        c.boots = {"topology": np.asarray(boots, float)}
+        return c
+    exact = [comp("ncdi", N, 0.4 - 0.1 * N, [0.4 - 0.1 * N] * 50) for N in (1, 2, 3)]
+    others = [comp("rdm", None, 0.9, [0.9] * 50), comp("ncdi", 4, 0.9, [0.9] * 50, "rule"),
+              comp("ncdi", 5, 0.9, [0.9] * 50, source="protocol")]
+    t = paper.trend(exact + others)
+    assert t["N"] == [1, 2, 3] and t["slope"] == pytest.approx(-0.1)
+    assert t["ci"] == pytest.approx([-0.1, -0.1]) and t["share_nonnegative"] == 0
+    assert t["original_slope_same_N"] == pytest.approx(np.polyfit([1, 2, 3], [0.25, 6.2e-4, 0.012],
+                                                                  1)[0])
+    assert t["original_slope_all_N"] == pytest.approx(
+        np.polyfit(range(1, 7), paper.ORIGINAL_SERIES["by_N"]["y"], 1)[0])
+    # flat silhouettes with bootstrap spread: the interval straddles 0
+    rng = np.random.default_rng(1)
+    flat = [comp("ncdi", N, 0.2, 0.2 + 0.05 * rng.standard_normal(400)) for N in (1, 2, 3, 4)]
+    t = paper.trend(flat)
+    assert t["slope"] == pytest.approx(0) and t["ci"][0] < 0 < t["ci"][1]
+    assert 0.2 < t["share_nonnegative"] < 0.8
+    assert "slope of +0.000 per unit of N over N = 1…4" in paper.trend_sentence(t)
+    assert paper.trend(flat[:1]) is None
