@@ -443,13 +443,38 @@ def training_line(c: Comparison) -> str:
     return "; ".join(parts)
 
 
+def gpu_share(c: Comparison, label: str) -> bool:
+    """Whether a group is planned for a GPU (experiments/claims_gpu.sh): every
+    cell at N >= 5 (claims_high.toml) and every GA cell."""
+    return (c.N or 0) >= 5 or label == "GA"
+
+
+def ga_walls(comps) -> str:
+    """'; the N = 3, 4 GA networks here took 11–74 min each' from their
+    records' wall_time_s (the grid's own networks only), or ''."""
+    walls = {}
+    for c in comps:
+        for lab, nets in c.groups.items():
+            if lab == "GA" and not c.source:
+                walls.setdefault(c.N, []).extend(
+                    m["wall_time_s"] for _, m in nets if m.get("wall_time_s"))
+    allw = [w for v in walls.values() for w in v]
+    if not allw:
+        return ""
+    ns = ", ".join(str(n) for n in sorted(k for k, v in walls.items() if v))
+    return (f"; the N = {ns} GA networks here took {min(allw) / 60:.0f}–"
+            f"{max(allw) / 60:.0f} min each to train")
+
+
 def short_cells(comps) -> list[str]:
-    """One line per comparison with a group trained short of its plan."""
+    """One line per comparison with a group trained short of its plan, each
+    group marked with why: the GPU's share, or the CPU's training time."""
     out = []
     for c in comps:
         if c.source:
             continue
-        short = [f"{lab} {t['trained']} of {t['planned']}"
+        short = [f"{lab} {t['trained']} of {t['planned']} "
+                 + ("(GPU's share)" if gpu_share(c, lab) else "(CPU time)")
                  for lab, t in c.result["training"].items() if t["trained"] < t["planned"]]
         if short:
             what = "noise" if c.kind == "noise" else "rule"
@@ -547,7 +572,9 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
     if short:
         L += ["", "## Cells short of their plan", "",
               "Networks not trained yet, by comparison (the plan is the grid file's "
-              "`networks`). Rerunning `python run_grid.py experiments/grids/claims.toml "
+              "`networks`), and why: *GPU's share* marks the cells planned for a GPU (N = 5, 6 "
+              f"and the GA cells{ga_walls(comps)}), *CPU time* the cells the CPU trains in the "
+              "background, one thread, across sessions, and has not finished yet. Rerunning `python run_grid.py experiments/grids/claims.toml "
               "--workers 1 --threads 1` trains exactly the missing seeds of the CPU grid, and "
               "`bash experiments/claims_gpu.sh` the GPU's share (N = 5, 6 and the GA cells); "
               "a network that did not converge counts as trained and is kept out of the "

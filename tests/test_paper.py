@@ -131,7 +131,26 @@ def test_training_line_and_short_cells_say_trained_of_planned():
         "v = 1: 24 of 24 trained, 22 converged, 2 budget, median 508 updates; "
         "v = 0.5: 0 of 24 trained")
     assert paper.short_cells([c]) == [
-        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24, v = 0.5 0 of 24"]
+        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24 (CPU time), "
+        "v = 0.5 0 of 24 (CPU time)"]
+    # N >= 5 and GA groups are the GPU's share
+    g = paper.Comparison("rule", "ncdi", 5, "original", {}, {})
+    g.result = {"training": {
+        "BPTT": {"planned": 24, "trained": 0, "converged": 0, "other": {},
+                 "updates_median": None},
+        "GA": {"planned": 24, "trained": 0, "converged": 0, "other": {},
+               "updates_median": None}}}
+    assert paper.short_cells([g]) == [
+        "* N = 5, rule comparison, original protocol: BPTT 0 of 24 (GPU's share), "
+        "GA 0 of 24 (GPU's share)"]
+    assert paper.ga_walls([g]) == ""
+    g.groups = {"GA": [(None, {"wall_time_s": 660.0}), (None, {"wall_time_s": 1500.0}),
+                       (None, {})]}
+    assert paper.ga_walls([g]) == "; the N = 5 GA networks here took 11–25 min each to train"
+    g.N = 4
+    assert paper.short_cells([g]) == [
+        "* N = 4, rule comparison, original protocol: BPTT 0 of 24 (CPU time), "
+        "GA 0 of 24 (GPU's share)"]
     # a comparison trained to plan, or drawn from the protocol experiment, is not listed
     c.result["training"]["v = 0.1"]["trained"] = 24
     c.result["training"]["v = 0.5"]["trained"] = 24
