@@ -661,10 +661,16 @@ def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
 
 
 def _errorbars(ax, x, rows, marker, label):
+    """Each silhouette as a marker and its bootstrap interval as a bar; the
+    bar is drawn on its own because a silhouette can lie outside its
+    percentile interval (the resamples' silhouettes are biased), which
+    matplotlib's asymmetric yerr cannot show."""
     y = np.array([r["silhouette"] for r in rows])
-    lo = y - np.array([r["ci"][0] for r in rows])
-    hi = np.array([r["ci"][1] for r in rows]) - y
-    ax.errorbar(x, y, yerr=[lo, hi], fmt=marker, capsize=3, label=label)
+    lo = np.array([r["ci"][0] for r in rows])
+    hi = np.array([r["ci"][1] for r in rows])
+    pt = ax.plot(x, y, marker, ls="none", label=label)[0]
+    ax.errorbar(x, (lo + hi) / 2, yerr=(hi - lo) / 2, fmt="none", capsize=3,
+                ecolor=pt.get_color())
 
 
 def main(argv=None) -> int:

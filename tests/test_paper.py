@@ -184,3 +184,20 @@ def test_trend_over_n_fits_a_line_and_resamples_each_task_on_its_own():
     assert 0.2 < t["share_nonnegative"] < 0.8
     assert "slope of +0.000 per unit of N over N = 1…4" in paper.trend_sentence(t)
     assert paper.trend(flat[:1]) is None
+
+
+def test_errorbars_draw_a_silhouette_that_lies_outside_its_interval():
+    # the bootstrap interval can miss the observed silhouette (here it lies above
+    # it); the bar must still span exactly [low, high] and the marker sit at y
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    paper._errorbars(ax, [3, 4], [{"silhouette": -0.046, "ci": [-0.080, -0.054]},
+                                  {"silhouette": 0.2, "ci": [0.1, 0.3]}], "o", "tool")
+    (marker,) = ax.lines[:1]
+    assert np.allclose(marker.get_ydata(), [-0.046, 0.2])
+    segs = [s for c in ax.collections for s in c.get_segments()]
+    spans = sorted((round(s[:, 1].min(), 6), round(s[:, 1].max(), 6)) for s in segs)
+    assert spans == [(-0.080, -0.054), (0.1, 0.3)]
+    plt.close(fig)
