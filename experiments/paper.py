@@ -339,6 +339,7 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
                                                        all(s == "none" for s in s2)) else
               "undecided at this sample size")
     out[3] = {"tasks": s3, "verdict": v3,
+              "scope": f"N ≤ {top.N} trained" if top is not None else "",
               "rule": "holds when the topology separates the noise levels on a simple task and "
                       "shows no separation on the most complex task trained; does not hold when "
                       "the most complex task still separates them (or no task ever does)"}
@@ -355,6 +356,9 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
                     int(k.split()[2]) >= 3]
     vs = [v["verdict"] for v in complex_rule]
     out[1] = {"tasks": per_n,
+              "scope": ("N = " + ", ".join(k.split()[2] for k in per_n if k.startswith("N = ")
+                                          and int(k.split()[2]) >= 3) + " trained")
+              if complex_rule else "",
               "verdict": "undecided at this sample size" if not vs else
               "holds" if all(v == "holds" for v in vs) else
               "does not hold" if all(v == "does not hold" for v in vs) else
@@ -533,7 +537,8 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
             3: topo_of("noise", lambda c: c.order >= 2)}
     for k in (1, 2, 3):
         L.append(f"| {k}. {CLAIMS[k]} | {evidence[k]} | {mine[k] or 'not trained yet'} | "
-                 f"**{claims[k]['verdict']}** |")
+                 f"**{claims[k]['verdict']}**"
+                 + (f" ({claims[k]['scope']})" if claims[k].get("scope") else "") + " |")
     L += ["", "How each verdict is reached:", ""]
     for k in (1, 2, 3):
         per = claims[k]["tasks"]
@@ -723,7 +728,8 @@ def main(argv=None) -> int:
         "bootstrap": args.bootstrap, "negligible": args.negligible, "grids": args.grid_paths,
         "wall_seconds": round(wall, 1)}))
     for k in (1, 2, 3):
-        print(f"claim {k}: {claims[k]['verdict']}")
+        print(f"claim {k}: {claims[k]['verdict']}"
+              + (f" ({claims[k]['scope']})" if claims[k].get("scope") else ""))
     for w in [str(md), str(js), *figures]:
         print(f"wrote {w}")
     return 0

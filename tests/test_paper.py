@@ -63,6 +63,9 @@ def test_verdicts_follow_the_stated_rules():
     # the most complex task still separates the noise levels: claim 3 fails
     comps[3] = _comp("noise", 4, SEP)
     assert paper.verdicts(comps, 0.1)[3]["verdict"] == "does not hold"
+    # each verdict says how far up in N the trained networks reach
+    assert v[3]["scope"] == "N ≤ 4 trained" and v[1]["scope"] == "N = 3, 4 trained"
+    assert "scope" not in v[2]
     # topology separates the rules at N = 3: claim 1 fails there
     comps[4] = _comp("rule", 3, SEP, SEP)
     v = paper.verdicts(comps, 0.1)
