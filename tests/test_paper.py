@@ -204,3 +204,23 @@ def test_errorbars_draw_a_silhouette_that_lies_outside_its_interval():
     spans = sorted((round(s[:, 1].min(), 6), round(s[:, 1].max(), 6)) for s in segs)
     assert spans == [(-0.080, -0.054), (0.1, 0.3)]
     plt.close(fig)
+
+
+def test_series_match_measures_the_original_series_against_each_metric():
+    # a metric that reproduces the original's last series exactly has rms 0; one
+    # offset by 0.1 at every N has rms 0.1; rule and RDM comparisons do not count
+    orig = dict(zip(paper.ORIGINAL_SERIES["by_N"]["x"], paper.ORIGINAL_SERIES["by_N"]["y"]))
+
+    def comp(N, kind="noise", task="ncdi"):
+        c = paper.Comparison(kind, task, N, "original", {}, {})
+        c.result = {"metrics": {"topology": {"silhouette": orig.get(N, 0.5) + 0.1},
+                                "svcca_original": {"silhouette": orig.get(N, 0.5)}}}
+        return c
+    comps = [comp(1), comp(2), comp(3), comp(4, kind="rule"), comp(None, task="rdm")]
+    m = paper.series_match(comps)
+    assert m["svcca_original"] == {"N": [1, 2, 3], "rms": pytest.approx(0.0)}
+    assert m["topology"]["rms"] == pytest.approx(0.1)
+    text = paper.series_match_sentence(m)
+    assert "closest to SVCCA (original analysis) (root-mean-square difference 0.000)" in text
+    assert "N = 1…3" in text
+    assert paper.series_match([comp(1)]) == {} and paper.series_match_sentence({}) == ""
