@@ -39,6 +39,8 @@ from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
 MAX_COUNT = 100_000      # networks of one --count run (each is a pair of files)
+MAX_UPDATES = 10_000_000  # --updates: far beyond any rule's budget, short of the memory
+                          # the per-update loss history would take
 
 RULE_HELP = """\
 learning rules and their defaults (all recorded in NAME.json):
@@ -118,6 +120,20 @@ def build_parser() -> Parser:
     p.add_argument("--max-steps", type=int, default=None, metavar="S",
                    help="cap on updates (BPTT/e-prop/RFLO steps, GA generations, full-FORCE "
                         "trials, Hebbian batches); default: the rule's budget (below)")
+    fixed = p.add_argument_group("fixed-length training (the noise-or-training-length experiment)")
+    fixed.add_argument("--updates", type=int, default=None, metavar="K",
+                       help="train every network exactly K updates, past the stop rule (which "
+                            "then stops nothing; the stall rule is off): the validation "
+                            "accuracy is recorded every 10 updates (val_step/val_acc in "
+                            "NAME.pt) and the network saved after update K has status "
+                            "'budget' and 'fixed_updates': K in NAME.json. Not with "
+                            "--max-steps")
+    fixed.add_argument("--snapshots", type=int, nargs="+", default=None, metavar="U",
+                       help="with --updates: also save each network as it was after update U "
+                            "(each U in 1..K-1), as NAME_uUUUU.pt + .json beside it (a "
+                            "network like any other, its 'final_accuracy' validated at U), so "
+                            "that its fixed points can be followed through training, e.g. "
+                            "--updates 800 --snapshots 50 100 200 400")
     p.add_argument("--stall-window", type=int, default=500, metavar="K",
                    help="the stall rule: a network stalls when every validation in its "
                         "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
@@ -179,6 +195,23 @@ def validate_args(args) -> tuple[str, object]:
                         f"{args.stall_window}")
     if args.max_steps is not None and args.max_steps < 1:
         raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    if args.updates is not None:
+        if args.max_steps is not None:
+            raise UserError("--updates K trains exactly K updates: give it or --max-steps, "
+                            "not both")
+        if not 1 <= args.updates <= MAX_UPDATES:
+            raise UserError(f"--updates must be between 1 and {MAX_UPDATES}, got "
+                            f"{args.updates}")
+    if args.snapshots is not None:
+        if args.updates is None:
+            raise UserError("--snapshots needs --updates K (snapshots of a fixed-length run)")
+        bad = [u for u in args.snapshots if not 1 <= u < args.updates]
+        if bad:
+            raise UserError(f"--snapshots must lie in 1..{args.updates - 1} (the network after "
+                            f"update {args.updates} is NAME itself), got {bad[0]}")
+        if len(set(args.snapshots)) != len(args.snapshots):
+            raise UserError("--snapshots lists an update twice")
+        args.snapshots = sorted(args.snapshots)
     if args.seed is not None and not (0 <= args.seed and args.seed + args.count - 1 < 2**62):
         top = "2**62 - 1" if args.count == 1 else f"2**62 - {args.count} (with --count " \
                                                   f"{args.count} the seeds run to SEED + " \
@@ -219,6 +252,42 @@ def member_names(name: str, count: int) -> list[str]:
     return [f"{name}_{i:0{width}d}" for i in range(count)]
 
 
+def snapshot_names(name: str, snapshots: list[int] | None) -> list[str]:
+    """The files of a network's --snapshots: NAME_uUUUU (at least four digits)."""
+    if not snapshots:
+        return []
+    width = max(4, len(str(max(snapshots))))
+    return [f"{name}_u{u:0{width}d}" for u in snapshots]
+
+
+class SnapshotWriter:
+    """An observer of :func:`rnn.training.fit` that saves every network still
+    training as it is after each update of ``at`` (validated there), as a
+    network file of its own beside the run's (``snapshot_names``)."""
+
+    def __init__(self, at: list[int], names: list[str], meta: dict, seeds: list[int],
+                 val: ValidationSet, directory: Path):
+        self.at = list(at)
+        self.names, self.meta, self.seeds, self.val = names, meta, seeds, val
+        self.directory = directory
+        self.written: list[Path] = []
+
+    def __call__(self, step: int, trainer, active: list[int]) -> None:
+        if step not in self.at or not active:
+            return
+        idx = torch.tensor(active, device=trainer.model.device)
+        accs = self.val.accuracy(trainer.model.select(idx), idx, step).tolist()
+        for p, acc in zip(active, accs):
+            nm = snapshot_names(self.names[p], self.at)[self.at.index(step)]
+            meta = {"name": nm, **self.meta, "seed": self.seeds[p], "status": "budget",
+                    "converged": False, "steps": step, "final_accuracy": acc,
+                    "snapshot": {"of": self.names[p], "update": step},
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            single = trainer.model.select(p).to("cpu")
+            # the accuracy and loss histories are the whole run's, in NAME.pt
+            self.written += save_model(nm, single, meta, {}, self.directory)
+
+
 def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                 names: list[str], seeds: list[int], members: list[int],
                 first_seed: int, directory: Path, quiet: bool):
@@ -238,7 +307,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                     "readout": trainer.model.readout, "dt": trainer.model.dt,
                     "x0_scale": X0_SCALE, "clamp_idx": list(trainer.model.clamp_idx),
                     "clamp_val": list(trainer.model.clamp_val)},
-        "trainer": dataclasses.asdict(cfg), "stop_rule": dataclasses.asdict(stop),
+        "trainer": dataclasses.asdict(cfg), "stop_rule": stop.to_dict(),
         "protocol": protocol.to_dict(),
         "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, 20), "
                        "cycled", "strength_0_always_correct": protocol.lenient_stop,
@@ -246,7 +315,14 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         "device": str(device), "torch_threads": torch.get_num_threads(),
         **package_versions_and_command(),
     }
+    if args.updates is not None:
+        common["fixed_updates"] = args.updates
+        if args.snapshots:
+            common["snapshots"] = list(args.snapshots)
 
+    snapshots = None
+    if args.snapshots:
+        snapshots = SnapshotWriter(args.snapshots, names, common, seeds, val, directory)
     kept: set[int] = set()        # networks a resumed run had finished: their files stay
 
     def save_all(res: FitResult, phase: str) -> list[Path]:
@@ -285,7 +361,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
 
     ck = rsm.path_for(directory, names[0])
     fp = rsm.fingerprint(rule=rule, task=task.to_dict(), trainer=dataclasses.asdict(cfg),
-                         stop_rule=dataclasses.asdict(stop), protocol=protocol.to_dict(),
+                         stop_rule=stop.to_dict(), protocol=protocol.to_dict(),
                          activation=activation, seeds=list(seeds), names=list(names),
                          device=str(device), torch_threads=torch.get_num_threads(),
                          # what decides the arithmetic; the machine is recorded, not matched
@@ -321,7 +397,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         # Ctrl-C or SIGTERM (a killed job): fit finishes the update, returns 'interrupted'
         return fit(trainer, val, cfg.max_steps, stop, quiet=quiet, unit=rs.unit, names=names,
                    checkpoint=checkpoint, resume=loop,
-                   observers=(recorder,) if recorder is not None else ())
+                   observers=tuple(o for o in (recorder, snapshots) if o is not None))
     try:
         res = run(loop)
     except rsm.ResumeError as e:        # raised before any update, by the loop's own checks
@@ -344,6 +420,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                         f"into the models folder") from None
     if "interrupted" not in res.status:
         ck.unlink(missing_ok=True)      # the run ended: nothing to go on from
+    if snapshots is not None:
+        written = snapshots.written + written
     return res, trainer, written
 
 
@@ -392,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     directory = models_dir(args.models_dir)
     names = member_names(args.name, args.count)
     ensure_writable(directory, max(len(n) for n in names))
-    files = [directory / f"{n}.{ext}" for n in names for ext in ("pt", "json")]
+    files = [directory / f"{n}.{ext}" for n in names
+             for n in [n, *snapshot_names(n, args.snapshots)] for ext in ("pt", "json")]
     if args.count > 1:
         files.append(directory / f"{args.name}.txt")
     existing = [f for f in files if f.exists()]
@@ -405,10 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [seed + i for i in range(args.count)]
     activation = "relu" if args.relu else rs.activation
     protocol = protocol_from_args(args)
-    cfg = rs.make_config(task, args.max_steps)
-    if args.max_steps is None:
+    cfg = rs.make_config(task, args.updates or args.max_steps)
+    if args.max_steps is None and args.updates is None:
         cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
     stop = StopConfig.for_run(protocol, args.on_stall or rs.on_stall, args.stall_window)
+    if args.updates is not None:
+        stop = dataclasses.replace(stop, stall_window=0, until_budget=True)
     from rnn.sizing import bytes_per_network, require
     require(bytes_per_network(rule, task, protocol.hidden, cfg),
             f"one network of {protocol.hidden} units on {task.describe()}", device,
@@ -465,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
                 "diverged": f"DIVERGED (its loss or weights became non-finite) after "
                             f"{res.steps_run[p]} {units}; the last finite weights are saved"
                 }[st]
+        if stop.until_budget and st == "budget":
+            what = f"trained exactly {res.steps_run[p]} {units} (--updates)"
         if st != "stalled" and res.history.stall_step[p] > 0:
             what += (f" (it sat near chance, every validation below {stop.stall_below} for "
                      f"{stop.stall_window} {units}, by {rs.unit} {res.history.stall_step[p]}, "

@@ -33,8 +33,10 @@ topology of fixed_point_input_topology.py.
 
 Cell keys: task, N, rule, noise, networks, first_seed, protocol (clean |
 original), shared_x0 / lenient_stop / original_budgets (true/false: one
-switch of the protocol), hidden, max_steps, stall_window, chunk (networks per
-job), name (only for an entry that makes one cell).  A cell's name defaults to
+switch of the protocol), hidden, max_steps, stall_window, updates (train exactly
+this many updates, past the stop rule) with snapshots (a list of updates after
+which each network is also kept: ``NAME_uUUUU``), chunk (networks per job), name
+(only for an entry that makes one cell).  A cell's name defaults to
 ``TASK-RULE-vNNN-PROTOCOL`` (plus the switches and hidden size when set).
 
 Every cell trains networks with the seeds first_seed … first_seed+networks−1
@@ -86,6 +88,8 @@ class Cell:
     hidden: int | None = None
     max_steps: int | None = None
     stall_window: int | None = None
+    updates: int | None = None         # train exactly this many updates (--updates)
+    snapshots: tuple | None = None     # ... and keep the networks after these (--snapshots)
     chunk: int | None = None
     name: str = ""
 
@@ -102,10 +106,23 @@ class Cell:
         if self.protocol not in ("clean", "original"):
             raise UserError(f"{where}: protocol must be clean or original")
         for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 2), ("max_steps", 1),
-                       ("stall_window", 0), ("chunk", 1)):
+                       ("stall_window", 0), ("updates", 1), ("chunk", 1)):
             v = getattr(self, f)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
                 raise UserError(f"{where}: {f} must be an integer of at least {low}, got {v!r}")
+        if self.updates is not None and self.max_steps is not None:
+            raise UserError(f"{where}: give updates (exactly this many) or max_steps (at most "
+                            f"this many), not both")
+        if self.snapshots is not None:
+            snaps = self.snapshots
+            if self.updates is None:
+                raise UserError(f"{where}: snapshots needs updates")
+            if not (isinstance(snaps, (list, tuple)) and snaps and all(
+                    isinstance(u, int) and not isinstance(u, bool) and 1 <= u < self.updates
+                    for u in snaps) and len(set(snaps)) == len(snaps)):
+                raise UserError(f"{where}: snapshots must be a list of distinct updates in "
+                                f"1..{self.updates - 1}, got {snaps!r}")
+            object.__setattr__(self, "snapshots", tuple(sorted(snaps)))
         if not isinstance(self.noise, (int, float)) or isinstance(self.noise, bool) or \
                 not 0 <= self.noise < 1e6:
             raise UserError(f"{where}: noise must be a non-negative number, got {self.noise!r}")
@@ -131,6 +148,8 @@ class Cell:
                 parts.append(f"{'' if v else 'no'}{s.replace('_', '')}")
         if self.hidden:
             parts.append(f"h{self.hidden}")
+        if self.updates:
+            parts.append(f"u{self.updates}")
         return "-".join(parts)
 
     def train_args(self) -> list[str]:
@@ -143,9 +162,11 @@ class Cell:
             if v is not None:
                 a.append(f"--{'' if v else 'no-'}{s.replace('_', '-')}")
         for flag, v in (("--hidden", self.hidden), ("--max-steps", self.max_steps),
-                        ("--stall-window", self.stall_window)):
+                        ("--stall-window", self.stall_window), ("--updates", self.updates)):
             if v is not None:
                 a += [flag, str(v)]
+        if self.snapshots:
+            a += ["--snapshots", *map(str, self.snapshots)]
         return a
 
     def seeds(self) -> list[int]:
@@ -239,7 +260,9 @@ def read_grid(path) -> Grid:
             if req not in spec:
                 raise UserError(f"grid file {path.name}: [[cells]] entry {k} has no {req}")
         keys = list(spec)
-        values = [v if isinstance(v, list) else [v] for v in spec.values()]
+        # a list expands into cells, but snapshots is itself a list (a list of them expands)
+        values = [v if isinstance(v, list) and not (key == "snapshots" and not any(
+                      isinstance(x, list) for x in v)) else [v] for key, v in spec.items()]
         for key, v in zip(keys, values):
             if not v:
                 raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {key} = [] "

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
@@ -45,6 +45,17 @@ class StopConfig:
     stall_below: float = 0.6  # ... this accuracy (chance is 0.5); 0 disables the check
     stall_stop: bool = True   # True: it stops (status 'stalled'); False: it is noted
                               # (History.stall_step, a line above the bar), trains on
+    until_budget: bool = False  # True: every network trains all its updates (the fixed-length
+                                # experiment); no validation counts as a pass, so the lazy
+                                # rule validates every `window` updates and stops nothing
+
+    def to_dict(self) -> dict:
+        """The rule as recorded in NAME.json and checkpoint fingerprints (``until_budget``
+        only where set, so the record of an ordinary run is as it always was)."""
+        d = asdict(self)
+        if not self.until_budget:
+            del d["until_budget"]
+        return d
 
     @staticmethod
     def for_run(protocol: Protocol, on_stall: str, stall_window: int = 500) -> "StopConfig":
@@ -206,7 +217,8 @@ class LazyStopRule:
     def check(self, step: int, active: list[int], validate: Callable, history: History
               ) -> list[int]:
         """Return the networks of ``active`` that meet the rule at ``step``."""
-        w, thr = self.cfg.window, self.cfg.threshold
+        w = self.cfg.window
+        thr = math.inf if self.cfg.until_budget else self.cfg.threshold
         pending = [p for p in active if step - self.last_fail[p] >= w]
         depth = 0
         while pending and depth < w:
@@ -530,7 +542,7 @@ def _stalled(hist: History, p: int, step: int, start: int, stop: StopConfig) -> 
     """Every validation of network p in the last ``stall_window`` updates (all
     after its last restart; at least 10 of them) is below ``stall_below``."""
     w = stop.stall_window
-    if not w or stop.stall_below <= 0 or step - start < w or step % 10:
+    if not w or stop.until_budget or stop.stall_below <= 0 or step - start < w or step % 10:
         return False
     recent = [a for s, a in zip(hist.val_steps[p], hist.val_acc[p]) if s > step - w]
     return len(recent) >= 10 and max(recent) < stop.stall_below
