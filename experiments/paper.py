@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnn.census import summarise
 from rnn.errors import UserError
 from rnn.cli import Parser, run_cli
 from rnn.metrics import LABEL as SIMILARITY_LABEL
@@ -63,6 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
          ROOT / "experiments" / "grids" / "claims_high.toml"]
 RESULTS = ROOT / "experiments" / "results"
+FIXED_LENGTH = ROOT / "experiments" / "grids" / "fixed_length.toml"
 PROTOCOL_NETWORKS = {1: ROOT / "experiments" / "networks" / "n1-original",
                      2: ROOT / "experiments" / "networks" / "original"}
 METRICS = [TOPOLOGY, "svcca_original", *SIMILARITY]
@@ -105,6 +107,9 @@ def build_parser() -> Parser:
                    help=f"what to compare by, any of {', '.join(METRICS)} (default: all)")
     p.add_argument("--models-dir", default=None, metavar="DIR",
                    help="the grids' networks folder (default: each grid file's models_dir)")
+    p.add_argument("--fixed-length", default=str(FIXED_LENGTH), metavar="GRID.toml",
+                   help="the fixed-length experiment's grid (noise or training length; default "
+                        "experiments/grids/fixed_length.toml); 'none' leaves the section out")
     p.add_argument("--no-protocol-networks", action="store_true",
                    help="leave out the protocol experiment's N = 1, 2 BPTT/GA networks")
     p.add_argument("--out", default=str(RESULTS), metavar="DIR",
@@ -232,7 +237,7 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
     from rnn.io import load_model
     from rnn.similarity import DSAOptions, metric_cache, similarity_distances
     from rnn.svcca import PairCache, SVCCAOptions, svcca_distances
-    training, models, labels = {}, [], []
+    training, models, labels, updates = {}, [], [], []
     for label, found in comp.groups.items():
         st = [m["status"] for _, m in found]
         training[label] = {"planned": comp.planned[label], "trained": len(found),
@@ -244,6 +249,7 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
             if m["status"] == "converged":
                 models.append(load_model(m["name"], folder))
                 labels.append(label)
+                updates.append(m["steps"])
     res = {"training": training, "metrics": {}}
     sizes = [labels.count(lab) for lab in comp.groups]
     if min(sizes) < 2:
@@ -262,6 +268,11 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
                                            comp.boots, "topology")
         res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(kept)
         res["fixed_points_median"] = float(np.median(topo.points))
+        cs, spi = attractor_census(models)
+        res["census"] = {lab: summarise([c for c, l in zip(cs, labels) if l == lab],
+                                        [u for u, l in zip(updates, labels) if l == lab])
+                         for lab in comp.groups}
+        res["matched"] = matched_silhouettes(topo, cs, spi, labels, n_boot)
         log(f"  topology: {topo.solved} networks solved, {len(models) - topo.solved} cached")
     if "svcca_original" in metrics:
         opts = SVCCAOptions.original()
@@ -283,6 +294,239 @@ def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
             res["metrics"][m] = stats(out[m].distances, labels, n_boot, comp.boots, m)
     res["analysis_seconds"] = round(time.time() - t0, 1)
     return res
+
+
+def attractor_census(models) -> tuple[list, list]:
+    """Each network's census and stable points per input under the 'small'
+    inputs (rnn/census.py), from the fixed points cached beside it."""
+    from rnn.census import census, stable_per_input
+    from rnn.dynamics import cached_fixed_points
+    cs, spi = [], []
+    for lm in models:
+        fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
+        n_in = len(lm.task.static_inputs("small").values)
+        cs.append(census(fp, n_in))
+        spi.append(stable_per_input(fp, n_in))
+    return cs, spi
+
+
+def matched_silhouettes(topo, cs: list, spi: list, labels: list[str], n_boot: int) -> dict:
+    """Does the topology descriptor separate the groups beyond the census?  The
+    silhouette of the same labels on two census descriptors (the count of fixed
+    points alone; the stable points per input), and the topology silhouette
+    within the networks of one kind (monostable, bistable: every input alike),
+    where at least two groups have two such networks."""
+    from rnn.census import KINDS
+    from rnn.compare import euclidean_distances
+    out = {"count": stats(euclidean_distances(np.array([[c.points] for c in cs], float)),
+                          labels, n_boot),
+           "stable_per_input": stats(euclidean_distances(np.stack(spi)), labels, n_boot)}
+    D = topo.distances()
+    pos = {i: k for k, i in enumerate(topo.kept)}
+    for kind in KINDS[:2]:
+        idx = [i for i in topo.kept if cs[i].kind == kind]
+        labs = [labels[i] for i in idx]
+        keep = sorted({lab for lab in labs if labs.count(lab) >= 2})
+        idx = [i for i in idx if labels[i] in keep]
+        groups = {lab: labs.count(lab) for lab in keep}
+        if len(keep) < 2:
+            out[f"topology_{kind}"] = {"silhouette": None, "groups": groups}
+            continue
+        sub = [pos[i] for i in idx]
+        out[f"topology_{kind}"] = {**stats(D[np.ix_(sub, sub)], [labels[i] for i in idx],
+                                           n_boot), "groups": groups}
+    return out
+
+
+# ---- noise or training length (the fixed-length grid) -------------------------
+
+def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dict | None:
+    """The fixed-length experiment (experiments/grids/fixed_length.toml): each
+    network's census, topology descriptor and validation accuracy after every
+    snapshot update and after K, beside its claims-grid twin (same cell and seed,
+    trained to the stop rule); per task and update the noise-label silhouettes
+    of the topology and of the fixed-point count; whether each network retraced
+    its twin (loss histories over the twin's updates)."""
+    import dataclasses
+    import torch
+    from rnn.census import census
+    from rnn.compare import euclidean_distances, topology_descriptor
+    from rnn.dynamics import cached_fixed_points
+    from rnn.grid import finished
+    from rnn.io import load_model
+    from train_models import snapshot_names
+    folder = grid.folder(models_dir)
+    cells = [c for c in grid.cells if c.updates]
+    if not cells:
+        return None
+    K = cells[0].updates
+    points = [*cells[0].snapshots, K]
+    nets, twins = [], {"compared": 0, "identical": 0, "max_abs_diff": 0.0}
+    for c in cells:
+        twin_cell = dataclasses.replace(c, updates=None, snapshots=None, name="")
+        twin_of = finished(claims_folder, twin_cell) if claims_folder.is_dir() else {}
+        for seed, m in sorted(finished(folder, c).items()):
+            names = dict(zip(c.snapshots, snapshot_names(m["name"], list(c.snapshots))))
+            names[K] = m["name"]
+            at = {}
+            for u, nm in names.items():
+                if not (folder / f"{nm}.pt").exists():
+                    continue
+                lm = load_model(nm, folder)
+                at[u] = _fixed_length_point(lm, census, topology_descriptor,
+                                            cached_fixed_points)
+            tm = twin_of.get(seed)
+            if tm is not None and tm["status"] == "converged":
+                tl = load_model(tm["name"], claims_folder)
+                at["stop"] = {**_fixed_length_point(tl, census, topology_descriptor,
+                                                    cached_fixed_points), "update": tm["steps"]}
+                own = load_model(m["name"], folder).history["loss"]
+                theirs = tl.history["loss"]
+                if len(own) >= len(theirs):
+                    d = float((own[:len(theirs)] - theirs).abs().max()) if len(theirs) else 0.0
+                    twins["compared"] += 1
+                    twins["identical"] += d == 0.0
+                    twins["max_abs_diff"] = max(twins["max_abs_diff"], d)
+            nets.append({"task": c.task, "N": c.N, "noise": c.noise, "seed": seed,
+                         "status": m["status"], "at": at})
+    log(f"fixed-length experiment: {len(nets)} networks")
+    keys = ["stop", *points]
+    table, by_update = [], []
+    for task, N in dict.fromkeys((n["task"], n["N"]) for n in nets):
+        label = "RDM" if task == "rdm" else f"N = {N}"
+        mine = [n for n in nets if (n["task"], n["N"]) == (task, N)]
+        for v in sorted({n["noise"] for n in mine}):
+            row = {"task": label, "noise": v, "networks": 0, "at": {}}
+            grp = [n for n in mine if n["noise"] == v]
+            row["networks"] = len(grp)
+            for k in keys:
+                have = [n["at"][k] for n in grp if k in n["at"]]
+                if have:
+                    row["at"][str(k)] = {
+                        "networks": len(have),
+                        "bistable": sum(h["kind"] == "bistable" for h in have),
+                        "monostable": sum(h["kind"] == "monostable" for h in have),
+                        "accuracy_mean": float(np.mean([h["accuracy"] for h in have])),
+                        "points_median": float(np.median([h["points"] for h in have])),
+                        **({"update_median": float(np.median([h["update"] for h in have]))}
+                           if k == "stop" else {})}
+            table.append(row)
+        for k in keys:
+            have = [(f"v = {n['noise']:g}", n["at"][k]) for n in mine
+                    if k in n["at"] and n["at"][k]["vector"] is not None]
+            labels = [lab for lab, _ in have]
+            if len(set(labels)) < 2 or min(labels.count(x) for x in set(labels)) < 2:
+                continue
+            X = np.stack([h["vector"] for _, h in have])
+            cnt = np.array([[h["points"]] for _, h in have], float)
+            by_update.append({"task": label, "at": str(k),
+                              "topology": stats(euclidean_distances(X), labels, n_boot),
+                              "count": stats(euclidean_distances(cnt), labels, n_boot)})
+    return {"updates": K, "snapshots": list(cells[0].snapshots), "grid": grid.path,
+            "planned": sum(c.networks for c in cells), "trained": len(nets),
+            "cells": table, "by_update": by_update, "twins": twins,
+            "answer": fixed_length_answer(table, K)}
+
+
+def _fixed_length_point(lm, census, topology_descriptor, cached_fixed_points) -> dict:
+    fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
+    cs = census(fp, len(lm.task.static_inputs("small").values))
+    v, _ = topology_descriptor(fp, lm.model)
+    return {"kind": cs.kind, "points": cs.points, "vector": v,
+            "accuracy": float(lm.meta["final_accuracy"])}
+
+
+# a change of kind in at least this share of a group's networks counts as a change
+KIND_SHIFT = 0.5
+
+
+def fixed_length_answer(table: list[dict], K: int) -> dict:
+    """Per task: does bistability come with training length at fixed noise (the
+    share of bistable networks of some noise level changes by at least KIND_SHIFT
+    between the stop rule and update K), with noise at fixed length (at update K
+    the shares of the noise levels differ by at least KIND_SHIFT), both, or
+    neither.  Tasks whose networks are not all analysed at both points are
+    'not yet'."""
+    out = {}
+    for task in dict.fromkeys(r["task"] for r in table):
+        rows = [r for r in table if r["task"] == task]
+        share = {}
+        for r in rows:
+            for k in ("stop", str(K)):
+                x = r["at"].get(k)
+                if x:
+                    share[(r["noise"], k)] = x["bistable"] / x["networks"]
+        noises = [r["noise"] for r in rows]
+        if len(noises) < 2 or any((v, k) not in share for v in noises for k in ("stop", str(K))):
+            out[task] = {"answer": "not yet"}
+            continue
+        length = {v: share[(v, str(K))] - share[(v, "stop")] for v in noises}
+        at_k = [share[(v, str(K))] for v in noises]
+        by_length = any(abs(d) >= KIND_SHIFT for d in length.values())
+        by_noise = max(at_k) - min(at_k) >= KIND_SHIFT
+        out[task] = {"answer": {(True, True): "both", (True, False): "training length",
+                                (False, True): "noise", (False, False): "neither"}[
+                                    (by_length, by_noise)],
+                     "length_change": {f"{v:g}": d for v, d in length.items()},
+                     "noise_spread_at_K": max(at_k) - min(at_k)}
+    return out
+
+
+def fixed_length_section(fl: dict | None) -> list[str]:
+    if fl is None:
+        return []
+    K = fl["updates"]
+    keys = ["stop", *fl["snapshots"], K]
+    L = ["", "## Noise or training length: the fixed-length experiment", "",
+         f"BPTT networks at the three noise levels ({Path(fl['grid']).name}), trained for "
+         f"exactly {K} updates past the stop rule, with their weights kept after "
+         + ", ".join(str(u) for u in fl["snapshots"]) + f" and {K} updates; each beside its "
+         "claims-grid twin (same cell and seed, stopped by the stop rule: the 'stop rule' "
+         f"column). {fl['trained']} of {fl['planned']} networks trained. Each cell: bistable "
+         "networks (every input two stable points and a saddle) of those analysed, and their "
+         "mean validation accuracy.", ""]
+    tw = fl["twins"]
+    if tw["compared"]:
+        L += [f"Each network retraces its twin until the twin's stop rule: of {tw['compared']} "
+              f"twins, {tw['identical']} have the same loss history to the last bit over the "
+              f"twin's updates (largest difference {tw['max_abs_diff']:.2g}).", ""]
+    L += ["| task | noise | networks | stop rule | " + " | ".join(
+              f"after {k}" for k in keys[1:]) + " |", "|---|---|---|" + "---|" * len(keys)]
+    for r in fl["cells"]:
+        cells = []
+        for k in keys:
+            x = r["at"].get(str(k))
+            if not x:
+                cells.append("–")
+                continue
+            where = f" (median update {x['update_median']:.0f})" if k == "stop" else ""
+            cells.append(f"{x['bistable']}/{x['networks']} bistable, acc "
+                         f"{x['accuracy_mean']:.3f}{where}")
+        L.append(f"| {r['task']} | v = {r['noise']:g} | {r['networks']} | " + " | ".join(cells)
+                 + " |")
+    if fl["by_update"]:
+        L += ["", "The noise-label silhouettes at each point of training (the topology "
+              "descriptor, and the fixed-point count alone):", "",
+              "| task | after | attractor topology | count of fixed points alone |",
+              "|---|---|---|---|"]
+        for b in fl["by_update"]:
+            at = "the stop rule" if b["at"] == "stop" else f"{b['at']} updates"
+            L.append(f"| {b['task']} | {at} | {fmt(b['topology'])} | {fmt(b['count'])} |")
+    L += ["", f"**Answer**, per task (a change of kind in at least {KIND_SHIFT:g} of a noise "
+          "level's networks between its stop rule and update "
+          f"{K} counts as *training length*; bistable shares at update {K} that differ by at "
+          f"least {KIND_SHIFT:g} between noise levels count as *noise*):", ""]
+    for task, a in fl["answer"].items():
+        if a["answer"] == "not yet":
+            L.append(f"* {task}: not yet (networks still training: `python run_grid.py "
+                     f"{Path(fl['grid']).relative_to(ROOT) if Path(fl['grid']).is_relative_to(ROOT) else fl['grid']} "
+                     "--workers 1 --threads 1 --no-compare`)")
+            continue
+        ch = ", ".join(f"v = {v}: {d:+.2f}" for v, d in a["length_change"].items())
+        L.append(f"* {task}: **{a['answer']}** — change of the bistable share from the stop "
+                 f"rule to update {K}: {ch}; spread of the bistable shares across noise levels "
+                 f"at update {K}: {a['noise_spread_at_K']:.2f}.")
+    return L
 
 
 # ---- verdicts ----------------------------------------------------------------
@@ -536,7 +780,8 @@ def verdict_text(claim: dict) -> str:
 
 
 def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
-                   trends: list | None = None, match: dict | None = None) -> None:
+                   trends: list | None = None, match: dict | None = None,
+                   fl: dict | None = None) -> None:
     neg = args.negligible
     L = ["# The paper's three claims", "",
          "Generated by `python -m experiments.paper` (experiments/paper.py) from the networks "
@@ -606,6 +851,8 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
                          + ", ".join(f"{ref[N]['n']}" for N in sorted(ref)) + " | – | "
                          + "<br>".join(f"N = {N}: {fmt(ref[N])}" for N in sorted(ref))
                          + " |" + " – |" * (len(args.metrics) - 2))
+    L += census_sections(comps, args.metrics)
+    L += fixed_length_section(fl)
     short = short_cells(comps)
     if short:
         L += ["", "## Cells short of their plan", "",
@@ -644,6 +891,127 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
           "topology and every representational metric, and shows the original's last "
           "series beside its own topology and SVCCA (original analysis) silhouettes.", ""]
     path.write_text("\n".join(L) + "\n")
+
+
+def census_cell(x: dict) -> tuple[str, str, str]:
+    """(networks by kind, mean share of inputs by class, fixed points) of one group."""
+    k, i = x["kinds"], x["inputs"]
+    return (f"{k['monostable']} / {k['bistable']} / {k['mixed']}",
+            f"{i['monostable']:.2f} / {i['bistable']:.2f} / {i['other']:.2f}",
+            f"{x['points_median']:.0f} [{x['points_range'][0]}, {x['points_range'][1]}]")
+
+
+def census_sections(comps, metrics) -> list[str]:
+    """PAPER.md's census sections: what separates the noise levels (the census
+    by noise level and the matched-descriptor silhouettes) and claim 1's
+    mechanism (the census by learning rule)."""
+    if "topology" not in metrics:
+        return []
+    L = []
+    head = ("| task | group | networks (converged) | networks monostable / bistable / mixed | "
+            "share of inputs monostable / bistable / other | fixed points, median [range] | "
+            "updates, median |", "|---|---|---|---|---|---|---|")
+    for kind, protocols, title in (
+            ("noise", ("original", "clean"), "What separates the noise levels: the attractor "
+                                            "census"),
+            ("rule", ("original",), "Claim 1's mechanism: the attractor census by learning "
+                                    "rule (-v 0.5)")):
+        rows = [c for c in comps if c.kind == kind and c.result.get("census")]
+        if not rows:
+            continue
+        L += ["", f"## {title}", ""]
+        if kind == "noise":
+            L += ["Each network's fixed points under the 'small' static inputs (those of the "
+                  "topology column), counted per input: an input is *monostable* with exactly "
+                  "one fixed point, stable; *bistable* with two stable points and one saddle "
+                  "(one unstable direction); *other* otherwise. A network is monostable or "
+                  "bistable when every input is, *mixed* otherwise. Converged networks only; "
+                  "updates: to the stop rule.", ""]
+        else:
+            L += ["The same census for BPTT against GA: whether the two rules' attractors "
+                  "differ in kind (monostable against bistable) or only in where they lie "
+                  "(the representational metrics above).", ""]
+        for protocol in protocols:
+            sub = [c for c in rows if c.protocol == protocol]
+            if not sub:
+                continue
+            L += [f"{protocol.capitalize()} protocol:", "", *head]
+            for c in sub:
+                for lab, x in c.result["census"].items():
+                    if not x.get("networks"):
+                        continue
+                    a, b, pts = census_cell(x)
+                    upd = f"{x['updates_median']:.0f}" if "updates_median" in x else "–"
+                    src = " (protocol networks)" if c.source else ""
+                    L.append(f"| {c.task_label}{src} | {lab} | {x['networks']} | {a} | {b} | "
+                             f"{pts} | {upd} |")
+            L.append("")
+        if kind == "noise":
+            L += ["Does the topology descriptor separate the noise levels beyond the census? "
+                  "The silhouette of the noise label on the topology descriptor beside two "
+                  "census descriptors — the count of fixed points alone (one number per "
+                  "network) and the number of stable points under each input — and the "
+                  "topology silhouette within the networks of one kind only (groups with at "
+                  "least two such networks; their sizes in brackets):", "",
+                  "| task | protocol | attractor topology | count of fixed points alone | "
+                  "stable points per input | topology, monostable networks only | topology, "
+                  "bistable networks only |", "|---|---|---|---|---|---|---|"]
+            for c in rows:
+                mt = c.result.get("matched", {})
+                within = []
+                for k in ("monostable", "bistable"):
+                    x = mt.get(f"topology_{k}", {})
+                    g = ", ".join(f"{lab} {n}" for lab, n in x.get("groups", {}).items())
+                    within.append((fmt(x) if x.get("silhouette") is not None else
+                                   "fewer than two groups") + (f" ({g})" if g else ""))
+                L.append(f"| {c.task_label} | {c.protocol} | "
+                         f"{fmt(c.result['metrics'].get('topology'))} | "
+                         f"{fmt(mt.get('count'))} | {fmt(mt.get('stable_per_input'))} | "
+                         f"{within[0]} | {within[1]} |")
+    return L
+
+
+def plot_census(comps, out: Path) -> list[str]:
+    """paper_attractors.png: against the task, per noise level (BPTT, original
+    protocol) and for GA at -v 0.5, the share of bistable networks, the median
+    count of fixed points and the median training length."""
+    from rnn import plotting as P
+    rows = [c for c in comps if c.protocol == "original" and not c.source
+            and c.result.get("census")]
+    if not rows:
+        return []
+    P.use_backend(False)
+    fig, axes = P.new_figure(3, 1, width=4.4, height=3.8)
+    series: dict = {}
+    for c in rows:
+        for lab, x in c.result["census"].items():
+            if c.kind == "rule" and lab != "GA" or not x.get("networks"):
+                continue
+            name = f"BPTT, {lab}" if c.kind == "noise" else "GA, v = 0.5"
+            series.setdefault(name, {})[c.order] = x
+    for name in sorted(series, key=lambda n: (n.startswith("GA"), n)):
+        pts = sorted(series[name].items())
+        xs = [o for o, _ in pts]
+        style = dict(marker="s", ls=":", color="k") if name.startswith("GA") else \
+            dict(marker="o", ls="-")
+        axes[0][0].plot(xs, [x["kinds"]["bistable"] / x["networks"] for _, x in pts],
+                        label=name, **style)
+        axes[0][1].plot(xs, [x["points_median"] for _, x in pts], label=name, **style)
+        axes[0][2].plot(xs, [x.get("updates_median", np.nan) for _, x in pts], label=name,
+                        **style)
+    for ax, title, ylab in zip(axes[0], ("bistable networks", "fixed points per network",
+                                         "training length"),
+                               ("share of networks bistable at every input",
+                                "median count ('small' inputs)",
+                                "median updates to the stop rule")):
+        ax.set_xticks(range(0, 7), ["RDM"] + [str(n) for n in range(1, 7)])
+        ax.set_xlabel("task (N of N-CDI)")
+        ax.set_title(title)
+        ax.set_ylabel(ylab)
+    axes[0][2].set_yscale("log")
+    axes[0][0].set_ylim(-0.05, 1.05)
+    axes[0][0].legend(fontsize=7)
+    return [P.save(fig, out / "paper_attractors.png")]
 
 
 def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
@@ -743,16 +1111,19 @@ def main(argv=None) -> int:
             log(f"  skipped: {c.result['skipped']}")
         else:
             log("  " + "; ".join(f"{m} {fmt(x)}" for m, x in c.result["metrics"].items()))
+    fl = None
+    if args.fixed_length != "none" and "topology" in args.metrics:
+        fl = fixed_length(read_grid(args.fixed_length), None, cache_dir, args.bootstrap, log)
     ref = reference_rows(args.bootstrap) if "svcca_original" in args.metrics else {}
     claims = verdicts(comps, args.negligible)
     trends = [t for t in (trend(comps, "topology", pr) for pr in ("original", "clean"))
               if t is not None] if "topology" in args.metrics else []
-    figures = plot(comps, ref, out, trends)
+    figures = plot(comps, ref, out, trends) + plot_census(comps, out)
     wall = time.time() - t0
     md = out / "PAPER.md"
     match = series_match(comps)
     write_markdown(md, comps, claims, ref, args, wall, [Path(f).name for f in figures], trends,
-                   match)
+                   match, fl)
     js = out / "paper.json"
     from rnn.io import atomic_write_text, dumps_strict
     atomic_write_text(js, dumps_strict({
@@ -760,7 +1131,7 @@ def main(argv=None) -> int:
         "comparisons": [{"key": c.key, "kind": c.kind, "task": c.task, "N": c.N,
                          "protocol": c.protocol, "source": c.source, **c.result}
                         for c in comps],
-        "trends": trends, "original_series_match": match,
+        "trends": trends, "original_series_match": match, "fixed_length": fl,
         "reference_rule_svcca": ref, "original_series": ORIGINAL_SERIES,
         "bootstrap": args.bootstrap, "negligible": args.negligible, "grids": args.grid_paths,
         "wall_seconds": round(wall, 1)}))

@@ -92,7 +92,7 @@ def test_paper_end_to_end_matches_the_topology_script(tmp_path):
     fill(read_grid(g), folder)
     rc = paper.main(["--grids", str(g), "--models-dir", str(folder), "--out", str(out),
                      "--bootstrap", "50", "--metrics", "topology", "svcca_original", "cka",
-                     "--no-protocol-networks", "--quiet"])
+                     "--no-protocol-networks", "--fixed-length", "none", "--quiet"])
     assert rc == 0
     md = (out / "PAPER.md").read_text()
     for k in (1, 2, 3):
@@ -224,3 +224,75 @@ def test_series_match_measures_the_original_series_against_each_metric():
     assert "closest to SVCCA (original analysis) (root-mean-square difference 0.000)" in text
     assert "N = 1…3" in text
     assert paper.series_match([comp(1)]) == {} and paper.series_match_sentence({}) == ""
+
+
+def test_census_sections_and_figure_on_shipped_networks(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text(GRID)
+    folder, out = tmp_path / "m", tmp_path / "out"
+    fill(read_grid(g), folder)
+    assert paper.main(["--grids", str(g), "--models-dir", str(folder), "--out", str(out),
+                       "--bootstrap", "20", "--metrics", "topology", "--fixed-length", "none",
+                       "--no-protocol-networks", "--quiet"]) == 0
+    md = (out / "PAPER.md").read_text()
+    assert "What separates the noise levels: the attractor census" in md
+    assert "Claim 1's mechanism" in md and "Noise or training length" not in md
+    data = json.loads((out / "paper.json").read_text())
+    noise = data["comparisons"][0]
+    cen = noise["census"]["v = 0.1"]
+    assert cen["networks"] == 3 and sum(cen["kinds"].values()) == 3
+    assert sum(cen["inputs"].values()) == pytest.approx(1.0)
+    assert set(noise["matched"]) == {"count", "stable_per_input", "topology_monostable",
+                                     "topology_bistable"}
+    assert (out / "paper_attractors.png").stat().st_size > 0
+    assert data["fixed_length"] is None
+
+
+def test_fixed_length_answer_rules():
+    def row(v, stop, at_k, n=4):
+        return {"task": "RDM", "noise": v,
+                "at": {"stop": {"bistable": stop, "networks": n},
+                       "800": {"bistable": at_k, "networks": n}}}
+    ans = paper.fixed_length_answer
+    assert ans([row(0.1, 0, 0), row(1.0, 4, 4)], 800)["RDM"]["answer"] == "noise"
+    assert ans([row(0.1, 0, 4), row(1.0, 0, 4)], 800)["RDM"]["answer"] == "training length"
+    assert ans([row(0.1, 0, 3), row(1.0, 0, 0)], 800)["RDM"]["answer"] == "both"
+    assert ans([row(0.1, 1, 1), row(1.0, 1, 2)], 800)["RDM"]["answer"] == "neither"
+    partial = [row(0.1, 0, 0), {"task": "RDM", "noise": 1.0, "at": {}}]
+    assert ans(partial, 800)["RDM"]["answer"] == "not yet"
+
+
+def test_fixed_length_experiment_on_tiny_networks(tmp_path, monkeypatch, capsys):
+    from test_cli_train import run_main
+    claims, fl = tmp_path / "claims", tmp_path / "fl"
+    claims.mkdir()
+    fl.mkdir()
+    monkeypatch.setenv("RNN_MODELS_DIR", str(claims))
+    g = tmp_path / "fixed.toml"
+    g.write_text('[grid]\nname = "fl"\nnetworks = 2\nfirst_seed = 0\nprotocol = "original"\n'
+                 'hidden = 8\nupdates = 6\nsnapshots = [3]\n[[cells]]\ntask = "rdm"\n'
+                 'rule = "bptt"\nnoise = [0.1, 1.0]\n')
+    grid = read_grid(g)
+    for cell in grid.cells:
+        twin = cell.name.replace("-u6", "")
+        common = [*cell.train_args()[:3], "--hidden", "8", "--protocol", "original",
+                  "--count", "2", "--seed", "0", "--quiet", "--rule", "bptt"]
+        a = [f"{cell.name}_s0", *cell.train_args(), "--count", "2", "--seed", "0", "--quiet",
+             "--models-dir", str(fl)]
+        assert run_main(a, capsys)[0] == 0
+        assert run_main([f"{twin}_s0", *common, "--max-steps", "4"], capsys)[0] == 0
+        for k in range(2):                       # stand-ins for twins that met the stop rule
+            f = claims / f"{twin}_s0_{k:03d}.json"
+            f.write_text(f.read_text().replace('"status": "budget"', '"status": "converged"'))
+    res = paper.fixed_length(grid, fl, claims, 20, lambda *a: None)
+    assert res["trained"] == 4 and res["planned"] == 4 and res["updates"] == 6
+    assert res["twins"] == {"compared": 4, "identical": 4, "max_abs_diff": 0.0}
+    rows = {r["noise"]: r for r in res["cells"]}
+    assert set(rows) == {0.1, 1.0}
+    for r in rows.values():
+        assert set(r["at"]) == {"stop", "3", "6"} and r["at"]["stop"]["update_median"] == 4
+        assert r["at"]["6"]["networks"] == 2 and 0 <= r["at"]["6"]["accuracy_mean"] <= 1
+    assert res["answer"]["RDM"]["answer"] in ("both", "training length", "noise", "neither")
+    md = "\n".join(paper.fixed_length_section(res))
+    assert "after 3" in md and "after 6" in md and "**Answer**" in md
+    assert "4 have the same loss history" in md
