@@ -722,36 +722,48 @@ def training_line(c: Comparison) -> str:
     return "; ".join(parts)
 
 
-def gpu_share(c: Comparison, label: str) -> bool:
-    """Whether a group is planned for a GPU (experiments/claims_gpu.sh): every
-    cell at N >= 5 (claims_high.toml) and every GA cell."""
-    return (c.N or 0) >= 5 or label == "GA"
-
-
-def ga_walls(comps) -> str:
-    """'; the N = 3, 4 GA networks here took 11–74 min each' from their
-    records' wall_time_s (the grid's own networks only), or ''."""
-    walls = [(c.N, m["wall_time_s"]) for c in comps if not c.source
-             for lab, nets in c.groups.items() if lab == "GA"
-             for _, m in nets if m.get("wall_time_s")]
-    if not walls:
-        return ""
-    ns = ", ".join(str(n) for n in sorted({n for n, _ in walls}))
-    w = [x for _, x in walls]
-    return (f"; the N = {ns} GA networks here took {min(w) / 60:.0f}–"
-            f"{max(w) / 60:.0f} min each to train")
+def network_hours(nets: list) -> float | None:
+    """Median CPU hours one network of these took: its job's wall time shared by
+    the networks the job trained together (``population.count``)."""
+    per = [m["wall_time_s"] / max(1, int(m.get("population", {}).get("count", 1)))
+           for _, m in nets if isinstance(m.get("wall_time_s"), (int, float))]
+    return float(np.median(per)) / 3600 if per else None
 
 
 def short_cells(comps) -> list[str]:
-    """One line per comparison with a group trained short of its plan, each
-    group marked with why: the GPU's share, or the CPU's training time."""
+    """One line per comparison with a group trained short of its plan: what is
+    missing and the hours it would take on this CPU, one thread, from the
+    measured training walls of the group's own networks (else of the same rule
+    at the nearest task below that has some)."""
+    timed: dict = {}
+    for c in comps:
+        if c.source:
+            continue
+        for lab, nets in c.groups.items():
+            h = network_hours(nets)
+            if h is not None:
+                timed[(c.kind, c.protocol, lab, c.order)] = h
     out = []
     for c in comps:
         if c.source:
             continue
-        short = [f"{lab} {t['trained']} of {t['planned']} "
-                 + ("(GPU's share)" if gpu_share(c, lab) else "(CPU time)")
-                 for lab, t in c.result["training"].items() if t["trained"] < t["planned"]]
+        short = []
+        for lab, t in c.result["training"].items():
+            missing = t["planned"] - t["trained"]
+            if missing <= 0:
+                continue
+            own = timed.get((c.kind, c.protocol, lab, c.order))
+            below = sorted((o, h) for (k, pr, lb, o), h in timed.items()
+                           if (k, pr, lb) == (c.kind, c.protocol, lab) and o < c.order)
+            if own is not None:
+                est = f"about {missing * own:.1f} h"
+            elif below:
+                o, h = below[-1]
+                task = "RDM" if o == 0 else f"N = {o:g}"
+                est = f"at least {missing * h:.1f} h (timed at {task})"
+            else:
+                est = "not timed yet"
+            short.append(f"{lab} {t['trained']} of {t['planned']} ({est})")
         if short:
             what = "noise" if c.kind == "noise" else "rule"
             out.append(f"* {c.task_label}, {what} comparison, {c.protocol} protocol: "
@@ -857,13 +869,15 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
     if short:
         L += ["", "## Cells short of their plan", "",
               "Networks not trained yet, by comparison (the plan is the grid file's "
-              "`networks`), and why: *GPU's share* marks the cells planned for a GPU (N = 5, 6 "
-              f"and the GA cells{ga_walls(comps)}), *CPU time* the cells the CPU trains in the "
-              "background, one thread, across sessions, and has not finished yet. Rerunning "
-              "`python run_grid.py experiments/grids/claims.toml --workers 1 --threads 1` "
-              "trains exactly the missing seeds of the CPU grid, and "
-              "`bash experiments/claims_gpu.sh` the GPU's share (N = 5, 6 and the GA cells); "
-              "a network that did not converge counts as trained and is kept out of the "
+              "`networks`), with the CPU time the missing ones would take on this project's "
+              "2-core CPU, one thread per job: the median training wall per network of the "
+              "group's own networks (a job's wall shared by the networks it trained "
+              "together), else of the same rule at the nearest task below (a lower bound: "
+              "training grows longer with N). Rerunning `python run_grid.py "
+              "experiments/grids/claims.toml --workers 1 --threads 1` (and `claims_high.toml` "
+              "for N = 5, 6) trains exactly the missing seeds, in the background, across "
+              "sessions; `bash experiments/claims_gpu.sh` does the same on a GPU where one is "
+              "lent. A network that did not converge counts as trained and is kept out of the "
               "silhouettes.", ""] + short
     L += ["", "## What the original's code says about claims 2 and 3", "",
           "The original repository holds no table of these claims. At the end of its "

@@ -133,27 +133,32 @@ def test_training_line_and_short_cells_say_trained_of_planned():
         "v = 0.1: 16 of 24 trained, all converged, median 302 updates; "
         "v = 1: 24 of 24 trained, 22 converged, 2 budget, median 508 updates; "
         "v = 0.5: 0 of 24 trained")
+    # nothing trained anywhere: no time to estimate from
     assert paper.short_cells([c]) == [
-        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24 (CPU time), "
-        "v = 0.5 0 of 24 (CPU time)"]
-    # N >= 5 and GA groups are the GPU's share
+        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24 (not timed yet), "
+        "v = 0.5 0 of 24 (not timed yet)"]
+    # the group's own networks time it: a job's wall shared by the networks it trained
+    job = {"wall_time_s": 1440.0, "population": {"count": 4}}       # 6 min a network
+    c.groups = {"v = 0.1": [(None, job)] * 4, "v = 0.5": []}
+    assert paper.short_cells([c]) == [
+        "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24 (about 0.8 h), "
+        "v = 0.5 0 of 24 (not timed yet)"]
+    # a group with no network yet is timed by the same rule at the nearest task below
     g = paper.Comparison("rule", "ncdi", 5, "original", {}, {})
     g.result = {"training": {
         "BPTT": {"planned": 24, "trained": 0, "converged": 0, "other": {},
                  "updates_median": None},
         "GA": {"planned": 24, "trained": 0, "converged": 0, "other": {},
                "updates_median": None}}}
-    assert paper.short_cells([g]) == [
-        "* N = 5, rule comparison, original protocol: BPTT 0 of 24 (GPU's share), "
-        "GA 0 of 24 (GPU's share)"]
-    assert paper.ga_walls([g]) == ""
-    g.groups = {"GA": [(None, {"wall_time_s": 660.0}), (None, {"wall_time_s": 1500.0}),
-                       (None, {})]}
-    assert paper.ga_walls([g]) == "; the N = 5 GA networks here took 11–25 min each to train"
-    g.N = 4
-    assert paper.short_cells([g]) == [
-        "* N = 4, rule comparison, original protocol: BPTT 0 of 24 (CPU time), "
-        "GA 0 of 24 (GPU's share)"]
+    g.groups = {"BPTT": [], "GA": []}
+    lower = paper.Comparison("rule", "ncdi", 4, "original",
+                             {"BPTT": [], "GA": [(None, {"wall_time_s": 1800.0}),
+                                                 (None, {"wall_time_s": 3600.0}), (None, {})]},
+                             {})
+    lower.result = {"training": {}}
+    assert paper.short_cells([lower, g]) == [
+        "* N = 5, rule comparison, original protocol: BPTT 0 of 24 (not timed yet), "
+        "GA 0 of 24 (at least 18.0 h (timed at N = 4))"]
     # a comparison trained to plan, or drawn from the protocol experiment, is not listed
     c.result["training"]["v = 0.1"]["trained"] = 24
     c.result["training"]["v = 0.5"]["trained"] = 24
