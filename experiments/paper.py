@@ -476,6 +476,15 @@ def fixed_length_section(fl: dict | None) -> list[str]:
     if fl is None:
         return []
     K = fl["updates"]
+    grid = Path(fl["grid"])
+    run = (f"`python run_grid.py {grid.relative_to(ROOT) if grid.is_relative_to(ROOT) else grid}"
+           " --workers 1 --threads 1 --no-compare`")
+    if not fl["trained"]:
+        return ["", "## Noise or training length: the fixed-length experiment", "",
+                f"BPTT networks at the three noise levels ({grid.name}), to be trained for "
+                f"exactly {K} updates past the stop rule with snapshots after "
+                + ", ".join(str(u) for u in fl["snapshots"]) + f" updates: none of the "
+                f"{fl['planned']} is trained yet ({run})."]
     keys = ["stop", *fl["snapshots"], K]
     L = ["", "## Noise or training length: the fixed-length experiment", "",
          f"BPTT networks at the three noise levels ({Path(fl['grid']).name}), trained for "
@@ -518,9 +527,7 @@ def fixed_length_section(fl: dict | None) -> list[str]:
           f"least {KIND_SHIFT:g} between noise levels count as *noise*):", ""]
     for task, a in fl["answer"].items():
         if a["answer"] == "not yet":
-            L.append(f"* {task}: not yet (networks still training: `python run_grid.py "
-                     f"{Path(fl['grid']).relative_to(ROOT) if Path(fl['grid']).is_relative_to(ROOT) else fl['grid']} "
-                     "--workers 1 --threads 1 --no-compare`)")
+            L.append(f"* {task}: not yet (networks still training: {run})")
             continue
         ch = ", ".join(f"v = {v}: {d:+.2f}" for v, d in a["length_change"].items())
         L.append(f"* {task}: **{a['answer']}** — change of the bistable share from the stop "
@@ -987,8 +994,9 @@ def census_sections(comps, metrics) -> list[str]:
 
 def plot_census(comps, out: Path) -> list[str]:
     """paper_attractors.png: against the task, per noise level (BPTT, original
-    protocol) and for GA at -v 0.5, the share of bistable networks, the median
-    count of fixed points and the median training length."""
+    protocol) and for GA at -v 0.5, the mean share of bistable static inputs,
+    the median count of fixed points per static input ('small' set: 21 per
+    context) and the median training length."""
     from rnn import plotting as P
     rows = [c for c in comps if c.protocol == "original" and not c.source
             and c.result.get("census")]
@@ -1008,15 +1016,15 @@ def plot_census(comps, out: Path) -> list[str]:
         xs = [o for o, _ in pts]
         style = dict(marker="s", ls=":", color="k") if name.startswith("GA") else \
             dict(marker="o", ls="-")
-        axes[0][0].plot(xs, [x["kinds"]["bistable"] / x["networks"] for _, x in pts],
+        axes[0][0].plot(xs, [x["inputs"]["bistable"] for _, x in pts], label=name, **style)
+        axes[0][1].plot(xs, [x["points_median"] / x["static_inputs"] for _, x in pts],
                         label=name, **style)
-        axes[0][1].plot(xs, [x["points_median"] for _, x in pts], label=name, **style)
         axes[0][2].plot(xs, [x.get("updates_median", np.nan) for _, x in pts], label=name,
                         **style)
-    for ax, title, ylab in zip(axes[0], ("bistable networks", "fixed points per network",
+    for ax, title, ylab in zip(axes[0], ("bistable inputs", "fixed points",
                                          "training length"),
-                               ("share of networks bistable at every input",
-                                "median count ('small' inputs)",
+                               ("share of static inputs bistable (mean over networks)",
+                                "median count per static input",
                                 "median updates to the stop rule")):
         ax.set_xticks(range(0, 7), ["RDM"] + [str(n) for n in range(1, 7)])
         ax.set_xlabel("task (N of N-CDI)")

@@ -92,7 +92,7 @@ def summarise(cs: list[Census], updates: list[int] | None = None) -> dict:
         return {"networks": 0}
     kinds = [c.kind for c in cs]
     pts = [c.points for c in cs]
-    out = {"networks": len(cs), "kinds": {k: kinds.count(k) for k in KINDS},
+    out = {"networks": len(cs), "static_inputs": cs[0].inputs, "kinds": {k: kinds.count(k) for k in KINDS},
            "inputs": {k: float(np.mean([getattr(c, k) / c.inputs for c in cs]))
                       for k in INPUT_CLASSES},
            "points_median": float(np.median(pts)), "points_range": [min(pts), max(pts)]}

@@ -47,7 +47,7 @@ def test_summary_of_a_group():
     a = census(one_unit(2.0, [0.0, 0.01]), 2)                 # bistable, 6 points
     b = census(one_unit(0.5, [0.0, 1.0]), 2)                  # monostable, 2 points
     s = summarise([a, b, b], [100, 200, 300])
-    assert s["networks"] == 3 and s["kinds"] == {"monostable": 2, "bistable": 1, "mixed": 0}
+    assert s["networks"] == 3 and s["static_inputs"] == 2 and s["kinds"] == {"monostable": 2, "bistable": 1, "mixed": 0}
     assert s["inputs"]["bistable"] == pytest.approx(1 / 3)
     assert s["points_median"] == 2 and s["points_range"] == [2, 6]
     assert s["updates_median"] == 200
