@@ -34,10 +34,11 @@ from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
 from rnn.rules import (RULES, check_hidden, get, prefix_list, prefix_summary, rule_from_name,
                        rules_help)
-from rnn.training import FitResult, StopConfig, ValidationSet, fit, plural
+from rnn.training import FINISHED, FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, ncdi, rdm
 
 
+STOP = StopConfig()         # the stop rule's defaults, for the help text
 MAX_COUNT = 100_000      # networks of one --count run (each is a pair of files)
 MAX_UPDATES = 10_000_000  # --updates: far beyond any rule's budget, short of the memory
                           # the per-update loss history would take
@@ -45,8 +46,8 @@ MAX_UPDATES = 10_000_000  # --updates: far beyond any rule's budget, short of th
 RULE_HELP = """\
 learning rules and their defaults (all recorded in NAME.json):
 {rules}
-every rule stops when the minimum of the last 10 validation accuracies (2000
-fixed trials) reaches 0.9.
+every rule stops when the minimum of the last {window} validation accuracies (2000
+fixed trials) reaches {threshold}.
 
 training protocols (--protocol; each switch can also be set alone, e.g.
 --protocol original --no-shared-x0 for an ablation; all recorded in NAME.json):
@@ -67,7 +68,9 @@ def build_parser() -> Parser:
                description="Train a rate RNN (50 units, dt 0.1) on the RDM, CDI or N-CDI task "
                            "and save it as models/NAME.pt + models/NAME.json.",
                formatter_class=argparse.RawDescriptionHelpFormatter,
-               epilog=RULE_HELP.format(rules=rules_help()) + "\nexamples:\n  python train_models.py bptt_a -v 0.5 --N 2"
+               epilog=RULE_HELP.format(rules=rules_help(), window=STOP.window,
+                                       threshold=STOP.threshold)
+                      + "\nexamples:\n  python train_models.py bptt_a -v 0.5 --N 2"
                       "   (CDI task, BPTT)\n  python train_models.py ga_b -v 0.5 --rdm"
                       "     (RDM task, GA)\n" f"name prefixes: {prefix_list()}")
     p.add_argument("name", help="model name; its prefix picks the learning rule "
@@ -134,12 +137,12 @@ def build_parser() -> Parser:
                             "network like any other, its 'final_accuracy' validated at U), so "
                             "that its fixed points can be followed through training, e.g. "
                             "--updates 800 --snapshots 50 100 200 400")
-    p.add_argument("--stall-window", type=int, default=500, metavar="K",
+    p.add_argument("--stall-window", type=int, default=STOP.stall_window, metavar="K",
                    help="the stall rule: a network stalls when every validation in its "
-                        "last K updates (since a restart) is below 0.6 accuracy, i.e. it sits "
-                        "near chance; --on-stall says what then happens (default 500; 0 "
-                        "disables; off with --original-budgets, as the original trained to "
-                        "its budgets)")
+                        f"last K updates (since a restart) is below {STOP.stall_below} "
+                        "accuracy, i.e. it sits near chance; --on-stall says what then "
+                        f"happens (default {STOP.stall_window}; 0 disables; off with "
+                        "--original-budgets, as the original trained to its budgets)")
     p.add_argument("--on-stall", choices=("stop", "continue"), default=None,
                    help="what a stall does: stop the network (status 'stalled') or say so "
                         "above the progress bar and train on (the JSON's 'stalled_at' records "
@@ -447,14 +450,13 @@ def _status_on_disk(directory: Path, name: str) -> str | None:
 def _all_finished(directory: Path, names: list[str]) -> bool:
     """Every network of ``names`` finished on disk, and no checkpoint of their batch."""
     from rnn import resume as rsm
-    from rnn.grid import FINISHED
     return not rsm.path_for(directory, names[0]).exists() and all(
         _status_on_disk(directory, n) in FINISHED for n in names)
 
 
 def _refuse_finished(directory: Path, names: list[str]) -> None:
     """Training afresh under --resume without --force: never over a finished network."""
-    from rnn.grid import FINISHED, UNUSABLE
+    from rnn.grid import UNUSABLE
     for nm in names:
         f = directory / f"{nm}.json"
         st = _status_on_disk(directory, nm)
@@ -540,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 "budget": f"did NOT reach the stop rule within {res.steps_run[p]} {units}",
                 "interrupted": f"interrupted after {res.steps_run[p]} {units} (saved as not "
                                f"converged)",
-                "stalled": f"STALLED near chance (every validation below 0.6 for "
+                "stalled": f"STALLED near chance (every validation below {stop.stall_below} for "
                            f"{stop.stall_window} {units}) and was stopped after "
                            f"{res.steps_run[p]} {units}; try another seed",
                 "diverged": f"DIVERGED (its loss or weights became non-finite) after "

@@ -48,7 +48,7 @@ from rnn.rng import PROBE, Streams
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("eprop", "rflo")
 TASKS = ("rdm", "cdi")
-FINISHED = ("converged", "budget", "stalled", "diverged")
+from rnn.training import FINISHED
 
 
 def networks(directory: Path, task: str, rule: str, variance: str) -> list[str]:

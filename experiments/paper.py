@@ -200,7 +200,7 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
 
 def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
     """The protocol experiment's finished networks of one rule in a cell folder."""
-    from rnn.grid import FINISHED
+    from rnn.training import FINISHED
     out = {}
     for p in sorted(folder.glob(f"{rule}_s*.json")):
         try:

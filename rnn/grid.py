@@ -63,9 +63,9 @@ from pathlib import Path
 from rnn.errors import UserError
 from rnn.metrics import METRICS, TOPOLOGY
 from rnn.rules import REGISTRY, RULES, check_hidden
+from rnn.training import FINISHED  # noqa: F401 (the statuses a finished network has)
 
 ROOT = Path(__file__).resolve().parents[1]
-FINISHED = ("converged", "budget", "stalled", "diverged")
 # train_models.py's refusal to train a job afresh over its finished networks
 UNUSABLE = "checkpoint cannot be used"
 TASKS = {"rdm": None, "cdi": 2, "ncdi": None}

@@ -36,6 +36,11 @@ from rnn.rng import REDRAW, VALID, Streams
 from tasks import DecisionTask, Trials
 
 
+# how a network's training can end (its NAME.json 'status'); a checkpoint's networks
+# still training are 'in_progress' on disk and 'interrupted' after a stop
+FINISHED = ("converged", "budget", "stalled", "diverged")
+
+
 @dataclass(frozen=True)
 class StopConfig:
     threshold: float = 0.9   # validation accuracy that counts as a pass
@@ -447,7 +452,6 @@ def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
                   ) -> tuple[int, float, list[int]]:
     """Put a saved loop state back (in place); returns (update, seconds so far,
     earlier resumptions).  Raises rnn.resume.ResumeError where it does not fit."""
-    from rnn.grid import FINISHED
     from rnn.resume import ResumeError
     P = hist.P
 
