@@ -106,8 +106,8 @@ def main():
                          "per GPU)")
     ap.add_argument("--chunk", type=int, default=None, metavar="K",
                     help="networks per training job (default: the grid runner's per rule on "
-                         "a CPU, BPTT 8, GA 2, full-FORCE 4, Hebbian 4; all --per-rule on a "
-                         "GPU); a network is the same in any chunk")
+                         "a CPU, " + ", ".join(f"{r} {REGISTRY[r].chunk}" for r in RULES) +
+                         "; all --per-rule on a GPU); a network is the same in any chunk")
     ap.add_argument("--only-train", action="store_true",
                     help="train what is missing for every task at once (one pool of jobs, "
                          "e.g. several jobs sharing a lent GPU with --workers), analyse nothing")

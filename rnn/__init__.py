@@ -1,1 +1,2 @@
-"""Rate RNNs, the four learning rules and the analyses that compare them."""
+"""Rate RNNs, the learning rules of rnn/rules.py's registry and the analyses that compare
+them."""
