@@ -456,13 +456,13 @@ def _all_finished(directory: Path, names: list[str]) -> bool:
 
 def _refuse_finished(directory: Path, names: list[str]) -> None:
     """Training afresh under --resume without --force: never over a finished network."""
-    from rnn.grid import UNUSABLE
+    from rnn.resume import UNUSABLE, UNUSABLE_EXIT
     for nm in names:
         f = directory / f"{nm}.json"
         st = _status_on_disk(directory, nm)
         if st in FINISHED:
             raise UserError(f"{f} is a finished network ({st}) and its run's {UNUSABLE}; "
-                            f"pass --force to train it afresh")
+                            f"pass --force to train it afresh", status=UNUSABLE_EXIT)
 
 
 def main(argv: list[str] | None = None) -> int:

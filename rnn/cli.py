@@ -31,7 +31,7 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         code = main(argv)
     except UserError as e:
         sys.stderr.write(f"{prog}: error: {e}\n")
-        sys.exit(2)
+        sys.exit(getattr(e, "status", 2))
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
         sys.exit(130)

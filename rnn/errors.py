@@ -4,4 +4,9 @@ from __future__ import annotations
 
 
 class UserError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
+    """A problem with the user's input: printed as one line, exit status 2 (or
+    ``status``, for a refusal a calling program tells apart by it)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status

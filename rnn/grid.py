@@ -63,11 +63,10 @@ from pathlib import Path
 from rnn.errors import UserError
 from rnn.metrics import METRICS, TOPOLOGY
 from rnn.rules import REGISTRY, RULES, check_hidden
+from rnn.resume import UNUSABLE_EXIT
 from rnn.training import FINISHED  # noqa: F401 (the statuses a finished network has)
 
 ROOT = Path(__file__).resolve().parents[1]
-# train_models.py's refusal to train a job afresh over its finished networks
-UNUSABLE = "checkpoint cannot be used"
 TASKS = {"rdm": None, "cdi": 2, "ncdi": None}
 _CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
 
@@ -513,7 +512,7 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
         message = f"train_models.py failed for {job.name} (exit {r.returncode}): {last}"
-        if r.returncode == 2 and UNUSABLE in last:
+        if r.returncode == UNUSABLE_EXIT:
             # its checkpoint was set aside (another device, thread count or versions)
             # and some of its networks are finished: the others train afresh, in jobs
             # of their own within this one's seeds

@@ -42,6 +42,12 @@ SUFFIX = ".ckpt"
 # attributes of a trainer that hold its fixed set-up, not its state
 _SETUP = {"cfg", "task", "protocol", "device", "activation", "trainable", "rule"}
 
+# train_models.py --resume refusing to train afresh over finished networks when the
+# run's checkpoint cannot be used: its message, and the exit status by which the
+# grid runner tells this refusal from any other error
+UNUSABLE = "checkpoint cannot be used"
+UNUSABLE_EXIT = 3
+
 
 class ResumeError(Exception):
     """A checkpoint that cannot be used; the message says why (one line)."""
