@@ -659,9 +659,12 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, securi
                     raise RuntimeError(rec["error"])
                 records.append(rec)
                 conv = sum(s == "converged" for s in rec["status"])
+                done = (f"{conv}/{j.count} converged" if not j.cell.updates else
+                        f"{sum(s == 'budget' for s in rec['status'])}/{j.count} trained "
+                        f"{j.cell.updates} updates")
                 went_on = (f" (went on after update {rec['resumed_after']})"
                            if "resumed_after" in rec else "")
-                line = (f"{j.name}: {conv}/{j.count} converged in {rec['seconds']:.0f} s on "
+                line = (f"{j.name}: {done} in {rec['seconds']:.0f} s on "
                         f"{rec['worker']}{went_on}" if rec["trained"] else
                         f"{j.name}: not started (past the deadline)" if rec.get("skipped")
                         else f"{j.name}: already trained")

@@ -86,3 +86,21 @@ def test_grid_cells_with_updates_and_snapshots(tmp_path):
                          ({"updates": 5, "max_steps": 9}, "not both")):
         with pytest.raises(Exception, match=message):
             Cell(task="rdm", rule="bptt", **bad)
+
+
+def test_the_grid_runner_trains_a_fixed_length_cell_and_finds_it_again(tmp_path):
+    from helpers import run_script
+    g, models = tmp_path / "fl.toml", tmp_path / "models"
+    g.write_text('[grid]\nname = "fl"\nhidden = 8\nnetworks = 2\nfirst_seed = 5\nchunk = 2\n'
+                 'updates = 4\nsnapshots = [2]\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n')
+    r = run_script("run_grid.py", str(g), "--models-dir", str(models), "--workers", "1",
+                   "--no-compare", timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "2/2 trained 4 updates" in r.stdout
+    cell = "rdm-bptt-v050-clean-h8-u4"
+    for k in range(2):
+        assert json.loads((models / f"{cell}_s5_{k:03d}.json").read_text())["steps"] == 4
+        assert json.loads((models / f"{cell}_s5_{k:03d}_u0002.json").read_text())["steps"] == 2
+    # the snapshots are not taken for networks of the cell: nothing is left to train
+    again = run_script("run_grid.py", str(g), "--models-dir", str(models), "--list")
+    assert "2/2 trained" in again.stdout and "0 jobs to run" in again.stdout
