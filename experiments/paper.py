@@ -491,14 +491,14 @@ def fixed_length_section(fl: dict | None) -> list[str]:
          f"exactly {K} updates past the stop rule, with their weights kept after "
          + ", ".join(str(u) for u in fl["snapshots"]) + f" and {K} updates; each beside its "
          "claims-grid twin (same cell and seed, stopped by the stop rule: the 'stop rule' "
-         f"column). {fl['trained']} of {fl['planned']} networks trained. Each cell: bistable "
-         "networks (every input two stable points and a saddle) of those analysed, and their "
-         "mean validation accuracy.", ""]
+         f"column). {fl['trained']} of {fl['planned']} networks trained. Each cell: the "
+         "networks monostable / bistable / mixed (the census above) and their mean validation "
+         "accuracy.", ""]
     tw = fl["twins"]
     if tw["compared"]:
-        L += [f"Each network retraces its twin until the twin's stop rule: of {tw['compared']} "
-              f"twins, {tw['identical']} have the same loss history to the last bit over the "
-              f"twin's updates (largest difference {tw['max_abs_diff']:.2g}).", ""]
+        L += [f"Does each network retrace its twin up to the twin's stop rule? Of "
+              f"{tw['compared']} pairs, {tw['identical']} have the same loss history to the last "
+              f"bit over the twin's updates (largest difference {tw['max_abs_diff']:.2g}).", ""]
     L += ["| task | noise | networks | stop rule | " + " | ".join(
               f"after {k}" for k in keys[1:]) + " |", "|---|---|---|" + "---|" * len(keys)]
     for r in fl["cells"]:
@@ -509,7 +509,8 @@ def fixed_length_section(fl: dict | None) -> list[str]:
                 cells.append("–")
                 continue
             where = f" (median update {x['update_median']:.0f})" if k == "stop" else ""
-            cells.append(f"{x['bistable']}/{x['networks']} bistable, acc "
+            mixed = x["networks"] - x["bistable"] - x["monostable"]
+            cells.append(f"{x['monostable']} / {x['bistable']} / {mixed}, acc "
                          f"{x['accuracy_mean']:.3f}{where}")
         L.append(f"| {r['task']} | v = {r['noise']:g} | {r['networks']} | " + " | ".join(cells)
                  + " |")

@@ -300,4 +300,4 @@ def test_fixed_length_experiment_on_tiny_networks(tmp_path, monkeypatch, capsys)
     assert res["answer"]["RDM"]["answer"] in ("both", "training length", "noise", "neither")
     md = "\n".join(paper.fixed_length_section(res))
     assert "after 3" in md and "after 6" in md and "**Answer**" in md
-    assert "4 have the same loss history" in md
+    assert "Of 4 pairs, 4 have the same loss history" in md
