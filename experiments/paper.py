@@ -825,9 +825,14 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
         3: f"the same series ({by_n['commit']}) for N = 1…6: " +
            ", ".join(f"{y:g}" for y in by_n["y"])}
 
+    def counts(c) -> str:
+        """' (24 + 11 networks)': the converged networks of each group analysed."""
+        n = [str(t["converged"]) for t in c.result["training"].values()]
+        return f" ({' + '.join(n)} networks)"
+
     def topo_of(kind, pred):
         return "; ".join(f"{c.task_label}{' (protocol networks)' if c.source else ''}: "
-                         f"{fmt(c.result.get('metrics', {}).get('topology'))}"
+                         f"{fmt(c.result.get('metrics', {}).get('topology'))}{counts(c)}"
                          for c in comps if c.kind == kind and c.protocol == "original"
                          and pred(c) and c.result.get("metrics"))
     mine = {1: topo_of("rule", lambda c: True),
