@@ -1090,7 +1090,8 @@ def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
         ax.set_xlabel("N of N-CDI")
         ax.set_ylabel("silhouette, rule as label")
         ax.set_title(LABEL[metric] + ": BPTT vs GA")
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:        # nothing to label where nothing is drawn
+            ax.legend(fontsize=7)
     written.append(P.save(fig, out / "paper_rules.png"))
     return written
 
