@@ -41,7 +41,7 @@ import torch
 
 from rnn.cli import MODELS_DIR_HELP, Parser
 from rnn.errors import UserError
-from rnn.io import load_model, models_dir
+from rnn.io import ensure_writable, load_model, models_dir
 from rnn.protocol import CLEAN, Protocol
 from rnn.rng import PROBE, Streams
 
@@ -210,7 +210,10 @@ def main(argv=None) -> int:
         raise UserError(f"no finished e-prop or RFLO network of the reproduction experiment "
                         f"(x{{task}}-{{rule}}-v{args.variance}_s*) in {directory}")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable(out.parent, what="the folder of --out", hint="(choose another --out)")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the file to write, e.g. "
+                        f"{out / 'ALIGNMENT.md'}")
     out.write_text(table(rows, args.batches, args.trials))
     js = out.with_name("alignment.json")
     js.write_text(json.dumps({"batches": args.batches, "trials": args.trials, "rows": rows},

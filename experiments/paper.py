@@ -1122,8 +1122,9 @@ def main(argv=None) -> int:
     paths = [Path(g) for g in args.grids] if args.grids else [g for g in GRIDS if g.exists()]
     grids = [read_grid(p) for p in paths]
     args.grid_paths = [str(p.resolve()) for p in paths]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    from rnn.io import ensure_writable
+    out = ensure_writable(Path(args.out), what="the --out folder", hint="(choose another with "
+                                                                        "--out)")
     log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
     t0 = time.time()
     comps = comparisons_of(grids, not args.no_protocol_networks, args.models_dir)

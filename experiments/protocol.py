@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from experiments.protocol_cells import ORDER, Cell, configured, grid_cell, networks
+from rnn.io import ensure_writable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
             print(f"{name:24s} {c.description}: " + ", ".join(
                 f"{r} {got[r]}/{c.counts()[r]}" for r in c.count))
         return 0
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_writable(out, what="the --out folder", hint="(choose another with --out)")
     t0 = time.time()
     say = (lambda *a, **k: None) if args.quiet else print
     if not args.only_analyse:

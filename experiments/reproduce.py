@@ -32,7 +32,7 @@ from rnn.errors import UserError
 from rnn.cli import Parser, add_device_arg, finite_float, run_cli
 from rnn.grid import Cell, finished, jobs_for, run_jobs
 from rnn.groups import write_groups_file
-from rnn.io import models_dir
+from rnn.io import ensure_writable, models_dir
 from rnn.metrics import METRICS
 from rnn.rules import REGISTRY, RULES
 
@@ -135,7 +135,7 @@ def main():
     chunk = args.chunk or (args.per_rule if device == "cuda" else None)
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_writable(out, what="the --out folder", hint="(choose another with --out)")
         log = open(out / "log.txt", "a")
     except OSError as e:
         raise UserError(f"cannot write into --out {out}: {e.strerror or e}") from None

@@ -93,10 +93,18 @@ class Cell:
     name: str = ""
 
     def __post_init__(self):
-        where = f"cell {self.name or self.task + '/' + self.rule}"
+        where = f"cell {self.name or f'{self.task}/{self.rule}'}"
         if self.task not in TASKS:
             raise UserError(f"{where}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.task == "ncdi" and not (isinstance(self.N, int) and 1 <= self.N <= 9):
+        for f in ("shared_x0", "lenient_stop", "original_budgets"):
+            v = getattr(self, f)
+            if v is not None and not isinstance(v, bool):
+                raise UserError(f"{where}: {f} must be true or false, got {v!r}")
+        for f in ("task", "rule", "protocol", "name"):
+            if not isinstance(getattr(self, f), str):
+                raise UserError(f"{where}: {f} must be a string, got {getattr(self, f)!r}")
+        if self.task == "ncdi" and not (isinstance(self.N, int) and not isinstance(self.N, bool)
+                                        and 1 <= self.N <= 9):
             raise UserError(f"{where}: task ncdi needs N, an integer from 1 to 9")
         if self.task != "ncdi" and self.N is not None:
             raise UserError(f"{where}: N is only for task ncdi")
@@ -227,6 +235,10 @@ def read_grid(path) -> Grid:
         raise UserError(f"cannot read grid file {str(path)!r}: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"grid file {path.name} is not valid TOML: {e}") from None
+    unknown = sorted(set(data) - {"grid", "cells", "compare"})
+    if unknown:
+        raise UserError(f"grid file {path.name}: unknown table or key {unknown[0]!r} at the top "
+                        f"level (known: [grid], [[cells]], [[compare]])")
     head = data.get("grid", {})
     if not isinstance(head, dict):
         raise UserError(f"grid file {path.name}: [grid] must be a table")

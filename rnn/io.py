@@ -79,26 +79,28 @@ def check_name(name: str) -> str:
     return name
 
 
-def ensure_writable(directory: Path, longest_stem: int = 0) -> Path:
+def ensure_writable(directory: Path, longest_stem: int = 0, what: str = "the models folder",
+                    hint: str = "(choose another with --models-dir or $RNN_MODELS_DIR)") -> Path:
     """Fail fast, with one line, if results cannot be written into ``directory``
-    (created if missing), or if a file name ``longest_stem`` + NAME_RESERVE
-    characters long would not fit its file system."""
+    (created if missing: a path that is a file, or that cannot be created or
+    written, is refused), or if a file name ``longest_stem`` + NAME_RESERVE
+    characters long would not fit its file system.  ``what`` names the folder in
+    the message (e.g. 'the --out folder'), ``hint`` says how to choose another."""
     d = Path(directory)
     if d.exists() and not d.is_dir():
-        raise UserError(f"the models folder {d} is not a folder")
+        raise UserError(f"{what} {d} is not a folder {hint}")
     try:
         d.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"cannot create the models folder {d}: {e.strerror or e}") from None
+        raise UserError(f"cannot create {what} {d}: {e.strerror or e} {hint}") from None
     if not d.is_dir():
-        raise UserError(f"the models folder {d} is not a folder")
+        raise UserError(f"{what} {d} is not a folder {hint}")
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-test.", suffix=".tmp", dir=d)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise UserError(f"cannot write into the models folder {d}: {e.strerror or e} "
-                        f"(choose another with --models-dir or $RNN_MODELS_DIR)") from None
+        raise UserError(f"cannot write into {what} {d}: {e.strerror or e} {hint}") from None
     if longest_stem:
         try:
             limit = os.pathconf(d, "PC_NAME_MAX")

@@ -367,3 +367,21 @@ def test_the_embedded_cluster_keeps_silent_workers():
     with Pool(workers=1) as pool:
         ttl = pool.start().run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
     assert ttl is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[cells]]\ntask = "ncdi"\nN = true\nrule = "bptt"\n', "needs N, an integer"),
+    ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nshared_x0 = "yes"\n', "must be true or false"),
+    ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = true\n', "networks must be an integer"),
+    ('[[cells]]\ntask = "rdm"\nrule = "bptt"\n[[comapre]]\nname = "x"\n',
+     "unknown table or key 'comapre'"),
+    ('title = "x"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n', "unknown table or key 'title'"),
+    ('[[cells]]\ntask = 3\nrule = "bptt"\n', "task must be one of"),
+])
+def test_grid_values_of_the_wrong_type_and_unknown_tables_are_refused(tmp_path, text, message):
+    """A TOML boolean is not a count, a string not a switch, and a misspelt table is
+    not silently ignored (its comparison would never run)."""
+    g = tmp_path / "g.toml"
+    g.write_text(text)
+    with pytest.raises(UserError, match=message):
+        read_grid(g)

@@ -371,7 +371,7 @@ def test_reproduce_refuses_bad_arguments_before_any_work(tmp_path):
     for args, msg in ((["-v", "nan"], "not a finite number"),
                       (["--metrics", "nosuch"], "unknown metric 'nosuch'"),
                       (["--protocol", "x"], "--protocol must be clean or original"),
-                      (["--out", str(ro / "sub"), "--tasks", "rdm"], "cannot write into --out")):
+                      (["--out", str(ro / "sub"), "--tasks", "rdm"], "the --out folder")):
         r = run_script("experiments/reproduce.py", *args, models_dir=tmp_path / "m", timeout=120)
         assert r.returncode == 2, (args, r.stderr)
         assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -405,3 +405,23 @@ def test_a_refused_grid_job_is_reported_once_not_retried(tmp_path):
     rec = run_job(Job(Cell(task="rdm", rule="bptt", networks=1), 0, 1), str(not_a_folder))
     assert rec["trained"] is False and "(exit 2)" in rec["error"]
     assert "is not a folder" in rec["error"]
+
+
+@pytest.mark.parametrize("module, extra", [
+    ("experiments.paper", []), ("experiments.protocol", ["--only-analyse"]),
+    ("experiments.reproduce", []), ("experiments.gradient_alignment", [])])
+def test_an_out_path_that_cannot_be_the_output_is_refused(module, extra, tmp_path, capsys):
+    """Every experiment's --out door: a file where a folder is wanted (or a folder
+    where a file is) is one line and exit 2, before any work, not an internal error."""
+    import importlib
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    target = tmp_path if module.endswith("gradient_alignment") else f
+    argv = ["--out", str(target), *extra, "--quiet"]
+    if module == "experiments.reproduce":          # its main reads sys.argv: a new Python
+        r = run_script("experiments/reproduce.py", *argv, models_dir=tmp_path / "m")
+        code, err = r.returncode, r.stderr
+    else:
+        code, err = run_main(importlib.import_module(module).main, argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "folder" in err and f.read_text() == "x"
