@@ -227,12 +227,10 @@ def read_grid(path) -> Grid:
     """Parse a grid file; every problem is a one-line UserError naming the file."""
     import tomllib
     path = Path(path)
+    from rnn.io import read_input_text
+    text = read_input_text(path, "grid file")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise UserError(f"grid file {str(path)!r} not found") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read grid file {str(path)!r}: {e}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"grid file {path.name} is not valid TOML: {e}") from None
     unknown = sorted(set(data) - {"grid", "cells", "compare"})

@@ -55,11 +55,9 @@ def resolve_groups_path(arg: str, directory: Path) -> Path:
 
 
 def parse_groups_file(path: Path) -> list[tuple[str, list[str], int]]:
+    from rnn.io import read_input_text
     out = []
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")   # a BOM some editors write is dropped
-    except UnicodeDecodeError:
-        raise UserError(f"groups file {path} is not a text file") from None
+    text = read_input_text(path, "groups file")    # a BOM some editors write is dropped
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:

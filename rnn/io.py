@@ -79,6 +79,39 @@ def check_name(name: str) -> str:
     return name
 
 
+TEXT_INPUT_LIMIT = 16 * 2**20     # a groups, grid or hyperparameter file is a few kB
+
+
+def read_input_text(path: Path, what: str, limit: int = TEXT_INPUT_LIMIT) -> str:
+    """The text of an input file the user names (a groups file, a grid file, ...),
+    checked before it is read: it must exist and be a regular file (a folder, a
+    FIFO that would block forever, a device, are refused), at most ``limit``
+    bytes, and UTF-8 text (a byte-order mark is dropped).  Every problem is a
+    one-line UserError naming ``what`` and the path."""
+    import stat
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise UserError(f"{what} {str(p)!r} not found") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {str(p)!r}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{what} {str(p)!r} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{what} {str(p)!r} is not a regular file (a pipe or device cannot "
+                        f"be read as one)")
+    if st.st_size > limit:
+        raise UserError(f"{what} {str(p)!r} is {st.st_size} bytes, more than the {limit} such "
+                        f"a file can sensibly hold")
+    try:
+        return p.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {str(p)!r} is not a UTF-8 text file") from None
+    except OSError as e:
+        raise UserError(f"cannot read {what} {str(p)!r}: {e.strerror or e}") from None
+
+
 def ensure_writable(directory: Path, longest_stem: int = 0, what: str = "the models folder",
                     hint: str = "(choose another with --models-dir or $RNN_MODELS_DIR)") -> Path:
     """Fail fast, with one line, if results cannot be written into ``directory``

@@ -425,3 +425,27 @@ def test_an_out_path_that_cannot_be_the_output_is_refused(module, extra, tmp_pat
         code, err = run_main(importlib.import_module(module).main, argv, capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "folder" in err and f.read_text() == "x"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "binary", "huge"])
+def test_an_input_file_that_is_not_a_small_text_file_is_refused_at_once(kind, tmp_path):
+    """Groups and grid files: a FIFO (which would block forever), a folder, binary
+    bytes or a giant file are each one line, before anything is read from them."""
+    from rnn.grid import read_grid
+    from rnn.groups import parse_groups_file
+    from rnn.io import TEXT_INPUT_LIMIT
+    p = tmp_path / "input"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "folder":
+        p.mkdir()
+    elif kind == "binary":
+        p.write_bytes(b"\xff\xfe\x00bad")
+    else:
+        with open(p, "wb") as f:
+            f.truncate(TEXT_INPUT_LIMIT + 1)          # sparse: no real disk used
+    message = {"fifo": "not a regular file", "folder": "is a folder", "binary": "not a UTF-8",
+               "huge": "bytes, more than"}[kind]
+    for read in (parse_groups_file, read_grid):
+        with pytest.raises(UserError, match=message):
+            read(p)
