@@ -38,15 +38,30 @@ def damaged_cache(path: Path) -> None:
           file=sys.stderr)
 
 
-def _fixed_points_valid(fp: FixedPoints, hidden: int, n_inputs: int) -> bool:
-    """A fixed-point cache's content: finite numbers, consistent shapes."""
+def _fixed_points_valid(fp: FixedPoints, hidden: int, st, root_tol: float) -> bool:
+    """A fixed-point cache's content: finite numbers and consistent shapes, and
+    consistent with itself and the static input set ``st``: every residual in
+    [0, root_tol) (only roots are kept), the stability flags and unstable counts
+    those of the stored eigenvalues, each point's input and evidence those of its
+    input's row in the set."""
     m = len(fp.xstar)
-    return (fp.xstar.ndim == 2 and (m == 0 or fp.xstar.shape[1] == hidden)
+    n_inputs = len(st.values)
+    if not (fp.xstar.ndim == 2 and (m == 0 or fp.xstar.shape[1] == hidden)
             and all(len(a) == m for a in (fp.input_index, fp.evidence, fp.residual,
-                                          fp.is_stable, fp.n_unstable))
+                                          fp.is_stable, fp.n_unstable, fp.eigvals))
             and bool(np.all(np.isfinite(fp.xstar)) and np.all(np.isfinite(fp.evidence))
                      and np.all(np.isfinite(fp.residual)) and np.all(np.isfinite(fp.eigvals)))
-            and bool(np.all((fp.input_index >= 0) & (fp.input_index < n_inputs))))
+            and bool(np.all((fp.input_index >= 0) & (fp.input_index < n_inputs)))):
+        return False
+    if m == 0:
+        return True
+    ev = np.asarray(fp.eigvals)
+    idx = np.asarray(fp.input_index, dtype=np.int64)
+    return bool(np.all((fp.residual >= 0) & (fp.residual < root_tol))
+                and np.array_equal(np.asarray(fp.is_stable, bool), (ev.real < 0).all(1))
+                and np.array_equal(np.asarray(fp.n_unstable), (ev.real > 0).sum(1))
+                and np.array_equal(np.asarray(fp.inputs), np.asarray(st.values)[idx])
+                and np.array_equal(np.asarray(fp.evidence), np.asarray(st.evidence)[idx]))
 
 
 def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str,
@@ -60,7 +75,7 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
     if path.exists() and not recompute:
         try:
             fp = FixedPoints.load(path)
-            ok = _fixed_points_valid(fp, model.hidden, len(st.values))
+            ok = _fixed_points_valid(fp, model.hidden, st, cfg.root_tol)
         except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
             fp, ok = None, False
         if fp is not None and ok and str(fp.weights_hash) == weights_hash(model):

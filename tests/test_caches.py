@@ -42,6 +42,28 @@ def test_fixed_point_cache_truncated_or_nan_is_recomputed(models, capsys):
     assert not fresh4                                                # the rewritten cache is reused
 
 
+@pytest.mark.parametrize("field, poison", [
+    ("residual", lambda v: -np.abs(v) - 1e-12),            # a negative distance from a root
+    ("residual", lambda v: v + 1e-3),                      # not a root at all
+    ("is_stable", lambda v: ~v),                           # contradicts the eigenvalues
+    ("n_unstable", lambda v: v + 1),
+    ("evidence", lambda v: v + 0.5),                       # not the input set's labels
+])
+def test_fixed_point_cache_inconsistent_with_itself_is_recomputed(models, field, poison,
+                                                                  capsys):
+    """Finite, well-shaped, and still wrong: a cache whose numbers contradict each
+    other or the input set is never drawn."""
+    lm = load_model("bptt_s_000", models)
+    fp, _, path = cached_fixed_points(lm.model, lm.task, lm.name, "small", models)
+    clean = (fp.is_stable.copy(), fp.residual.copy())
+    z = dict(np.load(path))
+    z[field] = poison(z[field])
+    np.savez(path, **z)
+    fp2, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", models)
+    assert fresh and "recomputing it" in capsys.readouterr().err
+    assert np.array_equal(fp2.is_stable, clean[0]) and np.array_equal(fp2.residual, clean[1])
+
+
 def test_psychometric_cache_with_impossible_fractions_is_recomputed(models, capsys):
     lm = load_model("bptt_s_000", models)
     psy, fresh, path = cached_psychometric(lm.model, lm.task, lm.name, models, 20, 0)
