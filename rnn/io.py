@@ -366,6 +366,8 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
     return LoadedModel(name, path, model, payload["meta"], payload.get("history", {}))
 
 
+MAX_CONTEXTS = 64       # N of N-CDI a model file may claim (the paper's go to 6)
+MAX_STEPS = 100_000     # time steps of a trial a model file may claim (the paper's: 750)
 NETWORK_FIELDS = ("W_in", "W_rec", "W_out", "b", "activation", "readout", "dt", "clamp_idx",
                   "clamp_val")
 
@@ -402,6 +404,17 @@ def check_payload(path: Path, payload: dict) -> None:
             bad(f"network.{k}", "is not a tensor of numbers")
         if not bool(torch.isfinite(t).all()):
             bad(f"network.{k}", "holds non-finite values (NaN or infinity)")
+    hidden = net["W_rec"].shape[-1]
+    ci, cv = net["clamp_idx"], net["clamp_val"]
+    if not (isinstance(ci, (list, tuple)) and all(
+            isinstance(i, int) and not isinstance(i, bool) and 0 <= i < hidden for i in ci)
+            and len(set(ci)) == len(ci)):
+        bad("network.clamp_idx", f"is {_short(ci)}, not distinct unit indices in "
+                                 f"0…{hidden - 1}")
+    if not (isinstance(cv, (list, tuple)) and len(cv) == len(ci) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for x in cv)):
+        bad("network.clamp_val", f"is {_short(cv)}, not one finite value per clamped unit")
     dt = net["dt"]
     if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not math.isfinite(dt) or \
             not 0 < dt <= 1:
@@ -417,11 +430,23 @@ def check_payload(path: Path, payload: dict) -> None:
         if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) or \
                 x < low:
             bad(f"meta.task.{k}", f"is {_short(x)}, not a finite number of at least {low:g}")
-    if task["name"] != "rdm" and not (isinstance(task.get("N"), int) and task["N"] >= 1):
-        bad("meta.task.N", f"is {_short(task.get('N'))}, not a positive integer")
+    N = task.get("N")
+    if not re.fullmatch(r"rdm|cdi|ncdi[1-9][0-9]?", task["name"]):
+        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
+                              f"ncdiN)")
+    if task["name"] == "rdm" and N is not None:
+        bad("meta.task.N", f"is {_short(N)}; the RDM task has no contexts (null)")
+    if task["name"] != "rdm" and not (isinstance(N, int) and not isinstance(N, bool)
+                                      and 1 <= N <= MAX_CONTEXTS):
+        bad("meta.task.N", f"is {_short(N)}, not an integer in 1…{MAX_CONTEXTS}")
+    expected = "rdm" if task["name"] == "rdm" else "cdi" if N == 2 else f"ncdi{N}"
+    if task["name"] != expected:
+        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
+                              f"ncdiN) that matches its N ({_short(N)})")
     steps = task.get("steps", 750)
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 2:
-        bad("meta.task.steps", f"is {_short(steps)}, not an integer of at least 2")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= MAX_STEPS:
+        bad("meta.task.steps", f"is {_short(steps)}, not an integer in 2…{MAX_STEPS} (the "
+                               f"trial length; the paper's is 750)")
     inputs = 1 if task["name"] == "rdm" else 2 * task["N"]
     if net["W_in"].shape[-1] != inputs:
         bad("network.W_in", f"has {net['W_in'].shape[-1]} inputs, but its task "

@@ -41,9 +41,16 @@ CASES = [
     (("meta",), KeyError, "meta is missing"),
     (("meta", "task"), KeyError, "meta.task is missing"),
     (("meta", "task", "noise"), float("nan"), "meta.task.noise is nan"),
-    (("meta", "task", "name"), "ncdi2", "meta.task.N is None"),      # rdm weights, no N
+    (("meta", "task", "name"), "cdi", "meta.task.N is None"),        # rdm weights, no N
     (("version",), 99, "version is 99"),
     (("network", "W_in"), lambda t: torch.zeros(50, 4), "has 4 inputs, but its task"),
+    (("network", "clamp_idx"), [50], "network.clamp_idx is [50], not distinct unit"),
+    (("network", "clamp_idx"), [-1], "network.clamp_idx is [-1]"),
+    (("network", "clamp_idx"), [3, 3], "network.clamp_idx is [3, 3]"),
+    (("network", "clamp_val"), [1.0], "network.clamp_val is [1.0], not one finite value"),
+    (("meta", "task", "name"), "xyz", "meta.task.name is 'xyz', not a task of this tool"),
+    (("meta", "task", "steps"), 10 ** 9, "not an integer in 2…100000"),
+    (("meta", "task", "N"), True, "meta.task.N is True"),
 ]
 
 
@@ -59,3 +66,11 @@ def test_damaged_model_file_is_one_line_naming_the_field(tmp_path, path, value, 
 def test_an_intact_copy_loads(tmp_path):
     shutil.copy(ROOT / "models" / "bptt_s_000.pt", tmp_path / "ok.pt")
     assert load_model("ok", tmp_path).task.name == "rdm"
+
+
+def test_a_nan_clamp_value_is_refused(tmp_path):
+    def edit(p):
+        p["network"]["clamp_idx"] = [3]
+        p["network"]["clamp_val"] = [float("nan")]
+    with pytest.raises(UserError, match="network.clamp_val is"):
+        load_model("bad", damaged(tmp_path, edit))
