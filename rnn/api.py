@@ -23,6 +23,7 @@ from typing import Iterable
 import numpy as np
 import torch
 
+from rnn.errors import UserError
 from rnn.model import RateRNN
 from tasks import DecisionTask
 
@@ -40,17 +41,57 @@ class Network:
     accuracy: float
 
 
+# ---- what enters through the API is checked as the command line checks it ---------
+# (each problem a UserError, one line, before any work)
+
+def _int(v, what: str, low: int, high: int | None = None) -> int:
+    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or v < low or \
+            (high is not None and v > high):
+        span = f"of at least {low}" if high is None else f"in {low}…{high}"
+        raise UserError(f"{what} must be an integer {span}, got {v!r}")
+    return int(v)
+
+
+def _number(v, what: str, low: float = 0.0) -> float:
+    if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool) or \
+            not np.isfinite(v) or v < low:
+        raise UserError(f"{what} must be a finite number of at least {low:g}, got {v!r}")
+    return float(v)
+
+
+def _networks(nets, what: str) -> list["Network"]:
+    nets = list(nets) if isinstance(nets, (list, tuple)) else nets
+    if not isinstance(nets, list) or not nets or not all(isinstance(n, Network) for n in nets):
+        raise UserError(f"{what} must be a non-empty list of api.Network (from api.train or "
+                        f"api.load), got {type(nets).__name__}")
+    for n in nets:
+        _finite(n)
+    return nets
+
+
+def _finite(net: "Network") -> None:
+    m = net.model
+    for k in ("W_in", "W_rec", "W_out", "b"):
+        if not bool(torch.isfinite(getattr(m, k)).all()):
+            raise UserError(f"network {net.name!r}: {k} holds non-finite values (NaN or "
+                            f"infinity); nothing can be computed from it")
+
+
 def task(name: str = "cdi", noise: float = 0.5, N: int | None = None,
          steps: int | None = None) -> DecisionTask:
     """'rdm', 'cdi' (N = 2) or 'ncdi' (give N), at input noise ``noise``;
     ``steps`` shortens the trials (tiny examples)."""
+    from rnn.io import MAX_CONTEXTS, MAX_STEPS
     from tasks import ncdi, rdm
-    kw = {} if steps is None else {"steps": steps}
+    noise = _number(noise, "noise")
+    kw = {} if steps is None else {"steps": _int(steps, "steps", 2, MAX_STEPS)}
     if name == "rdm":
         return rdm(noise, **kw)
     if name in ("cdi", "ncdi"):
-        return ncdi(2 if name == "cdi" else int(N), noise, **kw)
-    raise ValueError(f"unknown task {name!r}: rdm, cdi or ncdi")
+        if name == "ncdi" and N is None:
+            raise UserError("task 'ncdi' needs N, its number of contexts")
+        return ncdi(2 if name == "cdi" else _int(N, "N", 1, MAX_CONTEXTS), noise, **kw)
+    raise UserError(f"unknown task {name!r}: rdm, cdi or ncdi")
 
 
 def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: str = "clean",
@@ -59,30 +100,62 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     """Train one network per seed with ``rule`` (any of rnn.rules.RULES), all as one
     population (each the network it would be alone), to the stop rule or the
     budget.  The same trainers, stop rule and protocols as train_models.py."""
+    from rnn.cli import resolve_device
+    from rnn.io import check_name
     from rnn.protocol import Protocol
-    from rnn.rules import get
+    from rnn.rules import check_hidden, get
+    from rnn.sizing import bytes_per_network, require
     from rnn.training import StopConfig, ValidationSet, fit
     rec = get(rule)
-    seeds = [int(s) for s in seeds]
+    if not isinstance(task, DecisionTask):
+        raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
+    try:
+        seeds = [_int(s, "each seed", 0, 2 ** 62 - 1) for s in seeds]
+    except TypeError:
+        raise UserError(f"seeds must be a list of integers, got {seeds!r}") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"seeds must be distinct and at least one (each names a network), "
+                        f"got {seeds}")
+    if protocol not in ("clean", "original"):
+        raise UserError(f"unknown protocol {protocol!r}: clean or original")
+    check_hidden(rule, _int(hidden, "hidden", 2))
+    if max_steps is not None:
+        max_steps = _int(max_steps, "max_steps", 1)
+    if device not in ("cpu", "cuda", "auto"):
+        raise UserError(f"device must be cpu, cuda or auto, got {device!r}")
+    device = resolve_device(device)
+    base = check_name(name or rule)
+    for s in seeds:
+        check_name(f"{base}_{s}")
     prot = dataclasses.replace(Protocol.named(protocol), hidden=hidden)
     cfg = rec.make_config(task, max_steps)
     if max_steps is None:
         cfg = dataclasses.replace(cfg, max_steps=prot.budget(rule, cfg.max_steps))
+    require(bytes_per_network(rule, task, hidden, cfg) * len(seeds),
+            f"{len(seeds)} network(s) of {hidden} units on {task.describe()}", device,
+            "train fewer networks, units or contexts at once")
     tr = rec.make(cfg, task, seeds, device, protocol=prot)
     val = ValidationSet.make(task, seeds, tr.model.hidden, device, prot)
     stop = StopConfig.for_run(prot, rec.on_stall)
     res = fit(tr, val, cfg.max_steps, stop, quiet=quiet, unit=rec.unit)
-    base = name or rule
     return [Network(f"{base}_{s}", tr.model.select(p).to("cpu"), task, rule, s, res.status[p],
                     res.steps_run[p], res.final_acc[p]) for p, s in enumerate(seeds)]
 
 
-def save(net: Network, directory: str | Path) -> list[Path]:
-    """Write NAME.pt and NAME.json into ``directory`` (readable by every script)."""
-    from rnn.io import package_versions_and_command, save_model
+def save(net: Network, directory: str | Path, force: bool = False) -> list[Path]:
+    """Write NAME.pt and NAME.json into ``directory`` (readable by every script);
+    a network already there is only overwritten with ``force=True``."""
+    from rnn.io import check_name, ensure_writable, package_versions_and_command, save_model
     from rnn.rules import get
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    if not isinstance(net, Network):
+        raise UserError(f"save takes an api.Network, got {type(net).__name__}")
+    check_name(net.name)
+    d = ensure_writable(Path(directory), len(net.name), what="the folder",
+                        hint="(give another directory)")
+    existing = [f for f in (d / f"{net.name}.pt", d / f"{net.name}.json") if f.exists()]
+    if existing and not force:
+        raise UserError(f"{existing[0]} already exists; give another name or save(..., "
+                        f"force=True) to overwrite it")
     m = net.model
     meta = {"name": net.name, "rule": net.rule, "rule_name": get(net.rule).long_name,
             "task": net.task.to_dict(), "seed": net.seed, "status": net.status,
@@ -92,7 +165,8 @@ def save(net: Network, directory: str | Path) -> list[Path]:
                         "dt": m.dt, "clamp_idx": list(m.clamp_idx),
                         "clamp_val": list(m.clamp_val)},
             "source": "rnn.api.train", **package_versions_and_command()}
-    return list(save_model(net.name, m, meta, {}, d))
+    # checked as api.load will check it, before anything is written
+    return list(save_model(net.name, m, meta, {}, d, source=d / f"{net.name}.pt"))
 
 
 def load(name: str, models_dir: str | Path | None = None) -> Network:
@@ -109,6 +183,11 @@ def fixed_points(net: Network, inputs: str = "small"):
     """Fixed points under the static input set 'large', 'small' or 'sparse'
     (rnn.fixed_points.FixedPoints: xstar, stable, input values, residuals)."""
     from rnn.fixed_points import find_fixed_points
+    if not isinstance(net, Network):
+        raise UserError(f"fixed_points takes an api.Network, got {type(net).__name__}")
+    _finite(net)
+    if inputs not in ("large", "small", "sparse"):
+        raise UserError(f"unknown static input set {inputs!r}: large, small or sparse")
     st = net.task.static_inputs(inputs)
     return find_fixed_points(net.model, st.values, st.evidence, st.context)
 
@@ -131,8 +210,25 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
     from rnn.compare import euclidean_distances, silhouette_stats, topology_descriptor
     from rnn.fixed_points import weights_hash
     from rnn.metrics import METRICS
+    if not isinstance(groups, dict) or len(groups) < 2:
+        raise UserError("compare needs a dict of at least two groups: {label: [networks]}")
+    groups = {str(lab): _networks(g, f"group {lab!r}") for lab, g in groups.items()}
+    if metric != "topology" and metric not in METRICS:
+        raise UserError(f"unknown metric {metric!r}: topology or one of {', '.join(METRICS)}")
+    n_boot = _int(n_boot, "n_boot", 1)
+    seed = _int(seed, "seed", 0)
     nets = [n for g in groups.values() for n in g]
     labels = [lab for lab, g in groups.items() for _ in g]
+    keys = [weights_hash(n.model) for n in nets]
+    if len(set(keys)) < len(keys):
+        i = next(i for i, k in enumerate(keys) if keys.index(k) != i)
+        raise UserError(f"network {nets[i].name!r} ({labels[i]}) has the weights of "
+                        f"{nets[keys.index(keys[i])].name!r} ({labels[keys.index(keys[i])]}): "
+                        f"each network can stand in one place only")
+    kinds = {(n.task.name, n.task.n_inputs) for n in nets}
+    if len(kinds) > 1:
+        raise UserError(f"networks of different tasks cannot be compared: "
+                        f"{', '.join(sorted(k for k, _ in kinds))}")
     if metric == "topology":
         vecs = [topology_descriptor(fixed_points(n, "small"), n.model)[0] for n in nets]
         keep = [i for i, v in enumerate(vecs) if v is not None]
@@ -143,11 +239,9 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
         from rnn.svcca import PairCache, SVCCAOptions
         opts = SVCCAOptions()
         cache = {metric: PairCache(analysis_of(metric, opts, 1.0, DSAOptions()))}
-        res = similarity_distances([n.model for n in nets], [n.task for n in nets],
-                                   [weights_hash(n.model) for n in nets], opts, [metric], cache)
+        res = similarity_distances([n.model for n in nets], [n.task for n in nets], keys, opts,
+                                   [metric], cache)
         D = res[metric].distances
-    else:
-        raise ValueError(f"unknown metric {metric!r}: topology or one of {', '.join(METRICS)}")
     uniq = list(dict.fromkeys(labels))
     stats = silhouette_stats(D, [uniq.index(lab) for lab in labels], n_boot, n_boot, seed)
     return Comparison(metric, D, labels, [n.name for n in nets], stats)

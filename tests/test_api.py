@@ -1,0 +1,91 @@
+"""rnn.api's doors: what a notebook passes in is checked as the command line
+checks it — a UserError, one line, before any work — and nothing saved through
+the API is lost or unreadable."""
+import math
+
+import pytest
+import torch
+
+from rnn import api
+from rnn.errors import UserError
+
+TASK = api.task("rdm", steps=20)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"name": "../escape"}, "path separators"),
+    ({"seeds": [1, 1]}, "distinct"),
+    ({"seeds": []}, "distinct"),
+    ({"seeds": [-1]}, "each seed must be an integer"),
+    ({"seeds": [True]}, "each seed must be an integer"),
+    ({"max_steps": 0}, "max_steps must be an integer of at least 1"),
+    ({"max_steps": -5}, "max_steps must be an integer"),
+    ({"hidden": 10 ** 6}, "hidden must be between"),
+    ({"protocol": "strict"}, "unknown protocol"),
+    ({"device": "tpu"}, "device must be"),
+    ({"task": "rdm"}, "task must be a task from api.task"),
+])
+def test_train_refuses_bad_arguments_before_any_work(kw, message):
+    args = {"rule": "bptt", "task": TASK, "seeds": [0], "max_steps": 1, **kw}
+    with pytest.raises(UserError, match=message):
+        api.train(**args)
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"name": "rdm", "noise": float("nan")}, "noise must be a finite number"),
+    ({"name": "rdm", "noise": -0.1}, "noise must be a finite number"),
+    ({"name": "ncdi"}, "needs N"),
+    ({"name": "ncdi", "N": 0}, "N must be an integer in 1"),
+    ({"name": "rdm", "steps": 10 ** 9}, "steps must be an integer in 2"),
+    ({"name": "xyz"}, "unknown task"),
+])
+def test_task_refuses_bad_arguments(kw, message):
+    with pytest.raises(UserError, match=message):
+        api.task(**kw)
+
+
+@pytest.fixture(scope="module")
+def nets():
+    return api.train("bptt", TASK, seeds=[0, 1, 2, 3], max_steps=2, hidden=8)
+
+
+def test_compare_refuses_what_cannot_be_compared(nets):
+    cdi = api.train("bptt", api.task("cdi", steps=20), seeds=[0], max_steps=1, hidden=8)
+    cases = [
+        ({"A": nets[:2]}, {}, "at least two groups"),
+        ({"A": nets[:2], "B": []}, {}, "non-empty list"),
+        ({"A": nets[:2], "B": nets[1:3]}, {}, "can stand in one place only"),
+        ({"A": nets[:2], "B": nets[2:] + cdi}, {}, "different tasks"),
+        ({"A": nets[:2], "B": nets[2:]}, {"n_boot": -3}, "n_boot must be an integer"),
+        ({"A": nets[:2], "B": nets[2:]}, {"metric": "cosine"}, "unknown metric"),
+    ]
+    for groups, kw, message in cases:
+        with pytest.raises(UserError, match=message):
+            api.compare(groups, **kw)
+    bad = api.Network("nan", nets[0].model.replace(W_rec=nets[0].model.W_rec * math.nan),
+                      TASK, "bptt", 9, "budget", 2, 0.5)
+    with pytest.raises(UserError, match="non-finite"):
+        api.fixed_points(bad)
+    with pytest.raises(UserError, match="non-finite"):
+        api.compare({"A": nets[:2], "B": [bad, nets[2]]}, metric="cka")
+    with pytest.raises(UserError, match="unknown static input set"):
+        api.fixed_points(nets[0], "medium")
+
+
+def test_save_never_overwrites_without_force_and_writes_what_load_reads(nets, tmp_path):
+    written = api.save(nets[0], tmp_path)
+    assert [p.name for p in written] == ["bptt_0.pt", "bptt_0.json"]
+    before = (tmp_path / "bptt_0.pt").read_bytes()
+    other = api.Network("bptt_0", nets[1].model, TASK, "bptt", 1, "budget", 2, 0.5)
+    with pytest.raises(UserError, match="already exists"):
+        api.save(other, tmp_path)
+    assert (tmp_path / "bptt_0.pt").read_bytes() == before
+    api.save(other, tmp_path, force=True)
+    back = api.load("bptt_0", tmp_path)
+    assert torch.equal(back.model.W_rec, nets[1].model.W_rec) and back.seed == 1
+    with pytest.raises(UserError, match="path separators"):
+        api.save(api.Network("../x", nets[0].model, TASK, "bptt", 0, "budget", 2, 0.5),
+                 tmp_path)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UserError, match="is not a folder"):
+        api.save(nets[2], tmp_path / "afile")
