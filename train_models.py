@@ -439,12 +439,23 @@ def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol
 
 
 def _status_on_disk(directory: Path, name: str) -> str | None:
-    f = directory / f"{name}.json"
-    try:
-        st = json.loads(f.read_text()).get("status") if f.exists() else None
-    except (OSError, ValueError, AttributeError):
+    """The status of the network NAME on disk, or None where there is none: from
+    NAME.json, or, where that is missing or damaged, from the record inside
+    NAME.pt (the network's own file is the source of truth, so a finished network
+    whose sidecar was lost is never trained again over it)."""
+    pt = directory / f"{name}.pt"
+    if not pt.exists():
         return None
-    return st if isinstance(st, str) and (directory / f"{name}.pt").exists() else None
+    st = None
+    try:
+        st = json.loads((directory / f"{name}.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        pass
+    if not isinstance(st, str):
+        from rnn.grid import meta_from_pt
+        meta = meta_from_pt(pt)
+        st = meta.get("status") if meta else None
+    return st if isinstance(st, str) else None
 
 
 def _all_finished(directory: Path, names: list[str]) -> bool:

@@ -370,14 +370,14 @@ def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
         if not ok:
             # a damaged sidecar: the network's own .pt is the source of truth, so a
             # finished network is never trained again (and overwritten) for it
-            m = _meta_from_pt(p.with_suffix(".pt"))
+            m = meta_from_pt(p.with_suffix(".pt"))
             if m is None:
                 continue
         out.setdefault(int(m["seed"]), []).append(m)
     return out
 
 
-def _meta_from_pt(path: Path) -> dict | None:
+def meta_from_pt(path: Path) -> dict | None:
     """The meta saved inside a model file, or None when it cannot be read."""
     try:
         import torch

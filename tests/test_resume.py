@@ -227,6 +227,25 @@ def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
         assert meta["segments"][1]["cpu"] == meta["versions"]["cpu"]
 
 
+@pytest.mark.parametrize("sidecar", ["missing", "truncated"])
+def test_resume_never_retrains_a_finished_network_whose_json_was_lost(tmp_path, sidecar):
+    """The .pt holds the network's own record: with NAME.json gone or cut short,
+    --resume (with an unusable checkpoint) still knows the network is finished."""
+    models = tmp_path / "m"
+    r = run_script(*_train(models, "--quiet", "--max-steps", "2")[1:], fresh=True)
+    assert r.returncode == 0, r.stderr
+    before = (models / "bptt_res_000.pt").read_bytes()
+    js = models / "bptt_res_000.json"
+    if sidecar == "missing":
+        js.unlink()
+    else:
+        js.write_text(js.read_text()[:40])
+    (models / "bptt_res_000.ckpt").write_bytes(b"damaged")
+    r = run_script(*_train(models, "--quiet", "--max-steps", "2", "--resume")[1:])
+    assert r.returncode == 3 and "finished network" in r.stderr, r.stderr
+    assert (models / "bptt_res_000.pt").read_bytes() == before
+
+
 def test_an_unusable_checkpoint_is_set_aside_and_a_finished_network_kept(tmp_path):
     models = tmp_path / "m"
     r = run_script(*_train(models, "--quiet", "--max-steps", "2")[1:], fresh=True)
