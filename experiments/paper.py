@@ -390,6 +390,9 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
             nets.append({"task": c.task, "N": c.N, "noise": c.noise, "seed": seed,
                          "status": m["status"], "at": at})
     log(f"fixed-length experiment: {len(nets)} networks")
+    planned: dict = {}                 # task label -> the noise levels the grid trains
+    for c in cells:
+        planned.setdefault("RDM" if c.task == "rdm" else f"N = {c.N}", set()).add(c.noise)
     keys = ["stop", *points]
     table, by_update = [], []
     for task, N in dict.fromkeys((n["task"], n["N"]) for n in nets):
@@ -407,6 +410,7 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
                         "bistable": sum(h["kind"] == "bistable" for h in have),
                         "monostable": sum(h["kind"] == "monostable" for h in have),
                         "accuracy_mean": float(np.mean([h["accuracy"] for h in have])),
+                        "bistable_inputs": float(np.mean([h["bistable_inputs"] for h in have])),
                         "points_median": float(np.median([h["points"] for h in have])),
                         **({"update_median": float(np.median([h["update"] for h in have]))}
                            if k == "stop" else {})}
@@ -425,7 +429,7 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
     return {"updates": K, "snapshots": list(cells[0].snapshots), "grid": grid.path,
             "planned": sum(c.networks for c in cells), "trained": len(nets),
             "cells": table, "by_update": by_update, "twins": twins,
-            "answer": fixed_length_answer(table, K)}
+            "answer": fixed_length_answer(table, K, planned)}
 
 
 def _fixed_length_point(lm, census, topology_descriptor, cached_fixed_points) -> dict:
@@ -433,30 +437,32 @@ def _fixed_length_point(lm, census, topology_descriptor, cached_fixed_points) ->
     cs = census(fp, len(lm.task.static_inputs("small").values))
     v, _ = topology_descriptor(fp, lm.model)
     return {"kind": cs.kind, "points": cs.points, "vector": v,
+            "bistable_inputs": cs.bistable / cs.inputs,
             "accuracy": float(lm.meta["final_accuracy"])}
 
 
-# a change of kind in at least this share of a group's networks counts as a change
+# a change of at least this much in the mean share of bistable inputs counts as a change
 KIND_SHIFT = 0.5
 
 
-def fixed_length_answer(table: list[dict], K: int) -> dict:
+def fixed_length_answer(table: list[dict], K: int, planned: dict | None = None) -> dict:
     """Per task: does bistability come with training length at fixed noise (the
-    share of bistable networks of some noise level changes by at least KIND_SHIFT
-    between the stop rule and update K), with noise at fixed length (at update K
-    the shares of the noise levels differ by at least KIND_SHIFT), both, or
-    neither.  Tasks whose networks are not all analysed at both points are
-    'not yet'."""
+    mean share of bistable static inputs of some noise level changes by at least
+    KIND_SHIFT between the stop rule and update K), with noise at fixed length
+    (at update K those shares differ by at least KIND_SHIFT between noise
+    levels), both, or neither.  A task is 'not yet' until every noise level the
+    grid plans for it (``planned``: task label -> noise levels) has networks at
+    both points."""
     out = {}
-    for task in dict.fromkeys(r["task"] for r in table):
+    for task in dict.fromkeys([*(planned or {}), *(r["task"] for r in table)]):
         rows = [r for r in table if r["task"] == task]
         share = {}
         for r in rows:
             for k in ("stop", str(K)):
                 x = r["at"].get(k)
                 if x:
-                    share[(r["noise"], k)] = x["bistable"] / x["networks"]
-        noises = [r["noise"] for r in rows]
+                    share[(r["noise"], k)] = x["bistable_inputs"]
+        noises = sorted(set((planned or {}).get(task, set())) | {r["noise"] for r in rows})
         if len(noises) < 2 or any((v, k) not in share for v in noises for k in ("stop", str(K))):
             out[task] = {"answer": "not yet"}
             continue
@@ -492,8 +498,8 @@ def fixed_length_section(fl: dict | None) -> list[str]:
          + ", ".join(str(u) for u in fl["snapshots"]) + f" and {K} updates; each beside its "
          "claims-grid twin (same cell and seed, stopped by the stop rule: the 'stop rule' "
          f"column). {fl['trained']} of {fl['planned']} networks trained. Each cell: the "
-         "networks monostable / bistable / mixed (the census above) and their mean validation "
-         "accuracy.", ""]
+         "networks monostable / bistable / mixed (the census above); the mean share of their "
+         "static inputs that are bistable; their mean validation accuracy.", ""]
     tw = fl["twins"]
     if tw["compared"]:
         L += [f"Does each network retrace its twin up to the twin's stop rule? Of "
@@ -510,8 +516,8 @@ def fixed_length_section(fl: dict | None) -> list[str]:
                 continue
             where = f" (median update {x['update_median']:.0f})" if k == "stop" else ""
             mixed = x["networks"] - x["bistable"] - x["monostable"]
-            cells.append(f"{x['monostable']} / {x['bistable']} / {mixed}, acc "
-                         f"{x['accuracy_mean']:.3f}{where}")
+            cells.append(f"{x['monostable']} / {x['bistable']} / {mixed}; "
+                         f"{x['bistable_inputs']:.2f}; acc {x['accuracy_mean']:.3f}{where}")
         L.append(f"| {r['task']} | v = {r['noise']:g} | {r['networks']} | " + " | ".join(cells)
                  + " |")
     if fl["by_update"]:
@@ -522,18 +528,18 @@ def fixed_length_section(fl: dict | None) -> list[str]:
         for b in fl["by_update"]:
             at = "the stop rule" if b["at"] == "stop" else f"{b['at']} updates"
             L.append(f"| {b['task']} | {at} | {fmt(b['topology'])} | {fmt(b['count'])} |")
-    L += ["", f"**Answer**, per task (a change of kind in at least {KIND_SHIFT:g} of a noise "
-          "level's networks between its stop rule and update "
-          f"{K} counts as *training length*; bistable shares at update {K} that differ by at "
-          f"least {KIND_SHIFT:g} between noise levels count as *noise*):", ""]
+    L += ["", f"**Answer**, per task (a change of at least {KIND_SHIFT:g} in a noise level's "
+          "mean share of bistable inputs between its stop rule and update "
+          f"{K} counts as *training length*; shares at update {K} that differ by at least "
+          f"{KIND_SHIFT:g} between noise levels count as *noise*):", ""]
     for task, a in fl["answer"].items():
         if a["answer"] == "not yet":
             L.append(f"* {task}: not yet (networks still training: {run})")
             continue
         ch = ", ".join(f"v = {v}: {d:+.2f}" for v, d in a["length_change"].items())
-        L.append(f"* {task}: **{a['answer']}** — change of the bistable share from the stop "
-                 f"rule to update {K}: {ch}; spread of the bistable shares across noise levels "
-                 f"at update {K}: {a['noise_spread_at_K']:.2f}.")
+        L.append(f"* {task}: **{a['answer']}** — change of the mean share of bistable inputs "
+                 f"from the stop rule to update {K}: {ch}; spread of those shares across noise "
+                 f"levels at update {K}: {a['noise_spread_at_K']:.2f}.")
     return L
 
 

@@ -254,17 +254,20 @@ def test_census_sections_and_figure_on_shipped_networks(tmp_path):
 
 
 def test_fixed_length_answer_rules():
-    def row(v, stop, at_k, n=4):
+    def row(v, stop, at_k):
         return {"task": "RDM", "noise": v,
-                "at": {"stop": {"bistable": stop, "networks": n},
-                       "800": {"bistable": at_k, "networks": n}}}
+                "at": {"stop": {"bistable_inputs": stop}, "800": {"bistable_inputs": at_k}}}
     ans = paper.fixed_length_answer
-    assert ans([row(0.1, 0, 0), row(1.0, 4, 4)], 800)["RDM"]["answer"] == "noise"
-    assert ans([row(0.1, 0, 4), row(1.0, 0, 4)], 800)["RDM"]["answer"] == "training length"
-    assert ans([row(0.1, 0, 3), row(1.0, 0, 0)], 800)["RDM"]["answer"] == "both"
-    assert ans([row(0.1, 1, 1), row(1.0, 1, 2)], 800)["RDM"]["answer"] == "neither"
+    assert ans([row(0.1, 0, 0), row(1.0, 1, 1)], 800)["RDM"]["answer"] == "noise"
+    assert ans([row(0.1, 0, 0.9), row(1.0, 0, 0.9)], 800)["RDM"]["answer"] == "training length"
+    assert ans([row(0.1, 0, 0.75), row(1.0, 0, 0)], 800)["RDM"]["answer"] == "both"
+    assert ans([row(0.1, 0.2, 0.2), row(1.0, 0.2, 0.5)], 800)["RDM"]["answer"] == "neither"
     partial = [row(0.1, 0, 0), {"task": "RDM", "noise": 1.0, "at": {}}]
     assert ans(partial, 800)["RDM"]["answer"] == "not yet"
+    # a noise level the grid plans but has not trained yet: no answer
+    assert ans([row(0.1, 0, 0), row(0.5, 0, 0)], 800,
+               {"RDM": {0.1, 0.5, 1.0}})["RDM"]["answer"] == "not yet"
+    assert ans([], 800, {"N = 2": {0.1, 1.0}}) == {"N = 2": {"answer": "not yet"}}
 
 
 def test_fixed_length_experiment_on_tiny_networks(tmp_path, monkeypatch, capsys):
