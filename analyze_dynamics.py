@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from rnn import validate as V
 from rnn.errors import UserError
 from rnn.cli import Parser, add_output_args, finish, run_cli
 from rnn.io import ensure_writable, load_model, models_dir
@@ -53,10 +54,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.inputs not in SETS:
         raise UserError(f"unknown input set {args.inputs!r}: choose large, small or sparse")
-    if args.trials < 1:
-        raise UserError("--trials must be at least 1")
-    if not 0 <= args.seed < 2 ** 32:
-        raise UserError(f"--seed must be in [0, 2**32), got {args.seed}")
+    V.integer(args.trials, "--trials", 1)
+    V.integer(args.seed, "--seed", 0, 2 ** 32 - 1)
     from rnn import plotting as P
     P.use_backend(args.show)
     from rnn.dynamics import cached_fixed_points, cached_psychometric, fit_pca, trajectories

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from rnn import validate as V
 from rnn.errors import UserError
 from rnn.cli import Parser, add_device_arg, run_cli
 from rnn.io import atomic_write_text, dumps_strict, ensure_writable
@@ -122,10 +123,9 @@ def main(argv=None) -> int:
     grid = read_grid(args.grid)
     for flag, v in (("--workers", args.workers), ("--threads", args.threads),
                     ("--chunk", args.chunk)):
-        if v is not None and v < 1:
-            raise UserError(f"{flag} must be at least 1, got {v}")
-    if args.retries < 0:
-        raise UserError(f"--retries must be 0 or more, got {args.retries}")
+        if v is not None:
+            V.integer(v, flag, 1)
+    V.integer(args.retries, "--retries", 0)
     security = tls_security(args)
     folder = grid.folder(args.models_dir)
     longest = max(len(c.name) for c in grid.cells) + 16

@@ -14,6 +14,7 @@ import sys
 
 import numpy as np
 
+from rnn import validate as V
 from rnn.errors import UserError
 from rnn.cli import Parser, add_output_args, finish, run_cli
 from rnn.io import atomic_write, ensure_writable, load_model, models_dir
@@ -33,10 +34,8 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.rank < 1:
-        raise UserError("--rank must be at least 1")
-    if not 0 <= args.seed < 2 ** 32:
-        raise UserError(f"--seed must be in [0, 2**32), got {args.seed}")
+    V.integer(args.rank, "--rank", 1)
+    V.integer(args.seed, "--seed", 0, 2 ** 32 - 1)
     from rnn import plotting as P
     P.use_backend(args.show)
     import tensortools as tt

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rnn import validate as V
 from rnn.errors import UserError
 from rnn.cli import MODELS_DIR_HELP, Parser, add_device_arg, finite_float, resolve_device, run_cli
 from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
@@ -34,8 +35,9 @@ from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
 from rnn.rules import (RULES, check_hidden, get, prefix_list, prefix_summary, rule_from_name,
                        rules_help)
+from rnn.store import NameLock, SaveError, status_on_disk
 from rnn.training import FINISHED, FitResult, StopConfig, ValidationSet, fit, plural
-from tasks import DEFAULT_MEAN, ncdi, rdm
+from tasks import DEFAULT_MEAN, parse
 
 
 STOP = StopConfig()         # the stop rule's defaults, for the help text
@@ -178,33 +180,25 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError("give one task only: either --rdm or --N K, not both")
     if not args.rdm and args.N is None:
         raise UserError("no task given: add --rdm (RDM task) or --N K (N-CDI; --N 2 is CDI)")
-    if args.N is not None and args.N < 1:
-        raise UserError(f"--N must be a positive number of contexts, got {args.N}")
-    if not (args.variance >= 0) or args.variance != args.variance:
-        raise UserError(f"-v/--variance must be a non-negative noise level, got {args.variance}")
-    if not (args.mean > 0):
-        raise UserError(f"-m/--mean must be positive, got {args.mean}")
-    if not 1 <= args.count <= MAX_COUNT:
-        raise UserError(f"--count must be between 1 and {MAX_COUNT}, got {args.count}")
-    if args.max_batch is not None and args.max_batch < 1:
-        raise UserError(f"--max-batch must be at least 1, got {args.max_batch}")
-    if args.record_every < 1:
-        raise UserError(f"--record-every must be at least 1, got {args.record_every}")
+    if args.N is not None:
+        V.contexts(args.N, "--N")
+    V.noise(args.variance, "-v/--variance")
+    V.mean(args.mean, "-m/--mean")
+    V.integer(args.count, "--count", 1, MAX_COUNT)
+    if args.max_batch is not None:
+        V.integer(args.max_batch, "--max-batch", 1)
+    V.integer(args.record_every, "--record-every", 1)
     if args.resume and args.record_activity:
         raise UserError("--resume cannot go on with --record-activity (the activity record "
                         "is not checkpointed); train afresh with --force")
-    if args.stall_window < 0:
-        raise UserError(f"--stall-window must be 0 (off) or a number of updates, got "
-                        f"{args.stall_window}")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise UserError(f"--max-steps must be at least 1, got {args.max_steps}")
+    V.integer(args.stall_window, "--stall-window (0: off)", 0)
+    if args.max_steps is not None:
+        V.integer(args.max_steps, "--max-steps", 1)
     if args.updates is not None:
         if args.max_steps is not None:
             raise UserError("--updates K trains exactly K updates: give it or --max-steps, "
                             "not both")
-        if not 1 <= args.updates <= MAX_UPDATES:
-            raise UserError(f"--updates must be between 1 and {MAX_UPDATES}, got "
-                            f"{args.updates}")
+        V.integer(args.updates, "--updates", 1, MAX_UPDATES)
     if args.snapshots is not None:
         if args.updates is None:
             raise UserError("--snapshots needs --updates K (snapshots of a fixed-length run)")
@@ -215,18 +209,16 @@ def validate_args(args) -> tuple[str, object]:
         if len(set(args.snapshots)) != len(args.snapshots):
             raise UserError("--snapshots lists an update twice")
         args.snapshots = sorted(args.snapshots)
-    if args.seed is not None and not (0 <= args.seed and args.seed + args.count - 1 < 2**62):
-        top = "2**62 - 1" if args.count == 1 else f"2**62 - {args.count} (with --count " \
-                                                  f"{args.count} the seeds run to SEED + " \
-                                                  f"{args.count - 1})"
-        raise UserError(f"--seed must be in [0, {top}], got {args.seed}")
+    if args.seed is not None:
+        V.seed_range(args.seed, args.count, "--seed")
     check_name(args.name)
     rule = args.rule or rule_from_name(args.name)
     try:
         check_hidden(rule, args.hidden)
     except UserError as e:
         raise UserError(f"--{e}") from None
-    task = rdm(args.variance, args.mean) if args.rdm else ncdi(args.N, args.variance, args.mean)
+    task = parse("rdm" if args.rdm else "ncdi", args.N, what="the task").make(args.variance,
+                                                                              args.mean)
     return rule, task
 
 
@@ -269,10 +261,10 @@ class SnapshotWriter:
     network file of its own beside the run's (``snapshot_names``)."""
 
     def __init__(self, at: list[int], names: list[str], meta: dict, seeds: list[int],
-                 val: ValidationSet, directory: Path):
+                 val: ValidationSet, directory: Path, lock=None, force: bool = False):
         self.at = list(at)
         self.names, self.meta, self.seeds, self.val = names, meta, seeds, val
-        self.directory = directory
+        self.directory, self.lock, self.force = directory, lock, force
         self.written: list[Path] = []
 
     def __call__(self, step: int, trainer, active: list[int]) -> None:
@@ -288,14 +280,19 @@ class SnapshotWriter:
                     "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
             single = trainer.model.select(p).to("cpu")
             # the accuracy and loss histories are the whole run's, in NAME.pt
-            self.written += save_model(nm, single, meta, {}, self.directory)
+            try:
+                self.written += save_model(nm, single, meta, {}, self.directory,
+                                           lock=self.lock, force=self.force)
+            except SaveError as e:      # the run goes on: its own files matter more
+                print(f"warning: snapshot {nm} not saved: {e}", file=sys.stderr, flush=True)
 
 
 def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                 names: list[str], seeds: list[int], members: list[int],
-                first_seed: int, directory: Path, quiet: bool):
+                first_seed: int, directory: Path, quiet: bool, lock):
     """Train and save one batch of networks (``members``: their indices in the
-    whole --count run); returns (FitResult, trainer, files written)."""
+    whole --count run) under ``lock`` (an :class:`rnn.store.NameLock` holding
+    their names); returns (FitResult, trainer, files written)."""
     from rnn import resume as rsm
     trainer = rs.make(cfg, task, seeds, device, activation, protocol)
     recorder = None
@@ -325,10 +322,11 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
 
     snapshots = None
     if args.snapshots:
-        snapshots = SnapshotWriter(args.snapshots, names, common, seeds, val, directory)
+        snapshots = SnapshotWriter(args.snapshots, names, common, seeds, val, directory,
+                                   lock, args.force)
     kept: set[int] = set()        # networks a resumed run had finished: their files stay
 
-    def save_all(res: FitResult, phase: str) -> list[Path]:
+    def save_all(res: FitResult, phase: str, lock=lock) -> list[Path]:
         written = []
         for p, nm in enumerate(names):
             if p in kept:
@@ -359,7 +357,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             if recorder is not None:
                 hist.update(recorder.history(p, res.steps_run[p]))
             single = trainer.model.select(p).to("cpu")
-            written += list(save_model(nm, single, meta, hist, directory))
+            written += list(save_model(nm, single, meta, hist, directory, lock=lock,
+                                       force=args.force))
         return written
 
     ck = rsm.path_for(directory, names[0])
@@ -374,9 +373,15 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
     segments = [rsm.segment(0, *here)]
 
     def checkpoint(res: FitResult) -> None:
-        save_all(res, "checkpoint")
-        if recorder is None:
-            rsm.save(ck, fp, res.loop, trainer, segments)
+        # a failed checkpoint (a full disk) does not end the run: the final save
+        # rescues the networks where the models folder cannot take them
+        try:
+            save_all(res, "checkpoint")
+            if recorder is None:
+                rsm.save(ck, fp, res.loop, trainer, segments)
+        except (SaveError, OSError, RuntimeError) as e:
+            print(f"warning: checkpoint after {rs.unit} {res.loop.get('step')} not saved ({e}); "
+                  f"training goes on", file=sys.stderr, flush=True)
 
     loop = None
     if args.resume and ck.exists():
@@ -388,6 +393,9 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             segments = d["segments"] + [rsm.segment(step if isinstance(step, int) else 0, *here)]
         except rsm.ResumeError as e:
             trainer, loop = _set_aside(ck, e, rs, cfg, task, seeds, device, activation, protocol)
+    if loop is not None:
+        # this run's own earlier files (its checkpoint matched): it may write them again
+        lock.written.update(n for nm in names for n in [nm, *snapshot_names(nm, args.snapshots)])
     if loop is not None and isinstance(loop.get("active"), list):
         kept |= {p for p in range(len(names)) if p not in loop["active"]
                  and (directory / f"{names[p]}.json").exists()}
@@ -412,15 +420,19 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         res = run(None)
     try:
         written = save_all(res, "final")
-    except OSError as e:
-        # never lose a trained network to a save error: write it somewhere that works
-        import tempfile
-        rescue = Path(tempfile.mkdtemp(prefix="rnn-rescued-"))
-        directory = rescue
-        save_all(res, "final")
-        raise UserError(f"could not save into the models folder ({e.strerror or e}); the "
-                        f"trained network(s) were saved in {rescue} instead: move the files "
-                        f"into the models folder") from None
+    except SaveError as e:
+        # never lose a trained network to a failed write (a full disk makes torch.save
+        # raise a RuntimeError): write the whole batch somewhere that works
+        from rnn.store import rescue_folder
+        directory = rescue = rescue_folder()
+        try:
+            with NameLock(rescue, names, what="rescue") as rescue_lock:
+                save_all(res, "final", lock=rescue_lock)
+        except SaveError as e2:
+            raise UserError(f"{e}, and the rescue into {rescue} failed too ({e2}); the trained "
+                            f"networks are lost") from None
+        raise UserError(f"{e}; the trained network(s) of this batch were saved in {rescue} "
+                        f"instead: move the files into the models folder") from None
     if "interrupted" not in res.status:
         ck.unlink(missing_ok=True)      # the run ended: nothing to go on from
     if snapshots is not None:
@@ -438,31 +450,11 @@ def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol
     return rs.make(cfg, task, seeds, device, activation, protocol), None
 
 
-def _status_on_disk(directory: Path, name: str) -> str | None:
-    """The status of the network NAME on disk, or None where there is none: from
-    NAME.json, or, where that is missing or damaged, from the record inside
-    NAME.pt (the network's own file is the source of truth, so a finished network
-    whose sidecar was lost is never trained again over it)."""
-    pt = directory / f"{name}.pt"
-    if not pt.exists():
-        return None
-    st = None
-    try:
-        st = json.loads((directory / f"{name}.json").read_text()).get("status")
-    except (OSError, ValueError, AttributeError):
-        pass
-    if not isinstance(st, str):
-        from rnn.grid import meta_from_pt
-        meta = meta_from_pt(pt)
-        st = meta.get("status") if meta else None
-    return st if isinstance(st, str) else None
-
-
 def _all_finished(directory: Path, names: list[str]) -> bool:
     """Every network of ``names`` finished on disk, and no checkpoint of their batch."""
     from rnn import resume as rsm
     return not rsm.path_for(directory, names[0]).exists() and all(
-        _status_on_disk(directory, n) in FINISHED for n in names)
+        status_on_disk(directory, n) in FINISHED for n in names)
 
 
 def _refuse_finished(directory: Path, names: list[str]) -> None:
@@ -470,7 +462,7 @@ def _refuse_finished(directory: Path, names: list[str]) -> None:
     from rnn.resume import UNUSABLE, UNUSABLE_EXIT
     for nm in names:
         f = directory / f"{nm}.json"
-        st = _status_on_disk(directory, nm)
+        st = status_on_disk(directory, nm)
         if st in FINISHED:
             raise UserError(f"{f} is a finished network ({st}) and its run's {UNUSABLE}; "
                             f"pass --force to train it afresh", status=UNUSABLE_EXIT)
@@ -483,8 +475,17 @@ def main(argv: list[str] | None = None) -> int:
     directory = models_dir(args.models_dir)
     names = member_names(args.name, args.count)
     ensure_writable(directory, max(len(n) for n in names))
-    files = [directory / f"{n}.{ext}" for n in names
-             for n in [n, *snapshot_names(n, args.snapshots)] for ext in ("pt", "json")]
+    own = [n for nm in names for n in [nm, *snapshot_names(nm, args.snapshots)]]
+    # the names are this run's alone until it ends (a second run of one name is refused)
+    with NameLock(directory, own, what=f"train_models.py {args.name}") as lock:
+        return _train(args, rule, rs, task, directory, names, own, lock)
+
+
+def _train(args, rule, rs, task, directory: Path, names: list[str], own: list[str],
+           lock) -> int:
+    """main's work once the names are held: refuse what would overwrite, train
+    the batches, write the groups file and report."""
+    files = [directory / f"{n}.{ext}" for n in own for ext in ("pt", "json")]
     if args.count > 1:
         files.append(directory / f"{args.name}.txt")
     existing = [f for f in files if f.exists()]
@@ -532,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         res, trainer, files = train_batch(args, rule, rs, task, cfg, stop, protocol, device,
                                           activation, [names[p] for p in members],
                                           [seeds[p] for p in members], members,
-                                          seed, directory, quiet)
+                                          seed, directory, quiet, lock)
         written += files
         outcomes += [(names[p], res, i) for i, p in enumerate(members)]
         if any(st == "interrupted" for st in res.status):

@@ -59,6 +59,7 @@ from rnn.cli import Parser, run_cli
 from rnn.metrics import LABEL as SIMILARITY_LABEL
 from rnn.metrics import METRICS as SIMILARITY
 from rnn.metrics import TOPOLOGY
+from tasks.table import TaskName, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
@@ -135,20 +136,23 @@ class Comparison:
 
     @property
     def task_label(self) -> str:
-        return "RDM" if self.task == "rdm" else f"N = {self.N}"
+        return TaskName(self.task, self.N).label
 
     @property
     def order(self) -> float:
-        return 0 if self.task == "rdm" else self.N
+        return TaskName(self.task, self.N).order
 
     @property
     def key(self) -> str:
-        t = "rdm" if self.task == "rdm" else f"ncdi{self.N}"
+        # family and N run together (ncdi2, not the table's spelling cdi): paper.json's keys
+        t = self.task if self.N is None else f"{self.task}{self.N}"
         return f"{self.kind}-{t}-{self.protocol}" + (f"-{self.source}" if self.source else "")
 
 
 def task_of(cell) -> tuple[str, int | None]:
-    return ("rdm", None) if cell.task == "rdm" else ("ncdi", cell.N or 2)
+    """(family, N) of a grid cell's task (the task table's)."""
+    tn = cell.task_name
+    return tn.family, tn.N
 
 
 def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[Comparison]:
@@ -392,11 +396,11 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
     log(f"fixed-length experiment: {len(nets)} networks")
     planned: dict = {}                 # task label -> the noise levels the grid trains
     for c in cells:
-        planned.setdefault("RDM" if c.task == "rdm" else f"N = {c.N}", set()).add(c.noise)
+        planned.setdefault(c.task_name.label, set()).add(c.noise)
     keys = ["stop", *points]
     table, by_update = [], []
     for task, N in dict.fromkeys((n["task"], n["N"]) for n in nets):
-        label = "RDM" if task == "rdm" else f"N = {N}"
+        label = parse(task, N).label
         mine = [n for n in nets if (n["task"], n["N"]) == (task, N)]
         for v in sorted({n["noise"] for n in mine}):
             row = {"task": label, "noise": v, "networks": 0, "at": {}}
@@ -572,7 +576,7 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
             and c.result.get("metrics")]
     out = {}
     # claim 2: simple tasks (RDM, N = 1): topology by noise separated
-    simple = [c for c in noise if (c.task if c.task == "rdm" else c.N) in SIMPLE]
+    simple = [c for c in noise if (c.task if c.N is None else c.N) in SIMPLE]
     s2 = [sep(c, "topology") for c in simple]
     out[2] = {"tasks": {c.task_label: s for c, s in zip(simple, s2)},
               "verdict": "undecided at this sample size" if not s2 else

@@ -125,8 +125,10 @@ def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
     for s in ("shared_x0", "lenient_stop", "original_budgets"):
         if f"--no-{s.replace('_', '-')}" in flags:
             switches[s] = False
-    task = {("--N", "2"): ("cdi", None), ("--N", "1"): ("ncdi", 1)}[tuple(cell.task)]
-    return GridCell(task=task[0], N=task[1], rule=rule, noise=0.5,
+    from tasks.table import parse
+    flags_ = tuple(cell.task)
+    task = parse("rdm") if flags_ == ("--rdm",) else parse("ncdi", int(flags_[1]))
+    return GridCell(task=task.spelling, rule=rule, noise=0.5,
                     networks=cell.counts()[rule], first_seed=FIRST_SEED[rule],
                     protocol=flags[flags.index("--protocol") + 1], max_steps=cell.max_steps,
                     chunk=chunk, name=rule, **switches)

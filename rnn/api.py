@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from rnn.errors import UserError
+from rnn import validate as V
 from rnn.model import RateRNN
 from tasks import DecisionTask
 
@@ -43,21 +44,6 @@ class Network:
 
 # ---- what enters through the API is checked as the command line checks it ---------
 # (each problem a UserError, one line, before any work)
-
-def _int(v, what: str, low: int, high: int | None = None) -> int:
-    if not isinstance(v, (int, np.integer)) or isinstance(v, (bool, np.bool_)) or v < low or \
-            (high is not None and v > high):
-        span = f"of at least {low}" if high is None else f"in {low}…{high}"
-        raise UserError(f"{what} must be an integer {span}, got {v!r}")
-    return int(v)
-
-
-def _number(v, what: str, low: float = 0.0) -> float:
-    if not isinstance(v, (int, float, np.floating, np.integer)) or isinstance(v, bool) or \
-            not np.isfinite(v) or v < low:
-        raise UserError(f"{what} must be a finite number of at least {low:g}, got {v!r}")
-    return float(v)
-
 
 def _networks(nets, what: str) -> list["Network"]:
     nets = list(nets) if isinstance(nets, (list, tuple)) else nets
@@ -79,19 +65,13 @@ def _finite(net: "Network") -> None:
 
 def task(name: str = "cdi", noise: float = 0.5, N: int | None = None,
          steps: int | None = None) -> DecisionTask:
-    """'rdm', 'cdi' (N = 2) or 'ncdi' (give N), at input noise ``noise``;
-    ``steps`` shortens the trials (tiny examples)."""
-    from rnn.io import MAX_CONTEXTS, MAX_STEPS
-    from tasks import ncdi, rdm
-    noise = _number(noise, "noise")
-    kw = {} if steps is None else {"steps": _int(steps, "steps", 2, MAX_STEPS)}
-    if name == "rdm":
-        return rdm(noise, **kw)
-    if name in ("cdi", "ncdi"):
-        if name == "ncdi" and N is None:
-            raise UserError("task 'ncdi' needs N, its number of contexts")
-        return ncdi(2 if name == "cdi" else _int(N, "N", 1, MAX_CONTEXTS), noise, **kw)
-    raise UserError(f"unknown task {name!r}: rdm, cdi or ncdi")
+    """A task of the task table (tasks/table.py): 'rdm', 'cdi' (N = 2), 'ncdi3',
+    or 'ncdi' with N, at input noise ``noise``; ``steps`` shortens the trials
+    (tiny examples)."""
+    from tasks.table import parse
+    noise = V.noise(noise, "noise")
+    kw = {} if steps is None else {"steps": V.steps(steps, "steps")}
+    return parse(name, N, what="task").make(noise, **kw)
 
 
 def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: str = "clean",
@@ -100,7 +80,6 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     """Train one network per seed with ``rule`` (any of rnn.rules.RULES), all as one
     population (each the network it would be alone), to the stop rule or the
     budget.  The same trainers, stop rule and protocols as train_models.py."""
-    from rnn.cli import resolve_device
     from rnn.io import check_name
     from rnn.protocol import Protocol
     from rnn.rules import check_hidden, get
@@ -109,21 +88,13 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     rec = get(rule)
     if not isinstance(task, DecisionTask):
         raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
-    try:
-        seeds = [_int(s, "each seed", 0, 2 ** 62 - 1) for s in seeds]
-    except TypeError:
-        raise UserError(f"seeds must be a list of integers, got {seeds!r}") from None
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise UserError(f"seeds must be distinct and at least one (each names a network), "
-                        f"got {seeds}")
+    seeds = V.seed_list(seeds, "seeds")
     if protocol not in ("clean", "original"):
         raise UserError(f"unknown protocol {protocol!r}: clean or original")
-    check_hidden(rule, _int(hidden, "hidden", 2))
+    check_hidden(rule, V.integer(hidden, "hidden", 2))
     if max_steps is not None:
-        max_steps = _int(max_steps, "max_steps", 1)
-    if device not in ("cpu", "cuda", "auto"):
-        raise UserError(f"device must be cpu, cuda or auto, got {device!r}")
-    device = resolve_device(device)
+        max_steps = V.integer(max_steps, "max_steps", 1)
+    device = V.device(device, "device")
     base = check_name(name or rule)
     for s in seeds:
         check_name(f"{base}_{s}")
@@ -145,17 +116,24 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
 def save(net: Network, directory: str | Path, force: bool = False) -> list[Path]:
     """Write NAME.pt and NAME.json into ``directory`` (readable by every script);
     a network already there is only overwritten with ``force=True``."""
-    from rnn.io import check_name, ensure_writable, package_versions_and_command, save_model
-    from rnn.rules import get
+    from rnn.io import check_name, ensure_writable
     if not isinstance(net, Network):
         raise UserError(f"save takes an api.Network, got {type(net).__name__}")
     check_name(net.name)
     d = ensure_writable(Path(directory), len(net.name), what="the folder",
                         hint="(give another directory)")
-    existing = [f for f in (d / f"{net.name}.pt", d / f"{net.name}.json") if f.exists()]
-    if existing and not force:
-        raise UserError(f"{existing[0]} already exists; give another name or save(..., "
-                        f"force=True) to overwrite it")
+    from rnn.store import NameLock
+    with NameLock(d, [net.name], what="rnn.api.save") as lock:
+        existing = [f for f in (d / f"{net.name}.pt", d / f"{net.name}.json") if f.exists()]
+        if existing and not force:
+            raise UserError(f"{existing[0]} already exists; give another name or save(..., "
+                            f"force=True) to overwrite it")
+        return _save_held(net, d, lock, force)
+
+
+def _save_held(net: Network, d: Path, lock, force: bool) -> list[Path]:
+    from rnn.io import package_versions_and_command, save_model
+    from rnn.rules import get
     m = net.model
     meta = {"name": net.name, "rule": net.rule, "rule_name": get(net.rule).long_name,
             "task": net.task.to_dict(), "seed": net.seed, "status": net.status,
@@ -166,7 +144,8 @@ def save(net: Network, directory: str | Path, force: bool = False) -> list[Path]
                         "clamp_val": list(m.clamp_val)},
             "source": "rnn.api.train", **package_versions_and_command()}
     # checked as api.load will check it, before anything is written
-    return list(save_model(net.name, m, meta, {}, d, source=d / f"{net.name}.pt"))
+    return list(save_model(net.name, m, meta, {}, d, source=d / f"{net.name}.pt", lock=lock,
+                           force=force))
 
 
 def load(name: str, models_dir: str | Path | None = None) -> Network:
@@ -215,8 +194,8 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
     groups = {str(lab): _networks(g, f"group {lab!r}") for lab, g in groups.items()}
     if metric != "topology" and metric not in METRICS:
         raise UserError(f"unknown metric {metric!r}: topology or one of {', '.join(METRICS)}")
-    n_boot = _int(n_boot, "n_boot", 1)
-    seed = _int(seed, "seed", 0)
+    n_boot = V.integer(n_boot, "n_boot", 1)
+    seed = V.integer(seed, "seed", 0, V.SEED_LIMIT - 1)
     nets = [n for g in groups.values() for n in g]
     labels = [lab for lab, g in groups.items() for _ in g]
     keys = [weights_hash(n.model) for n in nets]
@@ -265,7 +244,9 @@ def simulate(net: Network, n_trials: int = 8, seed: int = 0) -> tuple[np.ndarray
     """Noisy trials of the network's task: states [T, n, H] and choices sign(z_T) [n]."""
     from rnn.protocol import X0_SCALE
     from rnn.rng import TRAIN, Streams
-    rng = Streams([seed], TRAIN)
+    _networks([net], "net")
+    n_trials = V.integer(n_trials, "n_trials", 1)
+    rng = Streams([V.integer(seed, "seed", 0, V.SEED_LIMIT - 1)], TRAIN)
     tr = net.task.sample(n_trials, rng)
     x0 = X0_SCALE * rng.normal(n_trials, net.model.hidden)
     sim = net.model.simulate(tr.inputs, x0, keep="all")

@@ -13,7 +13,7 @@ A grid file (read with the standard library's ``tomllib``)::
     protocol = "clean"
 
     [[cells]]
-    task = "cdi"              # rdm | cdi | ncdi (ncdi needs N)
+    task = "cdi"              # rdm | cdi | ncdiN, or ncdi with N (tasks/table.py)
     rule = ["bptt", "ga"]     # a list expands the entry: one cell per combination
     max_steps = 300           # optional cap (default: the rule's budget)
 
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -60,15 +61,20 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from rnn import validate as V
 from rnn.errors import UserError
 from rnn.metrics import METRICS, TOPOLOGY
 from rnn.rules import REGISTRY, RULES, check_hidden
 from rnn.resume import UNUSABLE_EXIT
+from rnn.sizing import require
 from rnn.training import FINISHED  # noqa: F401 (the statuses a finished network has)
+from tasks.table import TaskName, parse
 
 ROOT = Path(__file__).resolve().parents[1]
-TASKS = {"rdm": None, "cdi": 2, "ncdi": None}
 _CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
+# memory of listing a grid, per cell and per network (a job per network at chunk 1):
+# measured with tracemalloc as ~330 and ~150 bytes, with a margin
+CELL_BYTES, NETWORK_BYTES = 1000, 200
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,7 @@ class Cell:
 
     def __post_init__(self):
         where = f"cell {self.name or f'{self.task}/{self.rule}'}"
-        if self.task not in TASKS:
-            raise UserError(f"{where}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        parse(self.task, self.N, what=f"{where}: task")      # the task table's spellings
         for f in ("shared_x0", "lenient_stop", "original_budgets"):
             v = getattr(self, f)
             if v is not None and not isinstance(v, bool):
@@ -103,11 +108,6 @@ class Cell:
         for f in ("task", "rule", "protocol", "name"):
             if not isinstance(getattr(self, f), str):
                 raise UserError(f"{where}: {f} must be a string, got {getattr(self, f)!r}")
-        if self.task == "ncdi" and not (isinstance(self.N, int) and not isinstance(self.N, bool)
-                                        and 1 <= self.N <= 9):
-            raise UserError(f"{where}: task ncdi needs N, an integer from 1 to 9")
-        if self.task != "ncdi" and self.N is not None:
-            raise UserError(f"{where}: N is only for task ncdi")
         if self.rule not in RULES:
             raise UserError(f"{where}: rule must be one of {', '.join(RULES)}, got {self.rule!r}")
         if self.protocol not in ("clean", "original"):
@@ -115,8 +115,8 @@ class Cell:
         for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 2), ("max_steps", 1),
                        ("stall_window", 0), ("updates", 1), ("chunk", 1)):
             v = getattr(self, f)
-            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
-                raise UserError(f"{where}: {f} must be an integer of at least {low}, got {v!r}")
+            if v is not None:
+                V.integer(v, f"{where}: {f}", low)
         if self.updates is not None and self.max_steps is not None:
             raise UserError(f"{where}: give updates (exactly this many) or max_steps (at most "
                             f"this many), not both")
@@ -130,11 +130,8 @@ class Cell:
                 raise UserError(f"{where}: snapshots must be a list of distinct updates in "
                                 f"1..{self.updates - 1}, got {snaps!r}")
             object.__setattr__(self, "snapshots", tuple(sorted(snaps)))
-        if not isinstance(self.noise, (int, float)) or isinstance(self.noise, bool) or \
-                not 0 <= self.noise < 1e6:
-            raise UserError(f"{where}: noise must be a non-negative number, got {self.noise!r}")
-        if self.first_seed + self.networks > 2 ** 62:
-            raise UserError(f"{where}: seeds must stay below 2**62")
+        V.noise(self.noise, f"{where}: noise")
+        V.seed_range(self.first_seed, self.networks, f"{where}: first_seed")
         if self.hidden is not None:
             try:
                 check_hidden(self.rule, self.hidden)
@@ -147,7 +144,7 @@ class Cell:
                             f"'_' or '.'), at most 60 characters; got {self.name!r}")
 
     def default_name(self) -> str:
-        task = f"ncdi{self.N}" if self.task == "ncdi" else self.task
+        task = self.task if self.N is None else f"{self.task}{self.N}"   # as the file spells it
         parts = [task, self.rule, f"v{round(self.noise * 100):03d}", self.protocol]
         for s in ("shared_x0", "lenient_stop", "original_budgets"):
             v = getattr(self, s)
@@ -161,8 +158,7 @@ class Cell:
 
     def train_args(self) -> list[str]:
         """train_models.py flags for this cell (no name, seed or count)."""
-        task = ["--rdm"] if self.task == "rdm" else ["--N", str(TASKS[self.task] or self.N)]
-        a = ["-v", repr(float(self.noise)), *task, "--rule", self.rule,
+        a = ["-v", repr(float(self.noise)), *self.task_name.flags(), "--rule", self.rule,
              "--protocol", self.protocol]
         for s in ("shared_x0", "lenient_stop", "original_budgets"):
             v = getattr(self, s)
@@ -175,6 +171,11 @@ class Cell:
         if self.snapshots:
             a += ["--snapshots", *map(str, self.snapshots)]
         return a
+
+    @property
+    def task_name(self) -> TaskName:
+        """The cell's task in the task table (family and N)."""
+        return parse(self.task, self.N)
 
     def seeds(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.networks))
@@ -276,6 +277,9 @@ def read_grid(path) -> Grid:
             if not v:
                 raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {key} = [] "
                                 f"makes no cell (give at least one value)")
+        n_combos = math.prod(len(v) for v in values)
+        require(n_combos * CELL_BYTES, f"grid file {path.name}: [[cells]] entry {k}'s "
+                f"{n_combos} cells", hint="give fewer values per key")
         combos = list(itertools.product(*values))
         if "name" in entry and len(combos) > 1:
             raise UserError(f"grid file {path.name}: [[cells]] entry {k} makes {len(combos)} "
@@ -285,6 +289,9 @@ def read_grid(path) -> Grid:
                 cells.append(Cell(**dict(zip(keys, combo))))
             except TypeError as e:
                 raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {e}") from None
+    total = sum(c.networks for c in cells)
+    require(total * NETWORK_BYTES, f"grid file {path.name}: listing its {total} networks",
+            hint="give fewer networks per cell")
     seen: dict[str, int] = {}
     for c in cells:
         if c.name in seen:

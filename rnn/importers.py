@@ -9,7 +9,7 @@ import torch
 from rnn.errors import UserError
 from rnn.hebbian import BIAS_UNITS, BIAS_VALUES
 from rnn.model import DT, RateRNN
-from tasks import DecisionTask, ncdi, rdm
+from tasks import DecisionTask
 
 
 def read_matrix(path: Path) -> np.ndarray:
@@ -29,12 +29,11 @@ def task_for_inputs(n_inputs: int, noise: float, mean: float, N: int | None,
                     is_rdm: bool) -> DecisionTask:
     """The task of a network with ``n_inputs`` usable inputs (1 → RDM, 2N → N-CDI),
     unless the user named it."""
+    from tasks.table import parse
     if is_rdm or (N is None and n_inputs == 1):
-        task = rdm(noise, mean)
-    elif N is not None:
-        task = ncdi(N, noise, mean)
-    elif n_inputs % 2 == 0:
-        task = ncdi(n_inputs // 2, noise, mean)
+        task = parse("rdm").make(noise, mean)
+    elif N is not None or n_inputs % 2 == 0:
+        task = parse("ncdi", N if N is not None else n_inputs // 2, what="--N").make(noise, mean)
     else:
         raise UserError(f"cannot tell the task of a network with {n_inputs} inputs "
                         f"(1 is RDM, 2N is N-CDI); pass --rdm or --N")

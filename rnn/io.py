@@ -9,9 +9,10 @@
     meta        everything in NAME.json (rule, task, configs, seed, status, ...)
     history     dict of tensors (loss per update, validated steps and accuracies, ...)
 
-Both files are written to a temporary file in the same folder and renamed
-into place, .pt first: an interrupted write leaves the old pair or the new
-.pt, never half a file.
+Both files are written by :mod:`rnn.store` (the one guarded writer): each to a
+temporary file in the same folder, then both renamed into place, .pt first, so
+a failed write leaves the old pair, never half a file or a .pt without its
+.json.
 """
 from __future__ import annotations
 
@@ -262,12 +263,18 @@ def _jsonable(obj):
 
 
 def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.Tensor],
-               directory: Path, source: Path | None = None) -> tuple[Path, Path]:
-    """Write NAME.pt and NAME.json for the single network ``model`` (P = 1).
+               directory: Path, source: Path | None = None, lock=None,
+               force: bool = False) -> tuple[Path, Path]:
+    """Write NAME.pt and NAME.json for the single network ``model`` (P = 1),
+    through the guarded writer (:mod:`rnn.store`): under ``lock`` (a
+    :class:`rnn.store.NameLock` holding NAME; without one, NAME is locked for
+    this write alone), both files or neither, a finished network kept unless
+    ``force`` or written earlier under the same lock.
 
     ``source``: the file an imported network comes from; its content is then
     checked as load_model would check it (a UserError naming the source),
     before anything is written."""
+    from rnn.store import NameLock, write_network
     if model.n_networks != 1:
         raise ValueError("save_model takes one network")
     meta = _jsonable(meta)
@@ -276,11 +283,11 @@ def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.T
                "history": {k: v.detach().cpu() for k, v in history.items()}}
     if source is not None:
         check_payload(Path(source), payload)
-    pt = Path(directory) / f"{name}.pt"
-    js = Path(directory) / f"{name}.json"
-    atomic_write(pt, lambda f: torch.save(payload, f))
-    atomic_write_text(js, dumps_strict(meta, indent=2))
-    return pt, js
+    text = dumps_strict(meta, indent=2)
+    if lock is not None:
+        return write_network(name, payload, text, Path(directory), lock, force)
+    with NameLock(Path(directory), [name], what=f"saving {name}") as own:
+        return write_network(name, payload, text, Path(directory), own, force)
 
 
 def dumps_strict(obj, indent: int = 1) -> str:
@@ -366,8 +373,7 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
     return LoadedModel(name, path, model, payload["meta"], payload.get("history", {}))
 
 
-MAX_CONTEXTS = 64       # N of N-CDI a model file may claim (the paper's go to 6)
-MAX_STEPS = 100_000     # time steps of a trial a model file may claim (the paper's: 750)
+from rnn.validate import MAX_CONTEXTS, MAX_STEPS  # noqa: E402 (what a model file may claim)
 NETWORK_FIELDS = ("W_in", "W_rec", "W_out", "b", "activation", "readout", "dt", "clamp_idx",
                   "clamp_val")
 
@@ -431,23 +437,26 @@ def check_payload(path: Path, payload: dict) -> None:
                 x < low:
             bad(f"meta.task.{k}", f"is {_short(x)}, not a finite number of at least {low:g}")
     N = task.get("N")
-    if not re.fullmatch(r"rdm|cdi|ncdi[1-9][0-9]?", task["name"]):
+    from tasks.table import TABLE, TaskName, family_of
+    family = family_of(task["name"])
+    if family is None:
         bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
                               f"ncdiN)")
-    if task["name"] == "rdm" and N is not None:
-        bad("meta.task.N", f"is {_short(N)}; the RDM task has no contexts (null)")
-    if task["name"] != "rdm" and not (isinstance(N, int) and not isinstance(N, bool)
-                                      and 1 <= N <= MAX_CONTEXTS):
+    rec = TABLE[family]
+    if not rec.has_contexts and N is not None:
+        bad("meta.task.N", f"is {_short(N)}; the {rec.title} task has no contexts (null)")
+    if rec.has_contexts and not (isinstance(N, int) and not isinstance(N, bool)
+                                 and 1 <= N <= MAX_CONTEXTS):
         bad("meta.task.N", f"is {_short(N)}, not an integer in 1…{MAX_CONTEXTS}")
-    expected = "rdm" if task["name"] == "rdm" else "cdi" if N == 2 else f"ncdi{N}"
-    if task["name"] != expected:
+    tn = TaskName(family, N if rec.has_contexts else None)
+    if task["name"] != tn.spelling:
         bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
                               f"ncdiN) that matches its N ({_short(N)})")
     steps = task.get("steps", 750)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= MAX_STEPS:
         bad("meta.task.steps", f"is {_short(steps)}, not an integer in 2…{MAX_STEPS} (the "
                                f"trial length; the paper's is 750)")
-    inputs = 1 if task["name"] == "rdm" else 2 * task["N"]
+    inputs = tn.make(steps=2).n_inputs
     if net["W_in"].shape[-1] != inputs:
         bad("network.W_in", f"has {net['W_in'].shape[-1]} inputs, but its task "
                             f"({task['name']}) has {inputs}")

@@ -32,6 +32,7 @@ from typing import Sequence
 import torch
 
 from rnn.rng import Streams
+from rnn.sizing import require_floats
 
 ACTIVATIONS = ("one_plus_tanh", "tanh", "relu")
 READOUTS = ("linear", "tanh_rates", "unit0")
@@ -272,6 +273,10 @@ class RateRNN:
         if x0.shape[0] not in (1, P):
             x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
         block = P // S
+        # the states kept (and a few working copies) must fit: refused in one line
+        kept = 2 if keep is None else (T if keep == "all" else -(-T // int(keep)))
+        require_floats((kept + 6) * P * n * H, f"simulating {n} trials of {T} steps for {P} "
+                       f"network(s) of {H} units", dev)
         per_chunk = max(1, _CPU_CHUNK_FLOATS // (n * H) // block) * block
         if dev.type == "cpu" and rate_buffer is None and P > per_chunk:
             # on a CPU, a large stack runs faster in cache-sized groups of networks

@@ -10,8 +10,12 @@ bench/bench_memory.py measured per extra network on the CDI task at 50 units
 (2000 trials' inputs and initial states), which the stop rule holds.
 
 :func:`require` refuses, in one line, work that would not fit in memory at all
-(a single network of an enormous size, a psychometric curve of 10⁹ trials)
-before anything is allocated.
+(a single network of an enormous size, a psychometric curve of 10⁹ trials, an
+analysis of a model whose trials are 10⁵ steps long, a grid of 10¹² networks)
+before anything is allocated.  It is called where the allocations happen —
+:meth:`rnn.model.RateRNN.simulate`, :meth:`tasks.DecisionTask.build` and
+``static_trials``, the grid loader — so every door (the scripts, the grid, the
+API) passes through it.
 """
 from __future__ import annotations
 
@@ -34,10 +38,19 @@ def gigabytes(n: float) -> str:
     return f"{n / 2**30:.1f} GB" if n >= 2**29 else f"{n / 2**20:.0f} MB"
 
 
-def require(nbytes: float, what: str, device="cpu", hint: str = "") -> None:
-    """UserError unless ``nbytes`` fit in MEMORY_FRACTION of ``device``'s free memory."""
+SMALL = 64 * 2**20     # below this, no check (reading the free memory would cost more)
+
+
+def require(nbytes: float, what: str, device="cpu", hint: str = "",
+            fraction: float = MEMORY_FRACTION) -> None:
+    """UserError unless ``nbytes`` fit in ``fraction`` of ``device``'s free
+    memory: the one sizing check before a large allocation (training's batches,
+    every simulation and trial set, grid listings, the API).  Cheap when the
+    request is small, so it sits in hot paths."""
+    if nbytes < SMALL:
+        return
     free = free_memory(device)
-    if nbytes > MEMORY_FRACTION * free:
+    if nbytes > fraction * free:
         from rnn.errors import UserError
         raise UserError(f"{what} needs about {gigabytes(nbytes)} of memory; {gigabytes(free)} "
                         f"is free on {device}{'; ' + hint if hint else ''}")
@@ -69,3 +82,10 @@ def networks_per_batch(rule: str, task, hidden: int, cfg, device, requested: int
         rule, task, hidden, cfg)))
     n = max(1, min(requested, fit))
     return min(n, limit) if limit else n
+
+
+def require_floats(count: float, what: str, device="cpu") -> None:
+    """:func:`require` for ``count`` float32 values that must fit in the free
+    memory at all (a simulation's states, a set of trials)."""
+    require(count * FLOAT, what, device, "use fewer or shorter trials, or fewer networks",
+            fraction=1.0)

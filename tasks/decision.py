@@ -80,9 +80,9 @@ class DecisionTask:
     # ---- description -------------------------------------------------
     @property
     def name(self) -> str:
-        if not self.cued:
-            return "rdm"
-        return "cdi" if self.n_channels == 2 else f"ncdi{self.n_channels}"
+        """rdm | cdi | ncdiN: the task's one spelling (:mod:`tasks.table`)."""
+        from tasks.table import TaskName
+        return TaskName("ncdi", self.n_channels).spelling if self.cued else "rdm"
 
     @property
     def n_inputs(self) -> int:
@@ -105,9 +105,10 @@ class DecisionTask:
 
     @staticmethod
     def from_dict(d: dict) -> "DecisionTask":
-        if d["name"] == "rdm":
-            return rdm(d["noise"], d["mean"], d.get("steps", TRIAL_STEPS))
-        return ncdi(int(d["N"]), d["noise"], d["mean"], d.get("steps", TRIAL_STEPS))
+        """The task of a model file's ``meta.task`` (checked on load)."""
+        from tasks.table import parse
+        return parse(d["name"], d.get("N")).make(d["noise"], d["mean"],
+                                                  d.get("steps", TRIAL_STEPS))
 
     # ---- trial generation -------------------------------------------
     def build(self, strength: torch.Tensor, signs: torch.Tensor, context: torch.Tensor,
@@ -119,6 +120,9 @@ class DecisionTask:
         """
         P, n = strength.shape
         C = self.n_channels
+        from rnn.sizing import require_floats
+        require_floats(2 * self.steps * P * n * self.n_inputs,
+                       f"{P * n} trials of {self.steps} steps", strength.device)
         mean_in = signs * strength[..., None]                       # [P, n, C]
         if rng is None:
             sensory = mean_in.unsqueeze(0).expand(self.steps, P, n, C)
@@ -195,6 +199,8 @@ class DecisionTask:
     def static_trials(self, static: StaticInputs, steps: int | None = None) -> torch.Tensor:
         """Constant input sequences ``[T, K, I]`` for the rows of ``static``."""
         T = steps or self.steps
+        from rnn.sizing import require_floats
+        require_floats(T * static.values.size, f"{len(static.values)} static inputs of {T} steps")
         u = torch.as_tensor(static.values, dtype=torch.float32)
         return u.unsqueeze(0).expand(T, *u.shape).contiguous()
 

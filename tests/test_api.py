@@ -16,8 +16,8 @@ TASK = api.task("rdm", steps=20)
     ({"name": "../escape"}, "path separators"),
     ({"seeds": [1, 1]}, "distinct"),
     ({"seeds": []}, "distinct"),
-    ({"seeds": [-1]}, "each seed must be an integer"),
-    ({"seeds": [True]}, "each seed must be an integer"),
+    ({"seeds": [-1]}, "each of seeds must be an integer"),
+    ({"seeds": [True]}, "each of seeds must be an integer"),
     ({"max_steps": 0}, "max_steps must be an integer of at least 1"),
     ({"max_steps": -5}, "max_steps must be an integer"),
     ({"hidden": 10 ** 6}, "hidden must be between"),
@@ -32,12 +32,12 @@ def test_train_refuses_bad_arguments_before_any_work(kw, message):
 
 
 @pytest.mark.parametrize("kw, message", [
-    ({"name": "rdm", "noise": float("nan")}, "noise must be a finite number"),
-    ({"name": "rdm", "noise": -0.1}, "noise must be a finite number"),
+    ({"name": "rdm", "noise": float("nan")}, "noise must be a non-negative finite noise level"),
+    ({"name": "rdm", "noise": -0.1}, "noise must be a non-negative finite noise level"),
     ({"name": "ncdi"}, "needs N"),
     ({"name": "ncdi", "N": 0}, "N must be an integer in 1"),
     ({"name": "rdm", "steps": 10 ** 9}, "steps must be an integer in 2"),
-    ({"name": "xyz"}, "unknown task"),
+    ({"name": "xyz"}, "task must be one of"),
 ])
 def test_task_refuses_bad_arguments(kw, message):
     with pytest.raises(UserError, match=message):

@@ -24,8 +24,8 @@ def run_main(argv, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["bptt_a", "-v", "0.5"], "no task given"),
     (["bptt_a", "--rdm", "--N", "2"], "either --rdm or --N"),
-    (["bptt_a", "--N", "0"], "--N must be a positive"),
-    (["bptt_a", "--N", "-3"], "--N must be a positive"),
+    (["bptt_a", "--N", "0"], "--N must be an integer in 1…64"),
+    (["bptt_a", "--N", "-3"], "--N must be an integer in 1…64"),
     (["bptt_a", "--rdm", "-v", "-0.5"], "non-negative"),
     (["xyz_a", "--rdm"], "known prefix"),
     (["sub/bptt_a", "--rdm"], "path separators"),

@@ -54,7 +54,7 @@ def test_a_fixed_length_run_follows_the_ordinary_run_of_its_seed(models_tmp, cap
 @pytest.mark.parametrize("extra, message", [
     (["--snapshots", "3"], "--snapshots needs --updates"),
     (["--updates", "5", "--max-steps", "9"], "not both"),
-    (["--updates", "0"], "--updates must be between"),
+    (["--updates", "0"], "--updates must be an integer in 1…"),
     (["--updates", "5", "--snapshots", "5"], "must lie in 1..4"),
     (["--updates", "5", "--snapshots", "2", "2"], "twice"),
 ])

@@ -370,7 +370,7 @@ def test_the_embedded_cluster_keeps_silent_workers():
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[cells]]\ntask = "ncdi"\nN = true\nrule = "bptt"\n', "needs N, an integer"),
+    ('[[cells]]\ntask = "ncdi"\nN = true\nrule = "bptt"\n', "N must be an integer"),
     ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nshared_x0 = "yes"\n', "must be true or false"),
     ('[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = true\n', "networks must be an integer"),
     ('[[cells]]\ntask = "rdm"\nrule = "bptt"\n[[comapre]]\nname = "x"\n',

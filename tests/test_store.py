@@ -1,0 +1,179 @@
+"""The guarded writer of networks (rnn.store): one writer per name, stale locks
+of dead processes taken over, both files or neither, no overwrite of a
+finished network without force, from every door that saves one."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import import_model
+import train_models
+from helpers import ROOT
+from rnn import api
+from rnn.cli import run_cli
+from rnn.errors import UserError
+from rnn.io import load_model, save_model
+from rnn.model import RateRNN
+from rnn.rng import Streams
+from rnn.store import NameLock, SaveError, lock_path, status_on_disk
+
+
+def run_main(main, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        run_cli(main, argv)
+    return e.value.code, capsys.readouterr().err
+
+
+def tiny(seed=0, inputs=3):
+    return RateRNN.init(Streams([seed], 1), inputs, hidden=4)
+
+
+def test_a_held_name_is_refused_until_released(tmp_path):
+    with NameLock(tmp_path, ["net_a", "net_b"], what="first run"):
+        assert lock_path(tmp_path, "net_a").exists()
+        with pytest.raises(UserError, match="being written by another run .first run"):
+            NameLock(tmp_path, ["net_b"]).acquire()
+        # a refused acquisition leaves none of its own locks behind
+        with pytest.raises(UserError):
+            NameLock(tmp_path, ["net_c", "net_a"]).acquire()
+        assert not lock_path(tmp_path, "net_c").exists()
+    assert not lock_path(tmp_path, "net_a").exists()
+    with NameLock(tmp_path, ["net_a"]):
+        pass
+
+
+def test_a_killed_holder_leaves_a_stale_lock_that_is_taken_over(tmp_path):
+    code = ("import sys, time; from pathlib import Path; from rnn.store import NameLock; "
+            "NameLock(Path(sys.argv[1]), ['net_k']).acquire(); print('held', flush=True); "
+            "time.sleep(60)")
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                         stdout=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert p.stdout.readline().strip() == "held"
+        with pytest.raises(UserError, match=f"PID {p.pid}"):
+            NameLock(tmp_path, ["net_k"]).acquire()
+    finally:
+        p.kill()
+        p.wait()
+    assert lock_path(tmp_path, "net_k").exists()          # SIGKILL: no cleanup ran
+    with NameLock(tmp_path, ["net_k"]):                    # dead holder: stale, taken over
+        assert json.loads(lock_path(tmp_path, "net_k").read_text())["pid"] == os.getpid()
+
+
+def test_a_reused_pid_does_not_keep_a_lock(tmp_path):
+    # this process's PID, but another start time: the PID was reused, the lock is stale
+    lock_path(tmp_path, "net_r").write_text(json.dumps(
+        {"host": __import__("socket").gethostname(), "pid": os.getpid(),
+         "started_ticks": "1", "since": "then"}))
+    with NameLock(tmp_path, ["net_r"]):
+        pass
+    lock_path(tmp_path, "net_g").write_text("garbage {")   # unreadable: stale
+    with NameLock(tmp_path, ["net_g"]):
+        pass
+
+
+def test_a_failed_write_leaves_the_old_pair(tmp_path, monkeypatch):
+    save_model("net", tiny(0), {"status": "in_progress"}, {}, tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    import rnn.store
+    real = rnn.store._temporary
+    calls = []
+
+    def second_fails(path, write):          # the .pt is complete, the .json write fails
+        calls.append(path)
+        if path.suffix == ".json":
+            raise OSError(28, "No space left on device")
+        return real(path, write)
+    monkeypatch.setattr(rnn.store, "_temporary", second_fails)
+    with pytest.raises(SaveError, match="No space left on device"):
+        save_model("net", tiny(1), {"status": "converged"}, {}, tmp_path)
+    assert len(calls) == 2
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_finished_network_is_kept_without_force(tmp_path):
+    save_model("net", tiny(0), {"status": "converged"}, {}, tmp_path)
+    with pytest.raises(UserError, match="finished network .converged.; pass --force"):
+        save_model("net", tiny(1), {"status": "converged"}, {}, tmp_path)
+    # the model file decides when its record is gone
+    (tmp_path / "net.json").unlink()
+    assert status_on_disk(tmp_path, "net") == "converged"
+    with pytest.raises(UserError, match="finished network"):
+        save_model("net", tiny(1), {"status": "converged"}, {}, tmp_path)
+    save_model("net", tiny(1), {"status": "converged"}, {}, tmp_path, force=True)
+    assert torch.equal(torch.load(tmp_path / "net.pt", weights_only=True)["network"]["W_rec"],
+                       tiny(1).W_rec[0])
+    # what a run wrote itself under its lock it may write again
+    with NameLock(tmp_path, ["run"]) as lock:
+        save_model("run", tiny(0), {"status": "converged"}, {}, tmp_path, lock=lock)
+        save_model("run", tiny(1), {"status": "converged"}, {}, tmp_path, lock=lock)
+    assert not list(tmp_path.glob(".*"))        # no locks, no temporaries left
+
+
+def test_a_second_training_run_of_one_name_is_refused(models_tmp, capsys):
+    with NameLock(models_tmp, ["bptt_c_001"], what="another run"):
+        code, err = run_main(train_models.main, ["bptt_c", "--rdm", "--count", "2",
+                                                 "--max-steps", "2", "--quiet"], capsys)
+    assert code == 2 and "being written by another run (another run" in err
+    assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in models_tmp.iterdir()) == [".bptt_c_001.lock"] or \
+        not list(models_tmp.iterdir())
+    assert not list(models_tmp.glob("*.pt"))
+
+
+def test_the_run_releases_its_names_on_every_exit(models_tmp, capsys):
+    code, _ = run_main(train_models.main, ["bptt_e", "--rdm", "--max-steps", "2", "--quiet",
+                                           "--seed", "1"], capsys)
+    assert code == 0 and not list(models_tmp.glob(".*lock"))
+    code, err = run_main(train_models.main, ["bptt_e", "--rdm", "--max-steps", "2", "--quiet"],
+                         capsys)
+    assert code == 2 and "already exists" in err and not list(models_tmp.glob(".*lock"))
+
+
+def test_a_failed_checkpoint_does_not_end_the_run(models_tmp, monkeypatch, capsys):
+    from rnn import resume
+
+    def full(*a, **k):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+    monkeypatch.setattr(resume, "save", full)
+    code, err = run_main(train_models.main, ["bptt_f", "--rdm", "--max-steps", "110",
+                                             "--quiet", "--seed", "2"], capsys)
+    assert code == 0 and "checkpoint" in err and "training goes on" in err
+    assert load_model("bptt_f", models_tmp).meta["steps"] == 110
+
+
+def test_api_and_import_take_the_name_too(tmp_path):
+    task = api.task("rdm", noise=0.5)
+    net = api.Network("net_api", tiny(0, task.n_inputs), task, "bptt", 0, "converged", 10, 0.95)
+    with NameLock(tmp_path, ["net_api"]):
+        with pytest.raises(UserError, match="being written by another run"):
+            api.save(net, tmp_path)
+    api.save(net, tmp_path)
+    assert not list(tmp_path.glob(".*"))
+    (tmp_path / "old_win.txt").write_text("0.1\n0.2\n")
+    with NameLock(tmp_path, ["old"]):
+        with pytest.raises(UserError, match="being written by another run"):
+            import_model.main(["miconi", "old", "-v", "0.5", "--models-dir", str(tmp_path),
+                               "--quiet"])
+
+
+def test_a_zombie_holds_no_lock(tmp_path):
+    # a holder that died but was not reaped (its parent killed first, no init to reap it)
+    code = "from pathlib import Path; import sys; from rnn.store import NameLock; " \
+           "NameLock(Path(sys.argv[1]), ['net_z']).acquire(); import os; os._exit(0)"
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        for _ in range(600):
+            if lock_path(tmp_path, "net_z").exists() and \
+                    open(f"/proc/{p.pid}/stat").read().split(")")[-1].split()[0] == "Z":
+                break
+            __import__("time").sleep(0.05)
+        with NameLock(tmp_path, ["net_z"]):       # the zombie's lock is stale
+            pass
+    finally:
+        p.wait()
