@@ -191,8 +191,10 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     return removed
 
 
-def atomic_write(path: Path, write) -> None:
-    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
+def write_temporary(path: Path, write) -> Path:
+    """Call ``write(file_object)`` on a new temporary file beside ``path``
+    (synced to disk, with the permissions of a new file) and return its name;
+    on any failure the temporary file is removed and the error raised."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path)
@@ -204,12 +206,19 @@ def atomic_write(path: Path, write) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(file_object)`` on a temporary file, then rename it to ``path``."""
+    tmp = write_temporary(path, write)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -203,25 +203,6 @@ def is_finished(directory: Path, name: str) -> bool:
     return status_on_disk(directory, name) in FINISHED
 
 
-def _temporary(path: Path, write) -> Path:
-    """``write(file)`` into a temporary file beside ``path``; its name (removed
-    again on any failure)."""
-    from rnn.io import _UMASK, remove_stale_temporaries
-    remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp",
-                               dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
 def write_network(name: str, payload: dict, meta_text: str, directory: Path,
                   lock: NameLock, force: bool = False) -> tuple[Path, Path]:
     """Write NAME.pt (``payload``) and NAME.json (``meta_text``) into
@@ -229,6 +210,7 @@ def write_network(name: str, payload: dict, meta_text: str, directory: Path,
     network there that ``lock`` has not written itself is refused (UserError)
     unless ``force``.  Any failure of the writing raises :class:`SaveError`
     with nothing of the new pair in place."""
+    from rnn.io import write_temporary
     directory = Path(directory)
     if lock_path(directory, name) not in lock.held:
         raise RuntimeError(f"write_network: {name} is not held by this run's lock")
@@ -239,8 +221,8 @@ def write_network(name: str, payload: dict, meta_text: str, directory: Path,
     pt, js = directory / f"{name}.pt", directory / f"{name}.json"
     tmps: list[Path] = []
     try:
-        tmps.append(_temporary(pt, lambda f: torch.save(payload, f)))
-        tmps.append(_temporary(js, lambda f: f.write(meta_text.encode("utf-8"))))
+        tmps.append(write_temporary(pt, lambda f: torch.save(payload, f)))
+        tmps.append(write_temporary(js, lambda f: f.write(meta_text.encode("utf-8"))))
         os.replace(tmps[0], pt)
         os.replace(tmps[1], js)
     except Exception as e:          # noqa: BLE001 (any failure: the caller rescues)

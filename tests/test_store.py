@@ -79,8 +79,8 @@ def test_a_reused_pid_does_not_keep_a_lock(tmp_path):
 def test_a_failed_write_leaves_the_old_pair(tmp_path, monkeypatch):
     save_model("net", tiny(0), {"status": "in_progress"}, {}, tmp_path)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    import rnn.store
-    real = rnn.store._temporary
+    import rnn.io
+    real = rnn.io.write_temporary
     calls = []
 
     def second_fails(path, write):          # the .pt is complete, the .json write fails
@@ -88,7 +88,7 @@ def test_a_failed_write_leaves_the_old_pair(tmp_path, monkeypatch):
         if path.suffix == ".json":
             raise OSError(28, "No space left on device")
         return real(path, write)
-    monkeypatch.setattr(rnn.store, "_temporary", second_fails)
+    monkeypatch.setattr(rnn.io, "write_temporary", second_fails)
     with pytest.raises(SaveError, match="No space left on device"):
         save_model("net", tiny(1), {"status": "converged"}, {}, tmp_path)
     assert len(calls) == 2
