@@ -53,18 +53,10 @@ from rnn.training import FINISHED
 
 def networks(directory: Path, task: str, rule: str, variance: str) -> list[str]:
     """Names of the finished networks of one cell of the reproduction experiment."""
-    pat = re.compile(rf"x{task}-{rule}-v{variance}_s\d+(_\d{{3}})?")
-    out = []
-    for p in sorted(directory.glob(f"x{task}-{rule}-v{variance}_s*.json")):
-        if not pat.fullmatch(p.stem) or not p.with_suffix(".pt").exists():
-            continue
-        try:
-            status = json.loads(p.read_text()).get("status")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if status in FINISHED:
-            out.append(p.stem)
-    return out
+    from rnn.store import records
+    found = records(directory, f"x{task}-{rule}-v{variance}")
+    return sorted(m["name"] for ms in found.values() for m in ms
+                  if m.get("status") in FINISHED and isinstance(m.get("name"), str))
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -44,7 +44,6 @@ and the figures paper_noise.png and paper_rules.png into --out.
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -204,17 +203,11 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
 
 def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
     """The protocol experiment's finished networks of one rule in a cell folder."""
+    from rnn.store import records
     from rnn.training import FINISHED
-    out = {}
-    for p in sorted(folder.glob(f"{rule}_s*.json")):
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(m, dict) and m.get("status") in FINISHED and \
-                p.with_suffix(".pt").exists():
-            out.setdefault(int(m["seed"]), m)
-    return [(folder, out[s]) for s in sorted(out)]
+    out = {seed: [m for m in ms if m.get("status") in FINISHED]
+           for seed, ms in records(folder, rule).items()}
+    return [(folder, out[s][0]) for s in sorted(out) if out[s]]
 
 
 # ---- the numbers of one comparison -------------------------------------------
@@ -352,7 +345,6 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
     of the topology and of the fixed-point count; whether each network retraced
     its twin (loss histories over the twin's updates)."""
     import dataclasses
-    import torch
     from rnn.census import census
     from rnn.compare import euclidean_distances, topology_descriptor
     from rnn.dynamics import cached_fixed_points

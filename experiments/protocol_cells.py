@@ -10,7 +10,6 @@ command line's --models-dir, --per-rule, --max-steps) uses copies of the cells
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,16 +85,11 @@ def reusable(meta: dict) -> bool:
 
 
 def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
-    """Every model JSON of ``rule`` in ``folder``, by seed."""
-    out: dict[int, list[dict]] = {}
-    for p in sorted(folder.glob(f"{rule}_s*.json")):
-        try:
-            m = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(m, dict) and m.get("rule") == rule and "seed" in m:
-            out.setdefault(int(m["seed"]), []).append(m)
-    return out
+    """Every network record of ``rule`` in ``folder``, by seed (rnn.store.records)."""
+    from rnn.store import records
+    out = {seed: [m for m in ms if m.get("rule") == rule]
+           for seed, ms in records(folder, rule).items()}
+    return {seed: ms for seed, ms in out.items() if ms}
 
 
 def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:

@@ -49,7 +49,6 @@ it was scheduled, and a finished seed is never trained again.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import re
@@ -67,6 +66,7 @@ from rnn.metrics import METRICS, TOPOLOGY
 from rnn.rules import REGISTRY, RULES, check_hidden
 from rnn.resume import UNUSABLE_EXIT
 from rnn.sizing import require
+from rnn.store import records
 from rnn.training import FINISHED  # noqa: F401 (the statuses a finished network has)
 from tasks.table import TaskName, parse
 
@@ -361,39 +361,8 @@ def _comparison(fname: str, k: int, e, cells: list[Cell]) -> Comparison:
 # ---- finding networks by seed ------------------------------------------------
 
 def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
-    """Every model JSON of ``cell`` in ``folder``, by seed."""
-    pat = re.compile(rf"{re.escape(cell.name)}_s\d+(_\d{{3}})?")    # a job of 1: no _NNN
-    out: dict[int, list[dict]] = {}
-    for p in sorted(folder.glob(f"{cell.name}_s*.json")):
-        if not pat.fullmatch(p.stem):
-            continue
-        if not p.with_suffix(".pt").exists():
-            continue
-        try:
-            m = json.loads(p.read_text())
-            ok = isinstance(m, dict) and isinstance(m.get("seed"), int)
-        except (OSError, ValueError):
-            ok = False
-        if not ok:
-            # a damaged sidecar: the network's own .pt is the source of truth, so a
-            # finished network is never trained again (and overwritten) for it
-            m = meta_from_pt(p.with_suffix(".pt"))
-            if m is None:
-                continue
-        out.setdefault(int(m["seed"]), []).append(m)
-    return out
-
-
-def meta_from_pt(path: Path) -> dict | None:
-    """The meta saved inside a model file, or None when it cannot be read."""
-    try:
-        import torch
-        meta = torch.load(path, map_location="cpu", weights_only=True).get("meta")
-    except Exception:                                   # noqa: BLE001 (unreadable: no meta)
-        return None
-    if isinstance(meta, dict) and isinstance(meta.get("seed"), int):
-        return meta
-    return None
+    """Every network record of ``cell`` in ``folder``, by seed (rnn.store.records)."""
+    return records(folder, cell.name)
 
 
 def finished(folder: Path, cell: Cell) -> dict[int, dict]:

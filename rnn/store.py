@@ -30,6 +30,7 @@ import atexit
 import datetime as _dt
 import json
 import os
+import re
 import socket
 import tempfile
 from pathlib import Path
@@ -176,6 +177,41 @@ def _read_holder(path: Path) -> dict | None:
     return d if isinstance(d, dict) else None
 
 
+def meta_from_pt(path: Path, need_seed: bool = True) -> dict | None:
+    """The record saved inside a model file (``meta``), or None when it cannot
+    be read (or, with ``need_seed``, has no integer seed)."""
+    try:
+        meta = torch.load(path, map_location="cpu", weights_only=True).get("meta")
+    except Exception:                   # noqa: BLE001 (unreadable: no record)
+        return None
+    if not isinstance(meta, dict) or (need_seed and not isinstance(meta.get("seed"), int)):
+        return None
+    return meta
+
+
+def records(folder: Path, stem: str) -> dict[int, list[dict]]:
+    """The one reader of network records on disk: every network named
+    ``STEM_sSEED`` or ``STEM_sSEED_NNN`` (a job's members) in ``folder`` that
+    has its model file, by seed, in name order.  Its record is NAME.json or,
+    where that is missing or damaged, the record inside NAME.pt (the truth)."""
+    pat = re.compile(rf"{re.escape(stem)}_s\d+(_\d{{3}})?")
+    out: dict[int, list[dict]] = {}
+    for pt in sorted(Path(folder).glob(f"{stem}_s*.pt")):
+        if not pat.fullmatch(pt.stem):
+            continue
+        try:
+            m = json.loads(pt.with_suffix(".json").read_text())
+            ok = isinstance(m, dict) and isinstance(m.get("seed"), int)
+        except (OSError, ValueError):
+            ok = False
+        if not ok:
+            m = meta_from_pt(pt)
+            if m is None:
+                continue
+        out.setdefault(int(m["seed"]), []).append(m)
+    return out
+
+
 def status_on_disk(directory: Path, name: str) -> str | None:
     """The status of the network NAME on disk, or None where there is none: from
     NAME.json, or, where that is missing or damaged, from the record inside
@@ -190,11 +226,8 @@ def status_on_disk(directory: Path, name: str) -> str | None:
     except (OSError, ValueError, AttributeError):
         pass
     if not isinstance(st, str):
-        try:
-            meta = torch.load(pt, map_location="cpu", weights_only=True).get("meta")
-        except Exception:               # noqa: BLE001 (unreadable: no status known)
-            meta = None
-        st = meta.get("status") if isinstance(meta, dict) else None
+        meta = meta_from_pt(pt, need_seed=False)
+        st = meta.get("status") if meta else None
     return st if isinstance(st, str) else None
 
 

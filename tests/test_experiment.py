@@ -219,6 +219,7 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path):
         (orig / f"{name}.json").write_text(json.dumps(
             {"name": name, "rule": "bptt", "seed": first + k, "status": status,
              "steps": steps}))
+        (orig / f"{name}.pt").write_bytes(b"")        # a record counts beside its network
     cell = cells["original-budgets"]
     got = protocol.networks(cell, "bptt")
     assert [m["seed"] - first for _, m in got] == [0, 1, 4]
@@ -229,6 +230,7 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path):
     (own / "bptt_s9_000.json").write_text(json.dumps(
         {"name": "bptt_s9_000", "rule": "bptt", "seed": first, "status": "converged",
          "steps": 170}))
+    (own / "bptt_s9_000.pt").write_bytes(b"")
     assert protocol.networks(cell, "bptt")[0][0] == own
     done = {m["seed"] for _, m in protocol.networks(cell, "bptt")}
     jobs = jobs_for(protocol.grid_cell(cell, "bptt"), own, done=done)

@@ -177,3 +177,17 @@ def test_a_zombie_holds_no_lock(tmp_path):
             pass
     finally:
         p.wait()
+
+
+def test_one_reader_of_records_by_seed(tmp_path):
+    from rnn.store import records
+    for name, seed in (("c_s5_000", 5), ("c_s5_001", 6), ("c_s7", 7), ("c_s5_000_u0050", 5),
+                       ("cx_s5", 5)):
+        save_model(name, tiny(seed), {"name": name, "seed": seed, "status": "converged"}, {},
+                   tmp_path)
+    (tmp_path / "c_s5_001.json").write_text("{ damaged")      # the .pt's record decides
+    (tmp_path / "c_s7.json").unlink()
+    (tmp_path / "c_s9.json").write_text('{"seed": 9}')        # a record without its network
+    got = records(tmp_path, "c")
+    assert {s: [m["name"] for m in ms] for s, ms in got.items()} == \
+        {5: ["c_s5_000"], 6: ["c_s5_001"], 7: ["c_s7"]}
