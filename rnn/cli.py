@@ -23,9 +23,10 @@ DEBUG_ENV = "RNN_DEBUG"
 
 
 def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> None:
-    """Run a script's ``main``; turn UserError into one line on stderr and exit 2, and
-    any unanticipated error into one line with exit 1 and a hint: with $RNN_DEBUG
-    set, that error's traceback is shown instead."""
+    """Run a script's ``main``; turn UserError, and any error of the operating
+    system on a file (OSError: a full disk, a permission), into one line on
+    stderr and exit 2, and any unanticipated error into one line with exit 1 and
+    a hint: with $RNN_DEBUG set, that error's traceback is shown instead."""
     prog = sys.argv[0].rsplit("/", 1)[-1]
     try:
         code = main(argv)
@@ -41,6 +42,13 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         import os
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
+    except OSError as e:
+        # the operating system refused a file (a full disk, a permission, a folder gone):
+        # the person's to fix, not a bug; BrokenPipeError was handled above
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        sys.stderr.write(f"{prog}: error: {where}{e.strerror or e} (an operating-system "
+                         f"error)\n")
+        sys.exit(2)
     except Exception as e:                      # noqa: BLE001 (a bug: say so in one line)
         import os
         if os.environ.get(DEBUG_ENV):

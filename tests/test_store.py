@@ -191,3 +191,51 @@ def test_one_reader_of_records_by_seed(tmp_path):
     got = records(tmp_path, "c")
     assert {s: [m["name"] for m in ms] for s, ms in got.items()} == \
         {5: ["c_s5_000"], 6: ["c_s5_001"], 7: ["c_s7"]}
+
+
+def test_two_training_runs_racing_for_one_name_leave_one_network(models_tmp):
+    """Two processes started together for one name: one trains, the other is
+    refused in one line (by the lock, or by the finished files if it came
+    late); exactly one intact pair of files."""
+    argv = [sys.executable, str(ROOT / "train_models.py"), "bptt_race", "--rdm", "--hidden", "8",
+            "--max-steps", "150", "--seed", "4", "--quiet", "--models-dir", str(models_tmp)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs
+    err = next(e for p, (_, e) in zip(procs, outs) if p.returncode == 2)
+    assert len(err.strip().splitlines()) == 1
+    assert "being written by another run" in err or "already exists" in err
+    assert sorted(p.name for p in models_tmp.iterdir()) == ["bptt_race.json", "bptt_race.pt"]
+    assert load_model("bptt_race", models_tmp).meta["seed"] == 4
+
+
+def test_an_operating_system_error_is_a_refusal_naming_the_file(capsys):
+    def full(argv):
+        raise OSError(28, "No space left on device", "/data/models/x.npz")
+    with pytest.raises(SystemExit) as e:
+        run_cli(full, [])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert "/data/models/x.npz: No space left on device" in err and "internal" not in err
+
+
+def test_a_full_disk_during_an_analysis_is_a_refusal(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    import analyze_dynamics
+    import rnn.io
+    for ext in ("pt", "json"):
+        shutil.copy(ROOT / "models" / f"bptt_0050.{ext}", tmp_path / f"bptt_0050.{ext}")
+
+    def full(path, write):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(rnn.io, "write_temporary", full)
+    with pytest.raises(SystemExit) as e:
+        run_cli(analyze_dynamics.main, ["bptt_0050", "large", "--no-psychometric", "--quiet",
+                                        "--models-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1

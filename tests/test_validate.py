@@ -88,3 +88,65 @@ def test_api_simulate_checks_its_arguments():
         api.simulate(net, seed=-1)
     states, choices = api.simulate(net, n_trials=3)
     assert states.shape == (5, 3, 4) and choices.shape == (3,)
+
+
+# ---- properties: whatever enters, a value in range or one line, never a crash ----
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70),
+                st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+                st.lists(st.integers(-3, 3), max_size=3))
+PROPS = settings(max_examples=150, deadline=None, derandomize=True, database=None,
+                 suppress_health_check=[HealthCheck.too_slow])
+
+
+def refused_or_in_range(call, check):
+    try:
+        out = call()
+    except UserError as e:
+        assert "\n" not in str(e)
+        return
+    check(out)
+
+
+@PROPS
+@given(v=ANY, low=st.integers(-5, 5), span=st.integers(0, 10))
+def test_integer_is_in_range_or_refused(v, low, span):
+    refused_or_in_range(lambda: V.integer(v, "k", low, low + span),
+                        lambda out: type(out) is int and low <= out <= low + span)
+
+
+@PROPS
+@given(v=ANY)
+def test_noise_mean_contexts_steps(v):
+    refused_or_in_range(lambda: V.noise(v), lambda o: math.isfinite(o) and o >= 0)
+    refused_or_in_range(lambda: V.mean(v), lambda o: math.isfinite(o) and o > 0)
+    refused_or_in_range(lambda: V.contexts(v), lambda o: 1 <= o <= V.MAX_CONTEXTS)
+    refused_or_in_range(lambda: V.steps(v), lambda o: 2 <= o <= V.MAX_STEPS)
+    refused_or_in_range(lambda: V.seed_list(v if isinstance(v, list) else [v]),
+                        lambda o: len(set(o)) == len(o) and all(0 <= s < V.SEED_LIMIT
+                                                                 for s in o))
+
+
+@PROPS
+@given(name=st.one_of(st.sampled_from(["rdm", "cdi", "ncdi", "ncdi3", "ncdi64", "ncdi65",
+                                       "xyz", "", "rdm1"]), st.text(max_size=6), st.none()),
+       noise=ANY, N=ANY, steps=st.one_of(st.none(), ANY))
+def test_api_task_builds_a_valid_task_or_refuses(name, noise, N, steps):
+    refused_or_in_range(
+        lambda: api.task(name, noise=noise, N=N, steps=steps),
+        lambda t: t.noise >= 0 and math.isfinite(t.noise) and 1 <= t.n_contexts <= 64
+        and 2 <= t.steps <= V.MAX_STEPS)
+
+
+@PROPS
+@given(task=st.one_of(st.sampled_from(["rdm", "cdi", "ncdi"]), ANY), N=ANY, noise=ANY,
+       networks=ANY, first_seed=ANY)
+def test_grid_cells_are_valid_or_refused(task, N, noise, networks, first_seed):
+    refused_or_in_range(
+        lambda: Cell(task=task, rule="bptt", N=N, noise=noise, networks=networks,
+                     first_seed=first_seed),
+        lambda c: c.networks >= 1 and c.first_seed + c.networks <= V.SEED_LIMIT
+        and c.noise >= 0)
