@@ -139,7 +139,8 @@ def main(argv=None) -> int:
         if not train_cells:
             raise UserError(f"--cells {' '.join(args.cells)}: no cell of {grid.name} matches "
                             f"(cells: {', '.join(c.name for c in grid.cells)})")
-    ensure_writable(folder, longest)
+    if not args.list:                   # --list only reads: it creates nothing
+        ensure_writable(folder, longest)
     jobs = interleave([jobs_for(c, folder, args.chunk) for c in train_cells])
     total = sum(c.networks for c in grid.cells)
     done_before = sum(len(finished(folder, c)) for c in grid.cells)

@@ -385,3 +385,14 @@ def test_grid_values_of_the_wrong_type_and_unknown_tables_are_refused(tmp_path, 
     g.write_text(text)
     with pytest.raises(UserError, match=message):
         read_grid(g)
+
+
+def test_list_and_refusals_create_nothing(tmp_path):
+    g = tmp_path / "g.toml"
+    g.write_text('[grid]\nname = "x"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n')
+    r = run_script("run_grid.py", str(g), "--list", "--models-dir", str(tmp_path / "new"))
+    assert r.returncode == 0 and "0/10 trained" in r.stdout
+    g.write_text('[grid]\nname = "x"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\nN = 3\n')
+    r = run_script("run_grid.py", str(g), "--models-dir", str(tmp_path / "new"))
+    assert r.returncode == 2 and "rdm has no contexts" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
