@@ -17,7 +17,6 @@ original: models/NAME.pt and models/NAME.txt of the original research code
 """
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import shutil
 import sys
@@ -26,9 +25,7 @@ from pathlib import Path
 from rnn import validate as V
 from rnn.errors import UserError
 from rnn.cli import MODELS_DIR_HELP, Parser, finish, finite_float, run_cli
-from rnn.io import (VERSION, check_name, check_payload, ensure_writable, models_dir,
-                    package_versions_and_command, save_model)
-from rnn.rules import get
+from rnn.io import VERSION, check_name, check_payload, ensure_writable, models_dir, save_model
 from tasks import DEFAULT_MEAN
 
 
@@ -78,83 +75,85 @@ def source_files(paths, directory) -> list[dict]:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn.importers import (import_miconi, load_original_checkpoint, original_to_model,
-                               read_original_hyperparams, task_for_inputs)
     directory = models_dir(args.models_dir)
     name = check_name(args.name)
     new = check_name(args.new_name or name)
     ensure_writable(directory, max(len(name), len(new)))
+    from rnn.run import identity, record
     from rnn.store import NameLock
     # the new name is this import's alone while it writes (another run of it is refused)
     with NameLock(directory, [new], what="import_model.py") as lock:
-        meta = {"name": new, "imported": True,
-                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                **package_versions_and_command()}
+        read = _read_miconi if args.source == "miconi" else _read_original
+        model, task, rule, source, origin = read(args, directory, name, new)
+        meta = record(new, identity(rule, task, model), "imported",
+                      settings={"imported": True, "source": source})
+        # refused before anything is written: NaN weights, a NaN noise ...
+        check_payload(origin, {"version": VERSION, "network": model.to_state(0), "meta": meta})
         written = []
-        if args.source == "miconi":
-            V.noise(args.variance, "-v/--variance")
-            V.mean(args.mean, "-m/--mean")
-            if args.N is not None:
-                V.contexts(args.N, "--N")
-            win, J = directory / f"{name}_win.txt", directory / f"{name}_J.txt"
-            model, task = import_miconi(win, J, args.variance, args.mean, args.N, args.rdm)
-            target = directory / f"{new}.pt"
-            if target.exists() and not args.force:
-                raise UserError(f"{target} already exists; pass --force or choose --as NEW")
-            meta.update({"rule": "heb", "rule_name": get("heb").long_name,
-                         "source": {"program": "Miconi BiologicallyPlausibleLearningRNN",
-                                    "files": source_files([win, J], directory)},
-                         "task": task.to_dict(),
-                         "network": {"hidden": model.hidden, "activation": "tanh",
-                                     "readout": "unit0", "dt": model.dt,
-                                     "clamp_idx": list(model.clamp_idx),
-                                     "clamp_val": list(model.clamp_val)},
-                         "status": "imported", "converged": None})
-            written += save_model(new, model, meta, {}, directory, source=J,
-                                  lock=lock, force=args.force)
-        else:
-            src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
-            ckpt = load_original_checkpoint(src_pt, trust=args.trust)
-            hyper = read_original_hyperparams(src_txt)
-            model, rule = original_to_model(ckpt, name, hyper)
-            n_in = int(hyper.get("inputSize", model.n_inputs) or model.n_inputs)
-            if n_in != model.n_inputs:
-                raise UserError(f"{src_txt} says inputSize {n_in} but the weights have "
-                                f"{model.n_inputs} inputs")
-            noise = float(hyper.get("taskVar", 0.5))
-            task = task_for_inputs(model.n_inputs, noise,
-                                   float(hyper.get("taskMean", DEFAULT_MEAN) or DEFAULT_MEAN),
-                                   None, False)
-            target = directory / f"{new}.pt"
-            if new != name and target.exists() and not args.force:
-                raise UserError(f"{target} already exists; pass --force or choose another --as")
-            meta.update({"rule": rule, "task": task.to_dict(),
-                         "source": {"program": "original research code (McMahan et al.)",
-                                    "files": source_files([src_pt, src_txt], directory),
-                                    "hyperparameters": hyper, "trusted_unpickling": args.trust},
-                         "network": {"hidden": model.hidden, "activation": model.activation,
-                                     "readout": model.readout, "dt": model.dt,
-                                     "clamp_idx": list(model.clamp_idx),
-                                     "clamp_val": list(model.clamp_val)},
-                         "status": "imported", "converged": None})
-            # refused before anything is copied or written: NaN weights, a NaN noise ...
-            check_payload(src_pt, {"version": VERSION, "network": model.to_state(0), "meta": meta})
-            if new == name:          # in place: keep the originals beside the converted model
-                for src, ext in ((src_pt, "pt"), (src_txt, "txt")):
-                    if src.exists():
-                        keep = directory / f"{name}.orig.{ext}"
-                        if keep.exists() and not args.force:
-                            raise UserError(f"{keep} already exists; pass --force or use "
-                                            f"--as NEW")
-                        shutil.copy2(src, keep)
-                        written.append(keep)
-                if src_txt.exists():
-                    os.unlink(src_txt)    # the models folder keeps .txt for groups files
-            written += save_model(new, model, meta, {}, directory, lock=lock,
-                                  force=args.force)
+        if args.source == "original" and new == name:
+            written += _keep_originals(args, directory, name)
+        written += save_model(new, model, meta, {}, directory, lock=lock, force=args.force)
     if not args.quiet:
         print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
     return finish(written)
+
+
+def _read_miconi(args, directory: Path, name: str, new: str):
+    """(model, task, rule, source, the file checks name) of Miconi's NAME_win.txt
+    and NAME_J.txt."""
+    from rnn.importers import import_miconi
+    V.noise(args.variance, "-v/--variance")
+    V.mean(args.mean, "-m/--mean")
+    if args.N is not None:
+        V.contexts(args.N, "--N")
+    win, J = directory / f"{name}_win.txt", directory / f"{name}_J.txt"
+    model, task = import_miconi(win, J, args.variance, args.mean, args.N, args.rdm)
+    target = directory / f"{new}.pt"
+    if target.exists() and not args.force:
+        raise UserError(f"{target} already exists; pass --force or choose --as NEW")
+    return model, task, "heb", {"program": "Miconi BiologicallyPlausibleLearningRNN",
+                                "files": source_files([win, J], directory)}, J
+
+
+def _read_original(args, directory: Path, name: str, new: str):
+    """(model, task, rule, source, the file checks name) of the original code's
+    NAME.pt and NAME.txt."""
+    from rnn.importers import (load_original_checkpoint, original_to_model,
+                               read_original_hyperparams, task_for_inputs)
+    src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
+    ckpt = load_original_checkpoint(src_pt, trust=args.trust)
+    hyper = read_original_hyperparams(src_txt)
+    model, rule = original_to_model(ckpt, name, hyper)
+    n_in = int(hyper.get("inputSize", model.n_inputs) or model.n_inputs)
+    if n_in != model.n_inputs:
+        raise UserError(f"{src_txt} says inputSize {n_in} but the weights have "
+                        f"{model.n_inputs} inputs")
+    noise = float(hyper.get("taskVar", 0.5))
+    task = task_for_inputs(model.n_inputs, noise,
+                           float(hyper.get("taskMean", DEFAULT_MEAN) or DEFAULT_MEAN),
+                           None, False)
+    target = directory / f"{new}.pt"
+    if new != name and target.exists() and not args.force:
+        raise UserError(f"{target} already exists; pass --force or choose another --as")
+    return model, task, rule, {"program": "original research code (McMahan et al.)",
+                               "files": source_files([src_pt, src_txt], directory),
+                               "hyperparameters": hyper, "trusted_unpickling": args.trust}, src_pt
+
+
+def _keep_originals(args, directory: Path, name: str) -> list[Path]:
+    """An import in place keeps the original files beside the converted model."""
+    src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
+    kept = []
+    for src, ext in ((src_pt, "pt"), (src_txt, "txt")):
+        if src.exists():
+            keep = directory / f"{name}.orig.{ext}"
+            if keep.exists() and not args.force:
+                raise UserError(f"{keep} already exists; pass --force or use --as NEW")
+            shutil.copy2(src, keep)
+            kept.append(keep)
+    if src_txt.exists():
+        os.unlink(src_txt)    # the models folder keeps .txt for groups files
+    return kept
 
 
 if __name__ == "__main__":

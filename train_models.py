@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as _dt
 import os
 import secrets
 import sys
@@ -34,6 +33,7 @@ from rnn.io import (NAME_RULE, check_name, ensure_writable, models_dir,
 from rnn.protocol import SWITCHES, X0_SCALE, Protocol
 from rnn.rules import (RULES, check_hidden, get, prefix_list, prefix_summary, rule_from_name,
                        rules_help)
+from rnn.run import identity, record
 from rnn.store import NameLock, SaveError, status_on_disk
 from rnn.training import FINISHED, FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, parse
@@ -259,10 +259,12 @@ class SnapshotWriter:
     training as it is after each update of ``at`` (validated there), as a
     network file of its own beside the run's (``snapshot_names``)."""
 
-    def __init__(self, at: list[int], names: list[str], meta: dict, seeds: list[int],
-                 val: ValidationSet, directory: Path, lock=None, force: bool = False):
+    def __init__(self, at: list[int], names: list[str], ident: dict, settings: dict,
+                 seeds: list[int], val: ValidationSet, directory: Path, lock=None,
+                 force: bool = False):
         self.at = list(at)
-        self.names, self.meta, self.seeds, self.val = names, meta, seeds, val
+        self.names, self.ident, self.settings = names, ident, settings
+        self.seeds, self.val = seeds, val
         self.directory, self.lock, self.force = directory, lock, force
         self.written: list[Path] = []
 
@@ -273,10 +275,9 @@ class SnapshotWriter:
         accs = self.val.accuracy(trainer.model.select(idx), idx, step).tolist()
         for p, acc in zip(active, accs):
             nm = snapshot_names(self.names[p], self.at)[self.at.index(step)]
-            meta = {"name": nm, **self.meta, "seed": self.seeds[p], "status": "budget",
-                    "converged": False, "steps": step, "final_accuracy": acc,
-                    "snapshot": {"of": self.names[p], "update": step},
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+            meta = record(nm, self.ident, "budget", seed=self.seeds[p], steps=step, accuracy=acc,
+                          settings=self.settings,
+                          outcome={"snapshot": {"of": self.names[p], "update": step}})
             single = trainer.model.select(p).to("cpu")
             # the accuracy and loss histories are the whole run's, in NAME.pt
             try:
@@ -300,12 +301,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         recorder = ActivityRecorder(task, seeds, trainer.model.hidden, device,
                                     every=args.record_every)
     val = ValidationSet.make(task, seeds, trainer.model.hidden, device, protocol)
-    common = {
-        "rule": rule, "rule_name": get(rule).long_name, "task": task.to_dict(),
-        "network": {"hidden": trainer.model.hidden, "activation": activation,
-                    "readout": trainer.model.readout, "dt": trainer.model.dt,
-                    "x0_scale": X0_SCALE, "clamp_idx": list(trainer.model.clamp_idx),
-                    "clamp_val": list(trainer.model.clamp_val)},
+    ident = identity(rule, task, trainer.model, X0_SCALE)
+    common = {                  # the run's settings, in every network's record
         "trainer": dataclasses.asdict(cfg), "stop_rule": stop.to_dict(),
         "protocol": protocol.to_dict(),
         "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, 20), "
@@ -321,8 +318,8 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
 
     snapshots = None
     if args.snapshots:
-        snapshots = SnapshotWriter(args.snapshots, names, common, seeds, val, directory,
-                                   lock, args.force)
+        snapshots = SnapshotWriter(args.snapshots, names, ident, common, seeds, val,
+                                   directory, lock, args.force)
     kept: set[int] = set()        # networks a resumed run had finished: their files stay
 
     def save_all(res: FitResult, phase: str, lock=lock) -> list[Path]:
@@ -333,20 +330,17 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
             status = res.status[p]
             if phase == "checkpoint" and status != "converged":
                 status = "in_progress"
-            meta = {"name": nm, **common, "seed": seeds[p],
-                    "status": status, "converged": status == "converged",
-                    "steps": res.steps_run[p],
-                    "stop_step": res.history.stop_step[p] if res.history.stop_step[p] > 0 else None,
-                    "stalled_at": (res.history.stall_step[p] if res.history.stall_step[p] > 0
-                                   else None),
-                    "final_accuracy": res.final_acc[p],
-                    "validations_run": len(res.history.val_steps[p]),
-                    "last_validation": _last_validation(res.history, p),
-                    "wall_time_s": round(res.wall_time, 3),
-                    # a resumed run: the stretches it ran in, each on its machine
-                    **({"segments": segments} if res.resumed_at else {}),
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    **trainer.extra_meta(p)}
+            h = res.history
+            meta = record(nm, ident, status, seed=seeds[p], steps=res.steps_run[p],
+                          accuracy=res.final_acc[p], settings=common, outcome={
+                              "stop_step": h.stop_step[p] if h.stop_step[p] > 0 else None,
+                              "stalled_at": h.stall_step[p] if h.stall_step[p] > 0 else None,
+                              "validations_run": len(h.val_steps[p]),
+                              "last_validation": _last_validation(h, p),
+                              "wall_time_s": round(res.wall_time, 3),
+                              # a resumed run: the stretches it ran in, each on its machine
+                              **({"segments": segments} if res.resumed_at else {}),
+                              **trainer.extra_meta(p)})
             if args.count > 1:
                 meta["population"] = {"name": args.name, "index": members[p],
                                       "count": args.count, "first_seed": first_seed}

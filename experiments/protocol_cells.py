@@ -68,7 +68,9 @@ def seeds_of(cell: Cell, rule: str) -> list[int]:
     return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
 
 
-FINISHED = ("converged", "budget")
+# the statuses of a network this experiment analyses (of rnn.training.FINISHED: a
+# stalled or diverged network is kept on disk but is not one of the cell's)
+USABLE = ("converged", "budget")
 
 
 def reusable(meta: dict) -> bool:
@@ -101,7 +103,7 @@ def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
     other = metas(cell.sibling(cell.reuse_from).folder(), rule) if cell.reuse_from else {}
     out = []
     for seed in seeds_of(cell, rule):
-        done = [m for m in found.get(seed, []) if m.get("status") in FINISHED]
+        done = [m for m in found.get(seed, []) if m.get("status") in USABLE]
         same = [m for m in other.get(seed, []) if reusable(m)]
         if done:
             out.append((cell.folder(), done[0]))

@@ -132,20 +132,13 @@ def save(net: Network, directory: str | Path, force: bool = False) -> list[Path]
 
 
 def _save_held(net: Network, d: Path, lock, force: bool) -> list[Path]:
-    from rnn.io import package_versions_and_command, save_model
-    from rnn.rules import get
-    m = net.model
-    meta = {"name": net.name, "rule": net.rule, "rule_name": get(net.rule).long_name,
-            "task": net.task.to_dict(), "seed": net.seed, "status": net.status,
-            "converged": net.status == "converged", "steps": net.steps,
-            "final_accuracy": net.accuracy,
-            "network": {"hidden": m.hidden, "activation": m.activation, "readout": m.readout,
-                        "dt": m.dt, "clamp_idx": list(m.clamp_idx),
-                        "clamp_val": list(m.clamp_val)},
-            "source": "rnn.api.train", **package_versions_and_command()}
+    from rnn.io import save_model
+    from rnn.run import identity, record
+    meta = record(net.name, identity(net.rule, net.task, net.model), net.status, seed=net.seed,
+                  steps=net.steps, accuracy=net.accuracy, settings={"source": "rnn.api.train"})
     # checked as api.load will check it, before anything is written
-    return list(save_model(net.name, m, meta, {}, d, source=d / f"{net.name}.pt", lock=lock,
-                           force=force))
+    return list(save_model(net.name, net.model, meta, {}, d, source=d / f"{net.name}.pt",
+                           lock=lock, force=force))
 
 
 def load(name: str, models_dir: str | Path | None = None) -> Network:

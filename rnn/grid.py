@@ -257,38 +257,8 @@ def read_grid(path) -> Grid:
     entries = data.get("cells")
     if not isinstance(entries, list) or not entries:
         raise UserError(f"grid file {path.name} has no [[cells]] entry")
-    cells: list[Cell] = []
-    for k, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict):
-            raise UserError(f"grid file {path.name}: [[cells]] entry {k} is not a table")
-        bad = set(entry) - CELL_KEYS
-        if bad:
-            raise UserError(f"grid file {path.name}: [[cells]] entry {k}: unknown key "
-                            f"{sorted(bad)[0]!r} (known: {', '.join(sorted(CELL_KEYS))})")
-        spec = {**defaults, **entry}
-        for req in ("task", "rule"):
-            if req not in spec:
-                raise UserError(f"grid file {path.name}: [[cells]] entry {k} has no {req}")
-        keys = list(spec)
-        # a list expands into cells, but snapshots is itself a list (a list of them expands)
-        values = [v if isinstance(v, list) and not (key == "snapshots" and not any(
-                      isinstance(x, list) for x in v)) else [v] for key, v in spec.items()]
-        for key, v in zip(keys, values):
-            if not v:
-                raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {key} = [] "
-                                f"makes no cell (give at least one value)")
-        n_combos = math.prod(len(v) for v in values)
-        require(n_combos * CELL_BYTES, f"grid file {path.name}: [[cells]] entry {k}'s "
-                f"{n_combos} cells", hint="give fewer values per key")
-        combos = list(itertools.product(*values))
-        if "name" in entry and len(combos) > 1:
-            raise UserError(f"grid file {path.name}: [[cells]] entry {k} makes {len(combos)} "
-                            f"cells, so it cannot have one name")
-        for combo in combos:
-            try:
-                cells.append(Cell(**dict(zip(keys, combo))))
-            except TypeError as e:
-                raise UserError(f"grid file {path.name}: [[cells]] entry {k}: {e}") from None
+    cells = [c for k, entry in enumerate(entries, 1)
+             for c in _cells_of(path.name, k, entry, defaults)]
     total = sum(c.networks for c in cells)
     require(total * NETWORK_BYTES, f"grid file {path.name}: listing its {total} networks",
             hint="give fewer networks per cell")
@@ -306,6 +276,41 @@ def read_grid(path) -> Grid:
             raise UserError(f"grid file {path.name}: two [[compare]] entries are named "
                             f"{c.name!r}")
     return Grid(name, cells, comps, str(path), mdir)
+
+
+def _cells_of(fname: str, k: int, entry, defaults: dict) -> list[Cell]:
+    """The cells of one [[cells]] entry (a list value expands into one cell per
+    value), checked before any work; refused before expanding when they could
+    not fit in memory."""
+    where = f"grid file {fname}: [[cells]] entry {k}"
+    if not isinstance(entry, dict):
+        raise UserError(f"{where} is not a table")
+    bad = set(entry) - CELL_KEYS
+    if bad:
+        raise UserError(f"{where}: unknown key {sorted(bad)[0]!r} (known: "
+                        f"{', '.join(sorted(CELL_KEYS))})")
+    spec = {**defaults, **entry}
+    for req in ("task", "rule"):
+        if req not in spec:
+            raise UserError(f"{where} has no {req}")
+    keys = list(spec)
+    # a list expands into cells, but snapshots is itself a list (a list of them expands)
+    values = [v if isinstance(v, list) and not (key == "snapshots" and not any(
+                  isinstance(x, list) for x in v)) else [v] for key, v in spec.items()]
+    for key, v in zip(keys, values):
+        if not v:
+            raise UserError(f"{where}: {key} = [] makes no cell (give at least one value)")
+    n_combos = math.prod(len(v) for v in values)
+    require(n_combos * CELL_BYTES, f"{where}'s {n_combos} cells", hint="give fewer values per key")
+    if "name" in entry and n_combos > 1:
+        raise UserError(f"{where} makes {n_combos} cells, so it cannot have one name")
+    cells = []
+    for combo in itertools.product(*values):
+        try:
+            cells.append(Cell(**dict(zip(keys, combo))))
+        except TypeError as e:
+            raise UserError(f"{where}: {e}") from None
+    return cells
 
 
 def _comparison(fname: str, k: int, e, cells: list[Cell]) -> Comparison:
