@@ -71,6 +71,9 @@ METRICS = [TOPOLOGY, "svcca_original", *SIMILARITY]
 LABEL = {**SIMILARITY_LABEL, TOPOLOGY: "attractor topology",
          "svcca_original": "SVCCA (original analysis)", "svcca": "SVCCA (tool analysis)"}
 SIMPLE = ("rdm", 1)                      # the simple tasks of claim 2
+# converged networks every group of a comparison needs for it to enter a verdict; a
+# smaller comparison is reported in the tables and named as short, never decides
+MIN_FOR_VERDICT = 16
 CLAIMS = {
     1: "For relatively complex tasks, attractor topology is invariant to the choice of "
        "learning rule, but representational geometry is not.",
@@ -557,20 +560,46 @@ WORD = {"separated": "separated", "none": "no separation", "undecided": "undecid
         "n/a": "n/a"}
 
 
+def group_sizes(c: Comparison) -> list[int]:
+    """Converged networks in each group of a comparison."""
+    return [sum(1 for _, m in g if m.get("status") == "converged") for g in c.groups.values()]
+
+
+def sized(c: Comparison) -> bool:
+    """Whether every group has the MIN_FOR_VERDICT networks a verdict needs."""
+    return all(n >= MIN_FOR_VERDICT for n in group_sizes(c))
+
+
+def _scope(decided: str, short: list[Comparison]) -> str:
+    """What a verdict covers: ``decided``, and the tasks too short to enter it."""
+    parts = [decided] if decided else []
+    if short:
+        ns = ", ".join(str(c.N) for c in sorted(short, key=lambda c: c.N))
+        parts.append(f"N = {ns} short of {MIN_FOR_VERDICT} networks per group")
+    return "; ".join(parts)
+
+
 def verdicts(comps: list[Comparison], negligible: float) -> dict:
     """Per claim: the verdict and the per-task evidence behind it."""
     def sep(c, m):
         return separation(c.result.get("metrics", {}).get(m), negligible)
 
-    noise = [c for c in comps if c.kind == "noise" and c.protocol == "original"
-             and c.result.get("metrics")]
-    rule = [c for c in comps if c.kind == "rule" and c.protocol == "original"
-            and c.result.get("metrics")]
+    def short(c):
+        return f"too few networks ({' + '.join(map(str, group_sizes(c)))}; " \
+               f"{MIN_FOR_VERDICT} per group decide)"
+
+    analysed = [c for c in comps if c.protocol == "original" and c.result.get("metrics")]
+    noise = [c for c in analysed if c.kind == "noise" and sized(c)]
+    rule = [c for c in analysed if c.kind == "rule" and sized(c)]
+    noise_short = [c for c in analysed if c.kind == "noise" and not sized(c)]
+    rule_short = [c for c in analysed if c.kind == "rule" and not sized(c)]
     out = {}
     # claim 2: simple tasks (RDM, N = 1): topology by noise separated
     simple = [c for c in noise if (c.task if c.N is None else c.N) in SIMPLE]
     s2 = [sep(c, "topology") for c in simple]
-    out[2] = {"tasks": {c.task_label: s for c, s in zip(simple, s2)},
+    out[2] = {"tasks": {**{c.task_label: s for c, s in zip(simple, s2)},
+                        **{c.task_label: short(c) for c in noise_short
+                           if (c.task if c.N is None else c.N) in SIMPLE}},
               "verdict": "undecided at this sample size" if not s2 else
               "holds" if all(s == "separated" for s in s2) else
               "does not hold" if all(s == "none" for s in s2) else
@@ -581,7 +610,9 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
                       "no separation on every one"}
     # claim 3: the most complex tasks: no separation; and separation on simple tasks
     complex_ = [c for c in noise if c.task == "ncdi" and c.N >= 2]
-    s3 = {c.task_label: sep(c, "topology") for c in complex_}
+    s3 = {c.task_label: sep(c, "topology") if sized(c) else short(c)
+          for c in sorted([c for c in noise + noise_short if c.task == "ncdi" and c.N >= 2],
+                          key=lambda c: c.N)}
     top = max(complex_, key=lambda c: c.N) if complex_ else None
     if top is None:
         v3 = "undecided at this sample size"
@@ -593,7 +624,8 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
                                                        all(s == "none" for s in s2)) else
               "undecided at this sample size")
     out[3] = {"tasks": s3, "verdict": v3,
-              "scope": f"N ≤ {top.N} trained" if top is not None else "",
+              "scope": _scope(f"N ≤ {top.N} trained" if top is not None else "",
+                              [c for c in noise_short if c.task == "ncdi" and c.N >= 2]),
               "rule": "holds when the topology separates the noise levels on a simple task and "
                       "shows no separation on the most complex task trained; does not hold when "
                       "the most complex task still separates them (or no task ever does)"}
@@ -608,11 +640,15 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
         per_n[key] = {"topology": t, "svcca_original": g, "verdict": v}
         if c.task == "ncdi" and c.N >= 3:
             complex_ns.append((c.N, key))
+    for c in rule_short:
+        per_n[c.task_label + (" (protocol networks)" if c.source else "")] = short(c)
     vs = [per_n[k]["verdict"] for _, k in complex_ns]
+    too_few = [c for c in rule_short if c.task == "ncdi" and c.N >= 3]
     out[1] = {"tasks": per_n,
-              "scope": "N = " + ", ".join(str(n) for n, _ in complex_ns) + " trained"
-              if complex_ns else "",
-              "verdict": "undecided at this sample size" if not vs else
+              "scope": _scope("N = " + ", ".join(str(n) for n, _ in complex_ns) + " trained"
+                              if complex_ns else "", too_few),
+              "verdict": ("not decided yet" if too_few else "undecided at this sample size")
+              if not vs else
               "holds" if all(v == "holds" for v in vs) else
               "does not hold" if all(v == "does not hold" for v in vs) else
               "undecided at this sample size" if all(v.startswith("undecided") for v in vs)

@@ -304,3 +304,26 @@ def test_fixed_length_experiment_on_tiny_networks(tmp_path, monkeypatch, capsys)
     md = "\n".join(paper.fixed_length_section(res))
     assert "after 3" in md and "after 6" in md and "**Answer**" in md
     assert "Of 4 pairs, 4 have the same loss history" in md
+
+
+def test_a_comparison_short_of_16_per_group_is_reported_not_decisive():
+    def sized_comp(kind, N, topo, n, svcca=None):
+        c = _comp(kind, N, topo, svcca)
+        c.groups = {lab: [(None, {"status": "converged"})] * k
+                    for lab, k in zip(("a", "b", "c"), n)}
+        return c
+    comps = [sized_comp("noise", 0, SEP, (24, 24, 24)), sized_comp("noise", 1, SEP, (24, 24, 24)),
+             sized_comp("noise", 4, SEP, (24, 24, 24)),
+             sized_comp("noise", 6, NONE, (4, 4, 23)),            # would flip claim 3
+             sized_comp("rule", 3, NONE, (24, 11), SEP), sized_comp("rule", 4, NONE, (24, 8), SEP)]
+    v = paper.verdicts(comps, 0.1)
+    assert v[3]["verdict"] == "does not hold"
+    assert v[3]["scope"] == "N ≤ 4 trained; N = 6 short of 16 networks per group"
+    assert v[3]["tasks"]["N = 6"].startswith("too few networks (4 + 4 + 23")
+    assert v[1]["verdict"] == "not decided yet"
+    assert v[1]["scope"] == "N = 3, 4 short of 16 networks per group"
+    assert v[1]["tasks"]["N = 4"].startswith("too few networks (24 + 8")
+    comps[-1] = sized_comp("rule", 4, NONE, (24, 16), SEP)
+    v = paper.verdicts(comps, 0.1)
+    assert v[1]["verdict"] == "holds" and v[1]["scope"] == "N = 4 trained; N = 3 short of 16 " \
+                                                          "networks per group"
