@@ -70,9 +70,12 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
     """Fixed points of ``model`` under the static set ``kind``, from
     ``models/NAME_fixed_points_KIND.npz`` when it belongs to these weights.
     Returns (points, computed_now, path)."""
+    from rnn.io import is_regular_file
     path = fixed_points_path(directory, name, kind)
     st = task.static_inputs(kind)
-    if path.exists() and not recompute:
+    if path.exists() and not is_regular_file(path):
+        damaged_cache(path)             # a pipe or folder where the cache goes: not read
+    if is_regular_file(path) and not recompute:
         try:
             fp = FixedPoints.load(path)
             ok = _fixed_points_valid(fp, model.hidden, st, cfg.root_tol)
@@ -183,7 +186,8 @@ def cached_psychometric(model: RateRNN, task: DecisionTask, name: str, directory
     from rnn.io import atomic_write
     path = Path(directory) / f"{name}_psychometric.npz"
     key = np.array([weights_hash(model), str(per_level), str(seed)])
-    if path.exists() and not recompute:
+    from rnn.io import is_regular_file
+    if is_regular_file(path) and not recompute:
         try:
             with np.load(path) as z:
                 psy = Psychometric(z["levels"], z["fraction"], int(z["n_per_level"]), z["fit"])

@@ -14,8 +14,10 @@ from tasks import DecisionTask
 
 def read_matrix(path: Path) -> np.ndarray:
     """A whitespace-separated text matrix, with a one-line error if malformed."""
+    from rnn.io import require_regular_file
     if not Path(path).exists():
         raise UserError(f"{path} not found")
+    require_regular_file(path, "weights file")
     try:
         m = np.loadtxt(path, ndmin=2)
     except ValueError as e:
@@ -104,8 +106,10 @@ def load_original_checkpoint(path: Path, trust: bool = False) -> dict:
     """The original toolkit's NAME.pt, without running code from the file:
     ``weights_only`` loading with only NumPy's array types allowed.  With
     ``trust`` the file is unpickled in full (it can then run arbitrary code)."""
+    from rnn.io import require_regular_file
     if not Path(path).exists():
         raise UserError(f"{path} not found")
+    require_regular_file(path, "checkpoint")
     if trust:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)

@@ -83,6 +83,23 @@ def check_name(name: str) -> str:
 TEXT_INPUT_LIMIT = 16 * 2**20     # a groups, grid or hyperparameter file is a few kB
 
 
+def is_regular_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file: the check before any file the tool
+    reads is opened (a FIFO would block forever, a device never end)."""
+    import stat
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def require_regular_file(path: Path, what: str) -> None:
+    """A one-line UserError unless ``path`` (which exists) is a regular file."""
+    if not is_regular_file(path):
+        kind = "a folder" if Path(path).is_dir() else "not a regular file (a pipe or device)"
+        raise UserError(f"{what} {path} is {kind}; it cannot be read as one")
+
+
 def read_input_text(path: Path, what: str, limit: int = TEXT_INPUT_LIMIT) -> str:
     """The text of an input file the user names (a groups file, a grid file, ...),
     checked before it is read: it must exist and be a regular file (a folder, a
@@ -361,6 +378,7 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
         have = available_models(directory)
         listing = ", ".join(have[:12]) + (" ..." if len(have) > 12 else "") if have else "none"
         raise UserError(f"no model {name!r} in {directory} (models there: {listing})")
+    require_regular_file(path, "model file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, corrupted, or pickled with foreign classes

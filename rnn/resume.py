@@ -221,6 +221,10 @@ def load(path: Path, fp: str) -> dict:
     """The checkpoint at ``path`` if it belongs to the run ``fp``; raises
     ResumeError (why, one line) otherwise."""
     import torch
+
+    from rnn.io import is_regular_file
+    if not is_regular_file(path):
+        raise ResumeError("is not a regular file")
     try:
         d = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as e:                        # noqa: BLE001 (any unreadable file)
@@ -260,6 +264,10 @@ def set_aside(path: Path) -> Path:
 def reached(path: Path) -> int | None:
     """The update a checkpoint goes on after, or None when it cannot be read."""
     import torch
+
+    from rnn.io import is_regular_file
+    if not is_regular_file(path):
+        return None
     try:
         step = torch.load(Path(path), map_location="cpu", weights_only=True)["loop"]["step"]
     except Exception:                             # noqa: BLE001 (unreadable: unknown)
@@ -271,6 +279,10 @@ def job_of(path: Path) -> tuple[list[int], list[str]] | None:
     """(seeds, names) of the run a checkpoint belongs to, or None when the file
     is unreadable (for the grid runner, which re-forms the same job)."""
     import torch
+
+    from rnn.io import is_regular_file
+    if not is_regular_file(path):
+        return None
     try:
         d = torch.load(Path(path), map_location="cpu", weights_only=True)
         fp = json.loads(d["fingerprint"])

@@ -260,7 +260,8 @@ class PairCache:
         self.networks: dict[str, list] = {}
         self.pairs: dict[str, list] = {}
         self.dropped = 0                   # entries of the file that were not reused
-        if path is not None and load:
+        from rnn.io import is_regular_file
+        if path is not None and load and is_regular_file(path):
             try:
                 with open(path, encoding="utf-8") as f:
                     data = json.load(f)

@@ -239,3 +239,48 @@ def test_a_full_disk_during_an_analysis_is_a_refusal(tmp_path, monkeypatch, caps
     err = capsys.readouterr().err
     assert e.value.code == 2 and "No space left on device" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, instead of blocking the suite, if a read of a pipe hangs."""
+    import signal
+
+    def fail(*_):
+        raise TimeoutError("blocked reading a pipe")
+    old = signal.signal(signal.SIGALRM, fail)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_pipes_where_files_belong_are_refused_or_replaced(tmp_path, capsys, no_hang):
+    import shutil
+
+    import analyze_dynamics
+    for ext in ("pt", "json"):
+        shutil.copy(ROOT / "models" / f"bptt_0050.{ext}", tmp_path / f"bptt_0050.{ext}")
+    os.mkfifo(tmp_path / "x.pt")
+    (tmp_path / "x.json").write_text("{}")
+    with pytest.raises(SystemExit) as e:
+        run_cli(analyze_dynamics.main, ["x", "large", "--models-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "x.pt is not a regular file" in err
+    # a pipe where a cache goes is not read: the cache is recomputed over it
+    cache = tmp_path / "bptt_0050_fixed_points_large.npz"
+    os.mkfifo(cache)
+    with pytest.raises(SystemExit) as e:
+        run_cli(analyze_dynamics.main, ["bptt_0050", "large", "--no-psychometric", "--quiet",
+                                        "--models-dir", str(tmp_path)])
+    assert e.value.code == 0 and cache.is_file() and cache.stat().st_size > 0
+
+
+def test_a_pipe_as_checkpoint_is_set_aside(models_tmp, capsys, no_hang):
+    os.mkfifo(models_tmp / "bptt_p.ckpt")
+    with pytest.raises(SystemExit) as e:
+        run_cli(train_models.main, ["bptt_p", "--rdm", "--hidden", "8", "--max-steps", "3",
+                                    "--resume", "--quiet"])
+    err = capsys.readouterr().err
+    assert e.value.code == 0 and "is not a regular file; set aside" in err
+    assert (models_tmp / "bptt_p.ckpt.unusable").exists() and (models_tmp / "bptt_p.pt").is_file()
