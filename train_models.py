@@ -322,7 +322,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                                    directory, lock, args.force)
     kept: set[int] = set()        # networks a resumed run had finished: their files stay
 
-    def save_all(res: FitResult, phase: str, lock=lock) -> list[Path]:
+    def save_all(res: FitResult, phase: str, directory=directory, lock=lock) -> list[Path]:
         written = []
         for p, nm in enumerate(names):
             if p in kept:
@@ -355,13 +355,13 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         return written
 
     ck = rsm.path_for(directory, names[0])
-    fp = rsm.fingerprint(rule=rule, task=task.to_dict(), trainer=dataclasses.asdict(cfg),
-                         stop_rule=stop.to_dict(), protocol=protocol.to_dict(),
-                         activation=activation, seeds=list(seeds), names=list(names),
-                         device=str(device), torch_threads=torch.get_num_threads(),
-                         # what decides the arithmetic; the machine is recorded, not matched
-                         versions={k: v for k, v in common["versions"].items()
-                                   if k not in ("platform", "cpu")})
+    run_fingerprint = rsm.fingerprint(
+        rule=rule, task=task.to_dict(), trainer=dataclasses.asdict(cfg),
+        stop_rule=stop.to_dict(), protocol=protocol.to_dict(), activation=activation,
+        seeds=list(seeds), names=list(names), device=str(device),
+        torch_threads=torch.get_num_threads(),
+        # what decides the arithmetic; the machine is recorded, not matched
+        versions={k: v for k, v in common["versions"].items() if k not in ("platform", "cpu")})
     here = (common["versions"]["cpu"], common["versions"]["platform"])
     segments = [rsm.segment(0, *here)]
 
@@ -371,7 +371,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         try:
             save_all(res, "checkpoint")
             if recorder is None:
-                rsm.save(ck, fp, res.loop, trainer, segments)
+                rsm.save(ck, run_fingerprint, res.loop, trainer, segments)
         except (SaveError, OSError, RuntimeError) as e:
             print(f"warning: checkpoint after {rs.unit} {res.loop.get('step')} not saved ({e}); "
                   f"training goes on", file=sys.stderr, flush=True)
@@ -379,7 +379,7 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
     loop = None
     if args.resume and ck.exists():
         try:
-            d = rsm.load(ck, fp)
+            d = rsm.load(ck, run_fingerprint)
             rsm.load_object_state(trainer, d["trainer"])
             loop = d["loop"]
             step = loop.get("step")          # checked by fit before any update
@@ -411,26 +411,33 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
         if not args.force:
             _refuse_finished(directory, names)
         res = run(None)
-    try:
-        written = save_all(res, "final")
-    except SaveError as e:
-        # never lose a trained network to a failed write (a full disk makes torch.save
-        # raise a RuntimeError): write the whole batch somewhere that works
-        from rnn.store import rescue_folder
-        directory = rescue = rescue_folder()
-        try:
-            with NameLock(rescue, names, what="rescue") as rescue_lock:
-                save_all(res, "final", lock=rescue_lock)
-        except SaveError as e2:
-            raise UserError(f"{e}, and the rescue into {rescue} failed too ({e2}); the trained "
-                            f"networks are lost") from None
-        raise UserError(f"{e}; the trained network(s) of this batch were saved in {rescue} "
-                        f"instead: move the files into the models folder") from None
+    written = _save_or_rescue(lambda folder, lock_: save_all(res, "final", folder, lock_),
+                              directory, names, lock)
     if "interrupted" not in res.status:
         ck.unlink(missing_ok=True)      # the run ended: nothing to go on from
     if snapshots is not None:
         written = snapshots.written + written
     return res, trainer, written
+
+
+def _save_or_rescue(save, directory: Path, names: list[str], lock) -> list[Path]:
+    """``save(folder, lock)`` into the models folder; if that write fails for any
+    reason (a full disk makes torch.save raise a RuntimeError), the whole batch
+    into a fresh rescue folder, and a one-line error that names it: a trained
+    network is never lost to a failed write."""
+    from rnn.store import rescue_folder
+    try:
+        return save(directory, lock)
+    except SaveError as e:
+        rescue = rescue_folder()
+        try:
+            with NameLock(rescue, names, what="rescue") as rescue_lock:
+                save(rescue, rescue_lock)
+        except SaveError as e2:
+            raise UserError(f"{e}, and the rescue into {rescue} failed too ({e2}); the trained "
+                            f"networks are lost") from None
+        raise UserError(f"{e}; the trained network(s) of this batch were saved in {rescue} "
+                        f"instead: move the files into the models folder") from None
 
 
 def _set_aside(ck: Path, err, rs, cfg, task, seeds, device, activation, protocol):

@@ -125,7 +125,7 @@ def build_parser() -> Parser:
 # ---- which comparisons there are -------------------------------------------
 
 @dataclass
-class Comparison:
+class ClaimComparison:
     kind: str                        # "noise" or "rule"
     task: str                        # "rdm" or "ncdi"
     N: int | None
@@ -157,7 +157,7 @@ def task_of(cell) -> tuple[str, int | None]:
     return tn.family, tn.N
 
 
-def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[Comparison]:
+def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[ClaimComparison]:
     """Every noise and rule comparison the grids' cells allow."""
     from rnn.grid import finished
     cells = {}
@@ -190,7 +190,7 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
             if len({getattr(d, key) for d, _ in family}) < 2:
                 continue
             task, N = task_of(c)
-            out.append(Comparison(kind, task, N, c.protocol,
+            out.append(ClaimComparison(kind, task, N, c.protocol,
                                   {label(d): found(d, f) for d, f in family},
                                   {label(d): d.networks for d, _ in family}))
     if use_protocol_networks:
@@ -198,7 +198,7 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
             if not folder.is_dir():
                 continue
             groups = {r.upper(): protocol_networks(folder, r) for r in ("bptt", "ga")}
-            out.append(Comparison("rule", "ncdi", N, "original", groups,
+            out.append(ClaimComparison("rule", "ncdi", N, "original", groups,
                                   {k: len(v) for k, v in groups.items()}, source="protocol"))
     out.sort(key=lambda c: (c.kind, c.protocol != "original", c.order, c.source))
     return out
@@ -230,7 +230,7 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int, keep: dict | None = Non
             "n": len(labels)}
 
 
-def analyse(comp: Comparison, metrics: list[str], n_boot: int, cache_dir: Path,
+def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: Path,
             log, quiet: bool = True) -> dict:
     from rnn.compare import group_topology
     from rnn.fixed_points import weights_hash
@@ -560,17 +560,17 @@ WORD = {"separated": "separated", "none": "no separation", "undecided": "undecid
         "n/a": "n/a"}
 
 
-def group_sizes(c: Comparison) -> list[int]:
+def group_sizes(c: ClaimComparison) -> list[int]:
     """Converged networks in each group of a comparison."""
     return [sum(1 for _, m in g if m.get("status") == "converged") for g in c.groups.values()]
 
 
-def sized(c: Comparison) -> bool:
+def sized(c: ClaimComparison) -> bool:
     """Whether every group has the MIN_FOR_VERDICT networks a verdict needs."""
     return all(n >= MIN_FOR_VERDICT for n in group_sizes(c))
 
 
-def _scope(decided: str, short: list[Comparison]) -> str:
+def _scope(decided: str, short: list[ClaimComparison]) -> str:
     """What a verdict covers: ``decided``, and the tasks too short to enter it."""
     parts = [decided] if decided else []
     if short:
@@ -579,7 +579,7 @@ def _scope(decided: str, short: list[Comparison]) -> str:
     return "; ".join(parts)
 
 
-def verdicts(comps: list[Comparison], negligible: float) -> dict:
+def verdicts(comps: list[ClaimComparison], negligible: float) -> dict:
     """Per claim: the verdict and the per-task evidence behind it."""
     def sep(c, m):
         return separation(c.result.get("metrics", {}).get(m), negligible)
@@ -661,7 +661,7 @@ def verdicts(comps: list[Comparison], negligible: float) -> dict:
 
 # ---- the trend over N (claim 3) ----------------------------------------------
 
-def trend(comps: list[Comparison], metric: str = "topology", protocol: str = "original",
+def trend(comps: list[ClaimComparison], metric: str = "topology", protocol: str = "original",
           seed: int = 0) -> dict | None:
     """Least-squares slope of the noise-label silhouette against N over the
     N-CDI tasks of one protocol, with a 95% bootstrap interval: each task's
@@ -698,7 +698,7 @@ def trend(comps: list[Comparison], metric: str = "topology", protocol: str = "or
             "original_slope_all_N": float(np.polyfit(ox, oy, 1)[0])}
 
 
-def series_match(comps: list[Comparison], protocol: str = "original") -> dict:
+def series_match(comps: list[ClaimComparison], protocol: str = "original") -> dict:
     """How close the original's last N series lies to each of this tool's
     noise-label silhouettes (BPTT, N-CDI, one protocol): metric -> {"N": the
     N both have, "rms": root-mean-square difference}; metrics with fewer than
@@ -752,7 +752,7 @@ def fmt(x: dict | None) -> str:
     return f"{x['silhouette']:.3f} [{x['ci'][0]:.3f}, {x['ci'][1]:.3f}], p {x['p']:.2g}"
 
 
-def training_line(c: Comparison) -> str:
+def training_line(c: ClaimComparison) -> str:
     """E.g. 'v = 0.1: 16 of 24 trained, all converged, median 46 updates'."""
     parts = []
     for lab, t in c.result["training"].items():

@@ -36,14 +36,14 @@ import os
 import time
 from pathlib import Path
 
-from experiments.protocol_cells import ORDER, Cell, configured, grid_cell, networks
+from experiments.protocol_cells import ORDER, ProtocolCell, configured, grid_cell, networks
 from rnn.io import ensure_writable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
 GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 MB BPTT, 21 MB GA)
 
-def train(cell: Cell, rule: str, device: str, log, chunk: int | None = None,
+def train(cell: ProtocolCell, rule: str, device: str, log, chunk: int | None = None,
           quiet: bool = False, pool=None) -> float:
     """Train the missing networks of a cell through the grid runner (an
     embedded Dask cluster, one job at a time: ``pool``, a rnn.grid.Pool of

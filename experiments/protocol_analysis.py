@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.protocol_cells import Cell, networks
+from experiments.protocol_cells import ProtocolCell, networks
 from rnn.compare import (batched_silhouette, paired_silhouette_difference, silhouette_stats,
                          within_between)
 from rnn.fixed_points import weights_hash
@@ -68,7 +68,7 @@ def strict_accuracy(lm) -> float:
     return float(val.accuracy(lm.model, torch.tensor([0]))[0])
 
 
-def analyse_cell(cell: Cell, n_boot: int) -> dict | None:
+def analyse_cell(cell: ProtocolCell, n_boot: int) -> dict | None:
     found = {r: networks(cell, r) for r in ("bptt", "ga")}
     loaded = {r: [(load_model(m["name"], folder), m) for folder, m in found[r]]
               for r in ("bptt", "ga")}
@@ -193,7 +193,7 @@ def fmt_dist(x: dict | None) -> str:
     return f"{x['within_bptt']:.4f} / {x['within_ga']:.4f} / {x['between']:.4f}"
 
 
-def analyse_all(cells: list[Cell], n_boot: int, wall: float, out: Path) -> None:
+def analyse_all(cells: list[ProtocolCell], n_boot: int, wall: float, out: Path) -> None:
     t0 = time.time()
     out_json = out / "protocol.json"
     try:

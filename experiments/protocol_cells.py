@@ -19,7 +19,7 @@ FIRST_SEED = {"bptt": 13000, "ga": 14000}
 
 
 @dataclass(frozen=True)
-class Cell:
+class ProtocolCell:
     name: str
     task: tuple[str, ...]             # train_models.py task flags
     flags: tuple[str, ...]            # protocol flags
@@ -38,33 +38,33 @@ class Cell:
     def counts(self) -> dict:
         return {r: self.per_rule or n for r, n in self.count.items()}
 
-    def sibling(self, name: str) -> "Cell":
-        """Cell ``name`` with this cell's root, per_rule and max_steps."""
+    def sibling(self, name: str) -> "ProtocolCell":
+        """The cell ``name`` with this cell's root, per_rule and max_steps."""
         return dataclasses.replace(CELLS[name], root=self.root, per_rule=self.per_rule,
                                    max_steps=self.max_steps)
 
 
 CDI, N1 = ("--N", "2"), ("--N", "1")
 CELLS = {c.name: c for c in [
-    Cell("original", CDI, ("--protocol", "original"), {"bptt": 24, "ga": 24},
+    ProtocolCell("original", CDI, ("--protocol", "original"), {"bptt": 24, "ga": 24},
          "original protocol (all switches)"),
-    Cell("clean", CDI, ("--protocol", "clean"), {"bptt": 24, "ga": 24},
+    ProtocolCell("clean", CDI, ("--protocol", "clean"), {"bptt": 24, "ga": 24},
          "this tool's protocol (no switch)"),
-    Cell("original-shared_x0", CDI, ("--protocol", "original", "--no-shared-x0"),
+    ProtocolCell("original-shared_x0", CDI, ("--protocol", "original", "--no-shared-x0"),
          {"bptt": 24, "ga": 24}, "original without the shared initial state"),
-    Cell("original-lenient_stop", CDI, ("--protocol", "original", "--no-lenient-stop"),
+    ProtocolCell("original-lenient_stop", CDI, ("--protocol", "original", "--no-lenient-stop"),
          {"bptt": 24, "ga": 24}, "original without the lenient stop rule"),
-    Cell("original-budgets", CDI, ("--protocol", "original", "--no-original-budgets"),
+    ProtocolCell("original-budgets", CDI, ("--protocol", "original", "--no-original-budgets"),
          {"bptt": 24, "ga": 24}, "original without the original budgets",
          reuse_from="original"),
-    Cell("n1-original", N1, ("--protocol", "original"), {"bptt": 24, "ga": 25},
+    ProtocolCell("n1-original", N1, ("--protocol", "original"), {"bptt": 24, "ga": 25},
          "N = 1, original protocol"),
 ]}
 ORDER = ["original", "clean", "n1-original", "original-shared_x0", "original-lenient_stop",
          "original-budgets"]
 
 
-def seeds_of(cell: Cell, rule: str) -> list[int]:
+def seeds_of(cell: ProtocolCell, rule: str) -> list[int]:
     return [FIRST_SEED[rule] + k for k in range(cell.counts()[rule])]
 
 
@@ -94,7 +94,7 @@ def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
     return {seed: ms for seed, ms in out.items() if ms}
 
 
-def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
+def networks(cell: ProtocolCell, rule: str) -> list[tuple[Path, dict]]:
     """The finished networks of a cell and rule, one per seed, in seed order:
     (folder, meta).  Found by seed, whatever chunk trained them; a seed this
     cell has not trained takes the ``reuse_from`` cell's network when that one
@@ -112,7 +112,7 @@ def networks(cell: Cell, rule: str) -> list[tuple[Path, dict]]:
     return out
 
 
-def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
+def grid_cell(cell: ProtocolCell, rule: str, chunk: int | None = None):
     """The cell and rule as a grid-runner cell (rnn.grid): its jobs are named
     RULE_sSEED in the cell's folder, as the networks kept here are."""
     from rnn.grid import Cell as GridCell
@@ -131,7 +131,7 @@ def grid_cell(cell: Cell, rule: str, chunk: int | None = None):
 
 
 def configured(root: Path | None = None, per_rule: int | None = None,
-               max_steps: int | None = None) -> dict[str, Cell]:
+               max_steps: int | None = None) -> dict[str, ProtocolCell]:
     """Every cell, with its networks under ``root`` (default experiments/networks)."""
     return {n: dataclasses.replace(c, root=root or NETWORKS, per_rule=per_rule,
                                    max_steps=max_steps) for n, c in CELLS.items()}

@@ -189,7 +189,7 @@ KNOWN_METRICS = (TOPOLOGY, *METRICS)
 
 
 @dataclass(frozen=True)
-class Comparison:
+class GridComparison:
     name: str
     groups: dict                       # label -> cell name
     metrics: list = field(default_factory=lambda: list(COMPARE_METRICS))
@@ -313,7 +313,7 @@ def _cells_of(fname: str, k: int, entry, defaults: dict) -> list[Cell]:
     return cells
 
 
-def _comparison(fname: str, k: int, e, cells: list[Cell]) -> Comparison:
+def _comparison(fname: str, k: int, e, cells: list[Cell]) -> GridComparison:
     """One [[compare]] entry, checked against the grid's cells before any work."""
     where = f"grid file {fname}: [[compare]] entry {k}"
     if not isinstance(e, dict) or not isinstance(e.get("name"), str) or \
@@ -360,7 +360,7 @@ def _comparison(fname: str, k: int, e, cells: list[Cell]) -> Comparison:
             any(m not in KNOWN_METRICS for m in metrics):
         raise UserError(f"{where}: metrics must be a list of {', '.join(KNOWN_METRICS)}, got "
                         f"{metrics!r}")
-    return Comparison(e["name"], dict(groups), list(dict.fromkeys(metrics)))
+    return GridComparison(e["name"], dict(groups), list(dict.fromkeys(metrics)))
 
 
 # ---- finding networks by seed ------------------------------------------------

@@ -45,7 +45,7 @@ def test_separation_rule():
 
 
 def _comp(kind, N, topo, svcca=None):
-    c = paper.Comparison(kind, "rdm" if N == 0 else "ncdi", N or None, "original", {}, {})
+    c = paper.ClaimComparison(kind, "rdm" if N == 0 else "ncdi", N or None, "original", {}, {})
     c.result = {"metrics": {"topology": topo, **({"svcca_original": svcca} if svcca else {})}}
     return c
 
@@ -121,7 +121,7 @@ def test_paper_end_to_end_matches_the_topology_script(tmp_path):
 
 
 def test_training_line_and_short_cells_say_trained_of_planned():
-    c = paper.Comparison("noise", "ncdi", 3, "original", {}, {})
+    c = paper.ClaimComparison("noise", "ncdi", 3, "original", {}, {})
     c.result = {"training": {
         "v = 0.1": {"planned": 24, "trained": 16, "converged": 16, "other": {},
                     "updates_median": 302.0},
@@ -144,14 +144,14 @@ def test_training_line_and_short_cells_say_trained_of_planned():
         "* N = 3, noise comparison, original protocol: v = 0.1 16 of 24 (about 0.8 h), "
         "v = 0.5 0 of 24 (not timed yet)"]
     # a group with no network yet is timed by the same rule at the nearest task below
-    g = paper.Comparison("rule", "ncdi", 5, "original", {}, {})
+    g = paper.ClaimComparison("rule", "ncdi", 5, "original", {}, {})
     g.result = {"training": {
         "BPTT": {"planned": 24, "trained": 0, "converged": 0, "other": {},
                  "updates_median": None},
         "GA": {"planned": 24, "trained": 0, "converged": 0, "other": {},
                "updates_median": None}}}
     g.groups = {"BPTT": [], "GA": []}
-    lower = paper.Comparison("rule", "ncdi", 4, "original",
+    lower = paper.ClaimComparison("rule", "ncdi", 4, "original",
                              {"BPTT": [], "GA": [(None, {"wall_time_s": 1800.0}),
                                                  (None, {"wall_time_s": 3600.0}), (None, {})]},
                              {})
@@ -170,7 +170,7 @@ def test_training_line_and_short_cells_say_trained_of_planned():
 
 def test_trend_over_n_fits_a_line_and_resamples_each_task_on_its_own():
     def comp(task, N, y, boots, kind="noise", source=""):
-        c = paper.Comparison(kind, task, N, "original", {}, {}, source=source)
+        c = paper.ClaimComparison(kind, task, N, "original", {}, {}, source=source)
         c.result = {"metrics": {"topology": {"silhouette": y}}}
         c.boots = {"topology": np.asarray(boots, float)}
         return c
@@ -217,7 +217,7 @@ def test_series_match_measures_the_original_series_against_each_metric():
     orig = dict(zip(paper.ORIGINAL_SERIES["by_N"]["x"], paper.ORIGINAL_SERIES["by_N"]["y"]))
 
     def comp(N, kind="noise", task="ncdi"):
-        c = paper.Comparison(kind, task, N, "original", {}, {})
+        c = paper.ClaimComparison(kind, task, N, "original", {}, {})
         c.result = {"metrics": {"topology": {"silhouette": orig.get(N, 0.5) + 0.1},
                                 "svcca_original": {"silhouette": orig.get(N, 0.5)}}}
         return c
