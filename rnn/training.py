@@ -353,6 +353,13 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                                time.time() - t0, resumed_at)
         return res
 
+    def warn(p: int) -> None:
+        """A network that sits near chance and trains on (the stall rule off)."""
+        if not quiet:
+            who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
+            bar.write(f"{who}every validation of the last {stop.stall_window} {plural(unit)} "
+                      f"below {stop.stall_below} (near chance); training on")
+
     step = start
     last_good = trainer.snapshot()
     with stop_requests() as asked:
@@ -363,18 +370,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                 full = torch.full((P,), math.nan, dtype=torch.float64)
                 full[active] = loss.detach().to("cpu", torch.float64)
                 hist.loss.append(full)
-                snap = trainer.snapshot()
-                finite = torch.stack([torch.isfinite(v.reshape(P, -1)).all(1).cpu()
-                                      for v in snap.values()]).all(0)
-                bad = [p for p in active if not (math.isfinite(full[p]) and finite[p])]
-                if bad:
-                    trainer.restore(last_good, bad)
-                    for p in bad:
-                        status[p] = "diverged"
-                        hist.end_step[p] = step
-                        rule.latest[p] = math.nan
-                    active = [p for p in active if p not in bad]
-                    snap = trainer.snapshot()
+                active, snap = _drop_diverged(trainer, full, active, last_good, status, hist,
+                                              rule, step)
                 last_good = snap
                 for p in trainer.pop_restarts():
                     rule.last_fail[p] = max(rule.last_fail[p], step - 1)
@@ -385,35 +382,9 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                     bar.update(1)
                     break
                 rule.push(step, snap)
-                done = rule.check(step, active, validate, hist)
-                for p in done:
-                    hist.stop_step[p] = step
-                    hist.stop_acc[p] = rule.known[(p, step)]
-                    status[p] = "converged"
-                if done:
-                    active = [p for p in active if p not in done]
-                stalled = [p for p in active
-                           if hist.stall_step[p] < 0 and _stalled(hist, p, step, since[p], stop)]
-                for p in stalled:
-                    hist.stall_step[p] = step
-                    if stop.stall_stop:
-                        status[p] = "stalled"
-                        hist.end_step[p] = step
-                    elif not quiet:
-                        who = f"{names[p]}: " if names else (f"network {p}: " if P > 1 else "")
-                        bar.write(f"{who}every validation of the last {stop.stall_window} "
-                                  f"{plural(unit)} "
-                                  f"below {stop.stall_below} (near chance); training on")
-                if stalled and stop.stall_stop:
-                    active = [p for p in active if p not in stalled]
-                accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
-                post = {"loss": f"{float(loss.mean()):.4f}"}
-                if accs:
-                    post["val_acc"] = f"{(max(accs) if P > 1 else accs[0]):.3f}"
-                if P > 1:
-                    post["converged"] = f"{P - len(active)}/{P}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
+                active = _mark_converged(rule, step, active, validate, hist, status)
+                active = _mark_stalled(hist, step, active, since, stop, status, warn)
+                _progress(bar, loss, rule, P, active)
                 if not active:
                     break
                 if asked:
@@ -427,6 +398,70 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             return result("interrupted")
         bar.close()
         return result("final")
+
+
+def _drop_diverged(trainer: Trainer, full: torch.Tensor, active: list[int], last_good: dict,
+                   status: list[str], hist: History, rule: LazyStopRule, step: int
+                   ) -> tuple[list[int], dict]:
+    """The networks whose loss (``full``) or trainable weights became non-finite
+    in this update stop: their last finite weights (``last_good``) put back,
+    status 'diverged'.  Returns the networks still training and the snapshot."""
+    P = trainer.model.n_networks
+    snap = trainer.snapshot()
+    finite = torch.stack([torch.isfinite(v.reshape(P, -1)).all(1).cpu()
+                          for v in snap.values()]).all(0)
+    bad = [p for p in active if not (math.isfinite(full[p]) and finite[p])]
+    if not bad:
+        return active, snap
+    trainer.restore(last_good, bad)
+    for p in bad:
+        status[p] = "diverged"
+        hist.end_step[p] = step
+        rule.latest[p] = math.nan
+    return [p for p in active if p not in bad], trainer.snapshot()
+
+
+def _mark_converged(rule: LazyStopRule, step: int, active: list[int], validate,
+                    hist: History, status: list[str]) -> list[int]:
+    """The stop rule's check after update ``step``: networks that meet it stop,
+    status 'converged'.  Returns the networks still training."""
+    done = rule.check(step, active, validate, hist)
+    for p in done:
+        hist.stop_step[p] = step
+        hist.stop_acc[p] = rule.known[(p, step)]
+        status[p] = "converged"
+    return [p for p in active if p not in done] if done else active
+
+
+def _mark_stalled(hist: History, step: int, active: list[int], since: list[int],
+                  stop: StopConfig, status: list[str], warn: Callable[[int], None]
+                  ) -> list[int]:
+    """The stall rule after update ``step``: a network near chance for the whole
+    window is marked; it stops (status 'stalled') when the rule stops stalled
+    networks, else ``warn(p)`` says so once.  Returns the networks still training."""
+    stalled = [p for p in active
+               if hist.stall_step[p] < 0 and _stalled(hist, p, step, since[p], stop)]
+    for p in stalled:
+        hist.stall_step[p] = step
+        if stop.stall_stop:
+            status[p] = "stalled"
+            hist.end_step[p] = step
+        else:
+            warn(p)
+    return [p for p in active if p not in stalled] if stalled and stop.stall_stop else active
+
+
+def _progress(bar, loss: torch.Tensor, rule: LazyStopRule, P: int, active: list[int]) -> None:
+    """The progress bar's numbers after an update: mean loss, best latest
+    validation accuracy, networks done."""
+    accs = [a for a in (rule.latest[p] for p in range(P)) if not math.isnan(a)]
+    post = {"loss": f"{float(loss.mean()):.4f}"}
+    if accs:
+        post["val_acc"] = f"{(max(accs) if P > 1 else accs[0]):.3f}"
+    if P > 1:
+        post["converged"] = f"{P - len(active)}/{P}"
+    bar.set_postfix(post, refresh=False)
+    bar.update(1)
 
 
 def _loop_state(step, hist: History, rule: LazyStopRule, active, status, since, elapsed,
@@ -447,39 +482,38 @@ def _loop_state(step, hist: History, rule: LazyStopRule, active, status, since, 
             "latest": list(rule.latest)}
 
 
-def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
-                  active: list, status: list, since: list, max_steps: int
-                  ) -> tuple[int, float, list[int]]:
-    """Put a saved loop state back (in place); returns (update, seconds so far,
-    earlier resumptions).  Raises rnn.resume.ResumeError where it does not fit."""
+def _ints(v, n=None, low=None, high=None) -> bool:
+    """A list of ``n`` integers (not booleans) in [low, high]."""
+    ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    ok = ok and (n is None or len(v) == n)
+    return ok and all((low is None or x >= low) and (high is None or x <= high) for x in v)
+
+
+def _floats(v, n) -> bool:
+    return isinstance(v, list) and len(v) == n and all(isinstance(x, float) for x in v)
+
+
+def _check_loop_state(d: dict, trainer: Trainer, rule: LazyStopRule, P: int,
+                      max_steps: int) -> None:
+    """Raise rnn.resume.ResumeError (why, one line) unless ``d`` is a loop state
+    this run can go on from: every field of the right type, length and range,
+    the weights put back and the stop rule's window finite and of this run's shapes."""
     from rnn.resume import ResumeError
-    P = hist.P
-
-    def ints(v, n=None, low=None, high=None):
-        ok = isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool)
-                                         for x in v)
-        ok = ok and (n is None or len(v) == n)
-        ok = ok and all((low is None or x >= low) and (high is None or x <= high) for x in v)
-        return ok
-
-    def floats(v, n):
-        return isinstance(v, list) and len(v) == n and all(isinstance(x, float) for x in v)
-
     try:
         step = d["step"]
         if not (isinstance(step, int) and 1 <= step <= max_steps):
             raise ResumeError(f"its update {step!r} is outside 1..{max_steps}")
-        if not (ints(d["active"], low=0, high=P - 1) and len(set(d["active"])) ==
+        if not (_ints(d["active"], low=0, high=P - 1) and len(set(d["active"])) ==
                 len(d["active"]) and d["active"]):
             raise ResumeError("its list of training networks is damaged")
         if not (isinstance(d["status"], list) and len(d["status"]) == P
                 and all(x in FINISHED for x in d["status"])):
             raise ResumeError("its statuses are damaged")
         for k in ("since", "stop_step", "end_step", "stall_step", "last_fail"):
-            if not ints(d[k], P, -1, step):
+            if not _ints(d[k], P, -1, step):
                 raise ResumeError(f"its {k} is damaged")
         for k in ("stop_acc", "latest"):
-            if not floats(d[k], P):
+            if not _floats(d[k], P):
                 raise ResumeError(f"its {k} is damaged")
         loss = d["loss"]
         if not (isinstance(loss, torch.Tensor) and loss.dtype == torch.float64
@@ -487,7 +521,7 @@ def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
             raise ResumeError("its loss history is damaged")
         vs, va = d["val_steps"], d["val_acc"]
         if not (isinstance(vs, list) and isinstance(va, list) and len(vs) == len(va) == P
-                and all(ints(a, low=1, high=step) and isinstance(b, list) and len(a) == len(b)
+                and all(_ints(a, low=1, high=step) and isinstance(b, list) and len(a) == len(b)
                         and all(isinstance(x, float) for x in b) for a, b in zip(vs, va))):
             raise ResumeError("its validation history is damaged")
         now = trainer.snapshot()
@@ -507,18 +541,26 @@ def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
                             and (tuple(w[k].shape), w[k].dtype) == shapes[k]
                             and bool(torch.isfinite(w[k]).all()) for k in w)):
                 raise ResumeError("its stop-rule window is damaged")
-        known = d["known"]
-        if not (isinstance(known, list) and all(
-                isinstance(e, list) and len(e) == 3 and ints(e[:2]) and isinstance(e[2], float)
-                for e in known)):
+        if not (isinstance(d["known"], list) and all(
+                isinstance(e, list) and len(e) == 3 and _ints(e[:2]) and isinstance(e[2], float)
+                for e in d["known"])):
             raise ResumeError("its stop-rule accuracies are damaged")
-        elapsed = d["elapsed"]
-        if not (isinstance(elapsed, float) and elapsed >= 0):
+        if not (isinstance(d["elapsed"], float) and d["elapsed"] >= 0):
             raise ResumeError("its wall time is damaged")
-        if not ints(d["resumed_at"], low=1, high=step):
+        if not _ints(d["resumed_at"], low=1, high=step):
             raise ResumeError("its list of resumptions is damaged")
     except (KeyError, TypeError, AttributeError):
         raise ResumeError("its loop state is incomplete") from None
+
+
+def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
+                  active: list, status: list, since: list, max_steps: int
+                  ) -> tuple[int, float, list[int]]:
+    """Put a saved loop state back (in place), once :func:`_check_loop_state`
+    has accepted it; returns (update, seconds so far, earlier resumptions)."""
+    _check_loop_state(d, trainer, rule, hist.P, max_steps)
+    step, elapsed, loss, snaps = d["step"], d["elapsed"], d["loss"], d["snaps"]
+    vs, va, known = d["val_steps"], d["val_acc"], d["known"]
     dev = trainer.model.device
     active[:] = d["active"]
     status[:] = d["status"]
