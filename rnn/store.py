@@ -46,8 +46,8 @@ class SaveError(Exception):
     """Writing a network's files failed (nothing of the new pair is in place)."""
 
     def __init__(self, path: Path, cause: BaseException):
-        why = getattr(cause, "strerror", None) or str(cause).strip().splitlines()[0:1]
-        why = why if isinstance(why, str) else (why[0] if why else type(cause).__name__)
+        lines = str(cause).strip().splitlines()
+        why = getattr(cause, "strerror", None) or (lines[0] if lines else type(cause).__name__)
         super().__init__(f"could not write {path} ({why})")
         self.path, self.cause = path, cause
 
