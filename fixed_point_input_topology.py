@@ -43,8 +43,9 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from rnn.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
-                             fmt_score, group_topology, load_group_models, silhouette_stats)
+                             fmt_score, load_group_models, silhouette_stats)
     from rnn.groups import read_groups
+    from rnn.similarity import network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -56,9 +57,10 @@ def main(argv=None) -> int:
     ensure_writable(directory, len(stem))
     names, labels = groups.names, groups.label_of_each
 
-    bar = lambda it: tqdm(it, desc="fixed points (small inputs)", unit="network",  # noqa: E731
-                          disable=args.quiet)
-    topo = group_topology(models, directory, "small", args.recompute, bar)
+    bar = lambda it, desc: tqdm(it, desc="fixed points (small inputs)",  # noqa: E731
+                                unit="network", disable=args.quiet)
+    topo = network_distances(models, ["topology"], reload=args.recompute,
+                             progress=bar)["topology"].topology
     counts, kept, computed = topo.points, topo.kept, topo.solved
     for i in range(len(models)):
         if i not in kept:

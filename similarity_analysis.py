@@ -95,7 +95,7 @@ def main(argv=None) -> int:
                              within_between)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.similarity import metric_cache, metric_label, similarity_distances
+    from rnn.similarity import metric_label, network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -108,11 +108,8 @@ def main(argv=None) -> int:
                         f"{dsa.delay_interval} steps) is longer than a trial "
                         f"({models[0].task.steps} steps)")
     hashes = [weights_hash(lm.model) for lm in models]
-    caches = {m: metric_cache(m, opts, directory, args.alpha, dsa, load=not args.reload)
-              for m in metrics}
-    results = similarity_distances(
-        [lm.model for lm in models], [lm.task for lm in models], hashes, opts, metrics, caches,
-        args.alpha, dsa,
+    results = network_distances(
+        models, metrics, opts, directory, hashes, args.alpha, dsa, reload=args.reload,
         progress=lambda it, desc: tqdm(it, desc=desc, disable=args.quiet, leave=False))
 
     written, rows = [], []
@@ -122,8 +119,7 @@ def main(argv=None) -> int:
     for m in metrics:
         res = results[m]
         if res.computed:
-            caches[m].save()
-            written.append(str(caches[m].path))
+            written.append(str(res.cache.path))
         D = res.distances
         clus = cluster_distances(D, labels)
         stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)

@@ -53,7 +53,7 @@ def main(argv=None) -> int:
                              silhouette_stats, within_between)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.svcca import PairCache, svcca_distances
+    from rnn.similarity import network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -66,13 +66,12 @@ def main(argv=None) -> int:
     m_path = directory / f"{stem}_distances.json"
     want = {"names": names, "weights": hashes, "analysis": opts.to_dict()}
 
-    cache_path = directory / PairCache.file_name(opts)
-    cache = PairCache(opts, cache_path, load=not args.reload)
-    res = svcca_distances(
-        [lm.model for lm in models], [lm.task for lm in models], hashes, opts,
-        progress=lambda it: tqdm(it, desc="svcca", unit="network", disable=args.quiet),
-        cache=cache)
-    D, Dang, dims, floor = res.distances, res.angular, res.dims, res.noise_floor
+    res = network_distances(
+        models, ["svcca"], opts, directory, hashes, reload=args.reload,
+        progress=lambda it, desc: tqdm(it, desc=f"svcca {desc}", disable=args.quiet,
+                                       leave=False))["svcca"]
+    D, Dang, dims, floor = res.distances, res.angular, res.directions, res.noise_floor
+    cache_path = res.cache.path
     written = []
     if res.computed == 0:
         print(f"reusing the cached distances of these {len(names)} networks under the "
@@ -83,7 +82,6 @@ def main(argv=None) -> int:
         print(f"computed {res.new_pairs} of {total} pairwise SVCCA distances ({res.computed} "
               f"networks simulated and reduced), analysis {opts.label()} ({why}); cache "
               f"{cache_path}")
-        cache.save()
         written.append(str(cache_path))
     atomic_write(d_path, lambda f: np.save(f, D))
     atomic_write_text(m_path, dumps_strict({**want, "labels": labels, "dims": dims,

@@ -9,8 +9,8 @@ with weight-perturbed copies when there are fewer than --networks).  Prints
 the time to simulate each network's activity (the tool's analysis: 20 inputs x
 750 steps) and take its SVD (once per network, shared by every metric), then
 the time of all pairwise distances for each metric alone and for the four
-geometric metrics together, with rnn.svcca's own SVCCA code as the baseline
-beside them; for DSA, the DMD fit per network and the distance per pair
+geometric metrics together, with SVCCA alone (its k directions only) as the
+baseline beside them; for DSA, the DMD fit per network and the distance per pair
 (timed on --dsa-pairs pairs and scaled to all pairs).
 """
 from __future__ import annotations
@@ -25,12 +25,12 @@ from bench.common import ROOT, machine
 from rnn.cli import Parser
 from rnn.io import load_model
 from rnn.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
-from rnn.svcca import SVCCAOptions, directions_kept, distance_matrices, reduce
+from rnn.svcca import SVCCAOptions, directions_kept
 
 
 def reduce_routes(models, task, k: int = 10) -> list[tuple[str, float, float]]:
     """SVCCA's reduction of ``k`` networks' activity through the Gram matrix
-    (rnn.svcca.reduce) and through LAPACK's SVD of the wide matrix (the
+    (rnn.similarity.represent, SVCCA's k directions) and through LAPACK's SVD of the wide matrix (the
     route it replaced), under the tool's and the original's analysis:
     (what, seconds Gram route, seconds SVD route) per analysis."""
     out = []
@@ -38,7 +38,7 @@ def reduce_routes(models, task, k: int = 10) -> list[tuple[str, float, float]]:
         acts = [opts.activity(m, task, str(i)) for i, m in enumerate(models[:k])]
         t = time.perf_counter()
         for a in acts:
-            opts.reduce(a)
+            represent(a, opts, "kept")
         t_gram = time.perf_counter() - t
         t = time.perf_counter()
         for a in acts:
@@ -94,9 +94,9 @@ def main() -> int:
     print(f"simulate activity: {t_act:.1f} s ({t_act / n * 1e3:.0f} ms per network); "
           f"SVD: {t_svd:.1f} s")
     t = time.perf_counter()
-    distance_matrices([reduce(a) for a in acts])
+    pair_distances([represent(a, opts, "kept") for a in acts], ["svcca"])
     t_base = time.perf_counter() - t
-    rows = [("SVCCA, rnn.svcca (baseline: its own SVD + pairs)", t_base)]
+    rows = [("SVCCA alone (baseline: its k directions' SVD + pairs)", t_base)]
     for ms in (["svcca"], ["pwcca"], ["cka"], ["procrustes"],
                ["svcca", "pwcca", "cka", "procrustes"]):
         t = time.perf_counter()
@@ -119,7 +119,7 @@ def main() -> int:
     print(f"\n| {n} networks, {pairs} pairs | seconds | vs baseline |\n|---|---|---|")
     for what, sec in rows:
         print(f"| {what} | {sec:.2f} | {sec / t_base:.2f}x |")
-    print("\n| reduction | Gram route (rnn.svcca.reduce), s | full SVD, s | SVD / Gram |"
+    print("\n| reduction | Gram route (rnn.similarity.represent), s | full SVD, s | SVD / Gram |"
           "\n|---|---|---|---|")
     for what, t_gram, t_svd in reduce_routes(models, task):
         print(f"| {what} | {t_gram:.2f} | {t_svd:.2f} | {t_svd / t_gram:.1f}x |")

@@ -232,11 +232,10 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int, keep: dict | None = Non
 
 def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: Path,
             log, quiet: bool = True) -> dict:
-    from rnn.compare import group_topology
     from rnn.fixed_points import weights_hash
     from rnn.io import load_model
-    from rnn.similarity import DSAOptions, metric_cache, similarity_distances
-    from rnn.svcca import PairCache, SVCCAOptions, svcca_distances
+    from rnn.similarity import network_distances
+    from rnn.svcca import SVCCAOptions
     training, models, labels, updates = {}, [], [], []
     for label, found in comp.groups.items():
         st = [m["status"] for _, m in found]
@@ -257,12 +256,11 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
         return res
     t0 = time.time()
     keys = [weights_hash(lm.model) for lm in models]
-    tasks = [lm.task for lm in models]
-    nets = [lm.model for lm in models]
     if "topology" in metrics:
         from tqdm import tqdm
-        topo = group_topology(models, progress=lambda it: tqdm(
-            it, desc="  fixed points", unit="network", leave=False, disable=quiet))
+        topo = network_distances(models, ["topology"], progress=lambda it, desc: tqdm(
+            it, desc="  fixed points", unit="network", leave=False, disable=quiet)
+        )["topology"].topology
         kept = topo.kept
         res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot,
                                            comp.boots, "topology")
@@ -275,22 +273,15 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
         res["matched"] = matched_silhouettes(topo, cs, spi, labels, n_boot)
         log(f"  topology: {topo.solved} networks solved, {len(models) - topo.solved} cached")
     if "svcca_original" in metrics:
-        opts = SVCCAOptions.original()
-        cache = PairCache(opts, cache_dir / PairCache.file_name(opts))
-        sv = svcca_distances(nets, tasks, keys, opts, cache=cache)
-        if sv.computed:
-            cache.save()
+        sv = network_distances(models, ["svcca"], SVCCAOptions.original(), cache_dir,
+                               keys)["svcca"]
         res["metrics"]["svcca_original"] = stats(sv.distances, labels, n_boot, comp.boots,
                                                  "svcca_original")
         res["metrics"]["svcca_original"]["noise_floor_mean"] = float(sv.noise_floor.mean())
     rest = [m for m in metrics if m not in ("topology", "svcca_original")]
     if rest:
-        opts = SVCCAOptions()
-        caches = {m: metric_cache(m, opts, cache_dir) for m in rest}
-        out = similarity_distances(nets, tasks, keys, opts, rest, caches, 1.0, DSAOptions())
+        out = network_distances(models, rest, SVCCAOptions(), cache_dir, keys)
         for m in rest:
-            if out[m].computed:
-                caches[m].save()
             res["metrics"][m] = stats(out[m].distances, labels, n_boot, comp.boots, m)
     res["analysis_seconds"] = round(time.time() - t0, 1)
     return res

@@ -22,7 +22,8 @@ from rnn.reference import REFERENCE, rule_block
 from rnn.metrics import METRICS
 from rnn.metrics import label as metric_label
 from rnn.rules import REGISTRY
-from rnn.svcca import PairCache, SVCCAOptions, svcca_distances
+from rnn.similarity import network_distances
+from rnn.svcca import SVCCAOptions
 from rnn.training import ValidationSet
 
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}
@@ -105,15 +106,12 @@ def analyse_cell(cell: ProtocolCell, n_boot: int) -> dict | None:
     for aname, opts in ANALYSES.items():
         # distances cached beside the cells' folders, keyed by the networks'
         # weights: a rerun, and a cell that shares another's networks, reuse them
-        cache = PairCache(opts, cell.root / PairCache.file_name(opts))
-        sv = svcca_distances([lm.model for _, lm, _ in rows], [lm.task for _, lm, _ in rows],
-                             keys, opts, cache=cache)
-        if sv.new_pairs:
-            cache.save()
+        sv = network_distances([lm for _, lm, _ in rows], ["svcca"], opts, cell.root,
+                               keys)["svcca"]
         res["_D"][aname] = sv.distances
         entry = {"all_saved": group_numbers(sv.distances, g, n_boot),
                  "noise_floor_mean": float(sv.noise_floor.mean()),
-                 "dims": [min(sv.dims), max(sv.dims)]}
+                 "dims": [min(sv.directions), max(sv.directions)]}
         if conv.all():
             entry["converged_only"] = entry["all_saved"]
         elif min(np.sum(conv & (g == k)) for k in (0, 1)) >= 2:
@@ -130,14 +128,7 @@ def analyse_cell(cell: ProtocolCell, n_boot: int) -> dict | None:
 def metric_numbers(models, keys, g, n_boot: int, cache_dir: Path) -> dict:
     """BPTT against GA under every similarity metric (this tool's activity),
     the distances cached in ``cache_dir``."""
-    from rnn.similarity import metric_cache, similarity_distances
-    opts = SVCCAOptions()
-    caches = {m: metric_cache(m, opts, cache_dir) for m in METRICS}
-    res = similarity_distances([lm.model for lm in models], [lm.task for lm in models], keys,
-                               opts, METRICS, caches)
-    for m, r in res.items():
-        if r.new_pairs:
-            caches[m].save()
+    res = network_distances(models, list(METRICS), SVCCAOptions(), cache_dir, keys)
     return {m: group_numbers(r.distances, g, n_boot) for m, r in res.items()}
 
 

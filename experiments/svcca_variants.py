@@ -24,7 +24,8 @@ from rnn.cli import MODELS_DIR_HELP, Parser
 from rnn.compare import load_group_models, silhouette, within_between
 from rnn.groups import read_groups
 from rnn.io import models_dir
-from rnn.svcca import distance_matrices, network_activity, reduce
+from rnn.similarity import pair_distances, represent
+from rnn.svcca import SVCCAOptions, network_activity
 
 # name: (description, activity options, reduction options, steps left out at the start)
 VARIANTS = {
@@ -51,8 +52,8 @@ def variant_distances(models, variant: str, activity_cache: dict) -> tuple[np.nd
         if skip:
             T = lm.task.steps
             A = A.reshape(A.shape[0], -1, T)[:, :, skip:].reshape(A.shape[0], -1)
-        reduced.append(reduce(A, **red_kw))
-    D, _ = distance_matrices(reduced)
+        reduced.append(represent(A, SVCCAOptions(**red_kw), "kept"))
+    D = pair_distances(reduced, ["svcca"])["svcca"]
     return D, [r.k for r in reduced]
 
 

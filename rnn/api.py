@@ -177,16 +177,16 @@ class Comparison:
 def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int = 2000,
             seed: int = 0) -> Comparison:
     """Distances between every pair of networks under ``metric`` ('topology', the
-    attractor input topology, or one of rnn.metrics.METRICS) and the silhouette of
+    attractor input topology, or any metric of rnn.metrics.REGISTRY) and the silhouette of
     the groups with its 95% bootstrap interval and permutation p."""
-    from rnn.compare import euclidean_distances, silhouette_stats, topology_descriptor
+    from rnn.compare import silhouette_stats
     from rnn.fixed_points import weights_hash
-    from rnn.metrics import METRICS
+    from rnn.metrics import REGISTRY
     if not isinstance(groups, dict) or len(groups) < 2:
         raise UserError("compare needs a dict of at least two groups: {label: [networks]}")
     groups = {str(lab): _networks(g, f"group {lab!r}") for lab, g in groups.items()}
-    if metric != "topology" and metric not in METRICS:
-        raise UserError(f"unknown metric {metric!r}: topology or one of {', '.join(METRICS)}")
+    if metric not in REGISTRY:
+        raise UserError(f"unknown metric {metric!r}: one of {', '.join(REGISTRY)}")
     n_boot = V.integer(n_boot, "n_boot", 1)
     seed = V.integer(seed, "seed", 0, V.SEED_LIMIT - 1)
     nets = [n for g in groups.values() for n in g]
@@ -201,19 +201,10 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
     if len(kinds) > 1:
         raise UserError(f"networks of different tasks cannot be compared: "
                         f"{', '.join(sorted(k for k, _ in kinds))}")
-    if metric == "topology":
-        vecs = [topology_descriptor(fixed_points(n, "small"), n.model)[0] for n in nets]
-        keep = [i for i, v in enumerate(vecs) if v is not None]
-        nets, labels = [nets[i] for i in keep], [labels[i] for i in keep]
-        D = euclidean_distances(np.array([vecs[i] for i in keep]))
-    elif metric in METRICS:
-        from rnn.similarity import DSAOptions, analysis_of, similarity_distances
-        from rnn.svcca import PairCache, SVCCAOptions
-        opts = SVCCAOptions()
-        cache = {metric: PairCache(analysis_of(metric, opts, 1.0, DSAOptions()))}
-        res = similarity_distances([n.model for n in nets], [n.task for n in nets], keys, opts,
-                                   [metric], cache)
-        D = res[metric].distances
+    from rnn.similarity import network_distances
+    res = network_distances(nets, [metric], keys=keys)[metric]
+    D = res.distances
+    nets, labels = [nets[i] for i in res.kept], [labels[i] for i in res.kept]
     uniq = list(dict.fromkeys(labels))
     stats = silhouette_stats(D, [uniq.index(lab) for lab in labels], n_boot, n_boot, seed)
     return Comparison(metric, D, labels, [n.name for n in nets], stats)

@@ -92,16 +92,23 @@ def euclidean_distances(X: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1), 0.0))
 
 
-def group_topology(models: list[LoadedModel], directory: Path | None = None,
-                   kind: str = "small", recompute: bool = False, progress=None) -> Topology:
-    """Fixed points (cached per network in ``directory``, default each model's
-    own folder) and the topology descriptor of each model; ``progress`` wraps
-    the loop (e.g. tqdm)."""
+def group_topology(models, directory: Path | None = None, kind: str = "small",
+                   recompute: bool = False, progress=None) -> Topology:
+    """Fixed points and the topology descriptor of each network (.model,
+    .task, .name).  The fixed points are cached per network in ``directory``,
+    by default beside a network read from disk (its .path); a network built in
+    memory is solved without a cache.  ``progress`` wraps the loop (e.g. tqdm)."""
     from rnn.dynamics import cached_fixed_points
+    from rnn.fixed_points import find_fixed_points
     vecs, counts, solved = [], [], 0
     for lm in (progress(models) if progress else models):
-        fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, kind,
-                                           directory or lm.path.parent, recompute)
+        where = directory or (lm.path.parent if getattr(lm, "path", None) else None)
+        if where is None:
+            st = lm.task.static_inputs(kind)
+            fp, fresh = find_fixed_points(lm.model, st.values, st.evidence, st.context), True
+        else:
+            fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, kind, where,
+                                               recompute)
         solved += bool(fresh)
         v, m = topology_descriptor(fp, lm.model)
         vecs.append(v)

@@ -1,4 +1,6 @@
-"""SVCCA (Raghu et al. 2017) distances between networks' population activity.
+"""The activity every representational metric compares, and SVCCA's own
+pieces (Raghu et al. 2017); the distances themselves come from the one
+compare pipeline, rnn.similarity.network_distances.
 
 Each network is driven by noise-free static inputs (10 evenly spaced values
 in [−mean, mean] per context, cue on) for 750 steps from x = 0; its activity
@@ -7,7 +9,7 @@ left out).  Each unit is centred over the samples; the SVD A = U S Vᵀ keeps
 the top k directions explaining ≥ 95% of the variance (s²).  The reduced
 activity S_k V_kᵀ spans the same sample-space subspace as V_k, so the
 canonical correlations between two networks are the singular values of
-V_aᵀ V_b (min(k_a, k_b) of them).  Each network's reduction is computed once.
+V_aᵀ V_b (min(k_a, k_b) of them).
 
     distance  = 1 − mean canonical correlation           (the original's)
     angular   = arccos(mean canonical correlation)       (Williams et al. 2021;
@@ -22,8 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,15 +33,6 @@ from rnn.model import RateRNN
 from rnn.protocol import X0_SCALE
 from rnn.rng import PROBE, Streams
 from tasks import DecisionTask
-
-
-@dataclass(frozen=True)
-class Reduced:
-    """One network's SVCCA reduction: ``basis`` [samples, k] orthonormal
-    (right singular vectors), ``k``, and the variance fraction they explain."""
-    basis: np.ndarray
-    k: int
-    explained: float
 
 
 @dataclass(frozen=True)
@@ -95,10 +86,6 @@ class SVCCAOptions:
         return network_activity(model, task, levels=self.levels_for(task), x0_scale=X0_SCALE,
                                 seed=self.network_seed(key, draw))
 
-    def reduce(self, activity: np.ndarray) -> "Reduced":
-        return reduce(activity, self.keep, self.dims)
-
-
 def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = None,
                      x0_scale: float = 0.0, seed: int = 0, rates: bool = False,
                      levels: int = 10) -> np.ndarray:
@@ -120,37 +107,6 @@ def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = Non
     if rates:
         X = red.phi(X)
     return X.permute(2, 1, 0).reshape(red.hidden, -1).numpy()
-
-
-GRAM_MIN = 1e-3     # the Gram route when every kept direction has s >= GRAM_MIN * s_max
-
-
-def reduce(activity: np.ndarray, keep: float = 0.95, dims: int | None = None) -> Reduced:
-    """Centre each unit, SVD, keep the fewest top directions whose s² add up to
-    at least ``keep`` of the total (or exactly ``dims`` directions, as the
-    original code's fixed NUM_DIMENSIONS = 2).  activity: [units, samples].
-
-    The SVD is taken through the units' Gram matrix A Aᵀ (units ≪ samples:
-    about 19× faster than LAPACK's SVD of the wide matrix, bench/bench_similarity.py): its
-    eigenvectors are U, and V_k = Aᵀ U_k / s_k.  That is accurate to about
-    1e-16 · (s_max / s_k)² — within 1e-10 when every kept direction has
-    s_k ≥ 1e-3 · s_max (true whenever directions are kept for 95% of the
-    variance); otherwise (e.g. 2 fixed directions of nearly one-dimensional
-    activity) the full SVD is taken."""
-    A = np.asarray(activity, dtype=np.float64)
-    if A.ndim != 2:
-        raise ValueError(f"activity must be [units, samples], got shape {A.shape}")
-    A = A - A.mean(axis=1, keepdims=True)
-    lam, U = np.linalg.eigh(A @ A.T)
-    s = np.sqrt(np.clip(lam[::-1], 0.0, None))
-    if s[0] > 0:
-        k, explained = directions_kept(s, keep, dims)
-        if s[k - 1] >= GRAM_MIN * s[0]:
-            basis = (A.T @ U[:, ::-1][:, :k]) / s[:k]
-            return Reduced(np.ascontiguousarray(basis), k, explained)
-    _, s, vt = np.linalg.svd(A, full_matrices=False)
-    k, explained = directions_kept(s, keep, dims)
-    return Reduced(vt[:k].T.copy(), k, explained)
 
 
 def directions_kept(s: np.ndarray, keep: float = 0.95, dims: int | None = None
@@ -183,202 +139,6 @@ def mean_correlations(B: torch.Tensor, ka: torch.Tensor, kb: torch.Tensor) -> to
     """The mean of each pair's min(k_a, k_b) canonical correlations (see
     :func:`correlations`): SVCCA's similarity."""
     return correlations(B, ka, kb).sum(1) / torch.minimum(ka, kb)
-
-
-def canonical_correlations(a: Reduced, b: Reduced) -> np.ndarray:
-    """The min(k_a, k_b) canonical correlations of one pair, largest first."""
-    if a.basis.shape[0] != b.basis.shape[0]:
-        raise ValueError("the two activities have different numbers of samples")
-    B = torch.from_numpy(a.basis.T @ b.basis)
-    R = max(a.k, b.k)
-    B = torch.nn.functional.pad(B, (0, R - b.k, 0, R - a.k))[None]
-    return correlations(B, torch.tensor([a.k]), torch.tensor([b.k]))[0, :min(a.k, b.k)].numpy()
-
-
-def svcca_distance(a: Reduced, b: Reduced) -> tuple[float, float]:
-    """(1 − mean ρ, arccos(mean ρ)) of one pair."""
-    D, A = distance_matrices([a, b])
-    return float(D[0, 1]), float(A[0, 1])
-
-
-PAIR_CHUNK = 2048               # pairs per batched SVD
-
-
-def distance_matrices(reduced: list[Reduced]) -> tuple[np.ndarray, np.ndarray]:
-    """Pairwise distances [n, n] (1 − mean ρ) and angular distances [n, n]."""
-    n = len(reduced)
-    D, A = np.zeros((n, n)), np.zeros((n, n))
-    if n < 2:
-        return D, A
-    if len({r.basis.shape[0] for r in reduced}) > 1:
-        raise ValueError("the activities have different numbers of samples")
-    # bases zero-padded to K columns: the Gram matrix of the stacked bases
-    # holds every pair's V_aᵀ V_b as a K x K block
-    K = max(r.k for r in reduced)
-    W = np.zeros((reduced[0].basis.shape[0], n * K))
-    for i, r in enumerate(reduced):
-        W[:, i * K:i * K + r.k] = r.basis
-    G = torch.from_numpy(W.T @ W).reshape(n, K, n, K).transpose(1, 2)   # [n, n, K, K]
-    k = torch.tensor([r.k for r in reduced])
-    I, J = np.triu_indices(n, 1)
-    for lo in range(0, len(I), PAIR_CHUNK):
-        ii, jj = I[lo:lo + PAIR_CHUNK], J[lo:lo + PAIR_CHUNK]
-        m = mean_correlations(G[ii, jj], k[ii], k[jj]).numpy()
-        D[ii, jj] = D[jj, ii] = 1.0 - m
-        A[ii, jj] = A[jj, ii] = np.arccos(np.clip(m, -1.0, 1.0))
-    return D, A
-
-
-@dataclass(frozen=True)
-class SVCCAResult:
-    """Distances of a list of networks under one analysis.
-
-    distances, angular [n, n]; dims [n] (SVD directions kept per network);
-    noise_floor [n]: each network's distance to itself under a second draw of
-    the random probe starts (all 0 when the starts are x = 0)."""
-    distances: np.ndarray
-    angular: np.ndarray
-    dims: list[int]
-    noise_floor: np.ndarray
-    computed: int = 0            # networks reduced now (the rest came from a cache)
-    new_pairs: int = 0           # pairwise distances computed now
-
-
-class PairCache:
-    """SVCCA distances keyed by the two networks' weights hashes, for one
-    analysis: any groups file listing the same networks reuses them.
-
-    Stored as JSON: {"analysis": options, "networks": {hash: [dims, noise
-    floor]}, "pairs": {"hashA hashB": [distance, angular]}} (hashes sorted)."""
-
-    def __init__(self, options: "SVCCAOptions | dict", path=None, load: bool = True):
-        """``options``: the analysis (or its dict, e.g. another metric's, see
-        rnn.similarity); ``path``: where the cache is saved; ``load=False``
-        starts empty (-reload)."""
-        self.analysis = options if isinstance(options, dict) else options.to_dict()
-        self.path = path
-        self.networks: dict[str, list] = {}
-        self.pairs: dict[str, list] = {}
-        self.dropped = 0                   # entries of the file that were not reused
-        from rnn.io import is_regular_file
-        if path is not None and load and is_regular_file(path):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    data = json.load(f)
-                if isinstance(data, dict) and data.get("analysis") == self.analysis:
-                    self._take(data.get("networks"), data.get("pairs"))
-            except FileNotFoundError:
-                pass                       # no cache yet
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                self.dropped = -1          # unreadable: start empty
-            if self.dropped:
-                import sys
-                what = "could not be read" if self.dropped < 0 else \
-                    f"has {self.dropped} entries that are not valid distances"
-                print(f"note: cache {path} {what}; those distances are recomputed",
-                      file=sys.stderr)
-
-    def bounds(self) -> tuple[float, float]:
-        """The values a distance of this analysis's metric can take (with
-        rounding room): 1 − a mean correlation or 1 − CKA lie in [0, 1], an
-        angle in [0, π/2], a DSA distance is finite and not negative."""
-        metric = self.analysis.get("metric", "svcca")
-        tol = 1e-6
-        if metric in ("svcca", "pwcca", "cka"):
-            return -tol, 1 + tol
-        if metric == "procrustes":
-            return -tol, math.pi / 2 + tol
-        return -tol, math.inf
-
-    def _take(self, networks, pairs) -> None:
-        """Keep the entries of a loaded file that hold valid values."""
-        lo, hi = self.bounds()
-
-        def number(x, low=-math.inf, high=math.inf):
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and \
-                math.isfinite(x) and low <= x <= high
-
-        if not isinstance(networks, dict) or not isinstance(pairs, dict):
-            self.dropped = -1
-            return
-        for k, v in networks.items():
-            if isinstance(v, list) and len(v) == 2 and number(v[0], 0) and number(v[1], lo):
-                self.networks[k] = v
-            else:
-                self.dropped += 1
-        for k, v in pairs.items():
-            ok = isinstance(v, list) and 1 <= len(v) <= 2 and number(v[0], lo, hi) and \
-                (len(v) == 1 or number(v[1], -1e-6, math.pi / 2 + 1e-6))
-            if ok and isinstance(k, str) and len(k.split(" ")) == 2:
-                self.pairs[k] = v
-            else:
-                self.dropped += 1
-
-    @staticmethod
-    def file_name(options: SVCCAOptions) -> str:
-        h = hashlib.sha256(json.dumps(options.to_dict(), sort_keys=True).encode()).hexdigest()
-        return f"svcca_cache_{h[:10]}.json"
-
-    @staticmethod
-    def pair(a: str, b: str) -> str:
-        return " ".join(sorted((a, b)))
-
-    def missing(self, keys: list[str]) -> tuple[list[int], int]:
-        """The networks (indices into ``keys``) this cache lacks or that have a
-        pair missing from it, and the number of missing pairs."""
-        n = len(keys)
-        todo = {i for i in range(n) if keys[i] not in self.networks}
-        pairs = 0
-        for i in range(n):
-            for j in range(i + 1, n):
-                if keys[i] != keys[j] and self.pair(keys[i], keys[j]) not in self.pairs:
-                    todo |= {i, j}
-                    pairs += 1
-        return sorted(todo), pairs
-
-    def save(self) -> None:
-        from rnn.io import atomic_write_text, dumps_strict
-        if self.path is not None:
-            atomic_write_text(self.path, dumps_strict({"analysis": self.analysis,
-                                                       "networks": self.networks,
-                                                       "pairs": self.pairs}, indent=None))
-
-
-def svcca_distances(models: list[RateRNN], tasks: list[DecisionTask], keys: list[str],
-                    options: SVCCAOptions, progress=lambda it: it,
-                    cache: PairCache | None = None) -> SVCCAResult:
-    """Every network's reduction once, then all pairwise distances.  ``keys``
-    identify the networks (weights hashes) for their random probe starts and
-    the ``cache``; only networks with a pair missing from it are reduced.
-    The result's ``computed`` field counts them."""
-    n = len(models)
-    cache = cache if cache is not None else PairCache(options)
-    todo, new_pairs = cache.missing(keys)
-    reduced: dict[int, Reduced] = {}
-    for i in progress(todo):
-        model, task, key = models[i], tasks[i], keys[i]
-        r = options.reduce(options.activity(model, task, key))
-        reduced[i] = r
-        floor = 0.0
-        if options.x0 == "random":
-            floor = svcca_distance(r, options.reduce(options.activity(model, task, key, 1)))[0]
-        cache.networks[key] = [r.k, floor]
-    if todo:
-        D, A = distance_matrices([reduced[i] for i in todo])
-        for a, i in enumerate(todo):
-            for b, j in enumerate(todo):
-                if a < b:
-                    cache.pairs[PairCache.pair(keys[i], keys[j])] = [D[a, b], A[a, b]]
-    D, A = np.zeros((n, n)), np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            d, ang = cache.pairs[PairCache.pair(keys[i], keys[j])] if keys[i] != keys[j] \
-                else (0.0, 0.0)
-            D[i, j] = D[j, i] = d
-            A[i, j] = A[j, i] = ang
-    dims = [int(cache.networks[k][0]) for k in keys]
-    floor = np.array([float(cache.networks[k][1]) for k in keys])
-    return SVCCAResult(D, A, dims, floor, len(todo), new_pairs)
 
 
 def reference_cca(X: np.ndarray, Y: np.ndarray, reg: float = 0.0) -> np.ndarray:

@@ -39,7 +39,8 @@ def test_each_rule_trains_on_cuda_like_on_the_cpu(rule):
 
 def test_fixed_points_and_svcca_of_a_cuda_trained_network():
     from rnn.fixed_points import SolverConfig, find_fixed_points
-    from rnn.svcca import SVCCAOptions, reduce, svcca_distance
+    from rnn.similarity import pair_distances, represent
+    from rnn.svcca import SVCCAOptions
     tr = trainer("bptt", "cuda", seeds=(5,))
     for _ in range(3):
         tr.step(torch.arange(1, device="cuda"))
@@ -54,5 +55,5 @@ def test_fixed_points_and_svcca_of_a_cuda_trained_network():
                             SolverConfig(n_box=10, n_traj=10))
     assert np.allclose(np.sort(fp.xstar, axis=0), np.sort(cpu.xstar, axis=0), atol=1e-6)
     opts = SVCCAOptions()
-    a = reduce(opts.activity(model, task, "k"))
-    assert svcca_distance(a, a)[0] < 1e-9
+    a = represent(opts.activity(model, task, "k"), opts, "kept")
+    assert pair_distances([a, a], ["svcca"])["svcca"][0, 1] < 1e-9

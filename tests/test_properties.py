@@ -178,7 +178,7 @@ json_values = st.recursive(
        junk_text=st.one_of(st.none(), st.text(max_size=20)))
 def test_a_damaged_cache_keeps_only_valid_values(tmp_path_factory, metric, networks, pairs,
                                                  junk_text):
-    from rnn.svcca import PairCache
+    from rnn.pair_cache import PairCache
     analysis = {"metric": metric, "x": 1}
     p = tmp_path_factory.mktemp("cache") / "c.json"
     p.write_text(junk_text if junk_text is not None else

@@ -1,5 +1,6 @@
 """The original study's protocol, switch by switch, and the original analysis."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from rnn.io import load_model
 from rnn.model import RateRNN
 from rnn.protocol import Protocol
 from rnn.rng import Streams
-from rnn.svcca import SVCCAOptions, network_activity, svcca_distances
+from rnn.similarity import network_distances
+from rnn.svcca import SVCCAOptions, network_activity
 from rnn.training import ValidationSet
 from tasks import ncdi, rdm
 
@@ -161,11 +163,12 @@ def test_original_analysis_keeps_two_directions_and_draws_starts_per_network_and
     assert np.linalg.matrix_rank(first) == 8                  # a different start per trial
     assert not np.allclose(a, b)                              # and per network
     assert np.allclose(a, opts.activity(leaky(0), task, "net-a"))   # reproducible
-    res = svcca_distances([leaky(0), leaky(0)], [task, task], ["net-a", "net-b"], opts)
-    assert res.dims == [2, 2]
+    nets = [SimpleNamespace(model=leaky(0), task=task, name=n) for n in ("a", "b")]
+    res = network_distances(nets, ["svcca"], opts, keys=["net-a", "net-b"])["svcca"]
+    assert res.directions == [2, 2]
     assert np.all(res.noise_floor > 0)
-    zero = svcca_distances([leaky(0)], [task], ["net-a"], SVCCAOptions(levels=5))
-    assert zero.noise_floor.tolist() == [0.0]
+    zero = network_distances(nets[:1], ["svcca"], SVCCAOptions(levels=5), keys=["net-a"])
+    assert zero["svcca"].noise_floor.tolist() == [0.0]
 
 
 def test_probe_levels_per_context():

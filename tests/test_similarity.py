@@ -8,7 +8,7 @@ import pytest
 from helpers import run_script
 from rnn.similarity import (DSAOptions, dsa_distance, dsa_operator, pair_distances, represent,
                             trials_of)
-from rnn.svcca import SVCCAOptions, distance_matrices, reduce, reference_cca
+from rnn.svcca import SVCCAOptions, reference_cca
 
 GEO = ["svcca", "pwcca", "cka", "procrustes"]
 OPTS = SVCCAOptions()
@@ -42,8 +42,9 @@ def test_metrics_equal_their_direct_formulas():
     reps = [represent(a, OPTS) for a in acts]
     D = pair_distances(reps, GEO)
     D0 = pair_distances(reps, ["procrustes"], alpha=0.0)["procrustes"]
-    Dsv, _ = distance_matrices([reduce(a) for a in acts])
-    assert np.allclose(D["svcca"], Dsv, atol=1e-12)
+    # SVCCA from its k directions alone (the Gram route) equals SVCCA beside the others
+    Dsv = pair_distances([represent(a, OPTS, "kept") for a in acts], ["svcca"])["svcca"]
+    assert np.allclose(D["svcca"], Dsv, atol=1e-10)
     for i in range(4):
         for j in range(4):
             if i == j:

@@ -5,9 +5,25 @@ import torch
 from rnn.compare import cluster_distances
 from rnn.model import RateRNN
 from rnn.rng import Streams
-from rnn.svcca import (canonical_correlations, distance_matrices, network_activity,
-                       reduce, reference_cca, svcca_distance)
+from rnn.similarity import canonical_correlations, pair_distances, represent
+from rnn.svcca import SVCCAOptions, network_activity, reference_cca
 from tasks import ncdi, rdm
+
+
+def reduce(activity, keep=0.95, dims=None):
+    """SVCCA's k directions of one activity (the pipeline's one SVD)."""
+    return represent(activity, SVCCAOptions(dims=dims, keep=keep), "kept")
+
+
+def distance_matrices(reps):
+    """SVCCA distances [n, n] and angular distances arccos(mean ρ) [n, n]."""
+    D = pair_distances(reps, ["svcca"])["svcca"]
+    return D, np.arccos(np.clip(1 - D, -1, 1))
+
+
+def svcca_distance(a, b):
+    D, A = distance_matrices([a, b])
+    return D[0, 1], A[0, 1]
 
 
 def random_activity(units=30, samples=3000, rank=6, seed=0):
@@ -114,20 +130,21 @@ def test_analysis_variants_fixed_dims_rates_and_random_start():
     np.testing.assert_array_equal(X0, network_activity(m, task, steps=60, x0_scale=0.3, seed=1))
 
 
-def test_reduce_through_the_gram_matrix_equals_the_full_svd():
-    """reduce() takes the SVD through A Aᵀ when the kept directions are well
-    conditioned, and the full SVD otherwise: the same basis either way (up to
-    sign), the same k and explained variance."""
+def test_represent_through_the_gram_matrix_equals_the_full_svd():
+    """represent() takes the SVD through A Aᵀ when the directions taken are
+    well conditioned, and the full SVD otherwise: the same basis either way
+    (up to sign), the same k and explained variance."""
+    import rnn.similarity as sim
     import rnn.svcca as sv
     rng = np.random.default_rng(3)
     smooth = np.tanh(np.cumsum(rng.standard_normal((12, 3000)), 1) / 30)
     one_d = np.outer(rng.standard_normal(12), rng.standard_normal(3000)) \
         + 1e-7 * rng.standard_normal((12, 3000))     # dims=2: the second direction is noise
     for A, dims, gram in ((smooth, None, True), (smooth, 2, True), (one_d, 2, False)):
-        r = sv.reduce(A, dims=dims)
+        r = reduce(A, dims=dims)
         _, s, vt = np.linalg.svd(A - A.mean(1, keepdims=True), full_matrices=False)
-        assert (s[r.k - 1] >= sv.GRAM_MIN * s[0]) == gram
+        assert (s[r.k - 1] >= sim.GRAM_MIN * s[0]) == gram
         k, explained = sv.directions_kept(s, 0.95, dims)
         assert r.k == k and r.explained == pytest.approx(explained, abs=1e-12)
-        np.testing.assert_allclose(np.abs(np.sum(vt[:k].T * r.basis, 0)), 1, atol=1e-10)
-        np.testing.assert_allclose(r.basis.T @ r.basis, np.eye(k), atol=1e-10)
+        np.testing.assert_allclose(np.abs(np.sum(vt[:k].T * r.V, 0)), 1, atol=1e-10)
+        np.testing.assert_allclose(r.V.T @ r.V, np.eye(k), atol=1e-10)
