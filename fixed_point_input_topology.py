@@ -43,9 +43,8 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from rnn.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
-                             fmt_score, load_group_models, silhouette_stats)
+                             compare_groups, fmt_score, load_group_models)
     from rnn.groups import read_groups
-    from rnn.similarity import network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -59,8 +58,9 @@ def main(argv=None) -> int:
 
     bar = lambda it, desc: tqdm(it, desc="fixed points (small inputs)",  # noqa: E731
                                 unit="network", disable=args.quiet)
-    topo = network_distances(models, ["topology"], reload=args.recompute,
-                             progress=bar)["topology"].topology
+    cmp = compare_groups(models, labels, ["topology"], order=sorted(set(labels)),
+                         n_boot=args.bootstrap, reload=args.recompute, progress=bar)["topology"]
+    topo = cmp.result.topology
     counts, kept, computed = topo.points, topo.kept, topo.solved
     for i in range(len(models)):
         if i not in kept:
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     k_names = [names[i] for i in kept]
     k_labels = [labels[i] for i in kept]
     clus = cluster_features(X, k_labels)
-    stats = silhouette_stats(topo.distances(), k_labels, args.bootstrap, args.bootstrap)
+    stats = cmp.stats
     interval = stats.interval() if args.bootstrap else None
 
     fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)

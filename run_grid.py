@@ -14,14 +14,13 @@ every worker must see (a shared file system on a cluster).  Rerunning is safe:
 finished seeds are found by the seed recorded in their JSON and never trained
 again; a job whose worker dies is run again elsewhere (Dask reschedules it)
 and, being seeded, gives the same networks.  After training, each [[compare]]
-of the grid is run with similarity_analysis.py (and the attractor topology)
-on the networks that reached the stop rule.  Writes GRID_grid.json and
+of the grid is computed in this process (rnn.compare.compare_groups, the
+analysis scripts' pipeline) on the networks that reached the stop rule.  Writes GRID_grid.json and
 GRID_grid.md (what ran where, how long) into the models folder.
 """
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -181,11 +180,14 @@ def main(argv=None) -> int:
 
 
 def compare(grid, folder: Path, quiet: bool) -> list[dict]:
-    """Each [[compare]] of the grid on the networks that reached the stop rule."""
-    import json
-
+    """Each [[compare]] of the grid on the networks that reached the stop rule,
+    in this process through rnn.compare.compare_groups (the distances cached in
+    the grid's folder).  Each comparison's groups file is written beside them,
+    for the analysis scripts' figures."""
+    from rnn.compare import compare_groups
     from rnn.grid import finished
     from rnn.groups import write_groups_file
+    from rnn.io import load_model
     out = []
     for comp in grid.comparisons:
         groups, sizes = [], {}
@@ -201,55 +203,17 @@ def compare(grid, folder: Path, quiet: bool) -> list[dict]:
             out.append({"name": comp.name, "networks": sizes, "skipped": True})
             continue
         gfile = write_groups_file(folder / f"{comp.name}.txt", groups)
-        rows, printed = [], []
-        if "topology" in comp.metrics:
-            r = _script("fixed_point_input_topology.py", gfile, folder, comp.name)
-            tp = json.loads((folder / f"{comp.name}_topology.json").read_text())
-            within, between = _within_between_topology(folder / f"{comp.name}_topology.npz")
-            rows.append({"label": "attractor topology", "silhouette": tp["silhouette_euclidean"],
-                         "silhouette_interval_95": tp["silhouette_interval_95"],
-                         "silhouette_permutation_p": tp["silhouette_permutation_p"],
-                         "mean_within_group_distance": within,
-                         "mean_between_group_distance": between})
-            printed += [ln for ln in r.stdout.splitlines() if ln.startswith("silhouette")]
-        similarity = [m for m in comp.metrics if m != "topology"]
-        if similarity:
-            r = _script("similarity_analysis.py", gfile, folder, comp.name,
-                        "--metrics", *similarity)
-            summary = json.loads((folder / f"{comp.name}_similarity_summary.json").read_text())
-            rows += [{k: row[k] for k in ("label", "silhouette", "silhouette_interval_95",
-                                          "silhouette_permutation_p",
-                                          "mean_within_group_distance",
-                                          "mean_between_group_distance")}
-                     for row in summary["metrics"]]
-            printed += [ln for ln in r.stdout.splitlines() if not ln.startswith("wrote ")]
+        models = [load_model(n, folder) for _, names in groups for n in names]
+        labels = [label for label, names in groups for _ in names]
+        res = compare_groups(models, labels, list(comp.metrics), cache_dir=folder)
+        rows = [{k: v for k, v in r.row().items() if k != "metric"} for r in res.values()]
         if not quiet:
             print(f"compare {comp.name} ({sizes}):")
-            print("\n".join("  " + ln for ln in printed))
+            for r in res.values():
+                print(f"  {r.label}: silhouette {r.stats.fmt()}")
         out.append({"name": comp.name, "networks": sizes, "groups_file": str(gfile),
                     "metrics": rows})
     return out
-
-
-def _script(script: str, gfile: Path, folder: Path, comp: str, *extra: str):
-    cmd = [sys.executable, str(ROOT / script), gfile.name, "--quiet", "--models-dir",
-           str(folder), *extra]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise UserError(f"compare {comp}: {script} failed: {r.stderr.strip()}")
-    return r
-
-
-def _within_between_topology(npz: Path) -> tuple[float, float | None]:
-    """Mean Euclidean distance between topology descriptors within and between groups."""
-    import numpy as np
-
-    from rnn.compare import euclidean_distances, within_between
-    z = np.load(npz)
-    D, labels = euclidean_distances(z["descriptors"]), list(z["labels"])
-    index = [sorted(set(labels)).index(lab) for lab in labels]
-    w, b = within_between(D, index)
-    return w, (None if b != b else b)
 
 
 def write_summary(grid, folder: Path, records, failed, comparisons, wall) -> list[str]:

@@ -91,11 +91,9 @@ def main(argv=None) -> int:
     P.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import (cluster_distances, fmt_score, load_group_models, silhouette_stats,
-                             within_between)
+    from rnn.compare import cluster_distances, compare_groups, fmt_score, load_group_models
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.similarity import metric_label, network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -108,8 +106,9 @@ def main(argv=None) -> int:
                         f"{dsa.delay_interval} steps) is longer than a trial "
                         f"({models[0].task.steps} steps)")
     hashes = [weights_hash(lm.model) for lm in models]
-    results = network_distances(
-        models, metrics, opts, directory, hashes, args.alpha, dsa, reload=args.reload,
+    results = compare_groups(
+        models, labels, metrics, opts, directory, order=groups.labels, n_boot=args.bootstrap,
+        balanced=True, alpha=args.alpha, dsa=dsa, keys=hashes, reload=args.reload,
         progress=lambda it, desc: tqdm(it, desc=desc, disable=args.quiet, leave=False))
 
     written, rows = [], []
@@ -117,31 +116,16 @@ def main(argv=None) -> int:
           f"({', '.join(f'{g}: {len(m)}' for g, m in zip(groups.labels, groups.members))}); "
           f"activity: {opts.label()} analysis")
     for m in metrics:
-        res = results[m]
+        cmp = results[m]
+        res, D = cmp.result, cmp.distances
         if res.computed:
             written.append(str(res.cache.path))
-        D = res.distances
-        clus = cluster_distances(D, labels)
-        stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)
-        # groups of unequal size: the mean over groups of each group's mean silhouette
-        bal = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap,
-                               balanced=True)
-        within, between = within_between(D, groups.group_index)
         d_path = directory / f"{stem}_{m}_distances.npy"
         atomic_write(d_path, lambda f, D=D: np.save(f, D))
         written.append(str(d_path))
-        rows.append({"metric": m, "label": metric_label(m, args.alpha, dsa),
-                     "computed_networks": res.computed, "new_pairs": res.new_pairs,
-                     "silhouette": stats.silhouette,
-                     "silhouette_interval_95": stats.interval(),
-                     "silhouette_permutation_p": stats.p_value,
-                     "balanced_silhouette": bal.silhouette,
-                     "balanced_interval_95": bal.interval(),
-                     "balanced_permutation_p": bal.p_value,
-                     "mean_within_group_distance": within,
-                     "mean_between_group_distance": None if between != between else between,
+        rows.append({**cmp.row(), "computed_networks": res.computed, "new_pairs": res.new_pairs,
                      "noise_floor_mean": float(np.mean(res.noise_floor)),
-                     "mds_embedding": clus.embedding.tolist()})
+                     "mds_embedding": cluster_distances(D, labels).embedding.tolist()})
 
     panels = len(metrics) + 1                    # an MDS per metric, then the silhouettes
     cols = min(3, panels)

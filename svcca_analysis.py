@@ -49,11 +49,10 @@ def main(argv=None) -> int:
     P.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import (cluster_distances, fmt_score, load_group_models, silhouette,
-                             silhouette_stats, within_between)
+    from rnn.compare import (cluster_distances, compare_groups, fmt_score, load_group_models,
+                             silhouette)
     from rnn.fixed_points import weights_hash
     from rnn.groups import read_groups
-    from rnn.similarity import network_distances
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -66,10 +65,13 @@ def main(argv=None) -> int:
     m_path = directory / f"{stem}_distances.json"
     want = {"names": names, "weights": hashes, "analysis": opts.to_dict()}
 
-    res = network_distances(
-        models, ["svcca"], opts, directory, hashes, reload=args.reload,
+    cmp = compare_groups(
+        models, labels, ["svcca"], opts, directory, order=groups.labels, n_boot=args.bootstrap,
+        keys=hashes, reload=args.reload,
         progress=lambda it, desc: tqdm(it, desc=f"svcca {desc}", disable=args.quiet,
                                        leave=False))["svcca"]
+    res, stats, within, between = cmp.result, cmp.stats, cmp.within, cmp.between
+    between = float("nan") if between is None else between
     D, Dang, dims, floor = res.distances, res.angular, res.directions, res.noise_floor
     cache_path = res.cache.path
     written = []
@@ -90,10 +92,8 @@ def main(argv=None) -> int:
     written += [str(d_path), str(m_path)]
 
     clus = cluster_distances(D, labels)
-    stats = silhouette_stats(D, groups.group_index, args.bootstrap, args.bootstrap)
     # the original's convention: rows of the distance matrix used as feature vectors
     sil_rows = silhouette(D, labels, "euclidean")
-    within, between = within_between(D, groups.group_index)
 
     fig, axes = P.new_figure(1, 1, width=6.2, height=5.4)
     P.plot_distance_heatmap(axes[0, 0], D, labels, names, f"SVCCA distance ({stem})",

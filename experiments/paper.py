@@ -234,7 +234,7 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
             log, quiet: bool = True) -> dict:
     from rnn.fixed_points import weights_hash
     from rnn.io import load_model
-    from rnn.similarity import network_distances
+    from rnn.compare import compare_groups
     from rnn.svcca import SVCCAOptions
     training, models, labels, updates = {}, [], [], []
     for label, found in comp.groups.items():
@@ -256,15 +256,26 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
         return res
     t0 = time.time()
     keys = [weights_hash(lm.model) for lm in models]
-    if "topology" in metrics:
+    order = sorted(set(labels))
+
+    def numbers(c, name: str) -> dict:
+        """A comparison's silhouettes and distances; its bootstraps kept for the trends."""
+        if c.stats.boots is not None:
+            comp.boots[name] = c.stats.boots
+        return {**c.stats.summary(), "balanced": c.balanced.summary(), "within": c.within,
+                "between": c.between, "n": len(c.labels)}
+
+    def compared(names, options):
         from tqdm import tqdm
-        topo = network_distances(models, ["topology"], progress=lambda it, desc: tqdm(
-            it, desc="  fixed points", unit="network", leave=False, disable=quiet)
-        )["topology"].topology
-        kept = topo.kept
-        res["metrics"]["topology"] = stats(topo.distances(), [labels[i] for i in kept], n_boot,
-                                           comp.boots, "topology")
-        res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(kept)
+        return compare_groups(models, labels, names, options, cache_dir, order=order,
+                              n_boot=n_boot, balanced=True, keys=keys,
+                              progress=lambda it, desc: tqdm(
+                                  it, desc=f"  {desc}", leave=False, disable=quiet))
+    if "topology" in metrics:
+        c = compared(["topology"], SVCCAOptions())["topology"]
+        topo = c.result.topology
+        res["metrics"]["topology"] = numbers(c, "topology")
+        res["metrics"]["topology"]["left_out_no_fixed_points"] = len(models) - len(topo.kept)
         res["fixed_points_median"] = float(np.median(topo.points))
         cs, spi = attractor_census(models)
         res["census"] = {lab: summarise([c for c, l in zip(cs, labels) if l == lab],
@@ -273,16 +284,13 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
         res["matched"] = matched_silhouettes(topo, cs, spi, labels, n_boot)
         log(f"  topology: {topo.solved} networks solved, {len(models) - topo.solved} cached")
     if "svcca_original" in metrics:
-        sv = network_distances(models, ["svcca"], SVCCAOptions.original(), cache_dir,
-                               keys)["svcca"]
-        res["metrics"]["svcca_original"] = stats(sv.distances, labels, n_boot, comp.boots,
-                                                 "svcca_original")
-        res["metrics"]["svcca_original"]["noise_floor_mean"] = float(sv.noise_floor.mean())
+        c = compared(["svcca"], SVCCAOptions.original())["svcca"]
+        res["metrics"]["svcca_original"] = numbers(c, "svcca_original")
+        res["metrics"]["svcca_original"]["noise_floor_mean"] = float(
+            c.result.noise_floor.mean())
     rest = [m for m in metrics if m not in ("topology", "svcca_original")]
-    if rest:
-        out = network_distances(models, rest, SVCCAOptions(), cache_dir, keys)
-        for m in rest:
-            res["metrics"][m] = stats(out[m].distances, labels, n_boot, comp.boots, m)
+    for m, c in (compared(rest, SVCCAOptions()) if rest else {}).items():
+        res["metrics"][m] = numbers(c, m)
     res["analysis_seconds"] = round(time.time() - t0, 1)
     return res
 

@@ -179,7 +179,7 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
     """Distances between every pair of networks under ``metric`` ('topology', the
     attractor input topology, or any metric of rnn.metrics.REGISTRY) and the silhouette of
     the groups with its 95% bootstrap interval and permutation p."""
-    from rnn.compare import silhouette_stats
+    from rnn.compare import compare_groups
     from rnn.fixed_points import weights_hash
     from rnn.metrics import REGISTRY
     if not isinstance(groups, dict) or len(groups) < 2:
@@ -201,13 +201,8 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
     if len(kinds) > 1:
         raise UserError(f"networks of different tasks cannot be compared: "
                         f"{', '.join(sorted(k for k, _ in kinds))}")
-    from rnn.similarity import network_distances
-    res = network_distances(nets, [metric], keys=keys)[metric]
-    D = res.distances
-    nets, labels = [nets[i] for i in res.kept], [labels[i] for i in res.kept]
-    uniq = list(dict.fromkeys(labels))
-    stats = silhouette_stats(D, [uniq.index(lab) for lab in labels], n_boot, n_boot, seed)
-    return Comparison(metric, D, labels, [n.name for n in nets], stats)
+    res = compare_groups(nets, labels, [metric], keys=keys, n_boot=n_boot, seed=seed)[metric]
+    return Comparison(metric, res.distances, res.labels, res.names, res.stats)
 
 
 def plot(cmp: Comparison, path: str | Path | None = None):

@@ -312,3 +312,80 @@ def paired_silhouette_difference(D_a: np.ndarray, D_b: np.ndarray, group_index,
     lo, hi = np.percentile(d, [2.5, 97.5])
     p = min(1.0, 2 * max(min(np.mean(d <= 0), np.mean(d >= 0)), 1 / (len(d) + 1)))
     return {"a": a, "b": b, "difference": b - a, "ci": [float(lo), float(hi)], "p": float(p)}
+
+
+# ---- groups of networks compared under any metric: the one entry -------------
+
+@dataclass(frozen=True)
+class GroupComparison:
+    """Groups of networks under one metric (rnn.compare.compare_groups).
+
+    ``result``: the pipeline's rnn.similarity.MetricResult (distances over the
+    networks it kept, noise floor, cache); ``names``, ``labels``: those
+    networks and their groups; ``group_index``: each one's group as a number;
+    ``stats`` (and ``balanced``, the mean over groups of each group's mean
+    silhouette, when asked for): the silhouette with its bootstrap interval
+    and permutation p; ``within``, ``between``: the mean distances."""
+    metric: str
+    label: str
+    result: object
+    names: list[str]
+    labels: list[str]
+    group_index: list[int]
+    stats: SilhouetteStats
+    balanced: SilhouetteStats | None
+    within: float
+    between: float | None
+
+    @property
+    def distances(self) -> np.ndarray:
+        return self.result.distances
+
+    def row(self) -> dict:
+        """The summary row a grid, a script or a report prints."""
+        out = {"metric": self.metric, "label": self.label,
+               "silhouette": self.stats.silhouette,
+               "silhouette_interval_95": self.stats.interval(),
+               "silhouette_permutation_p": self.stats.p_value,
+               "mean_within_group_distance": self.within,
+               "mean_between_group_distance": self.between}
+        if self.balanced is not None:
+            out.update({"balanced_silhouette": self.balanced.silhouette,
+                        "balanced_interval_95": self.balanced.interval(),
+                        "balanced_permutation_p": self.balanced.p_value})
+        return out
+
+
+def compare_groups(networks, labels: list[str], metrics: list[str], options=None,
+                   cache_dir: Path | None = None, *, order: list[str] | None = None,
+                   n_boot: int = 2000, seed: int = 0, balanced: bool = False,
+                   alpha: float = 1.0, dsa=None, keys: list[str] | None = None,
+                   reload: bool = False, progress=lambda it, desc: it
+                   ) -> dict[str, GroupComparison]:
+    """Networks (.model, .task, .name) in groups (``labels``, one per network)
+    under each of ``metrics``: their distances from the one pipeline
+    (rnn.similarity.network_distances, with its caches in ``cache_dir``), the
+    silhouette of the groups with its interval and p (``n_boot`` resamples,
+    ``seed``), and the mean distances within and between groups.  Groups are
+    numbered in ``order`` (default: as they first appear)."""
+    from rnn.metrics import label as metric_label
+    from rnn.similarity import DSAOptions, network_distances
+    from rnn.svcca import SVCCAOptions
+    options = options if options is not None else SVCCAOptions()
+    dsa = dsa if dsa is not None else DSAOptions()
+    order = list(order) if order is not None else list(dict.fromkeys(labels))
+    res = network_distances(networks, metrics, options, cache_dir, keys, alpha, dsa,
+                            reload=reload, progress=progress)
+    out = {}
+    for m in metrics:
+        r = res[m]
+        kept_labels = [labels[i] for i in r.kept]
+        index = [order.index(lab) for lab in kept_labels]
+        w, b = within_between(r.distances, index)
+        out[m] = GroupComparison(
+            m, metric_label(m, alpha, dsa.score if m == "dsa" else None), r,
+            [networks[i].name for i in r.kept], kept_labels, index,
+            silhouette_stats(r.distances, index, n_boot, n_boot, seed),
+            silhouette_stats(r.distances, index, n_boot, n_boot, seed, balanced=True)
+            if balanced else None, w, None if b != b else b)
+    return out

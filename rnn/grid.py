@@ -27,9 +27,9 @@ A grid file (read with the standard library's ``tomllib``)::
     by = "noise"              # groups "noise=0.1", "noise=0.5", ... of the cells that
     cells = { task = "rdm", rule = "bptt" }   # match every key given here
 
-A comparison's metrics are the similarity metrics of similarity_analysis.py
-(svcca, pwcca, cka, procrustes, dsa) and ``topology``, the attractor input
-topology of fixed_point_input_topology.py.
+A comparison's metrics are the names of the metric table (rnn/metrics.py:
+svcca, pwcca, cka, procrustes, dsa and ``topology``, the attractor input
+topology).
 
 Cell keys: task, N, rule, noise, networks, first_seed, protocol (clean |
 original), shared_x0 / lenient_stop / original_budgets (true/false: one

@@ -268,8 +268,14 @@ def test_grid_compares_noise_levels_by_topology_and_geometry(tmp_path):
     assert out[0]["networks"] == {"noise=0.1": 3, "noise=0.5": 3}
     rows = {r["label"]: r for r in out[0]["metrics"]}
     assert set(rows) == {"attractor topology", "1 − CKA"}
+    # the script on the groups file the grid wrote agrees with the grid's own numbers
+    r = run_script("fixed_point_input_topology.py", "nz_noise.txt", "--models-dir", str(folder))
+    assert r.returncode == 0, r.stderr
     topo = json.loads((folder / "nz_noise_topology.json").read_text())
-    assert rows["attractor topology"]["silhouette"] == topo["silhouette_euclidean"]
+    # (the script's silhouette is scikit-learn's on the descriptors: equal to rounding)
+    assert rows["attractor topology"]["silhouette"] == pytest.approx(
+        topo["silhouette_euclidean"], abs=1e-6)
+    assert rows["attractor topology"]["silhouette_interval_95"] == topo["silhouette_interval_95"]
     lo, hi = topo["silhouette_interval_95"]
     assert lo <= topo["silhouette_euclidean"] <= hi and 0 < topo["silhouette_permutation_p"] <= 1
     assert (folder / "nz_noise.txt").read_text().splitlines()[0].startswith("noise=0.1 rdm-bptt")
