@@ -256,9 +256,24 @@ class RateRNN:
             st = None if sim.states is None else self.expand_states(sim.states)
             return Simulation(self.expand_states(sim.x_first), self.expand_states(sim.x_last),
                               st, sim.steps)
+        inputs, x0 = self._fit_inputs(inputs, x0)
         P, H = self.n_networks, self.hidden
-        dt = self.dt
-        dtype, dev = self.dtype, self.device
+        T, S, n, _ = inputs.shape
+        block = P // S
+        # the states kept (and a few working copies) must fit: refused in one line
+        kept = 2 if keep is None else (T if keep == "all" else -(-T // int(keep)))
+        require_floats((kept + 6) * P * n * H, f"simulating {n} trials of {T} steps for {P} "
+                       f"network(s) of {H} units", self.device)
+        per_chunk = max(1, _CPU_CHUNK_FLOATS // (n * H) // block) * block
+        if self.device.type == "cpu" and rate_buffer is None and P > per_chunk:
+            return self._simulate_in_groups(inputs, x0, keep, per_chunk)
+        return self._integrate(inputs, x0.expand(P, n, H), keep, rate_buffer)
+
+    def _fit_inputs(self, inputs: torch.Tensor, x0: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs as [T, S, n, I] (S dividing P), x0 as [1 or P, n, H] on the
+        networks' device and dtype; a shape that does not fit is a ValueError."""
+        P = self.n_networks
         if inputs.dim() == 3:
             inputs = inputs.unsqueeze(1)
         S = inputs.shape[1]           # input sequences: 1 (shared), P, or one per block
@@ -266,50 +281,53 @@ class RateRNN:
             raise ValueError(f"inputs of shape {tuple(inputs.shape)} do not fit {P} networks "
                              f"with {self.n_inputs} inputs; expected [T, n, I] or [T, S, n, I] "
                              f"with S dividing {P}")
-        T, _, n, _ = inputs.shape
         if x0.dim() == 2:
             x0 = x0.unsqueeze(0)
-        x0 = x0.to(device=dev, dtype=dtype)
+        x0 = x0.to(device=self.device, dtype=self.dtype)
         if x0.shape[0] not in (1, P):
             x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
+        return inputs, x0
+
+    def _simulate_in_groups(self, inputs, x0, keep, per_chunk: int) -> Simulation:
+        """On a CPU, a large stack runs faster in cache-sized groups of networks."""
+        P, S = self.n_networks, inputs.shape[1]
         block = P // S
-        # the states kept (and a few working copies) must fit: refused in one line
-        kept = 2 if keep is None else (T if keep == "all" else -(-T // int(keep)))
-        require_floats((kept + 6) * P * n * H, f"simulating {n} trials of {T} steps for {P} "
-                       f"network(s) of {H} units", dev)
-        per_chunk = max(1, _CPU_CHUNK_FLOATS // (n * H) // block) * block
-        if dev.type == "cpu" and rate_buffer is None and P > per_chunk:
-            # on a CPU, a large stack runs faster in cache-sized groups of networks
-            parts = []
-            for a in range(0, P, per_chunk):
-                b = min(P, a + per_chunk)
-                sub = self.select(list(range(a, b)))
-                u = inputs if S == 1 else inputs[:, a // block:b // block]
-                parts.append(sub.simulate(u, x0.expand(P, n, H)[a:b], keep))
-            return Simulation(torch.cat([q.x_first for q in parts]),
-                              torch.cat([q.x_last for q in parts]),
-                              None if keep is None else torch.cat([q.states for q in parts], 1),
-                              parts[0].steps)
+        x0 = x0.expand(P, *x0.shape[1:])
+        parts = []
+        for a in range(0, P, per_chunk):
+            b = min(P, a + per_chunk)
+            sub = self.select(list(range(a, b)))
+            u = inputs if S == 1 else inputs[:, a // block:b // block]
+            parts.append(sub.simulate(u, x0[a:b], keep))
+        return Simulation(torch.cat([q.x_first for q in parts]),
+                          torch.cat([q.x_last for q in parts]),
+                          None if keep is None else torch.cat([q.states for q in parts], 1),
+                          parts[0].steps)
+
+    def _integrate(self, inputs: torch.Tensor, x0: torch.Tensor, keep,
+                   rate_buffer: torch.Tensor | None) -> Simulation:
+        """The Euler steps themselves: inputs [T, S, n, I], x0 [P, n, H]."""
+        P, dt, I = self.n_networks, self.dt, self.n_inputs
+        T, S, n, _ = inputs.shape
         mode, M, c = self.recurrence()
         # sigmoid modes carry y = 2x, so that g = σ(y) needs no pass of its own:
         # scaling by 2 commutes with every rounding, so y/2 is x bit for bit
         # (tests/test_model.py; bench/bench_floor.py measures the gain)
         scale = 2.0 if mode == "sigmoid" else 1.0
-        x = x0.expand(P, n, H).mul(scale)
-        I = self.n_inputs
+        x = x0.mul(scale)
         # x ← (1−dt)·x + dt·g(x)·M + dt·[u_t, 1]·[W_inᵀ; c]: two batched products
         # per step, no precomputed input drive.  Networks are blocks of P/S
         # sharing input sequence s (a GA run's members share its batch).
         Min = torch.cat([self.W_in.transpose(1, 2), c[:, None, :]], dim=1)    # [P, I+1, H]
         a = dt * scale
-        U = torch.empty(P, n, I + 1, device=dev, dtype=dtype)
+        U = torch.empty(P, n, I + 1, device=self.device, dtype=self.dtype)
         U[..., I] = 1.0
         u_slot = U.view(S, P // S, n, I + 1)[..., :I]
         g_own = torch.empty_like(x)
         stride = None if keep is None else (1 if keep == "all" else int(keep))
         kept_steps = [] if stride is None else [t for t in range(1, T + 1)
                                                 if t % stride == 0 or t == T]
-        states = None if stride is None else x.new_empty(len(kept_steps), P, n, H)
+        states = None if stride is None else x.new_empty(len(kept_steps), P, n, x.shape[-1])
         k = 0
         x_first = None
         for t in range(T):

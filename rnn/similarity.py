@@ -302,7 +302,7 @@ def activity_distances(networks, keys: list[str], options: SVCCAOptions, metrics
     directions = "rank" if any(REGISTRY[m].directions == "rank" for m in geo) else "kept"
     reps: dict[int, list[Representation]] = {}
     ops: dict[int, list[np.ndarray]] = {}
-    for i in progress(need, "activity"):
+    for i in (progress(need, "activity") if need else ()):
         net = networks[i]
         acts = [options.activity(net.model, net.task, keys[i], d)
                 for d in ((0, 1) if random else (0,))]

@@ -317,18 +317,12 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     """
     P = trainer.model.n_networks
     dev = trainer.model.device
-    hist = History(P)
-    rule = LazyStopRule(P, stop)
-    active = list(range(P))
-    status = ["budget"] * P
-    since = [0] * P                      # update of each network's last (re)start
-    start, resumed_at = 0, []
-    t0 = time.time()
+    loop = LoopState.new(P, stop)
+    start, t0 = 0, time.time()
     if resume is not None:
-        start, elapsed, resumed_at = _restore_loop(resume, trainer, hist, rule, active,
-                                                   status, since, max_steps)
+        start, elapsed = loop.restore(resume, trainer, max_steps)
         t0 -= elapsed
-        resumed_at = resumed_at + [start]
+        loop.resumed_at.append(start)
     bar = tqdm(total=max_steps, initial=start, disable=quiet, desc=trainer.rule, unit=unit,
                dynamic_ncols=True, leave=True)
 
@@ -339,18 +333,17 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     def result(kind: str) -> FitResult:
         """kind: 'final' (validates any network whose last accuracy is unknown),
         'checkpoint' or 'interrupted' (report what is known, validate nothing)."""
-        st = list(status)
+        st = list(loop.status)
         if kind != "final":
             st = [("interrupted" if s == "budget" else s) for s in st]
-        steps_run = [hist.steps_run(p) for p in range(P)]
-        accs = final_acc(trainer, val, hist, rule, fresh=(kind == "final"))
-        return FitResult(hist, st, accs, steps_run, time.time() - t0,
-                         resumed_at=list(resumed_at))
+        steps_run = [loop.hist.steps_run(p) for p in range(P)]
+        accs = final_acc(trainer, val, loop.hist, loop.rule, fresh=(kind == "final"))
+        return FitResult(loop.hist, st, accs, steps_run, time.time() - t0,
+                         resumed_at=list(loop.resumed_at))
 
     def saved(step: int) -> FitResult:
         res = result("checkpoint")
-        res.loop = _loop_state(step, hist, rule, active, status, since,
-                               time.time() - t0, resumed_at)
+        res.loop = loop.to_dict(step, time.time() - t0)
         return res
 
     def warn(p: int) -> None:
@@ -360,32 +353,11 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             bar.write(f"{who}every validation of the last {stop.stall_window} {plural(unit)} "
                       f"below {stop.stall_below} (near chance); training on")
 
-    step = start
-    last_good = trainer.snapshot()
+    loop.last_good = trainer.snapshot()
     with stop_requests() as asked:
         try:
             for step in range(start + 1, max_steps + 1):
-                idx = torch.tensor(active, device=dev)
-                loss = trainer.step(idx)
-                full = torch.full((P,), math.nan, dtype=torch.float64)
-                full[active] = loss.detach().to("cpu", torch.float64)
-                hist.loss.append(full)
-                active, snap = _drop_diverged(trainer, full, active, last_good, status, hist,
-                                              rule, step)
-                last_good = snap
-                for p in trainer.pop_restarts():
-                    rule.last_fail[p] = max(rule.last_fail[p], step - 1)
-                    since[p] = step - 1
-                for obs in observers:
-                    obs(step, trainer, active)
-                if not active:
-                    bar.update(1)
-                    break
-                rule.push(step, snap)
-                active = _mark_converged(rule, step, active, validate, hist, status)
-                active = _mark_stalled(hist, step, active, since, stop, status, warn)
-                _progress(bar, loss, rule, P, active)
-                if not active:
+                if not _update(trainer, loop, step, observers, validate, stop, warn, bar):
                     break
                 if asked:
                     if checkpoint is not None:
@@ -398,6 +370,35 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             return result("interrupted")
         bar.close()
         return result("final")
+
+
+def _update(trainer: Trainer, loop: "LoopState", step: int, observers, validate,
+            stop: StopConfig, warn, bar) -> bool:
+    """One update of the active networks and the checks after it (divergence,
+    restarts, observers, the stop rule, the stall rule); False when no network
+    is left training."""
+    P = loop.hist.P
+    loss = trainer.step(torch.tensor(loop.active, device=trainer.model.device))
+    full = torch.full((P,), math.nan, dtype=torch.float64)
+    full[loop.active] = loss.detach().to("cpu", torch.float64)
+    loop.hist.loss.append(full)
+    loop.active, loop.last_good = _drop_diverged(trainer, full, loop.active, loop.last_good,
+                                                 loop.status, loop.hist, loop.rule, step)
+    for p in trainer.pop_restarts():
+        loop.rule.last_fail[p] = max(loop.rule.last_fail[p], step - 1)
+        loop.since[p] = step - 1
+    for obs in observers:
+        obs(step, trainer, loop.active)
+    if not loop.active:
+        bar.update(1)
+        return False
+    loop.rule.push(step, loop.last_good)
+    loop.active = _mark_converged(loop.rule, step, loop.active, validate, loop.hist,
+                                  loop.status)
+    loop.active = _mark_stalled(loop.hist, step, loop.active, loop.since, stop, loop.status,
+                                warn)
+    _progress(bar, loss, loop.rule, P, loop.active)
+    return bool(loop.active)
 
 
 def _drop_diverged(trainer: Trainer, full: torch.Tensor, active: list[int], last_good: dict,
@@ -464,22 +465,65 @@ def _progress(bar, loss: torch.Tensor, rule: LazyStopRule, P: int, active: list[
     bar.update(1)
 
 
-def _loop_state(step, hist: History, rule: LazyStopRule, active, status, since, elapsed,
-                resumed_at) -> dict:
-    """What :func:`fit` needs to go on after update ``step`` (saved by rnn.resume)."""
-    P = hist.P
-    loss = torch.stack(hist.loss) if hist.loss else torch.zeros(0, P, dtype=torch.float64)
-    return {"step": step, "active": list(active), "status": list(status),
-            "since": list(since), "elapsed": float(elapsed), "resumed_at": list(resumed_at),
-            "loss": loss.clone(),
-            "val_steps": [list(v) for v in hist.val_steps],
-            "val_acc": [list(v) for v in hist.val_acc],
-            "stop_step": list(hist.stop_step), "stop_acc": list(hist.stop_acc),
-            "end_step": list(hist.end_step), "stall_step": list(hist.stall_step),
-            "last_fail": list(rule.last_fail),
-            "snaps": [{"step": s, "weights": snap} for s, snap in rule.snaps],
-            "known": [[p, s, a] for (p, s), a in rule.known.items()],
-            "latest": list(rule.latest)}
+@dataclass
+class LoopState:
+    """What :func:`fit` carries from one update to the next, and what a
+    checkpoint holds of it (``to_dict``; rnn.resume writes it): the history,
+    the stop rule's memory, which networks train on, each one's status and the
+    update of its last (re)start, and the updates it was resumed at.
+    ``last_good``: the last weights with a finite loss (not saved: the weights
+    are the trainer's)."""
+    hist: History
+    rule: LazyStopRule
+    active: list[int]
+    status: list[str]
+    since: list[int]
+    resumed_at: list[int] = field(default_factory=list)
+    last_good: dict | None = None
+
+    @classmethod
+    def new(cls, P: int, stop: StopConfig) -> "LoopState":
+        return cls(History(P), LazyStopRule(P, stop), list(range(P)), ["budget"] * P, [0] * P)
+
+    def to_dict(self, step: int, elapsed: float) -> dict:
+        """What :func:`fit` needs to go on after update ``step``."""
+        hist, rule = self.hist, self.rule
+        P = hist.P
+        loss = torch.stack(hist.loss) if hist.loss else torch.zeros(0, P, dtype=torch.float64)
+        return {"step": step, "active": list(self.active), "status": list(self.status),
+                "since": list(self.since), "elapsed": float(elapsed),
+                "resumed_at": list(self.resumed_at),
+                "loss": loss.clone(),
+                "val_steps": [list(v) for v in hist.val_steps],
+                "val_acc": [list(v) for v in hist.val_acc],
+                "stop_step": list(hist.stop_step), "stop_acc": list(hist.stop_acc),
+                "end_step": list(hist.end_step), "stall_step": list(hist.stall_step),
+                "last_fail": list(rule.last_fail),
+                "snaps": [{"step": s, "weights": snap} for s, snap in rule.snaps],
+                "known": [[p, s, a] for (p, s), a in rule.known.items()],
+                "latest": list(rule.latest)}
+
+    def restore(self, d: dict, trainer: Trainer, max_steps: int) -> tuple[int, float]:
+        """Put a saved state back, once :func:`_check_loop_state` has accepted
+        it; returns (update, seconds so far)."""
+        hist, rule = self.hist, self.rule
+        _check_loop_state(d, trainer, rule, hist.P, max_steps)
+        dev = trainer.model.device
+        self.active, self.status, self.since = list(d["active"]), list(d["status"]), \
+            list(d["since"])
+        self.resumed_at = list(d["resumed_at"])
+        hist.loss = list(d["loss"].unbind(0))
+        hist.val_steps = [list(v) for v in d["val_steps"]]
+        hist.val_acc = [list(v) for v in d["val_acc"]]
+        for k in ("stop_step", "stop_acc", "end_step", "stall_step"):
+            setattr(hist, k, list(d[k]))
+        rule.last_fail = list(d["last_fail"])
+        rule.latest = list(d["latest"])
+        rule.snaps.clear()
+        for sn in d["snaps"]:
+            rule.snaps.append((sn["step"], {k: v.to(dev) for k, v in sn["weights"].items()}))
+        rule.known = {(p, s): a for p, s, a in d["known"]}
+        return d["step"], d["elapsed"]
 
 
 def _ints(v, n=None, low=None, high=None) -> bool:
@@ -551,32 +595,6 @@ def _check_loop_state(d: dict, trainer: Trainer, rule: LazyStopRule, P: int,
             raise ResumeError("its list of resumptions is damaged")
     except (KeyError, TypeError, AttributeError):
         raise ResumeError("its loop state is incomplete") from None
-
-
-def _restore_loop(d: dict, trainer: Trainer, hist: History, rule: LazyStopRule,
-                  active: list, status: list, since: list, max_steps: int
-                  ) -> tuple[int, float, list[int]]:
-    """Put a saved loop state back (in place), once :func:`_check_loop_state`
-    has accepted it; returns (update, seconds so far, earlier resumptions)."""
-    _check_loop_state(d, trainer, rule, hist.P, max_steps)
-    step, elapsed, loss, snaps = d["step"], d["elapsed"], d["loss"], d["snaps"]
-    vs, va, known = d["val_steps"], d["val_acc"], d["known"]
-    dev = trainer.model.device
-    active[:] = d["active"]
-    status[:] = d["status"]
-    since[:] = d["since"]
-    hist.loss = list(loss.unbind(0))
-    hist.val_steps = [list(v) for v in vs]
-    hist.val_acc = [list(v) for v in va]
-    for k in ("stop_step", "stop_acc", "end_step", "stall_step"):
-        setattr(hist, k, list(d[k]))
-    rule.last_fail = list(d["last_fail"])
-    rule.latest = list(d["latest"])
-    rule.snaps.clear()
-    for sn in snaps:
-        rule.snaps.append((sn["step"], {k: v.to(dev) for k, v in sn["weights"].items()}))
-    rule.known = {(p, s): a for p, s, a in known}
-    return step, elapsed, list(d["resumed_at"])
 
 
 def plural(unit: str) -> str:
