@@ -56,17 +56,17 @@ def main(argv=None) -> int:
         raise UserError(f"unknown input set {args.inputs!r}: choose large, small or sparse")
     V.integer(args.trials, "--trials", 1)
     V.integer(args.seed, "--seed", 0, 2 ** 32 - 1)
-    from rnn import plotting as P
-    P.use_backend(args.show)
-    from rnn.dynamics import cached_fixed_points, cached_psychometric, fit_pca, trajectories
-    from rnn.fixed_points import SolverConfig
+    from rnn import plotting as plots
+    plots.use_backend(args.show)
+    from rnn.analysis.dynamics import cached_fixed_points, cached_psychometric, fit_pca, trajectories
+    from rnn.analysis.fixed_points import SolverConfig
 
     directory = models_dir(args.models_dir)
     ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
     task = lm.task
     if not args.no_psychometric:
-        from rnn.dynamics import psychometric_bytes
+        from rnn.analysis.dynamics import psychometric_bytes
         from rnn.sizing import require
         require(psychometric_bytes(task, lm.model.hidden, args.trials),
                 f"the psychometric curve at --trials {args.trials}",
@@ -99,50 +99,50 @@ def main(argv=None) -> int:
         # every input set contains the zero input: its slow points
         z_sel = (fp.slow_context == k) & (np.abs(fp.slow_evidence) < 1e-12)
         slow_pc = pca.project(fp.slow_xstar[z_sel]) if z_sel.any() else np.zeros((0, 3))
-        norm = P.input_norm(fp.evidence[sel]) if sel.any() else P.input_norm(np.ones(1))
+        norm = plots.input_norm(fp.evidence[sel]) if sel.any() else plots.input_norm(np.ones(1))
 
         # 1. trajectories: early / middle / late
-        fig, axes = P.new_figure(3, 1, width=4.0, height=3.8, sharex=True, sharey=True)
+        fig, axes = plots.new_figure(3, 1, width=4.0, height=3.8, sharex=True, sharey=True)
         T = task.steps
         windows = [("early", 0, T // 3), ("middle", T // 3, 2 * T // 3), ("late", 2 * T // 3, T)]
         for ax, (lab, a, b) in zip(axes[0], windows):
             mask = (tr.steps > a) & (tr.steps <= b)
-            P.plot_trajectories(ax, pc[..., :2], tr.choice, mask,
+            plots.plot_trajectories(ax, pc[..., :2], tr.choice, mask,
                                 title=f"{lab} (steps {a}–{b})")
-            P.plot_fixed_points(ax, fp_pc, fp.evidence[sel], fp.is_stable[sel], norm,
+            plots.plot_fixed_points(ax, fp_pc, fp.evidence[sel], fp.is_stable[sel], norm,
                                 show_unstable=False)
-            P.plot_slow_points(ax, slow_pc)
-            P.label_pcs(ax, pca)
-        axes[0, 0].plot([], [], color=P.CHOICE_COLORS[1.0], label="choice +")
-        axes[0, 0].plot([], [], color=P.CHOICE_COLORS[-1.0], label="choice −")
+            plots.plot_slow_points(ax, slow_pc)
+            plots.label_pcs(ax, pca)
+        axes[0, 0].plot([], [], color=plots.CHOICE_COLORS[1.0], label="choice +")
+        axes[0, 0].plot([], [], color=plots.CHOICE_COLORS[-1.0], label="choice −")
         axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
-        P.add_input_colorbar(fig, axes[0], norm)
+        plots.add_input_colorbar(fig, axes[0], norm)
         fig.suptitle(f"{args.name}: trajectories and attractors ({args.inputs} inputs)"
                      f"{ctx_title}", fontsize=11)
-        written.append(P.save(fig, directory / f"{args.name}_{args.inputs}_trajectories"
+        written.append(plots.save(fig, directory / f"{args.name}_{args.inputs}_trajectories"
                                                f"{suffix(k)}.png", keep_open=args.show))
 
         # 2. attractors alone (PC1-PC2 and PC1-PC3)
-        fig, axes = P.new_figure(2, 1, width=4.2, height=3.8)
+        fig, axes = plots.new_figure(2, 1, width=4.2, height=3.8)
         for ax, (a, b) in zip(axes[0], [(0, 1), (0, 2)]):
-            P.plot_fixed_points(ax, fp_pc[:, [a, b]], fp.evidence[sel], fp.is_stable[sel], norm)
-            P.plot_slow_points(ax, slow_pc[:, [a, b]] if len(slow_pc) else slow_pc)
-            P.label_pcs(ax, pca, a, b)
+            plots.plot_fixed_points(ax, fp_pc[:, [a, b]], fp.evidence[sel], fp.is_stable[sel], norm)
+            plots.plot_slow_points(ax, slow_pc[:, [a, b]] if len(slow_pc) else slow_pc)
+            plots.label_pcs(ax, pca, a, b)
         axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
-        P.add_input_colorbar(fig, axes[0], norm)
+        plots.add_input_colorbar(fig, axes[0], norm)
         n_st = int(fp.is_stable[sel].sum())
         fig.suptitle(f"{args.name}: {n_st} stable / {int(sel.sum()) - n_st} unstable fixed "
                      f"points ({args.inputs} inputs){ctx_title}", fontsize=11)
-        written.append(P.save(fig, directory / f"{args.name}_{args.inputs}_attractors"
+        written.append(plots.save(fig, directory / f"{args.name}_{args.inputs}_attractors"
                                                f"{suffix(k)}.png", keep_open=args.show))
 
         # 3. PC1 against time, condition averages
         mean_pc1 = np.stack([pc[tr.evidence == e, :, 0].mean(0) for e in levels])
-        fig, axes = P.new_figure(1, 1, width=5.2, height=3.6)
-        P.plot_pc1_time(axes[0, 0], tr.steps, mean_pc1, levels, dt)
+        fig, axes = plots.new_figure(1, 1, width=5.2, height=3.6)
+        plots.plot_pc1_time(axes[0, 0], tr.steps, mean_pc1, levels, dt)
         axes[0, 0].set_title(f"{args.name}: PC1 over the trial (mean of 8 trials){ctx_title}",
                              fontsize=10)
-        written.append(P.save(fig, directory / f"{args.name}_pc1_time{suffix(k)}.png",
+        written.append(plots.save(fig, directory / f"{args.name}_pc1_time{suffix(k)}.png",
                               keep_open=args.show))
 
     if not args.no_psychometric:
@@ -155,9 +155,9 @@ def main(argv=None) -> int:
             written.append(str(psy_path))
         else:
             say(f"psychometric curve: reusing {psy_path} (--recompute recomputes)")
-        fig, axes = P.new_figure(1, 1, width=5.0, height=3.8)
-        P.plot_psychometric(axes[0, 0], psy, None if task.n_contexts > 1 else ["RDM"])
-        written.append(P.save(fig, directory / f"{args.name}_psychometric.png",
+        fig, axes = plots.new_figure(1, 1, width=5.0, height=3.8)
+        plots.plot_psychometric(axes[0, 0], psy, None if task.n_contexts > 1 else ["RDM"])
+        written.append(plots.save(fig, directory / f"{args.name}_psychometric.png",
                               keep_open=args.show))
         for k in range(task.n_contexts):
             mu0, s, lapse = psy.fit[k]

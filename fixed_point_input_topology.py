@@ -19,7 +19,7 @@ import numpy as np
 
 from rnn.analysis_args import add_bootstrap_arg
 from rnn.cli import Parser, add_output_args, finish, run_cli
-from rnn.groups import add_groups_argument
+from rnn.io.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 
 
@@ -38,13 +38,13 @@ def build_parser() -> Parser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn import plotting as P
-    P.use_backend(args.show)
+    from rnn import plotting as plots
+    plots.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
+    from rnn.analysis.compare import (TOPOLOGY_NEIGHBOURS, TOPOLOGY_POINTS, cluster_features,
                              compare_groups, fmt_score, load_group_models)
-    from rnn.groups import read_groups
+    from rnn.io.groups import read_groups
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -80,11 +80,11 @@ def main(argv=None) -> int:
     stats = cmp.stats
     interval = stats.interval() if args.bootstrap else None
 
-    fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)
-    P.plot_groups_embedding(axes[0, 0], clus.embedding, k_labels, k_names,
+    fig, axes = plots.new_figure(1, 1, width=5.4, height=4.6)
+    plots.plot_groups_embedding(axes[0, 0], clus.embedding, k_labels, k_names,
                             f"attractor input topology: MDS (silhouette "
                             f"{fmt_score(clus.silhouette)})")
-    written = [P.save(fig, directory / f"{stem}_topology_mds.png", keep_open=args.show)]
+    written = [plots.save(fig, directory / f"{stem}_topology_mds.png", keep_open=args.show)]
     npz = directory / f"{stem}_topology.npz"
     atomic_write(npz, lambda f: np.savez(f, descriptors=X, embedding=clus.embedding,
                                          names=np.array(k_names), labels=np.array(k_labels)))

@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     new = check_name(args.new_name or name)
     ensure_writable(directory, max(len(name), len(new)))
     from rnn.run import identity, record
-    from rnn.store import NameLock
+    from rnn.io.store import NameLock
     # the new name is this import's alone while it writes (another run of it is refused)
     with NameLock(directory, [new], what="import_model.py") as lock:
         read = _read_miconi if args.source == "miconi" else _read_original
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
 def _read_miconi(args, directory: Path, name: str, new: str):
     """(model, task, rule, source, the file checks name) of Miconi's NAME_win.txt
     and NAME_J.txt."""
-    from rnn.importers import import_miconi
+    from rnn.io.importers import import_miconi
     V.noise(args.variance, "-v/--variance")
     V.mean(args.mean, "-m/--mean")
     if args.N is not None:
@@ -118,7 +118,7 @@ def _read_miconi(args, directory: Path, name: str, new: str):
 def _read_original(args, directory: Path, name: str, new: str):
     """(model, task, rule, source, the file checks name) of the original code's
     NAME.pt and NAME.txt."""
-    from rnn.importers import (load_original_checkpoint, original_to_model,
+    from rnn.io.importers import (load_original_checkpoint, original_to_model,
                                read_original_hyperparams, task_for_inputs)
     src_pt, src_txt = directory / f"{name}.pt", directory / f"{name}.txt"
     ckpt = load_original_checkpoint(src_pt, trust=args.trust)

@@ -14,7 +14,7 @@ every worker must see (a shared file system on a cluster).  Rerunning is safe:
 finished seeds are found by the seed recorded in their JSON and never trained
 again; a job whose worker dies is run again elsewhere (Dask reschedules it)
 and, being seeded, gives the same networks.  After training, each [[compare]]
-of the grid is computed in this process (rnn.compare.compare_groups, the
+of the grid is computed in this process (rnn.analysis.compare.compare_groups, the
 analysis scripts' pipeline) on the networks that reached the stop rule.  Writes GRID_grid.json and
 GRID_grid.md (what ran where, how long) into the models folder.
 """
@@ -117,7 +117,9 @@ def tls_security(args):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn.grid import finished, interleave, jobs_for, read_grid, resumable, run_jobs
+    from rnn.grid.format import read_grid
+    from rnn.grid.jobs import finished, interleave, jobs_for, resumable
+    from rnn.grid.runner import run_jobs
     from rnn.resume import reached
     grid = read_grid(args.grid)
     for flag, v in (("--workers", args.workers), ("--threads", args.threads),
@@ -181,12 +183,12 @@ def main(argv=None) -> int:
 
 def compare(grid, folder: Path, quiet: bool) -> list[dict]:
     """Each [[compare]] of the grid on the networks that reached the stop rule,
-    in this process through rnn.compare.compare_groups (the distances cached in
+    in this process through rnn.analysis.compare.compare_groups (the distances cached in
     the grid's folder).  Each comparison's groups file is written beside them,
     for the analysis scripts' figures."""
-    from rnn.compare import compare_groups
-    from rnn.grid import finished
-    from rnn.groups import write_groups_file
+    from rnn.analysis.compare import compare_groups
+    from rnn.grid.jobs import finished
+    from rnn.io.groups import write_groups_file
     from rnn.io import load_model
     out = []
     for comp in grid.comparisons:
@@ -217,7 +219,8 @@ def compare(grid, folder: Path, quiet: bool) -> list[dict]:
 
 
 def write_summary(grid, folder: Path, records, failed, comparisons, wall) -> list[str]:
-    from rnn.grid import cell_dict, finished
+    from rnn.grid.format import cell_dict
+    from rnn.grid.jobs import finished
     cells = []
     for c in grid.cells:
         have = finished(folder, c)

@@ -32,14 +32,14 @@ import numpy as np
 from rnn.analysis_args import add_analysis_args, add_bootstrap_arg, options_from_args
 from rnn.errors import UserError
 from rnn.cli import Parser, add_output_args, finish, finite_float, run_cli
-from rnn.groups import add_groups_argument
+from rnn.io.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
-from rnn.metrics import METRICS
+from rnn.analysis.metrics import METRICS
 
 
 
 def build_parser() -> Parser:
-    from rnn.similarity import DSAOptions
+    from rnn.analysis.similarity import DSAOptions
     d = DSAOptions()
     p = Parser(prog="similarity_analysis.py",
                description="Distances between the networks of a groups file under several "
@@ -76,7 +76,7 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     opts = options_from_args(args)
-    from rnn.similarity import DSAOptions
+    from rnn.analysis.similarity import DSAOptions
     metrics = list(dict.fromkeys(args.metrics))
     bad = [m for m in metrics if m not in METRICS]
     if bad:
@@ -87,13 +87,13 @@ def main(argv=None) -> int:
         dsa = DSAOptions(args.dsa_delays, args.dsa_interval, args.dsa_rank, args.dsa_score)
     except ValueError as e:
         raise UserError(str(e)) from None
-    from rnn import plotting as P
-    P.use_backend(args.show)
+    from rnn import plotting as plots
+    plots.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import cluster_distances, compare_groups, fmt_score, load_group_models
-    from rnn.fixed_points import weights_hash
-    from rnn.groups import read_groups
+    from rnn.analysis.compare import cluster_distances, compare_groups, fmt_score, load_group_models
+    from rnn.analysis.fixed_points import weights_hash
+    from rnn.io.groups import read_groups
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -129,17 +129,17 @@ def main(argv=None) -> int:
 
     panels = len(metrics) + 1                    # an MDS per metric, then the silhouettes
     cols = min(3, panels)
-    fig, axes = P.new_figure(cols, -(-panels // cols), width=4.0, height=3.7)
+    fig, axes = plots.new_figure(cols, -(-panels // cols), width=4.0, height=3.7)
     flat = axes.ravel()
     for ax, row in zip(flat, rows):
-        P.plot_groups_embedding(ax, np.array(row["mds_embedding"]), labels, names,
+        plots.plot_groups_embedding(ax, np.array(row["mds_embedding"]), labels, names,
                                 f"{row['label']}: silhouette {fmt_score(row['silhouette'])}",
                                 annotate=False)
-    P.plot_metric_silhouettes(flat[len(rows)], rows)
+    plots.plot_metric_silhouettes(flat[len(rows)], rows)
     for ax in flat[panels:]:
         ax.set_visible(False)
     fig.tight_layout()
-    written.append(P.save(fig, directory / f"{stem}_similarity.png", keep_open=args.show))
+    written.append(plots.save(fig, directory / f"{stem}_similarity.png", keep_open=args.show))
     summary = {"groups_files": args.groups, "names": names, "labels": labels,
                "analysis": opts.to_dict(), "alpha": args.alpha,
                "dsa": None if "dsa" not in metrics else {**dsa.__dict__,

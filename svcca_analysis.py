@@ -24,7 +24,7 @@ import numpy as np
 
 from rnn.analysis_args import add_analysis_args, add_bootstrap_arg, options_from_args
 from rnn.cli import Parser, add_output_args, finish, run_cli
-from rnn.groups import add_groups_argument
+from rnn.io.groups import add_groups_argument
 from rnn.io import atomic_write, atomic_write_text, dumps_strict, ensure_writable, models_dir
 
 
@@ -45,14 +45,14 @@ def build_parser() -> Parser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     opts = options_from_args(args)
-    from rnn import plotting as P
-    P.use_backend(args.show)
+    from rnn import plotting as plots
+    plots.use_backend(args.show)
     from tqdm import tqdm
 
-    from rnn.compare import (cluster_distances, compare_groups, fmt_score, load_group_models,
+    from rnn.analysis.compare import (cluster_distances, compare_groups, fmt_score, load_group_models,
                              silhouette)
-    from rnn.fixed_points import weights_hash
-    from rnn.groups import read_groups
+    from rnn.analysis.fixed_points import weights_hash
+    from rnn.io.groups import read_groups
 
     directory = models_dir(args.models_dir)
     groups = read_groups(args.groups, directory)
@@ -95,15 +95,15 @@ def main(argv=None) -> int:
     # the original's convention: rows of the distance matrix used as feature vectors
     sil_rows = silhouette(D, labels, "euclidean")
 
-    fig, axes = P.new_figure(1, 1, width=6.2, height=5.4)
-    P.plot_distance_heatmap(axes[0, 0], D, labels, names, f"SVCCA distance ({stem})",
+    fig, axes = plots.new_figure(1, 1, width=6.2, height=5.4)
+    plots.plot_distance_heatmap(axes[0, 0], D, labels, names, f"SVCCA distance ({stem})",
                             "1 − mean canonical correlation")
-    written.append(P.save(fig, directory / f"{stem}_svcca_heatmap.png", keep_open=args.show))
-    fig, axes = P.new_figure(1, 1, width=5.4, height=4.6)
-    P.plot_groups_embedding(axes[0, 0], clus.embedding, labels, names,
+    written.append(plots.save(fig, directory / f"{stem}_svcca_heatmap.png", keep_open=args.show))
+    fig, axes = plots.new_figure(1, 1, width=5.4, height=4.6)
+    plots.plot_groups_embedding(axes[0, 0], clus.embedding, labels, names,
                             f"SVCCA geometry: MDS of distances (silhouette "
                             f"{fmt_score(clus.silhouette)})")
-    written.append(P.save(fig, directory / f"{stem}_svcca_mds.png", keep_open=args.show))
+    written.append(plots.save(fig, directory / f"{stem}_svcca_mds.png", keep_open=args.show))
     summary = {"groups_files": args.groups, "names": names, "labels": labels,
                "analysis": opts.to_dict(), "svd_dims": dims, "keep": opts.keep,
                "silhouette_precomputed": clus.silhouette,

@@ -36,11 +36,11 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     V.integer(args.rank, "--rank", 1)
     V.integer(args.seed, "--seed", 0, 2 ** 32 - 1)
-    from rnn import plotting as P
-    P.use_backend(args.show)
+    from rnn import plotting as plots
+    plots.use_backend(args.show)
     import tensortools as tt
 
-    from rnn.tca import activity_tensor
+    from rnn.analysis.tca import activity_tensor
     directory = models_dir(args.models_dir)
     ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"{args.name}: TCA rank {args.rank} (normalised error {res.obj:.3f}; "
                  f"{X.shape[2] // len(np.unique(evidence))} records)", fontsize=10)
-    png = P.save(fig, directory / f"{args.name}_tca_rank{args.rank}.png", keep_open=args.show)
+    png = plots.save(fig, directory / f"{args.name}_tca_rank{args.rank}.png", keep_open=args.show)
     npz = directory / f"{args.name}_tca_rank{args.rank}.npz"
     atomic_write(npz, lambda f: np.savez(f, neuron=U[0], time=U[1], trial=U[2],
                                          trial_update=updates, trial_evidence=evidence,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a rate RNN on a decision task with one of the learning rules of rnn/rules.py.
+"""Train a rate RNN on a decision task with one of the learning rules of rnn/rules/__init__.py.
 
     python train_models.py bptt_name -v 0.5 --N 2      # CDI task, BPTT
     python train_models.py ga_name   -v 0.5 --N 2      # CDI task, genetic algorithm
@@ -34,7 +34,7 @@ from rnn.protocol import SWITCHES, X0_SCALE, Protocol
 from rnn.rules import (RULES, check_hidden, get, prefix_list, prefix_summary, rule_from_name,
                        rules_help)
 from rnn.run import identity, record
-from rnn.store import NameLock, SaveError, status_on_disk
+from rnn.io.store import NameLock, SaveError, status_on_disk
 from rnn.training import FINISHED, FitResult, StopConfig, ValidationSet, fit, plural
 from tasks import DEFAULT_MEAN, parse
 
@@ -88,6 +88,9 @@ def build_parser() -> Parser:
     task.add_argument("--N", type=int, default=None, metavar="K",
                       help="N-CDI task with K contexts (2K inputs); --N 2 is the CDI task")
     task.add_argument("--rdm", action="store_true", help="RDM task (one input)")
+    task.add_argument("--task", default=None, metavar="NAME",
+                      help="any task of the task table by name (tasks/table.py: rdm, cdi, "
+                           "ncdiK, or a family with --N)")
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
                         "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian)")
@@ -175,9 +178,11 @@ def build_parser() -> Parser:
 
 
 def validate_args(args) -> tuple[str, object]:
-    if args.rdm and args.N is not None:
+    if args.task is not None and args.rdm:
+        raise UserError("give one task only: either --task NAME or --rdm, not both")
+    if args.task is None and args.rdm and args.N is not None:
         raise UserError("give one task only: either --rdm or --N K, not both")
-    if not args.rdm and args.N is None:
+    if args.task is None and not args.rdm and args.N is None:
         raise UserError("no task given: add --rdm (RDM task) or --N K (N-CDI; --N 2 is CDI)")
     if args.N is not None:
         V.contexts(args.N, "--N")
@@ -216,8 +221,8 @@ def validate_args(args) -> tuple[str, object]:
         check_hidden(rule, args.hidden)
     except UserError as e:
         raise UserError(f"--{e}") from None
-    task = parse("rdm" if args.rdm else "ncdi", args.N, what="the task").make(args.variance,
-                                                                              args.mean)
+    name = args.task if args.task is not None else ("rdm" if args.rdm else "ncdi")
+    task = parse(name, args.N, what="the task").make(args.variance, args.mean)
     return rule, task
 
 
@@ -291,13 +296,13 @@ def train_batch(args, rule, rs, task, cfg, stop, protocol, device, activation,
                 names: list[str], seeds: list[int], members: list[int],
                 first_seed: int, directory: Path, quiet: bool, lock):
     """Train and save one batch of networks (``members``: their indices in the
-    whole --count run) under ``lock`` (an :class:`rnn.store.NameLock` holding
+    whole --count run) under ``lock`` (an :class:`rnn.io.store.NameLock` holding
     their names); returns (FitResult, trainer, files written)."""
     from rnn import resume as rsm
     trainer = rs.make(cfg, task, seeds, device, activation, protocol)
     recorder = None
     if args.record_activity:
-        from rnn.tca import ActivityRecorder
+        from rnn.analysis.tca import ActivityRecorder
         recorder = ActivityRecorder(task, seeds, trainer.model.hidden, device,
                                     every=args.record_every)
     val = ValidationSet.make(task, seeds, trainer.model.hidden, device, protocol)
@@ -425,7 +430,7 @@ def _save_or_rescue(save, directory: Path, names: list[str], lock) -> list[Path]
     reason (a full disk makes torch.save raise a RuntimeError), the whole batch
     into a fresh rescue folder, and a one-line error that names it: a trained
     network is never lost to a failed write."""
-    from rnn.store import rescue_folder
+    from rnn.io.store import rescue_folder
     try:
         return save(directory, lock)
     except SaveError as e:
@@ -539,7 +544,7 @@ def _train(args, rule, rs, task, directory: Path, names: list[str], own: list[st
         if any(st == "interrupted" for st in res.status):
             break
     if args.count > 1:
-        from rnn.groups import write_groups_file
+        from rnn.io.groups import write_groups_file
         done = set(nm for nm, _, _ in outcomes) | {n for n in listed
                                                     if _all_finished(directory, [n])}
         written.append(write_groups_file(directory / f"{args.name}.txt",

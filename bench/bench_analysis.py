@@ -26,8 +26,8 @@ import torch
 
 from bench.common import ROOT, machine
 from rnn.cli import Parser
-from rnn.fixed_points import SolverConfig, find_fixed_points
-from rnn.groups import read_groups
+from rnn.analysis.fixed_points import SolverConfig, find_fixed_points
+from rnn.io.groups import read_groups
 from rnn.io import load_model, models_dir, save_model
 
 

@@ -57,9 +57,9 @@ def timed(fn, device: str, repeat: int) -> float:
 def gradient_fn(rule: str, trainer):
     """(model, inputs, x0, targets) -> tensors: the rule's gradient computation."""
     if rule == "bptt":
-        from rnn.bptt import loss_and_grad
+        from rnn.rules.bptt import loss_and_grad
         return lambda m, u, x0, y: loss_and_grad(m, u, x0, y)
-    from rnn.eprop import loss_and_updates
+    from rnn.rules.eprop import loss_and_updates
     return lambda m, u, x0, y: loss_and_updates(m, u, x0, y, trainer.feedback(m, None))
 
 

@@ -24,13 +24,13 @@ import torch
 from bench.common import ROOT, machine
 from rnn.cli import Parser
 from rnn.io import load_model
-from rnn.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
-from rnn.svcca import SVCCAOptions, directions_kept
+from rnn.analysis.similarity import DSAOptions, dsa_distance, dsa_operator, pair_distances, represent
+from rnn.analysis.svcca import SVCCAOptions, directions_kept
 
 
 def reduce_routes(models, task, k: int = 10) -> list[tuple[str, float, float]]:
     """SVCCA's reduction of ``k`` networks' activity through the Gram matrix
-    (rnn.similarity.represent, SVCCA's k directions) and through LAPACK's SVD of the wide matrix (the
+    (rnn.analysis.similarity.represent, SVCCA's k directions) and through LAPACK's SVD of the wide matrix (the
     route it replaced), under the tool's and the original's analysis:
     (what, seconds Gram route, seconds SVD route) per analysis."""
     out = []
@@ -119,7 +119,7 @@ def main() -> int:
     print(f"\n| {n} networks, {pairs} pairs | seconds | vs baseline |\n|---|---|---|")
     for what, sec in rows:
         print(f"| {what} | {sec:.2f} | {sec / t_base:.2f}x |")
-    print("\n| reduction | Gram route (rnn.similarity.represent), s | full SVD, s | SVD / Gram |"
+    print("\n| reduction | Gram route (rnn.analysis.similarity.represent), s | full SVD, s | SVD / Gram |"
           "\n|---|---|---|---|")
     for what, t_gram, t_svd in reduce_routes(models, task):
         print(f"| {what} | {t_gram:.2f} | {t_svd:.2f} | {t_svd / t_gram:.1f}x |")

@@ -30,7 +30,9 @@ from pathlib import Path
 
 from bench.common import ROOT, machine
 from rnn.cli import Parser, add_device_arg, resolve_device
-from rnn.grid import Cell, finished, jobs_for, run_jobs
+from rnn.grid.format import Cell
+from rnn.grid.jobs import finished, jobs_for
+from rnn.grid.runner import run_jobs
 from rnn.rules import RULES
 
 TASKS = ("rdm", "cdi")

@@ -5,7 +5,7 @@
     python experiments/gradient_alignment.py --tasks cdi --rules rflo --batches 1
 
 e-prop and RFLO replace the gradient of the loss with respect to W_rec by a
-rank-one estimate f vᵀ (rnn/eprop.py: f the feedback vector, the readout
+rank-one estimate f vᵀ (rnn/rules/eprop.py: f the feedback vector, the readout
 W_out for e-prop, a fixed random B for RFLO; v the trial-averaged error times
 the presynaptic eligibility trace).  For every network of the reproduction
 experiment trained by those rules (``models/x{task}-{rule}-v050_s*``), at its
@@ -14,7 +14,7 @@ weights, on fresh 500-trial batches of its task (PROBE stream, seed of the
 network), this measures:
 
 * ``cos``: the cosine between the rule's estimate Ĝ and the exact gradient G
-  of W_rec (BPTT's, rnn/bptt.py), flattened -- 1 means the rule follows the
+  of W_rec (BPTT's, rnn/rules/bptt.py), flattened -- 1 means the rule follows the
   gradient, 0 means its steps are orthogonal to it;
 * ``rank-1 share``: σ₁² / Σσ² of G, the largest fraction of the exact
   gradient any rank-one update could capture (its best rank-one
@@ -53,7 +53,7 @@ from rnn.training import FINISHED
 
 def networks(directory: Path, task: str, rule: str, variance: str) -> list[str]:
     """Names of the finished networks of one cell of the reproduction experiment."""
-    from rnn.store import records
+    from rnn.io.store import records
     found = records(directory, f"x{task}-{rule}-v{variance}")
     return sorted(m["name"] for ms in found.values() for m in ms
                   if m.get("status") in FINISHED and isinstance(m.get("name"), str))
@@ -74,8 +74,8 @@ def rank_one_share(G: torch.Tensor) -> float:
 def measure(model, task, feedback: torch.Tensor, seed: int, batches: int, trials: int,
             protocol: Protocol = CLEAN) -> dict:
     """Mean over ``batches`` of the figures of one network (module docstring)."""
-    from rnn.bptt import loss_and_grad
-    from rnn.eprop import loss_and_updates
+    from rnn.rules.bptt import loss_and_grad
+    from rnn.rules.eprop import loss_and_updates
     rng = Streams([seed], PROBE)
     cos, share, loss, left, right = [], [], [], [], []
     for _ in range(batches):

@@ -52,12 +52,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn.census import summarise
+from rnn.analysis.census import summarise
 from rnn.errors import UserError
 from rnn.cli import Parser, run_cli
-from rnn.metrics import LABEL as SIMILARITY_LABEL
-from rnn.metrics import METRICS as SIMILARITY
-from rnn.metrics import TOPOLOGY
+from rnn.analysis.metrics import LABEL as SIMILARITY_LABEL
+from rnn.analysis.metrics import METRICS as SIMILARITY
+from rnn.analysis.metrics import TOPOLOGY
 from tasks.table import TaskName, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ def task_of(cell) -> tuple[str, int | None]:
 
 def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[ClaimComparison]:
     """Every noise and rule comparison the grids' cells allow."""
-    from rnn.grid import finished
+    from rnn.grid.jobs import finished
     cells = {}
     for grid in grids:
         folder = grid.folder(models_dir)
@@ -206,7 +206,7 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
 
 def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
     """The protocol experiment's finished networks of one rule in a cell folder."""
-    from rnn.store import records
+    from rnn.io.store import records
     from rnn.training import FINISHED
     out = {seed: [m for m in ms if m.get("status") in FINISHED]
            for seed, ms in records(folder, rule).items()}
@@ -219,7 +219,7 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int, keep: dict | None = Non
           name: str = "") -> dict:
     """Silhouette, interval, p (plain and balanced) and the mean distances;
     the bootstrap silhouettes go into keep[name] when keep is given."""
-    from rnn.compare import silhouette_stats, within_between
+    from rnn.analysis.compare import silhouette_stats, within_between
     index = [sorted(set(labels)).index(lab) for lab in labels]
     s = silhouette_stats(D, index, n_boot, n_boot)
     if keep is not None and s.boots is not None:
@@ -232,10 +232,10 @@ def stats(D: np.ndarray, labels: list[str], n_boot: int, keep: dict | None = Non
 
 def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: Path,
             log, quiet: bool = True) -> dict:
-    from rnn.fixed_points import weights_hash
+    from rnn.analysis.fixed_points import weights_hash
     from rnn.io import load_model
-    from rnn.compare import compare_groups
-    from rnn.svcca import SVCCAOptions
+    from rnn.analysis.compare import compare_groups
+    from rnn.analysis.svcca import SVCCAOptions
     training, models, labels, updates = {}, [], [], []
     for label, found in comp.groups.items():
         st = [m["status"] for _, m in found]
@@ -297,9 +297,9 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
 
 def attractor_census(models) -> tuple[list, list]:
     """Each network's census and stable points per input under the 'small'
-    inputs (rnn/census.py), from the fixed points cached beside it."""
-    from rnn.census import census, stable_per_input
-    from rnn.dynamics import cached_fixed_points
+    inputs (rnn/analysis/census.py), from the fixed points cached beside it."""
+    from rnn.analysis.census import census, stable_per_input
+    from rnn.analysis.dynamics import cached_fixed_points
     cs, spi = [], []
     for lm in models:
         fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
@@ -315,8 +315,8 @@ def matched_silhouettes(topo, cs: list, spi: list, labels: list[str], n_boot: in
     points alone; the stable points per input), and the topology silhouette
     within the networks of one kind (monostable, bistable: every input alike),
     where at least two groups have two such networks."""
-    from rnn.census import KINDS
-    from rnn.compare import euclidean_distances
+    from rnn.analysis.census import KINDS
+    from rnn.analysis.compare import euclidean_distances
     out = {"count": stats(euclidean_distances(np.array([[c.points] for c in cs], float)),
                           labels, n_boot),
            "stable_per_input": stats(euclidean_distances(np.stack(spi)), labels, n_boot)}
@@ -347,10 +347,10 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
     of the topology and of the fixed-point count; whether each network retraced
     its twin (loss histories over the twin's updates)."""
     import dataclasses
-    from rnn.census import census
-    from rnn.compare import euclidean_distances, topology_descriptor
-    from rnn.dynamics import cached_fixed_points
-    from rnn.grid import finished
+    from rnn.analysis.census import census
+    from rnn.analysis.compare import euclidean_distances, topology_descriptor
+    from rnn.analysis.dynamics import cached_fixed_points
+    from rnn.grid.jobs import finished
     from rnn.io import load_model
     from train_models import snapshot_names
     folder = grid.folder(models_dir)
@@ -733,7 +733,7 @@ def series_match_sentence(match: dict) -> str:
 # ---- the reference's rule rows -----------------------------------------------
 
 def reference_rows(n_boot: int) -> dict:
-    from rnn import reference
+    from rnn.analysis import reference
     if not reference.available():
         return {}
     out = {}
@@ -1040,13 +1040,13 @@ def plot_census(comps, out: Path) -> list[str]:
     protocol) and for GA at -v 0.5, the mean share of bistable static inputs,
     the median count of fixed points per static input ('small' set: 21 per
     context) and the median training length."""
-    from rnn import plotting as P
+    from rnn import plotting as plots
     rows = [c for c in comps if c.protocol == "original" and not c.source
             and c.result.get("census")]
     if not rows:
         return []
-    P.use_backend(False)
-    fig, axes = P.new_figure(3, 1, width=4.4, height=3.8)
+    plots.use_backend(False)
+    fig, axes = plots.new_figure(3, 1, width=4.4, height=3.8)
     series: dict = {}
     for c in rows:
         for lab, x in c.result["census"].items():
@@ -1076,14 +1076,14 @@ def plot_census(comps, out: Path) -> list[str]:
     axes[0][2].set_yscale("log")
     axes[0][0].set_ylim(-0.05, 1.05)
     axes[0][0].legend(fontsize=7)
-    return [P.save(fig, out / "paper_attractors.png")]
+    return [plots.save(fig, out / "paper_attractors.png")]
 
 
 def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
-    from rnn import plotting as P
-    P.use_backend(False)
+    from rnn import plotting as plots
+    plots.use_backend(False)
     written = []
-    fig, axes = P.new_figure(2, 1, width=5.2, height=4.0)
+    fig, axes = plots.new_figure(2, 1, width=5.2, height=4.0)
     for ax, metric in zip(axes[0], ("topology", "svcca_original")):
         for protocol, marker, dx in (("original", "o", 0.0), ("clean", "s", 0.15)):
             rows = [c for c in comps if c.kind == "noise" and c.protocol == protocol
@@ -1108,8 +1108,8 @@ def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
         ax.set_ylabel("silhouette, noise level as label")
         ax.set_title(LABEL[metric] + " by input noise")
         ax.legend(fontsize=7)
-    written.append(P.save(fig, out / "paper_noise.png"))
-    fig, axes = P.new_figure(2, 1, width=5.2, height=4.0)
+    written.append(plots.save(fig, out / "paper_noise.png"))
+    fig, axes = plots.new_figure(2, 1, width=5.2, height=4.0)
     for ax, metric in zip(axes[0], ("topology", "svcca_original")):
         rows = [c for c in comps if c.kind == "rule" and c.protocol == "original"
                 and c.result.get("metrics", {}).get(metric)]
@@ -1129,7 +1129,7 @@ def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
         ax.set_title(LABEL[metric] + ": BPTT vs GA")
         if ax.get_legend_handles_labels()[0]:        # nothing to label where nothing is drawn
             ax.legend(fontsize=7)
-    written.append(P.save(fig, out / "paper_rules.png"))
+    written.append(plots.save(fig, out / "paper_rules.png"))
     return written
 
 
@@ -1148,7 +1148,7 @@ def _errorbars(ax, x, rows, marker, label):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from rnn.grid import read_grid
+    from rnn.grid.format import read_grid
     if args.bootstrap < 1:
         raise UserError(f"--bootstrap must be at least 1, got {args.bootstrap}")
     bad = [m for m in args.metrics if m not in METRICS]

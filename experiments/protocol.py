@@ -46,9 +46,10 @@ GPU_CHUNK = 25           # on a GPU a whole cell is one batch (per network ~86 M
 def train(cell: ProtocolCell, rule: str, device: str, log, chunk: int | None = None,
           quiet: bool = False, pool=None) -> float:
     """Train the missing networks of a cell through the grid runner (an
-    embedded Dask cluster, one job at a time: ``pool``, a rnn.grid.Pool of
+    embedded Dask cluster, one job at a time: ``pool``, a rnn.grid.runner.Pool of
     one worker, shared by the cells of a run); returns the seconds spent."""
-    from rnn.grid import jobs_for, run_jobs
+    from rnn.grid.jobs import jobs_for
+    from rnn.grid.runner import run_jobs
     say = (lambda *a, **k: None) if quiet else print
     folder = cell.folder()
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     say = (lambda *a, **k: None) if args.quiet else print
     if not args.only_analyse:
-        from rnn.grid import Pool
+        from rnn.grid.runner import Pool
         dev = args.device if args.device != "auto" else ("cuda" if _cuda() else "cpu")
         with open(out / "protocol_log.txt", "a") as log, Pool(workers=1, device=dev) as pool:
             for name in args.cells:

@@ -14,16 +14,16 @@ import numpy as np
 import torch
 
 from experiments.protocol_cells import ProtocolCell, networks
-from rnn.compare import (batched_silhouette, paired_silhouette_difference, silhouette_stats,
+from rnn.analysis.compare import (batched_silhouette, paired_silhouette_difference, silhouette_stats,
                          within_between)
-from rnn.fixed_points import weights_hash
+from rnn.analysis.fixed_points import weights_hash
 from rnn.io import load_model
-from rnn.reference import REFERENCE, rule_block
-from rnn.metrics import METRICS
-from rnn.metrics import label as metric_label
+from rnn.analysis.reference import REFERENCE, rule_block
+from rnn.analysis.metrics import METRICS
+from rnn.analysis.metrics import label as metric_label
 from rnn.rules import REGISTRY
-from rnn.similarity import network_distances
-from rnn.svcca import SVCCAOptions
+from rnn.analysis.similarity import network_distances
+from rnn.analysis.svcca import SVCCAOptions
 from rnn.training import ValidationSet
 
 ANALYSES = {"original": SVCCAOptions.original(), "tool": SVCCAOptions()}

@@ -87,8 +87,8 @@ def reusable(meta: dict) -> bool:
 
 
 def metas(folder: Path, rule: str) -> dict[int, list[dict]]:
-    """Every network record of ``rule`` in ``folder``, by seed (rnn.store.records)."""
-    from rnn.store import records
+    """Every network record of ``rule`` in ``folder``, by seed (rnn.io.store.records)."""
+    from rnn.io.store import records
     out = {seed: [m for m in ms if m.get("rule") == rule]
            for seed, ms in records(folder, rule).items()}
     return {seed: ms for seed, ms in out.items() if ms}
@@ -115,7 +115,7 @@ def networks(cell: ProtocolCell, rule: str) -> list[tuple[Path, dict]]:
 def grid_cell(cell: ProtocolCell, rule: str, chunk: int | None = None):
     """The cell and rule as a grid-runner cell (rnn.grid): its jobs are named
     RULE_sSEED in the cell's folder, as the networks kept here are."""
-    from rnn.grid import Cell as GridCell
+    from rnn.grid.format import Cell as GridCell
     flags = list(cell.flags)
     switches = {}
     for s in ("shared_x0", "lenient_stop", "original_budgets"):

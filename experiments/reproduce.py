@@ -30,10 +30,12 @@ import torch
 
 from rnn.errors import UserError
 from rnn.cli import Parser, add_device_arg, finite_float, run_cli
-from rnn.grid import Cell, finished, jobs_for, run_jobs
-from rnn.groups import write_groups_file
+from rnn.grid.format import Cell
+from rnn.grid.jobs import finished, jobs_for
+from rnn.grid.runner import run_jobs
+from rnn.io.groups import write_groups_file
 from rnn.io import ensure_writable, models_dir
-from rnn.metrics import METRICS
+from rnn.analysis.metrics import METRICS
 from rnn.rules import REGISTRY, RULES
 
 ROOT = Path(__file__).resolve().parents[1]

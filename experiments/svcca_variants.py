@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from rnn.cli import MODELS_DIR_HELP, Parser
-from rnn.compare import load_group_models, silhouette, within_between
-from rnn.groups import read_groups
+from rnn.analysis.compare import load_group_models, silhouette, within_between
+from rnn.io.groups import read_groups
 from rnn.io import models_dir
-from rnn.similarity import pair_distances, represent
-from rnn.svcca import SVCCAOptions, network_activity
+from rnn.analysis.similarity import pair_distances, represent
+from rnn.analysis.svcca import SVCCAOptions, network_activity
 
 # name: (description, activity options, reduction options, steps left out at the start)
 VARIANTS = {

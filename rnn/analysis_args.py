@@ -41,7 +41,7 @@ def add_bootstrap_arg(p) -> None:
 
 def options_from_args(args):
     """The SVCCAOptions the flags ask for."""
-    from rnn.svcca import SVCCAOptions
+    from rnn.analysis.svcca import SVCCAOptions
     if not (0 < args.keep <= 1):
         raise UserError(f"--keep must be in (0, 1], got {args.keep}")
     if not 0 <= args.probe_seed < 2**62:

@@ -122,7 +122,7 @@ def save(net: Network, directory: str | Path, force: bool = False) -> list[Path]
     check_name(net.name)
     d = ensure_writable(Path(directory), len(net.name), what="the folder",
                         hint="(give another directory)")
-    from rnn.store import NameLock
+    from rnn.io.store import NameLock
     with NameLock(d, [net.name], what="rnn.api.save") as lock:
         existing = [f for f in (d / f"{net.name}.pt", d / f"{net.name}.json") if f.exists()]
         if existing and not force:
@@ -153,8 +153,8 @@ def load(name: str, models_dir: str | Path | None = None) -> Network:
 
 def fixed_points(net: Network, inputs: str = "small"):
     """Fixed points under the static input set 'large', 'small' or 'sparse'
-    (rnn.fixed_points.FixedPoints: xstar, stable, input values, residuals)."""
-    from rnn.fixed_points import find_fixed_points
+    (rnn.analysis.fixed_points.FixedPoints: xstar, stable, input values, residuals)."""
+    from rnn.analysis.fixed_points import find_fixed_points
     if not isinstance(net, Network):
         raise UserError(f"fixed_points takes an api.Network, got {type(net).__name__}")
     _finite(net)
@@ -171,17 +171,17 @@ class Comparison:
     distances: np.ndarray          # [n, n]
     labels: list[str]              # the group of each network
     names: list[str]
-    stats: object                  # rnn.compare.SilhouetteStats (silhouette, ci, p)
+    stats: object                  # rnn.analysis.compare.SilhouetteStats (silhouette, ci, p)
 
 
 def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int = 2000,
             seed: int = 0) -> Comparison:
     """Distances between every pair of networks under ``metric`` ('topology', the
-    attractor input topology, or any metric of rnn.metrics.REGISTRY) and the silhouette of
+    attractor input topology, or any metric of rnn.analysis.metrics.REGISTRY) and the silhouette of
     the groups with its 95% bootstrap interval and permutation p."""
-    from rnn.compare import compare_groups
-    from rnn.fixed_points import weights_hash
-    from rnn.metrics import REGISTRY
+    from rnn.analysis.compare import compare_groups
+    from rnn.analysis.fixed_points import weights_hash
+    from rnn.analysis.metrics import REGISTRY
     if not isinstance(groups, dict) or len(groups) < 2:
         raise UserError("compare needs a dict of at least two groups: {label: [networks]}")
     groups = {str(lab): _networks(g, f"group {lab!r}") for lab, g in groups.items()}
@@ -208,14 +208,14 @@ def compare(groups: dict[str, list[Network]], metric: str = "svcca", n_boot: int
 def plot(cmp: Comparison, path: str | Path | None = None):
     """The networks' metric MDS coloured by group, the silhouette in the title;
     saved to ``path`` when given.  Returns the figure."""
-    from rnn import plotting as P
-    from rnn.compare import cluster_distances
+    from rnn import plotting as plots
+    from rnn.analysis.compare import cluster_distances
     emb = cluster_distances(cmp.distances, cmp.labels).embedding
-    fig, ax = P.new_figure()
-    P.plot_groups_embedding(ax[0, 0], emb, cmp.labels, cmp.names,
+    fig, ax = plots.new_figure()
+    plots.plot_groups_embedding(ax[0, 0], emb, cmp.labels, cmp.names,
                             f"{cmp.metric}: silhouette {cmp.stats.fmt()}")
     if path is not None:
-        P.save(fig, path, keep_open=True)
+        plots.save(fig, path, keep_open=True)
     return fig
 
 

@@ -90,7 +90,7 @@ def plot_psychometric(ax, psy, context_labels=None):
         lab = context_labels[k] if context_labels else f"context {k}"
         ax.plot(psy.levels, psy.fraction[k], "o", color=colors(k), ms=4, label=lab)
         if np.all(np.isfinite(psy.fit[k])):
-            from rnn.dynamics import sigmoid
+            from rnn.analysis.dynamics import sigmoid
             ax.plot(fine, sigmoid(fine, *psy.fit[k]), color=colors(k), lw=1.3)
     ax.axhline(0.5, color="0.8", lw=0.8, zorder=0)
     ax.axvline(0.0, color="0.8", lw=0.8, zorder=0)

@@ -198,13 +198,14 @@ def fingerprint(**facts) -> str:
                       allow_nan=True)
 
 
-def save(path: Path, fp: str, loop: dict, trainer, segments: list[dict] | None = None) -> None:
+def save(path: Path, fingerprint: str, loop: dict, trainer,
+         segments: list[dict] | None = None) -> None:
     """Write the checkpoint atomically (a partial file never replaces a good one).
     ``segments``: where each part of the run so far ran (see :func:`segment`)."""
     import torch
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": FORMAT, "fingerprint": fp, "loop": loop,
+    torch.save({"format": FORMAT, "fingerprint": fingerprint, "loop": loop,
                 "trainer": object_state(trainer), "segments": list(segments or [])}, tmp)
     os.replace(tmp, path)
 
@@ -217,8 +218,8 @@ def segment(from_update: int, cpu: str, platform: str) -> dict:
     return {"from_update": int(from_update), "cpu": str(cpu), "platform": str(platform)}
 
 
-def load(path: Path, fp: str) -> dict:
-    """The checkpoint at ``path`` if it belongs to the run ``fp``; raises
+def load(path: Path, fingerprint: str) -> dict:
+    """The checkpoint at ``path`` if it belongs to the run ``fingerprint``; raises
     ResumeError (why, one line) otherwise."""
     import torch
 
@@ -233,8 +234,9 @@ def load(path: Path, fp: str) -> dict:
             d.get("fingerprint"), str) or not isinstance(d.get("loop"), dict) \
             or not isinstance(d.get("trainer"), dict):
         raise ResumeError("is not a checkpoint of this tool's format")
-    if d["fingerprint"] != fp:
-        raise ResumeError("belongs to another run (" + _difference(d["fingerprint"], fp) + ")")
+    if d["fingerprint"] != fingerprint:
+        raise ResumeError("belongs to another run ("
+                          + _difference(d["fingerprint"], fingerprint) + ")")
     segs = d.get("segments", [])
     if not (isinstance(segs, list) and all(
             isinstance(g, dict) and set(g) == {"from_update", "cpu", "platform"}
@@ -285,8 +287,8 @@ def job_of(path: Path) -> tuple[list[int], list[str]] | None:
         return None
     try:
         d = torch.load(Path(path), map_location="cpu", weights_only=True)
-        fp = json.loads(d["fingerprint"])
-        seeds, names = fp["seeds"], fp["names"]
+        run = json.loads(d["fingerprint"])
+        seeds, names = run["seeds"], run["names"]
     except Exception:                             # noqa: BLE001 (unusable: no job)
         return None
     if (isinstance(seeds, list) and seeds and all(isinstance(s, int) for s in seeds)

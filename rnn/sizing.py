@@ -4,7 +4,7 @@
 device's free memory at once, it trains them in consecutive batches (a network
 is the same in any batch: its random streams are its own).  The memory of one
 more network in an update is each rule's ``memory`` in its record
-(rnn/rules.py): floats (float32) per extra network, fitted to the peak memory
+(rnn/rules/__init__.py): floats (float32) per extra network, fitted to the peak memory
 bench/bench_memory.py measured per extra network on the CDI task at 50 units
 (CPU, peak RSS; P = 1 against P = 4), plus the network's validation set
 (2000 trials' inputs and initial states), which the stop rule holds.

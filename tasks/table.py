@@ -29,7 +29,8 @@ class TaskRecord:
     title: str                   # for people: RDM | N-CDI
     has_contexts: bool           # needs N, its number of contexts
     make: Callable[..., DecisionTask]     # (N, noise, mean, steps) -> the task
-    flags: Callable[[int | None], list[str]]  # train_models.py's flags for it
+    # train_models.py's flags for it (default: --task FAMILY, and --N N)
+    flags: Callable[[int | None], list[str]] | None = None
 
 
 TABLE: dict[str, TaskRecord] = {
@@ -71,7 +72,9 @@ class TaskName:
         return 0 if self.N is None else self.N
 
     def flags(self) -> list[str]:
-        return self.record.flags(self.N)
+        if self.record.flags is not None:
+            return self.record.flags(self.N)
+        return ["--task", self.family] + ([] if self.N is None else ["--N", str(self.N)])
 
     def make(self, noise: float = 0.5, mean: float = DEFAULT_MEAN,
              steps: int = TRIAL_STEPS) -> DecisionTask:

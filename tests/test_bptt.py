@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from helpers import autograd_loss_and_grads
-from rnn.bptt import BatchedAdam, BPTTConfig, BPTTTrainer, loss_and_grad
+from rnn.rules.bptt import BatchedAdam, BPTTConfig, BPTTTrainer, loss_and_grad
 from rnn.model import RateRNN
 from rnn.rng import Streams
 from rnn.training import ValidationSet, fit

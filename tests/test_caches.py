@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn.dynamics import cached_fixed_points, cached_psychometric
+from rnn.analysis.dynamics import cached_fixed_points, cached_psychometric
 from rnn.io import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,10 +1,10 @@
-"""rnn/census.py: the classes of static inputs by their fixed points, on
+"""rnn/analysis/census.py: the classes of static inputs by their fixed points, on
 networks whose fixed points are known in closed form."""
 import numpy as np
 import pytest
 
-from rnn.census import census, input_classes, stable_per_input, summarise
-from rnn.fixed_points import SolverConfig, find_fixed_points
+from rnn.analysis.census import census, input_classes, stable_per_input, summarise
+from rnn.analysis.fixed_points import SolverConfig, find_fixed_points
 from test_fixed_points import net
 
 import torch

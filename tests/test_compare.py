@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from helpers import run_script
-from rnn.compare import topology_descriptor
+from rnn.analysis.compare import topology_descriptor
 from rnn.errors import UserError
-from rnn.fixed_points import FixedPoints
-from rnn.groups import read_groups
+from rnn.analysis.fixed_points import FixedPoints
+from rnn.io.groups import read_groups
 from rnn.io import save_model
 from rnn.model import RateRNN
 from rnn.rng import Streams

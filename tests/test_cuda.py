@@ -38,9 +38,9 @@ def test_each_rule_trains_on_cuda_like_on_the_cpu(rule):
 
 
 def test_fixed_points_and_svcca_of_a_cuda_trained_network():
-    from rnn.fixed_points import SolverConfig, find_fixed_points
-    from rnn.similarity import pair_distances, represent
-    from rnn.svcca import SVCCAOptions
+    from rnn.analysis.fixed_points import SolverConfig, find_fixed_points
+    from rnn.analysis.similarity import pair_distances, represent
+    from rnn.analysis.svcca import SVCCAOptions
     tr = trainer("bptt", "cuda", seeds=(5,))
     for _ in range(3):
         tr.step(torch.arange(1, device="cuda"))

@@ -1,15 +1,15 @@
-"""e-prop and RFLO: tests that would catch a wrong rule (derivation in rnn/eprop.py)."""
+"""e-prop and RFLO: tests that would catch a wrong rule (derivation in rnn/rules/eprop.py)."""
 import json
 
 import pytest
 import torch
 
 from helpers import autograd_loss_and_grads, run_script
-from rnn.eprop import EpropConfig, EpropTrainer, loss_and_updates, traces
+from rnn.rules.eprop import EpropConfig, EpropTrainer, loss_and_updates, traces
 from rnn.io import load_model
 from rnn.model import RateRNN
 from rnn.protocol import Protocol
-from rnn.rflo import RFLOConfig, RFLOTrainer
+from rnn.rules.rflo import RFLOConfig, RFLOTrainer
 from rnn.rng import Streams
 from tasks import ncdi, rdm
 
@@ -145,7 +145,7 @@ def test_same_seed_same_network_and_a_population_member_equals_it_alone(cls, cfg
 
 def test_eprop_starts_from_the_bptt_network_of_its_seed():
     """Same initial weights and training batches as BPTT: only the gradient differs."""
-    from rnn.bptt import BPTTConfig, BPTTTrainer
+    from rnn.rules.bptt import BPTTConfig, BPTTTrainer
     task = rdm(0.5, steps=30)
     a = BPTTTrainer(BPTTConfig(batch=4), task, [9], "cpu", protocol=SMALL)
     b = EpropTrainer(EpropConfig(batch=4), task, [9], "cpu", protocol=SMALL)

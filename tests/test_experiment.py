@@ -184,7 +184,7 @@ def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
     import dataclasses
 
     from experiments.protocol_cells import CELLS, grid_cell
-    from rnn.grid import jobs_for
+    from rnn.grid.jobs import jobs_for
 
     def jobs(rule, seeds):
         cell = dataclasses.replace(grid_cell(CELLS["original"], rule), first_seed=seeds[0],
@@ -206,7 +206,7 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path):
     converged later, or stopped at its budget, is trained in the cell itself,
     and the jobs go around the reused seeds."""
     import experiments.protocol_cells as protocol
-    from rnn.grid import jobs_for
+    from rnn.grid.jobs import jobs_for
 
     cells = protocol.configured(tmp_path, per_rule=6)
     orig = tmp_path / "original"

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from rnn.grid import Cell, read_grid
+from rnn.grid.format import Cell, read_grid
 from rnn.io import load_model
 from test_cli_train import run_main
 

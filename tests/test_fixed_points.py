@@ -2,7 +2,7 @@ import numpy as np
 import torch
 from scipy.optimize import brentq
 
-from rnn.fixed_points import FixedPoints, SolverConfig, find_fixed_points, residual_and_jacobian
+from rnn.analysis.fixed_points import FixedPoints, SolverConfig, find_fixed_points, residual_and_jacobian
 from rnn.model import RateRNN
 
 CFG = SolverConfig(n_box=40, n_traj=20)

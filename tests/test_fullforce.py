@@ -1,6 +1,6 @@
 import torch
 
-from rnn.fullforce import FFConfig, FFTrainer
+from rnn.rules.fullforce import FFConfig, FFTrainer
 from rnn.rng import Streams
 from rnn.training import ValidationSet, fit
 from tasks import ncdi, rdm

@@ -1,6 +1,6 @@
 import torch
 
-from rnn.ga import GAConfig, GATrainer
+from rnn.rules.ga import GAConfig, GATrainer
 from rnn.model import trial_loss
 from rnn.rng import Streams
 from rnn.training import ValidationSet, fit

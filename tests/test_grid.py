@@ -15,7 +15,8 @@ import torch
 
 from helpers import run_script
 from rnn.errors import UserError
-from rnn.grid import Cell, finished, jobs_for, read_grid
+from rnn.grid.format import Cell, read_grid
+from rnn.grid.jobs import finished, jobs_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = """
@@ -242,7 +243,7 @@ def test_compare_by_a_cell_key_is_checked_before_any_work(tmp_path):
 
 
 def test_jobs_run_in_rounds_over_the_cells(tmp_path):
-    from rnn.grid import interleave
+    from rnn.grid.jobs import interleave
     a = Cell(task="rdm", rule="bptt", networks=6, chunk=2)       # jobs at 0, 1/3, 2/3
     b = Cell(task="cdi", rule="ga", networks=3, chunk=1)         # jobs at 0, 1/3, 2/3
     c = Cell(task="rdm", rule="ff", networks=4, chunk=4)         # one job at 0
@@ -369,7 +370,7 @@ def test_a_tls_scheduler_trains_for_its_certificate_holders_only(tmp_path):
 def test_the_embedded_cluster_keeps_silent_workers():
     # a run paused (SIGSTOP) for more than Dask's default 5-minute worker TTL must
     # not lose its workers and restart their jobs
-    from rnn.grid import Pool
+    from rnn.grid.runner import Pool
     with Pool(workers=1) as pool:
         ttl = pool.start().run_on_scheduler(lambda dask_scheduler: dask_scheduler.worker_ttl)
     assert ttl is None

@@ -151,7 +151,7 @@ def test_malicious_pickle_names_the_global_and_trust(stocked, capsys):
 
 
 def test_bom_groups_file_reads_its_first_label(stocked):
-    from rnn.groups import read_groups
+    from rnn.io.groups import read_groups
     g = read_groups(["bom.txt"], stocked)
     assert g.labels == ["BPTT", "GA"]
 
@@ -165,8 +165,8 @@ def test_read_only_models_folder_fails_before_any_work(stocked, monkeypatch, cap
     with pytest.raises(UserError, match="cannot write into the models folder"):
         ensure_writable(stocked)
     called = []
-    import rnn.dynamics
-    monkeypatch.setattr(rnn.dynamics, "cached_fixed_points", lambda *a, **k: called.append(1))
+    import rnn.analysis.dynamics
+    monkeypatch.setattr(rnn.analysis.dynamics, "cached_fixed_points", lambda *a, **k: called.append(1))
     code, err = run_main(analyze_dynamics.main, ["bptt_0050", "large", "--quiet"], capsys)
     assert code == 2 and "cannot write into the models folder" in err and not called
 
@@ -174,8 +174,8 @@ def test_read_only_models_folder_fails_before_any_work(stocked, monkeypatch, cap
 def test_save_error_keeps_the_trained_network(models_tmp, monkeypatch, capsys):
     """A full disk makes torch.save raise a RuntimeError (not an OSError): the
     network is rescued all the same, and the models folder keeps no half pair."""
-    import rnn.store
-    real = rnn.store.torch.save
+    import rnn.io.store
+    real = rnn.io.store.torch.save
     rescued = []
 
     def failing(obj, f, *a, **k):
@@ -185,7 +185,7 @@ def test_save_error_keeps_the_trained_network(models_tmp, monkeypatch, capsys):
                                "64 vs 0 (No space left on device)")
         rescued.append(where)
         return real(obj, f, *a, **k)
-    monkeypatch.setattr(rnn.store.torch, "save", failing)
+    monkeypatch.setattr(rnn.io.store.torch, "save", failing)
     code, err = run_main(train_models.main, ["bptt_s", "--rdm", "--max-steps", "2", "--quiet",
                                               "--seed", "3"], capsys)
     assert code == 2 and "No space left on device" in err and "saved in" in err
@@ -407,7 +407,9 @@ def test_an_unanticipated_error_is_one_line_with_a_hint_and_debug_shows_it(capsy
 
 def test_a_refused_grid_job_is_reported_once_not_retried(tmp_path):
     """train_models.py exit 2 inside a Dask job: one failure, no retries."""
-    from rnn.grid import Cell, Job, run_job
+    from rnn.grid.format import Cell
+    from rnn.grid.jobs import Job
+    from rnn.grid.runner import run_job
     not_a_folder = tmp_path / "file"
     not_a_folder.write_text("")
     rec = run_job(Job(Cell(task="rdm", rule="bptt", networks=1), 0, 1), str(not_a_folder))
@@ -439,8 +441,8 @@ def test_an_out_path_that_cannot_be_the_output_is_refused(module, extra, tmp_pat
 def test_an_input_file_that_is_not_a_small_text_file_is_refused_at_once(kind, tmp_path):
     """Groups and grid files: a FIFO (which would block forever), a folder, binary
     bytes or a giant file are each one line, before anything is read from them."""
-    from rnn.grid import read_grid
-    from rnn.groups import parse_groups_file
+    from rnn.grid.format import read_grid
+    from rnn.io.groups import parse_groups_file
     from rnn.io import TEXT_INPUT_LIMIT
     p = tmp_path / "input"
     if kind == "fifo":

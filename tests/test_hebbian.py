@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from rnn.hebbian import BIAS_UNITS, BIAS_VALUES, HebbConfig, HebbTrainer
+from rnn.rules.hebbian import BIAS_UNITS, BIAS_VALUES, HebbConfig, HebbTrainer
 from rnn.protocol import X0_SCALE
 from rnn.rng import PERTURB, Streams
 from tasks import ncdi, rdm

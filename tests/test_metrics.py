@@ -1,5 +1,5 @@
-"""The metric table (rnn/metrics.py) and the one compare pipeline that reads it
-(rnn.similarity.network_distances): every record well formed, caches keyed as
+"""The metric table (rnn/analysis/metrics.py) and the one compare pipeline that reads it
+(rnn.analysis.similarity.network_distances): every record well formed, caches keyed as
 they always were, and a toy metric registered as one record + its pair
 function, computed, cached and compared like the others."""
 from pathlib import Path
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from rnn import api
-from rnn.metrics import METRICS, REGISTRY, TOPOLOGY, UNIT, Metric, cache_key, label, register
+from rnn.analysis.metrics import METRICS, REGISTRY, TOPOLOGY, UNIT, Metric, cache_key, label, register
 from rnn.model import RateRNN
 from rnn.rng import Streams
-from rnn.similarity import DSAOptions, metric_cache, network_distances, pair_distances, represent
-from rnn.svcca import SVCCAOptions
+from rnn.analysis.similarity import DSAOptions, metric_cache, network_distances, pair_distances, represent
+from rnn.analysis.svcca import SVCCAOptions
 from tasks import ncdi
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from experiments import paper
 from helpers import file_as_cell
-from rnn.grid import read_grid
+from rnn.grid.format import read_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = """
@@ -98,7 +98,7 @@ def test_paper_end_to_end_matches_the_topology_script(tmp_path):
     for k in (1, 2, 3):
         assert paper.CLAIMS[k] in md
     assert "Input noise as the group label" in md
-    from rnn import reference
+    from rnn.analysis import reference
     assert ("reference matrix (original code)" in md) == reference.available()
     data = json.loads((out / "paper.json").read_text())
     noise = data["comparisons"][0]

@@ -3,9 +3,9 @@ import json
 import torch
 
 from helpers import run_script
-from rnn.fullforce import FFConfig, FFTrainer
-from rnn.groups import read_groups
-from rnn.hebbian import HebbConfig, HebbTrainer
+from rnn.rules.fullforce import FFConfig, FFTrainer
+from rnn.io.groups import read_groups
+from rnn.rules.hebbian import HebbConfig, HebbTrainer
 from rnn.io import load_model
 from tasks import ncdi, rdm
 

@@ -178,7 +178,7 @@ json_values = st.recursive(
        junk_text=st.one_of(st.none(), st.text(max_size=20)))
 def test_a_damaged_cache_keeps_only_valid_values(tmp_path_factory, metric, networks, pairs,
                                                  junk_text):
-    from rnn.pair_cache import PairCache
+    from rnn.analysis.pair_cache import PairCache
     analysis = {"metric": metric, "x": 1}
     p = tmp_path_factory.mktemp("cache") / "c.json"
     p.write_text(junk_text if junk_text is not None else
@@ -197,7 +197,7 @@ def test_a_damaged_cache_keeps_only_valid_values(tmp_path_factory, metric, netwo
                                                           "a/b", "#", "BPTT", "\ufeff"])),
                                max_size=4), max_size=5))
 def test_groups_files_are_refused_or_name_networks_inside_the_folder(tmp_path_factory, lines):
-    from rnn.groups import read_groups
+    from rnn.io.groups import read_groups
     d = tmp_path_factory.mktemp("groups")
     for n in ("bptt_s_000", "ga_s_001"):
         shutil.copy(ROOT / "models" / f"{n}.pt", d / f"{n}.pt")
@@ -232,7 +232,7 @@ def _toml(v) -> str:
        compare=st.lists(st.dictionaries(st.sampled_from(["name", "by", "metrics", "groups"]),
                                         toml_scalar, max_size=3), max_size=2))
 def test_grid_files_are_refused_or_valid(tmp_path_factory, cells, compare):
-    from rnn.grid import read_grid
+    from rnn.grid.format import read_grid
     d = tmp_path_factory.mktemp("grid")
     text = '[grid]\nname = "g"\n'
     for c in cells:

@@ -7,17 +7,17 @@ import pytest
 import torch
 from sklearn.metrics import silhouette_score
 
-import rnn.bptt
+import rnn.rules.bptt
 import rnn.training
 from helpers import run_script
-from rnn.compare import batched_silhouette, paired_silhouette_difference, silhouette_stats
-from rnn.ga import GAConfig, GATrainer
+from rnn.analysis.compare import batched_silhouette, paired_silhouette_difference, silhouette_stats
+from rnn.rules.ga import GAConfig, GATrainer
 from rnn.io import load_model
 from rnn.model import RateRNN
 from rnn.protocol import Protocol
 from rnn.rng import Streams
-from rnn.similarity import network_distances
-from rnn.svcca import SVCCAOptions, network_activity
+from rnn.analysis.similarity import network_distances
+from rnn.analysis.svcca import SVCCAOptions, network_activity
 from rnn.training import ValidationSet
 from tasks import ncdi, rdm
 
@@ -47,15 +47,15 @@ def test_shared_initial_state_is_shared_by_the_trials_of_each_network():
 
 def test_trainers_receive_the_shared_state(monkeypatch):
     seen = {}
-    real = rnn.bptt.loss_and_grad
+    real = rnn.rules.bptt.loss_and_grad
 
     def spy(model, inputs, x0, targets):
         seen["x0"] = x0.clone()
         return real(model, inputs, x0, targets)
-    monkeypatch.setattr(rnn.bptt, "loss_and_grad", spy)
+    monkeypatch.setattr(rnn.rules.bptt, "loss_and_grad", spy)
     task = ncdi(2, 0.5, steps=20)
     for prot, shared in ((Protocol(shared_x0=True), True), (Protocol(), False)):
-        tr = rnn.bptt.BPTTTrainer(rnn.bptt.BPTTConfig(batch=8), task, [3], "cpu",
+        tr = rnn.rules.bptt.BPTTTrainer(rnn.rules.bptt.BPTTConfig(batch=8), task, [3], "cpu",
                                   protocol=prot)
         tr.step(torch.tensor([0]))
         x0 = seen["x0"][0]

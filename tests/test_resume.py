@@ -16,15 +16,16 @@ import torch
 
 from helpers import ROOT, run_script
 from rnn import resume as rsm
-from rnn.bptt import BPTTConfig, BPTTTrainer
-from rnn.eprop import EpropConfig, EpropTrainer
-from rnn.fullforce import FFConfig, FFTrainer
-from rnn.ga import GAConfig, GATrainer
-from rnn.grid import Cell, jobs_for
-from rnn.hebbian import HebbConfig, HebbTrainer
+from rnn.rules.bptt import BPTTConfig, BPTTTrainer
+from rnn.rules.eprop import EpropConfig, EpropTrainer
+from rnn.rules.fullforce import FFConfig, FFTrainer
+from rnn.rules.ga import GAConfig, GATrainer
+from rnn.grid.format import Cell
+from rnn.grid.jobs import jobs_for
+from rnn.rules.hebbian import HebbConfig, HebbTrainer
 from rnn.io import load_model
 from rnn.protocol import CLEAN, Protocol
-from rnn.rflo import RFLOConfig, RFLOTrainer
+from rnn.rules.rflo import RFLOConfig, RFLOTrainer
 from rnn.rules import REGISTRY, get
 from rnn.training import ValidationSet, fit
 from tasks import ncdi, rdm
@@ -281,7 +282,7 @@ def test_the_grid_runner_forms_a_cut_job_again(tmp_path):
 
 
 def test_a_job_whose_checkpoint_cannot_be_used_trains_only_its_unfinished_networks(tmp_path):
-    from rnn.grid import run_job
+    from rnn.grid.runner import run_job
     cell = Cell("rdm", "bptt", networks=2, first_seed=100, chunk=2, hidden=8, max_steps=2)
     job = jobs_for(cell, tmp_path)[0]
     assert (job.seed, job.count) == (100, 2)
@@ -354,7 +355,7 @@ def test_resume_keeps_the_batches_an_earlier_run_finished(tmp_path):
 
 
 def test_a_grid_job_cut_short_goes_on_from_its_checkpoint(tmp_path):
-    from rnn.grid import run_job
+    from rnn.grid.runner import run_job
     cell = Cell("rdm", "bptt", networks=2, first_seed=100, chunk=2, hidden=8, max_steps=40)
     job = jobs_for(cell, tmp_path)[0]
     # the command run_job runs, cut short as a killed job would be

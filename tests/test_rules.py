@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from rnn import rules
-from rnn.grid import Cell
+from rnn.grid.format import Cell
 from rnn.model import ACTIVATIONS, READOUTS
 from rnn.protocol import Protocol
 from rnn.sizing import bytes_per_network

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from rnn.groups import read_groups
+from rnn.io.groups import read_groups
 from rnn.io import DEFAULT_MODELS_DIR, load_model
 from rnn.training import ValidationSet
 

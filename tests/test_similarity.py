@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from helpers import run_script
-from rnn.similarity import (DSAOptions, dsa_distance, dsa_operator, pair_distances, represent,
+from rnn.analysis.similarity import (DSAOptions, dsa_distance, dsa_operator, pair_distances, represent,
                             trials_of)
-from rnn.svcca import SVCCAOptions, reference_cca
+from rnn.analysis.svcca import SVCCAOptions, reference_cca
 
 GEO = ["svcca", "pwcca", "cka", "procrustes"]
 OPTS = SVCCAOptions()

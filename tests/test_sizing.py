@@ -11,7 +11,7 @@ import run_grid
 from rnn import sizing
 from rnn.cli import run_cli
 from rnn.errors import UserError
-from rnn.grid import read_grid
+from rnn.grid.format import read_grid
 from rnn.model import RateRNN
 from rnn.rng import Streams
 from tasks import ncdi, rdm

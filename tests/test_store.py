@@ -1,4 +1,4 @@
-"""The guarded writer of networks (rnn.store): one writer per name, stale locks
+"""The guarded writer of networks (rnn.io.store): one writer per name, stale locks
 of dead processes taken over, both files or neither, no overwrite of a
 finished network without force, from every door that saves one."""
 import json
@@ -18,7 +18,7 @@ from rnn.errors import UserError
 from rnn.io import load_model, save_model
 from rnn.model import RateRNN
 from rnn.rng import Streams
-from rnn.store import NameLock, SaveError, lock_path, status_on_disk
+from rnn.io.store import NameLock, SaveError, lock_path, status_on_disk
 
 
 def run_main(main, argv, capsys):
@@ -46,7 +46,7 @@ def test_a_held_name_is_refused_until_released(tmp_path):
 
 
 def test_a_killed_holder_leaves_a_stale_lock_that_is_taken_over(tmp_path):
-    code = ("import sys, time; from pathlib import Path; from rnn.store import NameLock; "
+    code = ("import sys, time; from pathlib import Path; from rnn.io.store import NameLock; "
             "NameLock(Path(sys.argv[1]), ['net_k']).acquire(); print('held', flush=True); "
             "time.sleep(60)")
     p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
@@ -163,7 +163,7 @@ def test_api_and_import_take_the_name_too(tmp_path):
 
 def test_a_zombie_holds_no_lock(tmp_path):
     # a holder that died but was not reaped (its parent killed first, no init to reap it)
-    code = "from pathlib import Path; import sys; from rnn.store import NameLock; " \
+    code = "from pathlib import Path; import sys; from rnn.io.store import NameLock; " \
            "NameLock(Path(sys.argv[1]), ['net_z']).acquire(); import os; os._exit(0)"
     p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -180,7 +180,7 @@ def test_a_zombie_holds_no_lock(tmp_path):
 
 
 def test_one_reader_of_records_by_seed(tmp_path):
-    from rnn.store import records
+    from rnn.io.store import records
     for name, seed in (("c_s5_000", 5), ("c_s5_001", 6), ("c_s7", 7), ("c_s5_000_u0050", 5),
                        ("cx_s5", 5)):
         save_model(name, tiny(seed), {"name": name, "seed": seed, "status": "converged"}, {},

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from rnn.compare import cluster_distances
+from rnn.analysis.compare import cluster_distances
 from rnn.model import RateRNN
 from rnn.rng import Streams
-from rnn.similarity import canonical_correlations, pair_distances, represent
-from rnn.svcca import SVCCAOptions, network_activity, reference_cca
+from rnn.analysis.similarity import canonical_correlations, pair_distances, represent
+from rnn.analysis.svcca import SVCCAOptions, network_activity, reference_cca
 from tasks import ncdi, rdm
 
 
@@ -134,8 +134,8 @@ def test_represent_through_the_gram_matrix_equals_the_full_svd():
     """represent() takes the SVD through A Aᵀ when the directions taken are
     well conditioned, and the full SVD otherwise: the same basis either way
     (up to sign), the same k and explained variance."""
-    import rnn.similarity as sim
-    import rnn.svcca as sv
+    import rnn.analysis.similarity as sim
+    import rnn.analysis.svcca as sv
     rng = np.random.default_rng(3)
     smooth = np.tanh(np.cumsum(rng.standard_normal((12, 3000)), 1) / 30)
     one_d = np.outer(rng.standard_normal(12), rng.standard_normal(3000)) \

@@ -4,7 +4,7 @@ import pytest
 
 from rnn import api
 from rnn.errors import UserError
-from rnn.grid import Cell
+from rnn.grid.format import Cell
 from tasks import DecisionTask, TaskName, ncdi, parse, rdm
 
 

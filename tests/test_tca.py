@@ -1,9 +1,9 @@
 import torch
 
 from helpers import run_script
-from rnn.bptt import BPTTConfig, BPTTTrainer
+from rnn.rules.bptt import BPTTConfig, BPTTTrainer
 from rnn.io import load_model
-from rnn.tca import ActivityRecorder, activity_tensor
+from rnn.analysis.tca import ActivityRecorder, activity_tensor
 from tasks import ncdi
 
 

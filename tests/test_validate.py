@@ -10,7 +10,7 @@ from rnn import api
 from rnn import validate as V
 from rnn.cli import run_cli
 from rnn.errors import UserError
-from rnn.grid import Cell
+from rnn.grid.format import Cell
 
 
 def cli_error(main, argv, capsys) -> str:

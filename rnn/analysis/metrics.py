@@ -3,7 +3,7 @@ networks, one record each.
 
 A record says what the metric needs from each network, how a batch of pairs
 becomes distances, what its cache key holds and which values a distance can
-take.  :func:`rnn.similarity.network_distances` (the one compare pipeline)
+take.  :func:`rnn.analysis.similarity.network_distances` (the one compare pipeline)
 reads nothing else, so a metric computed from the activity is one record and
 its pair function here (see ``register``).  This module imports no torch at
 load time: grid files and help texts are checked against the table before any
@@ -12,13 +12,13 @@ work starts.
 What a metric needs from each network (``source``):
 
     "svd"           the SVD of its centred activity under the static probe
-                    inputs (rnn.similarity.represent); its pair function gets
+                    inputs (rnn.analysis.similarity.represent); its pair function gets
                     a :class:`Pairs` batch: each pair's G = V_aᵀ V_b and both
                     networks' spectra.  ``directions``: "kept" (SVCCA's k
                     directions) or "rank" (every direction above RANK_TOL).
     "operator"      a DMD operator fitted to its trials (DSA).
     "fixed_points"  its fixed points under the 'small' static inputs: the
-                    attractor input topology (rnn.compare.topology_descriptor).
+                    attractor input topology (rnn.analysis.compare.topology_descriptor).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Metric:
 
 def svcca_pairs(p: Pairs):
     """1 − mean canonical correlation of the top-k SVD directions (Raghu et al. 2017)."""
-    from rnn.svcca import mean_correlations
+    from rnn.analysis.svcca import mean_correlations
     return 1 - mean_correlations(p.G, p.k_a, p.k_b)
 
 

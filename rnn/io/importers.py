@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from rnn.errors import UserError
-from rnn.hebbian import BIAS_UNITS, BIAS_VALUES
+from rnn.rules.hebbian import BIAS_UNITS, BIAS_VALUES
 from rnn.model import DT, RateRNN
 from tasks import DecisionTask
 

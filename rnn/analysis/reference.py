@@ -8,7 +8,7 @@ import numpy as np
 
 from rnn.errors import UserError
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
 # the blocks of rows in order (name: rule and N), as its README lists them
 BLOCKS = (("BPTT1", 24), ("GA1", 25), ("BPTT2", 24), ("GA2", 24), ("BPTT3", 63), ("GA3", 63),
           ("BPTT4", 60), ("GA4", 61), ("BPTT5", 59), ("GA5", 60), ("BPTT6", 49), ("GA6", 49))

@@ -9,10 +9,19 @@
     meta        everything in NAME.json (rule, task, configs, seed, status, ...)
     history     dict of tensors (loss per update, validated steps and accuracies, ...)
 
-Both files are written by :mod:`rnn.store` (the one guarded writer): each to a
+Both files are written by :mod:`rnn.io.store` (the one guarded writer): each to a
 temporary file in the same folder, then both renamed into place, .pt first, so
 a failed write leaves the old pair, never half a file or a .pt without its
 .json.
+
+This package's other modules (a test keeps this list equal to the folder's
+modules):
+
+    store      the one guarded writer (a lock per name, both files or neither,
+               no overwrite of a finished network) and the one reader of the
+               network records in a folder
+    importers  networks trained elsewhere, turned into this tool's model files
+    groups     groups files: a label, then network names, per line
 """
 from __future__ import annotations
 
@@ -36,7 +45,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 FORMAT = "rnn-learning-rules/model"
 VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 
 
@@ -292,15 +301,15 @@ def save_model(name: str, model: RateRNN, meta: dict, history: dict[str, torch.T
                directory: Path, source: Path | None = None, lock=None,
                force: bool = False) -> tuple[Path, Path]:
     """Write NAME.pt and NAME.json for the single network ``model`` (P = 1),
-    through the guarded writer (:mod:`rnn.store`): under ``lock`` (a
-    :class:`rnn.store.NameLock` holding NAME; without one, NAME is locked for
+    through the guarded writer (:mod:`rnn.io.store`): under ``lock`` (a
+    :class:`rnn.io.store.NameLock` holding NAME; without one, NAME is locked for
     this write alone), both files or neither, a finished network kept unless
     ``force`` or written earlier under the same lock.
 
     ``source``: the file an imported network comes from; its content is then
     checked as load_model would check it (a UserError naming the source),
     before anything is written."""
-    from rnn.store import NameLock, write_network
+    from rnn.io.store import NameLock, write_network
     if model.n_networks != 1:
         raise ValueError("save_model takes one network")
     meta = _jsonable(meta)

@@ -11,8 +11,8 @@ from sklearn.manifold import MDS
 from sklearn.metrics import silhouette_score
 
 from rnn.errors import UserError
-from rnn.fixed_points import FixedPoints
-from rnn.groups import Groups
+from rnn.analysis.fixed_points import FixedPoints
+from rnn.io.groups import Groups
 from rnn.io import LoadedModel, load_model
 
 TOPOLOGY_NEIGHBOURS = 3     # k: each point itself and its 2 nearest fixed points (original)
@@ -98,8 +98,8 @@ def group_topology(models, directory: Path | None = None, kind: str = "small",
     .task, .name).  The fixed points are cached per network in ``directory``,
     by default beside a network read from disk (its .path); a network built in
     memory is solved without a cache.  ``progress`` wraps the loop (e.g. tqdm)."""
-    from rnn.dynamics import cached_fixed_points
-    from rnn.fixed_points import find_fixed_points
+    from rnn.analysis.dynamics import cached_fixed_points
+    from rnn.analysis.fixed_points import find_fixed_points
     vecs, counts, solved = [], [], 0
     for lm in (progress(models) if progress else models):
         where = directory or (lm.path.parent if getattr(lm, "path", None) else None)
@@ -318,9 +318,9 @@ def paired_silhouette_difference(D_a: np.ndarray, D_b: np.ndarray, group_index,
 
 @dataclass(frozen=True)
 class GroupComparison:
-    """Groups of networks under one metric (rnn.compare.compare_groups).
+    """Groups of networks under one metric (rnn.analysis.compare.compare_groups).
 
-    ``result``: the pipeline's rnn.similarity.MetricResult (distances over the
+    ``result``: the pipeline's rnn.analysis.similarity.MetricResult (distances over the
     networks it kept, noise floor, cache); ``names``, ``labels``: those
     networks and their groups; ``group_index``: each one's group as a number;
     ``stats`` (and ``balanced``, the mean over groups of each group's mean
@@ -364,13 +364,13 @@ def compare_groups(networks, labels: list[str], metrics: list[str], options=None
                    ) -> dict[str, GroupComparison]:
     """Networks (.model, .task, .name) in groups (``labels``, one per network)
     under each of ``metrics``: their distances from the one pipeline
-    (rnn.similarity.network_distances, with its caches in ``cache_dir``), the
+    (rnn.analysis.similarity.network_distances, with its caches in ``cache_dir``), the
     silhouette of the groups with its interval and p (``n_boot`` resamples,
     ``seed``), and the mean distances within and between groups.  Groups are
     numbered in ``order`` (default: as they first appear)."""
-    from rnn.metrics import label as metric_label
-    from rnn.similarity import DSAOptions, network_distances
-    from rnn.svcca import SVCCAOptions
+    from rnn.analysis.metrics import label as metric_label
+    from rnn.analysis.similarity import DSAOptions, network_distances
+    from rnn.analysis.svcca import SVCCAOptions
     options = options if options is not None else SVCCAOptions()
     dsa = dsa if dsa is not None else DSAOptions()
     order = list(order) if order is not None else list(dict.fromkeys(labels))

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy.optimize import curve_fit
 
-from rnn.fixed_points import FixedPoints, SolverConfig, find_fixed_points, weights_hash
+from rnn.analysis.fixed_points import FixedPoints, SolverConfig, find_fixed_points, weights_hash
 from rnn.model import RateRNN
 from rnn.protocol import X0_SCALE
 from rnn.rng import PROBE, Streams

@@ -12,7 +12,7 @@ derivative d_t = dx_t/dW_ij obeys
 
     d_t = (1 − dt)·d_{t−1} + dt·(e_i r_{j,t−1} + W diag φ'(x_{t−1}) d_{t−1}).
 
-BPTT (rnn/bptt.py) keeps all of it.
+BPTT (rnn/rules/bptt.py) keeps all of it.
 
 **The eligibility trace.**  e-prop and RFLO drop the last term -- the effect
 of the synapse on unit i that returns through the other units' (and unit
@@ -29,7 +29,7 @@ The loss needs it at t = 1 (ε_1 = dt·r_0) and t = T.
 
 **The learning signal.**  L_{i,t} = ∂ℓ/∂x_{i,t} with the readout weights
 replaced by a feedback vector f: L_T = 2(z_T − y)·f, L_1 = 2 z_1·f.  e-prop
-(symmetric) uses f = w, the current readout; RFLO (rnn/rflo.py, and
+(symmetric) uses f = w, the current readout; RFLO (rnn/rules/rflo.py, and
 "random e-prop") uses a fixed random f = B.
 
 **The update.**  Averaged over the batch's n trials,
@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rnn.bptt import BPTTConfig, BPTTTrainer
+from rnn.rules.bptt import BPTTConfig, BPTTTrainer
 from rnn.model import RateRNN
 from rnn.protocol import CLEAN, Protocol
 from tasks import DecisionTask

@@ -1,6 +1,6 @@
 """RFLO, random feedback local online learning (Murray 2019, eLife 8:e43299).
 
-e-prop's eligibility traces and update (the derivation is in rnn/eprop.py),
+e-prop's eligibility traces and update (the derivation is in rnn/rules/eprop.py),
 with the output error carried to the units by a fixed random vector B instead
 of the readout weights: ΔW_rec ∝ B ⊗ mean_trials(2(z_T − y)·ε_T + 2 z_1·ε_1).
 B ~ 0.1·N(0, 1) per unit, the scale of W_out's initialisation, is the next
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rnn.eprop import EpropConfig, EpropTrainer
+from rnn.rules.eprop import EpropConfig, EpropTrainer
 from rnn.protocol import CLEAN, Protocol
 from tasks import DecisionTask
 

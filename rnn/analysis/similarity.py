@@ -1,8 +1,8 @@
 """The one compare pipeline: distances between networks under any metric of
-the table in :mod:`rnn.metrics`, with caches, for every caller (the API, the
+the table in :mod:`rnn.analysis.metrics`, with caches, for every caller (the API, the
 analysis scripts, the grid runner, the experiments).
 
-Every activity metric works on the activity :mod:`rnn.svcca` builds (the same
+Every activity metric works on the activity :mod:`rnn.analysis.svcca` builds (the same
 static probe inputs, the same analysis options): one network's activity is A
 [units, samples], centred per unit, with the SVD A = U S Vᵀ (its numerical
 rank r: singular values above 1e-6 of the largest), computed once per
@@ -10,7 +10,7 @@ network (:func:`represent`).  For a pair (a, b) every geometric metric
 follows from the r_a × r_b matrix G = V_aᵀ V_b and the two networks' S and U,
 so all pairs come from one Gram matrix of the stacked V's
 (:func:`pair_distances`); each metric's formula is its pair function in
-:mod:`rnn.metrics`.
+:mod:`rnn.analysis.metrics`.
 
     svcca       1 − mean canonical correlation of the top-k SVD directions
                 (k: --dims, or 95% of the variance; Raghu et al. 2017).
@@ -29,7 +29,7 @@ so all pairs come from one Gram matrix of the stacked V's
                 operators' eigenvalues, zero for conjugate systems; 'angular'
                 optimises a rotation per pair, seconds per pair on a CPU).
     topology    Euclidean distance between the attractor input-topology
-                descriptors (rnn.compare.topology_descriptor).
+                descriptors (rnn.analysis.compare.topology_descriptor).
 """
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnn.metrics import RANK_TOL, REGISTRY, Pairs, cache_key, label
-from rnn.pair_cache import PairCache
-from rnn.svcca import SVCCAOptions, directions_kept
+from rnn.analysis.metrics import RANK_TOL, REGISTRY, Pairs, cache_key, label
+from rnn.analysis.pair_cache import PairCache
+from rnn.analysis.svcca import SVCCAOptions, directions_kept
 
 PAIR_CHUNK = 2048               # pairs per batched SVD
 GRAM_MIN = 1e-3                 # the Gram route when every direction kept has s >= GRAM_MIN * s_max
@@ -116,7 +116,7 @@ def represent(activity: np.ndarray, options: SVCCAOptions = SVCCAOptions(),
 
 def canonical_correlations(a: Representation, b: Representation) -> np.ndarray:
     """SVCCA's min(k_a, k_b) canonical correlations of one pair, largest first."""
-    from rnn.svcca import correlations
+    from rnn.analysis.svcca import correlations
     if a.V.shape[0] != b.V.shape[0]:
         raise ValueError("the two activities have different numbers of samples")
     B = torch.from_numpy(a.V[:, :a.k].T @ b.V[:, :b.k])
@@ -207,7 +207,7 @@ def metric_cache(metric: str, options: SVCCAOptions, directory: Path | None,
                  alpha: float = 1.0, dsa: DSAOptions = DSAOptions(),
                  load: bool = True) -> PairCache:
     """The cache of one metric under one analysis, in ``directory`` (None: in
-    memory only).  Its key is the metric table's (rnn.metrics.cache_key)."""
+    memory only).  Its key is the metric table's (rnn.analysis.metrics.cache_key)."""
     key = cache_key(metric, options.to_dict(), alpha, dsa)
     path = None if directory is None else \
         Path(directory) / PairCache.file_name(key, REGISTRY[metric].cache_name())
@@ -230,7 +230,7 @@ class MetricResult:
     arccos(mean ρ) [n', n'] (None for the others); computed: networks whose
     activity or fixed points were computed now; new_pairs: distances computed
     now; cache: where they are kept (None: not kept, or topology, whose fixed
-    points are cached per network); topology: rnn.compare.Topology."""
+    points are cached per network); topology: rnn.analysis.compare.Topology."""
     distances: np.ndarray
     noise_floor: np.ndarray
     computed: int
@@ -249,7 +249,7 @@ def network_distances(networks, metrics: list[str], options: SVCCAOptions = SVCC
                       progress=lambda it, desc: it) -> dict[str, MetricResult]:
     """Pairwise distances between ``networks`` (each with .model, .task, .name
     and, for cached fixed points, .path) under each of ``metrics`` (names in
-    rnn.metrics.REGISTRY): the one compare pipeline.
+    rnn.analysis.metrics.REGISTRY): the one compare pipeline.
 
     Distances are cached per metric in ``cache_dir`` (None: not on disk) keyed
     by the networks' weights hashes ``keys`` (computed when not given); each
@@ -258,7 +258,7 @@ def network_distances(networks, metrics: list[str], options: SVCCAOptions = SVCC
     cache are simulated.  ``reload``: recompute, ignoring the caches; ``save``:
     write the caches that gained entries.  Topology's fixed points are cached
     beside each network read from disk (not at all for one built in memory)."""
-    from rnn.fixed_points import weights_hash
+    from rnn.analysis.fixed_points import weights_hash
     unknown = [m for m in metrics if m not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r} (known: {', '.join(REGISTRY)})")
@@ -279,7 +279,7 @@ def network_distances(networks, metrics: list[str], options: SVCCAOptions = SVCC
 
 
 def _topology(networks, recompute: bool, progress) -> MetricResult:
-    from rnn.compare import group_topology
+    from rnn.analysis.compare import group_topology
     topo = group_topology(networks, None, "small", recompute,
                           lambda it: progress(it, "fixed points"))
     kept = topo.kept

@@ -1,6 +1,6 @@
 """The activity every representational metric compares, and SVCCA's own
 pieces (Raghu et al. 2017); the distances themselves come from the one
-compare pipeline, rnn.similarity.network_distances.
+compare pipeline, rnn.analysis.similarity.network_distances.
 
 Each network is driven by noise-free static inputs (10 evenly spaced values
 in [−mean, mean] per context, cue on) for 750 steps from x = 0; its activity

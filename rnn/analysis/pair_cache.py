@@ -19,7 +19,7 @@ class PairCache:
     (hashes sorted; the angular distance for SVCCA)."""
 
     def __init__(self, analysis: dict, path=None, load: bool = True):
-        """``analysis``: the cache key (rnn.metrics.cache_key); ``path``: where
+        """``analysis``: the cache key (rnn.analysis.metrics.cache_key); ``path``: where
         the cache is saved; ``load=False`` starts empty (-reload)."""
         self.analysis = analysis
         self.path = path
@@ -47,7 +47,7 @@ class PairCache:
     def bounds(self) -> tuple[float, float]:
         """The values a distance of this analysis's metric can take (with
         rounding room), from the metric table."""
-        from rnn.metrics import REGISTRY
+        from rnn.analysis.metrics import REGISTRY
         return REGISTRY[self.analysis.get("metric", "svcca")].bounds
 
     def _take(self, networks, pairs) -> None:

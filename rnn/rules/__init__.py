@@ -8,6 +8,16 @@ and adding its record here.
 
 This module imports no torch: ``run_grid.py --list`` and the help texts stay
 fast.  The trainer and config classes are imported when first used.
+
+The rules' modules, one each (a record's ``module`` names it; a test keeps
+this list equal to the folder's modules):
+
+    bptt       backpropagation through time (Adam)
+    ga         the genetic algorithm, a population per network
+    fullforce  full-FORCE: recursive least squares towards a target network
+    hebbian    Miconi's node-perturbation Hebbian rule
+    eprop      e-prop: eligibility traces and the readout's error feedback
+    rflo       RFLO: e-prop's traces with a fixed random feedback vector
 """
 from __future__ import annotations
 
@@ -69,23 +79,25 @@ averaged over a batch of 100 parallel trials and clipped to +-1e-3; R the
 mean |z - target| over the last 200 steps, Rbar a running average
 (factor 0.75) per trial type (context x target sign x 5 strength bins);
 W_rec starts at (1.5/sqrt(50)) N(0,1) as in Miconi's code; at most
-3000 batches.  Why these values: rnn/hebbian.py."""
+3000 batches.  Why these values: rnn/rules/hebbian.py."""
 
 _GRADIENT_LOCAL = """\
 W_rec and W_out by Adam (lr 5e-4, 500 trials per step, as BPTT); the W_rec
 gradient replaced by eligibility traces (each synapse's own effect on its
 unit, leaking at dt) times the output error fed back through
-{fb}; at most 5000 steps.  Derivation: rnn/eprop.py."""
+{fb}; at most 5000 steps.  Derivation: rnn/rules/eprop.py."""
 
 REGISTRY: dict[str, Rule] = {r.name: r for r in (
     Rule("bptt", "BPTT", "backpropagation through time", ("bptt", "bp"),
-         "rnn.bptt", "BPTTConfig", "BPTTTrainer", "one_plus_tanh", "linear", "step", "stop", 8,
+         "rnn.rules.bptt", "BPTTConfig", "BPTTTrainer",
+         "one_plus_tanh", "linear", "step", "stop", 8,
          # each step's rates are kept for the backward pass (measured 86 MB)
          lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
          "Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps.",
          original_budget=2000),
     Rule("ga", "GA", "genetic algorithm", ("ga", "ge"),
-         "rnn.ga", "GAConfig", "GATrainer", "one_plus_tanh", "linear", "generation", "stop", 2,
+         "rnn.rules.ga", "GAConfig", "GATrainer",
+         "one_plus_tanh", "linear", "generation", "stop", 2,
          # the batch's inputs, the members' states (measured 21 MB)
          lambda task, H, cfg: 2 * task.steps * cfg.batch * task.n_inputs
          + 5 * cfg.population * cfg.batch * H,
@@ -94,7 +106,7 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
          "generation; at most 2000 generations.",
          original_budget=2000),
     Rule("ff", "FF", "full-FORCE", ("ff",),
-         "rnn.fullforce", "FFConfig", "FFTrainer", "tanh", "tanh_rates", "trial", "stop", 4,
+         "rnn.rules.fullforce", "FFConfig", "FFTrainer", "tanh", "tanh_rates", "trial", "stop", 4,
          # trial records, teacher, RLS matrices (measured 20 MB)
          lambda task, H, cfg: 140 * task.steps * H,
          "full-FORCE: teacher network (g 1) driven by input + target + hint;\n"
@@ -105,19 +117,21 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
     # (bench/bench_stall.py: RDM seed 7 at 0.498-0.500 until update 1400,
     # converged at 2272), so a stalled Hebbian network is reported and trains on.
     Rule("heb", "HEB", "reward-modulated Hebbian (Miconi 2017)", ("heb", "he"),
-         "rnn.hebbian", "HebbConfig", "HebbTrainer", "tanh", "unit0", "batch", "continue", 4,
+         "rnn.rules.hebbian", "HebbConfig", "HebbTrainer", "tanh", "unit0", "batch", "continue", 4,
          # the eligibility histories dx^3 and r^3, the perturbations, the inputs (66 MB)
          lambda task, H, cfg: 4 * task.steps * cfg.batch * H + task.steps * cfg.batch
          * task.n_inputs,
          _HEB_HELP, min_hidden=12),
     Rule("eprop", "EPROP", "e-prop (symmetric feedback; Bellec et al. 2020)", ("eprop",),
-         "rnn.eprop", "EpropConfig", "EpropTrainer", "one_plus_tanh", "linear", "step", "stop",
+         "rnn.rules.eprop", "EpropConfig", "EpropTrainer",
+         "one_plus_tanh", "linear", "step", "stop",
          8,
          # each step's rates are kept for the traces (as BPTT)
          lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
          _GRADIENT_LOCAL.format(fb="the readout weights W_out")),
     Rule("rflo", "RFLO", "random feedback local online learning (Murray 2019)", ("rflo",),
-         "rnn.rflo", "RFLOConfig", "RFLOTrainer", "one_plus_tanh", "linear", "step", "stop", 8,
+         "rnn.rules.rflo", "RFLOConfig", "RFLOTrainer",
+         "one_plus_tanh", "linear", "step", "stop", 8,
          lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
          _GRADIENT_LOCAL.format(fb="a fixed random vector B")),
 )}

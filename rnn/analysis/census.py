@@ -13,7 +13,7 @@ classed by their stability:
 
 A network is *monostable* or *bistable* when every input is, *mixed*
 otherwise.  The census says what kind of attractor landscape a network has;
-the topology descriptor of rnn/compare.py says how its points are arranged by
+the topology descriptor of rnn/analysis/compare.py says how its points are arranged by
 input, which for these landscapes follows largely from the kind.  The two
 descriptors here, the count of points and the stable points per input, let a
 comparison ask whether the topology separates groups beyond what the census
@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rnn.fixed_points import FixedPoints
+from rnn.analysis.fixed_points import FixedPoints
 
 INPUT_CLASSES = ("monostable", "bistable", "other")
 KINDS = ("monostable", "bistable", "mixed")

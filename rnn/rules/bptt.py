@@ -132,7 +132,7 @@ class BatchedAdam:
 class BPTTTrainer(Trainer):
     """Adam on the ``trainable`` weights of P networks, each from its own batch.
 
-    Subclasses that estimate the gradient another way (rnn/eprop.py) replace
+    Subclasses that estimate the gradient another way (rnn/rules/eprop.py) replace
     :meth:`gradients` and ``trainable``; the batch, the initial states and
     the optimiser stay BPTT's."""
     rule = "bptt"

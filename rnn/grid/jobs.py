@@ -1,0 +1,118 @@
+"""Planning a grid's training: the finished network of each seed of a cell (by
+the seed recorded in its JSON, whichever job trained it), the jobs still
+needed, a job cut short found again by its checkpoint, and the order the jobs
+run in."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rnn.grid.format import Cell
+from rnn.io.store import records
+from rnn.training import FINISHED
+
+# ---- finding networks by seed ------------------------------------------------
+
+def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
+    """Every network record of ``cell`` in ``folder``, by seed (rnn.io.store.records)."""
+    return records(folder, cell.name)
+
+
+def finished(folder: Path, cell: Cell) -> dict[int, dict]:
+    """The finished network of each trained seed of the cell: seed -> meta."""
+    out = {}
+    for seed, ms in cell_metas(folder, cell).items():
+        done = [m for m in ms if m.get("status") in FINISHED]
+        if done and seed in range(cell.first_seed, cell.first_seed + cell.networks):
+            out[seed] = sorted(done, key=lambda m: m["name"])[0]
+    return out
+
+
+@dataclass(frozen=True)
+class Job:
+    """Train seeds [seed, seed+count) of one cell as one batch."""
+    cell: Cell
+    seed: int
+    count: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.cell.name}_s{self.seed}"
+
+    @property
+    def key(self) -> str:
+        return f"train-{self.name}-{self.count}"
+
+
+def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
+             done: Iterable[int] = ()) -> list[Job]:
+    """The jobs still needed: runs of consecutive unfinished seeds, in chunks
+    (``done``: seeds to count as finished, e.g. networks found elsewhere)."""
+    have = set(finished(folder, cell)) | set(done)
+    missing = [s for s in cell.seeds() if s not in have]
+    out = []
+    # a job cut short goes on from its checkpoint: the same job again, whatever
+    # the chunk size now and though some of its networks have finished since
+    for seed, count, _ in resumable(folder, cell):
+        seeds = range(seed, seed + count)
+        if any(s in missing for s in seeds) and all(s in cell.seeds() for s in seeds):
+            out.append(Job(cell, seed, count))
+            missing = [s for s in missing if s not in seeds]
+    return out + _chunks(cell, missing, cell.chunk_size(chunk))
+
+
+def _chunks(cell: Cell, missing: list[int], size: int) -> list[Job]:
+    """Jobs of at most ``size`` consecutive seeds covering ``missing`` (sorted)."""
+    out, k = [], 0
+    while k < len(missing):
+        n = 1
+        while n < size and k + n < len(missing) and missing[k + n] == missing[k] + n:
+            n += 1
+        out.append(Job(cell, missing[k], n))
+        k += n
+    return out
+
+
+def resumable(folder: Path, cell: Cell) -> list[tuple[int, int, Path]]:
+    """(first seed, count, checkpoint) of each job of ``cell`` with a checkpoint
+    in ``folder`` (rnn.resume; whether it can be used is for train_models.py to
+    say), in seed order, overlapping ones left out."""
+    from rnn.resume import SUFFIX, job_of
+    pat = re.compile(rf"{re.escape(cell.name)}_s(\d+)(_0+)?")
+    out, taken = [], set()
+    for p in sorted(Path(folder).glob(f"{cell.name}_s*{SUFFIX}")):
+        m = pat.fullmatch(p.name[:-len(SUFFIX)])
+        job = job_of(p) if m else None
+        if job is None:
+            continue
+        seeds, names = job
+        first = int(m.group(1))
+        if seeds != list(range(first, first + len(seeds))) or set(seeds) & taken:
+            continue
+        taken |= set(seeds)
+        out.append((first, len(seeds), p))
+    return sorted(out)
+
+
+def interleave(per_cell: list[list[Job]]) -> list[Job]:
+    """The jobs of several cells in rounds: ordered by how far into its cell
+    each job starts (its first seed's place among the cell's seeds, as a
+    fraction of them), cells in grid order at equal places.  Every cell then
+    advances at the same pace whatever its chunk size, and a run cut short
+    leaves every cell partly trained rather than some full and others empty."""
+    keyed = [((j.seed - j.cell.first_seed) / j.cell.networks, c, k, j)
+             for c, js in enumerate(per_cell) for k, j in enumerate(js)]
+    return [j for *_, j in sorted(keyed, key=lambda t: t[:3])]
+
+
+def remove_unfinished(folder: Path, cell: Cell) -> None:
+    """Delete the files of interrupted runs of seeds that another job has since
+    finished (under another chunk's name), so each seed has one network."""
+    for seed, ms in cell_metas(folder, cell).items():
+        if any(m.get("status") in FINISHED for m in ms):
+            for m in ms:
+                if m.get("status") not in FINISHED:
+                    for ext in ("pt", "json"):
+                        (folder / f"{m['name']}.{ext}").unlink(missing_ok=True)
