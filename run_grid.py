@@ -6,7 +6,7 @@
     python run_grid.py GRID.toml --scheduler tcp://HOST:8786        # a running Dask cluster
     python run_grid.py GRID.toml --list                             # what is trained, what not
 
-Each cell of the grid file (see rnn/grid.py for the format) is split into jobs
+Each cell of the grid file (see rnn/grid/format.py for the format) is split into jobs
 (runs of consecutive seeds trained as one `train_models.py --count` batch);
 the jobs go to the Dask workers, each job a subprocess with one CPU thread
 (--threads).  Networks are written atomically into one models folder that
@@ -39,7 +39,7 @@ def build_parser() -> Parser:
                description="Train the cells of a grid file on Dask workers (embedded local "
                            "cluster by default), resumably, then run its comparisons.",
                epilog="Example: python run_grid.py experiments/grids/small.toml --workers 2")
-    p.add_argument("grid", metavar="GRID.toml", help="the grid file (format: rnn/grid.py)")
+    p.add_argument("grid", metavar="GRID.toml", help="the grid file (format: rnn/grid/format.py)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="address of a running Dask scheduler (default: start a local "
                         "cluster for this run)")
