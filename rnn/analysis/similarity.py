@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnn.analysis.metrics import RANK_TOL, REGISTRY, Pairs, cache_key, label
+from rnn.analysis.metrics import RANK_TOL, REGISTRY, Pairs, cache_key
 from rnn.analysis.pair_cache import PairCache
 from rnn.analysis.svcca import SVCCAOptions, directions_kept
 
@@ -212,10 +212,6 @@ def metric_cache(metric: str, options: SVCCAOptions, directory: Path | None,
     path = None if directory is None else \
         Path(directory) / PairCache.file_name(key, REGISTRY[metric].cache_name())
     return PairCache(key, path, load=load)
-
-
-def metric_label(metric: str, alpha: float = 1.0, dsa: DSAOptions | None = None) -> str:
-    return label(metric, alpha, None if dsa is None else dsa.score)
 
 
 @dataclass(frozen=True)
