@@ -352,7 +352,7 @@ def fixed_length(grid, models_dir, claims_folder: Path, n_boot: int, log) -> dic
     from rnn.analysis.dynamics import cached_fixed_points
     from rnn.grid.jobs import finished
     from rnn.io import load_model
-    from train_models import snapshot_names
+    from rnn.run import snapshot_names
     folder = grid.folder(models_dir)
     cells = [c for c in grid.cells if c.updates]
     if not cells:

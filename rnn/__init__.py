@@ -15,7 +15,8 @@ folder's modules):
     model          the continuous-time rate network
     training       the one training loop: validation set, stop rule, statuses
     resume         checkpoints a run goes on from
-    run            a network's record: the one builder of NAME.json
+    run            a training run: its plan, its batches and files, and the one
+                   builder of a network's record (NAME.json)
     protocol       training protocols: this tool's clean one and the original's
     rng            counter-based random streams, one per network
     sizing         memory: how many networks fit in one batch

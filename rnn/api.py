@@ -83,9 +83,9 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     from rnn.io import check_name
     from rnn.protocol import Protocol
     from rnn.rules import check_hidden, get
-    from rnn.sizing import bytes_per_network, require
-    from rnn.training import StopConfig, ValidationSet, fit
-    rec = get(rule)
+    from rnn.run import RunPlan
+    from rnn.training import fit
+    get(rule)                       # an unknown rule is refused here
     if not isinstance(task, DecisionTask):
         raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
     seeds = V.seed_list(seeds, "seeds")
@@ -98,17 +98,14 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     base = check_name(name or rule)
     for s in seeds:
         check_name(f"{base}_{s}")
-    prot = dataclasses.replace(Protocol.named(protocol), hidden=hidden)
-    cfg = rec.make_config(task, max_steps)
-    if max_steps is None:
-        cfg = dataclasses.replace(cfg, max_steps=prot.budget(rule, cfg.max_steps))
-    require(bytes_per_network(rule, task, hidden, cfg) * len(seeds),
-            f"{len(seeds)} network(s) of {hidden} units on {task.describe()}", device,
-            "train fewer networks, units or contexts at once")
-    tr = rec.make(cfg, task, seeds, device, protocol=prot)
-    val = ValidationSet.make(task, seeds, tr.model.hidden, device, prot)
-    stop = StopConfig.for_run(prot, rec.on_stall)
-    res = fit(tr, val, cfg.max_steps, stop, quiet=quiet, unit=rec.unit)
+    plan = RunPlan.make(rule, task, dataclasses.replace(Protocol.named(protocol), hidden=hidden),
+                        max_steps=max_steps)
+    plan.require_memory(len(seeds), f"{len(seeds)} network(s) of {hidden} units on "
+                        f"{task.describe()}", device, "train fewer networks, units or "
+                        "contexts at once")
+    tr = plan.trainer(seeds, device)
+    res = fit(tr, plan.validation(seeds, tr.model.hidden, device), plan.cfg.max_steps,
+              plan.stop, quiet=quiet, unit=plan.unit)
     return [Network(f"{base}_{s}", tr.model.select(p).to("cpu"), task, rule, s, res.status[p],
                     res.steps_run[p], res.final_acc[p]) for p, s in enumerate(seeds)]
 

@@ -129,13 +129,14 @@ def test_train_cli_records_the_protocol(models_tmp):
 
 
 def test_original_budget_is_2000_bptt_steps(models_tmp, monkeypatch):
+    import rnn.training
     import train_models
     seen = {}
 
     def fake_fit(trainer, val, max_steps, *a, **k):
         seen["max_steps"] = max_steps
         raise KeyboardInterrupt
-    monkeypatch.setattr(train_models, "fit", fake_fit)
+    monkeypatch.setattr(rnn.training, "fit", fake_fit)
     for flags, want in ((["--protocol", "original"], 2000), ([], 20000),
                         (["--protocol", "original", "--no-original-budgets"], 20000)):
         with pytest.raises(KeyboardInterrupt):
