@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rnn import validate as V
 from rnn.errors import UserError
-from rnn.cli import Parser, add_device_arg, run_cli
+from rnn.cli import Parser, add_device_arg, resolve_device, run_cli
 from rnn.io import atomic_write_text, dumps_strict, ensure_writable
 from rnn.rules import REGISTRY
 
@@ -80,6 +80,11 @@ def build_parser() -> Parser:
     p.add_argument("--no-compare", action="store_true", help="train only")
     p.add_argument("--list", action="store_true",
                    help="print the cells, their jobs and what is trained; run nothing")
+    p.add_argument("--commands", action="store_true",
+                   help="print the train_models.py command line of each job still to run, "
+                        "one per line (shell-quoted, for --device), and run nothing: for a "
+                        "scheduler of your own, e.g. on a machine without Dask "
+                        "(experiments/claims_gpu.sh)")
     p.add_argument("--quiet", action="store_true", help="no per-job lines")
     return p
 
@@ -140,9 +145,20 @@ def main(argv=None) -> int:
         if not train_cells:
             raise UserError(f"--cells {' '.join(args.cells)}: no cell of {grid.name} matches "
                             f"(cells: {', '.join(c.name for c in grid.cells)})")
-    if not args.list:                   # --list only reads: it creates nothing
+    if args.list and args.commands:
+        raise UserError("give --list or --commands, not both")
+    if not (args.list or args.commands):     # they only read: they create nothing
         ensure_writable(folder, longest)
     jobs = interleave([jobs_for(c, folder, args.chunk) for c in train_cells])
+    if args.commands:
+        import shlex
+
+        from rnn.grid.runner import job_command
+        # as asked (the commands may be for another machine); auto: this one's
+        device = args.device if args.device != "auto" else resolve_device("auto")
+        for j in jobs:
+            print(shlex.join(job_command(j, folder, device)))
+        return 0
     total = sum(c.networks for c in grid.cells)
     done_before = sum(len(finished(folder, c)) for c in grid.cells)
     print(f"grid {grid.name}: {len(grid.cells)} cells, {total} networks; {done_before} "

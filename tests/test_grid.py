@@ -403,3 +403,34 @@ def test_list_and_refusals_create_nothing(tmp_path):
     r = run_script("run_grid.py", str(g), "--models-dir", str(tmp_path / "new"))
     assert r.returncode == 2 and "rdm has no contexts" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.toml"]
+
+
+def test_commands_prints_each_job_to_run_and_creates_nothing(tmp_path):
+    """--commands: one train_models.py line per job still to run (--resume, and
+    --force for a job none of whose networks is finished), nothing written."""
+    import shlex
+    g = tmp_path / "g.toml"
+    g.write_text('[grid]\nname = "x"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\nnetworks = 5\n'
+                 'chunk = 2\n')
+    models = tmp_path / "new"
+    r = run_script("run_grid.py", str(g), "--commands", "--device", "cuda", "--models-dir",
+                   str(models))
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and len(lines) == 3, r.stderr
+    first = shlex.split(lines[0])
+    assert first[1].endswith("train_models.py") and first[2] == "rdm-bptt-v050-clean_s0"
+    assert first[first.index("--count") + 1] == "2" and "--force" in first
+    assert first[first.index("--device") + 1] == "cuda" and "--resume" in first
+    assert not models.exists()
+    # seed 1 finished: the jobs go around it
+    models.mkdir()
+    (models / "rdm-bptt-v050-clean_s1.json").write_text(json.dumps(
+        {"name": "rdm-bptt-v050-clean_s1", "seed": 1, "status": "converged"}))
+    (models / "rdm-bptt-v050-clean_s1.pt").write_bytes(b"x")
+    r = run_script("run_grid.py", str(g), "--commands", "--models-dir", str(models))
+    lines = [shlex.split(x) for x in r.stdout.strip().splitlines()]
+    assert [x[2] for x in lines] == ["rdm-bptt-v050-clean_s0", "rdm-bptt-v050-clean_s2",
+                                     "rdm-bptt-v050-clean_s4"]
+    assert "--force" in lines[1]
+    r = run_script("run_grid.py", str(g), "--commands", "--list")
+    assert r.returncode == 2 and "not both" in r.stderr

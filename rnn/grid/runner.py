@@ -25,6 +25,21 @@ def _die_with_parent():                                  # pragma: no cover (in 
         pass
 
 
+def job_command(job: Job, folder: Path, device: str = "cpu",
+                have: dict | None = None) -> list[str]:
+    """The ``train_models.py --count`` command line of a job: --resume (it goes
+    on from its checkpoint where it has one), and --force only when no network
+    of the job is finished (``have``: the cell's finished seeds, read when not
+    given), so that a resumed job keeps those as they are."""
+    have = finished(folder, job.cell) if have is None else have
+    cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
+           "--count", str(job.count), "--seed", str(job.seed), "--device", device,
+           "--models-dir", str(folder), "--resume", "--quiet"]
+    if not any(s in have for s in range(job.seed, job.seed + job.count)):
+        cmd.append("--force")
+    return cmd
+
+
 def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
             deadline: float | None = None) -> dict:
     """Train one job (a ``train_models.py --count`` subprocess) unless its seeds
@@ -45,16 +60,10 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
         return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
                 "trained": False, "worker": host, "seconds": 0.0,
                 "status": [have[s]["status"] for s in seeds]}
-    # --resume: go on from the job's checkpoint where it has one; --force only
-    # when no network of the job is finished (a resumed job keeps those as they are)
     from rnn.resume import path_for, reached
     ck = path_for(folder_p, job.name if job.count == 1 else f"{job.name}_000")
     went_on = reached(ck) if ck.exists() else None
-    cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
-           "--count", str(job.count), "--seed", str(job.seed), "--device", device,
-           "--models-dir", str(folder_p), "--resume", "--quiet"]
-    if not any(s in have for s in seeds):
-        cmd.append("--force")
+    cmd = job_command(job, folder_p, device, have)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
                        preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
