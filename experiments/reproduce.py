@@ -10,11 +10,13 @@ geometry, or both?  Train populations with every rule, compare them.
 For each task: trains ``--per-rule`` networks per rule at ``-v`` (one batched
 run per rule, ``train_models.py --count``; existing models are reused), then
 compares the networks that reached the stop rule — all the rules together and
-every pair — with ``svcca_analysis.py``, ``similarity_analysis.py`` (a table
-of the silhouette under every similarity metric) and
-``fixed_point_input_topology.py``.  Writes experiments/results/RESULTS.md (the
-tables, generated here), a JSON of every number, and the MDS figures of the
-all-rule comparisons.
+every pair — in this process through the one compare pipeline
+(``rnn.analysis.compare.compare_groups``, with the analysis scripts' default
+analysis and caches): SVCCA, every similarity metric, the attractor topology.
+Writes experiments/results/RESULTS.md (the tables, generated here), a JSON of
+every number, and the figures of the all-rule comparisons (drawn by
+``svcca_analysis.py`` and ``fixed_point_input_topology.py`` from the same
+caches).
 """
 from __future__ import annotations
 
@@ -77,16 +79,7 @@ def _copy_small(src: Path, dst: Path) -> None:
         im.convert("RGB").quantize(colors=256).save(dst, optimize=True)
 
 
-def main():
-    if "--protocol" in sys.argv[1:]:
-        i = sys.argv.index("--protocol")
-        choice = sys.argv[i + 1] if i + 1 < len(sys.argv) else ""
-        if choice == "original":
-            from experiments.protocol import main as protocol_main
-            raise SystemExit(protocol_main(sys.argv[1:i] + sys.argv[i + 2:]))
-        if choice != "clean":
-            raise UserError(f"--protocol must be clean or original, got {choice!r}")
-        del sys.argv[i:i + 2]
+def build_parser() -> Parser:
     ap = Parser(prog="reproduce.py", description=__doc__.split("\n\n")[0].strip())
     ap.add_argument("--tasks", nargs="+", default=["cdi", "rdm"], choices=list(TASKS),
                     help="tasks to train and compare (default: cdi rdm)")
@@ -119,8 +112,24 @@ def main():
     ap.add_argument("--metrics", nargs="+", default=SIMILARITY_METRICS,
                     help="similarity metrics of the metrics table (similarity_analysis.py; "
                          f"default: {' '.join(SIMILARITY_METRICS)})")
-    args = ap.parse_args()
-    say = (lambda *a, **k: None) if args.quiet else print
+    return ap
+
+
+def parse_args(argv: list[str]):
+    """The checked arguments (``--protocol original`` hands over to
+    experiments/protocol.py)."""
+    argv = list(argv)
+    if "--protocol" in argv:
+        i = argv.index("--protocol")
+        choice = argv[i + 1] if i + 1 < len(argv) else ""
+        if choice == "original":
+            from experiments.protocol import main as protocol_main
+            raise SystemExit(protocol_main(argv[:i] + argv[i + 2:]))
+        if choice != "clean":
+            raise UserError(f"--protocol must be clean or original, got {choice!r}")
+        del argv[i:i + 2]
+    ap = build_parser()
+    args = ap.parse_args(argv)
     bad = [m for m in args.metrics if m not in SIMILARITY_METRICS]
     if bad:
         ap.error(f"--metrics: unknown metric {bad[0]!r} (known: {', '.join(SIMILARITY_METRICS)})")
@@ -130,6 +139,12 @@ def main():
                     ("--workers", args.workers), ("--max-steps", args.max_steps)):
         if v is not None and v < 1:
             ap.error(f"{flag} must be at least 1, got {v}")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    say = (lambda *a, **k: None) if args.quiet else print
     device = args.device if args.device != "auto" else \
         ("cuda" if torch.cuda.is_available() else "cpu")
     chunk = args.chunk or (args.per_rule if device == "cuda" else None)
@@ -151,7 +166,7 @@ def main():
         jobs = [j for task in args.tasks for c in task_cells(task, args, vtag, chunk).values()
                 for j in jobs_for(c, mdir)]
         say(f"training {sum(j.count for j in jobs)} networks in {len(jobs)} job(s) on "
-              f"{device}", flush=True)
+            f"{device}", flush=True)
         records, failed = run_jobs(jobs, mdir, workers=args.workers, device=device) \
             if jobs else ([], [])
         for r in records:
@@ -159,81 +174,111 @@ def main():
         say(f"trained in {time.time() - t_start:.0f} s; {len(failed)} job(s) failed", flush=True)
         return 1 if failed else 0
     for task in args.tasks:
-        tres = {"settings": {k: settings[k] for k in ("per_rule", "rules", "variance", "seed",
-                                                       "max_steps")},
-                "rules": {}, "comparisons": {}}
-        members = {}
-        cells = task_cells(task, args, vtag, chunk)
-        # trained through the grid runner (an embedded Dask cluster): the same
-        # jobs, found by seed, as run_grid.py
-        jobs = [j for c in cells.values() for j in jobs_for(c, mdir)]
-        trained_now = {j.cell.rule for j in jobs}
-        for rule in args.rules:
-            if rule not in trained_now:
-                say(f"[{task}] {rule}: reusing {args.per_rule} trained networks", flush=True)
-            else:
-                say(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks "
-                      f"...", flush=True)
-        if jobs:
-            _, failed = run_jobs(jobs, mdir, workers=args.workers, device=device, quiet=True)
-            if failed:
-                raise SystemExit(f"training failed: {failed[0]['error']}")
-        for rule in args.rules:
-            found = finished(mdir, cells[rule])
-            metas = [found[s] for s in cells[rule].seeds() if s in found]
-            conv = [m["name"] for m in metas if m["status"] == "converged"]
-            members[rule] = conv
-            tres["rules"][rule] = {
-                "networks": args.per_rule, "converged": len(conv),
-                "wall_time_s": round(max((m["wall_time_s"] for m in metas), default=0.0), 1),
-                "devices": sorted({m.get("device", "cpu") for m in metas}),
-                "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
-                "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
-                                             / max(1, len(metas)), 4),
-                "not_converged": not_converged_summary(metas),
-                "trained_in_this_run": rule in trained_now}
-            say(f"[{task}] {rule}: {len(conv)}/{args.per_rule} reached the stop rule",
-                  flush=True)
-        usable = [r for r in args.rules if len(members[r]) >= 2]
-        comps = [tuple(usable)] + list(itertools.combinations(usable, 2)) if len(usable) > 2 \
-            else ([tuple(usable)] if len(usable) == 2 else [])
-        for comp in comps:
-            tag = "-".join(comp)
-            gname = f"x{task}_{vtag}_{tag}.txt"
-            write_groups_file(mdir / gname, [(LABEL[r], members[r]) for r in comp])
-            sh(["svcca_analysis.py", gname, "-reload", "--quiet"], log)
-            sh(["fixed_point_input_topology.py", gname, "--quiet"], log)
-            sh(["similarity_analysis.py", gname, "--quiet", "--metrics", *args.metrics], log)
-            stem = gname[:-4]
-            sim = json.loads((mdir / f"{stem}_similarity_summary.json").read_text())
-            sv = json.loads((mdir / f"{stem}_svcca_summary.json").read_text())
-            tp = json.loads((mdir / f"{stem}_topology.json").read_text())
-            tres["comparisons"][tag] = {
-                "svcca_silhouette": sv["silhouette_precomputed"],
-                "svcca_silhouette_ci": sv.get("silhouette_interval_95"),
-                "svcca_silhouette_p": sv.get("silhouette_permutation_p"),
-                "svcca_silhouette_rows_as_features": sv[
-                    "silhouette_rows_as_features_original_convention"],
-                "topology_silhouette": tp["silhouette_euclidean"],
-                "svcca_within": sv["mean_within_group_distance"],
-                "svcca_between": sv["mean_between_group_distance"],
-                "networks": {LABEL[r]: len(members[r]) for r in comp},
-                "metrics": {row["label"]: {k: row[k] for k in (
-                    "silhouette", "silhouette_interval_95", "silhouette_permutation_p",
-                    "mean_within_group_distance", "mean_between_group_distance")}
-                    for row in sim["metrics"]}}
-            if len(comp) == len(usable):
-                for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
-                    _copy_small(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
-                # is the SVCCA answer an artefact of the analysis's choices?
-                vpath = out / f"{task}_svcca_variants.md"
-                sh(["experiments/svcca_variants.py", gname, "--out", str(vpath)], log)
-                tres["svcca_variants"] = vpath.read_text()
-        results["tasks"][task] = tres
+        results["tasks"][task] = run_task(task, args, settings, vtag, chunk, device, mdir, out,
+                                          log, say)
         results["this_run_wall_time_s"] = round(time.time() - t_start, 1)
         write_outputs(out, results, previous)
     print(f"wrote {out / 'RESULTS.md'}")
     print(f"wrote {out / 'results.json'}")
+    return 0
+
+
+def run_task(task: str, args, settings: dict, vtag: str, chunk, device: str, mdir: Path,
+             out: Path, log, say) -> dict:
+    """Train what is missing of one task's cells (through the grid runner: the
+    same jobs, found by seed, as run_grid.py), then compare the rules that have
+    two converged networks: all together, and every pair."""
+    tres = {"settings": {k: settings[k] for k in ("per_rule", "rules", "variance", "seed",
+                                                   "max_steps")},
+            "rules": {}, "comparisons": {}}
+    cells = task_cells(task, args, vtag, chunk)
+    jobs = [j for c in cells.values() for j in jobs_for(c, mdir)]
+    trained_now = {j.cell.rule for j in jobs}
+    for rule in args.rules:
+        say(f"[{task}] {rule}: training the unfinished of {args.per_rule} networks ..."
+            if rule in trained_now else
+            f"[{task}] {rule}: reusing {args.per_rule} trained networks", flush=True)
+    if jobs:
+        _, failed = run_jobs(jobs, mdir, workers=args.workers, device=device, quiet=True)
+        if failed:
+            raise SystemExit(f"training failed: {failed[0]['error']}")
+    members = {}
+    for rule in args.rules:
+        found = finished(mdir, cells[rule])
+        metas = [found[s] for s in cells[rule].seeds() if s in found]
+        members[rule] = [m["name"] for m in metas if m["status"] == "converged"]
+        tres["rules"][rule] = rule_summary(metas, args.per_rule, rule in trained_now)
+        say(f"[{task}] {rule}: {len(members[rule])}/{args.per_rule} reached the stop rule",
+            flush=True)
+    usable = [r for r in args.rules if len(members[r]) >= 2]
+    comps = [tuple(usable)] + list(itertools.combinations(usable, 2)) if len(usable) > 2 \
+        else ([tuple(usable)] if len(usable) == 2 else [])
+    for comp in comps:
+        gname = f"x{task}_{vtag}_{'-'.join(comp)}.txt"
+        write_groups_file(mdir / gname, [(LABEL[r], members[r]) for r in comp])
+        tres["comparisons"]["-".join(comp)] = compare_rules(gname, mdir, args.metrics)
+        if len(comp) == len(usable):
+            tres["svcca_variants"] = figures(task, gname, mdir, out, log)
+    return tres
+
+
+def rule_summary(metas: list[dict], per_rule: int, trained_now: bool) -> dict:
+    """A rule's row: its networks, how many converged, their updates, accuracy,
+    wall time and devices."""
+    conv = [m for m in metas if m["status"] == "converged"]
+    return {"networks": per_rule, "converged": len(conv),
+            "wall_time_s": round(max((m["wall_time_s"] for m in metas), default=0.0), 1),
+            "devices": sorted({m.get("device", "cpu") for m in metas}),
+            "updates_median": sorted(m["steps"] for m in metas)[len(metas) // 2],
+            "final_accuracy_mean": round(sum(m["final_accuracy"] for m in metas)
+                                         / max(1, len(metas)), 4),
+            "not_converged": not_converged_summary(metas),
+            "trained_in_this_run": trained_now}
+
+
+def compare_rules(gname: str, mdir: Path, metrics: list[str]) -> dict:
+    """One comparison of the rules in the groups file ``gname``, through the one
+    compare pipeline (rnn.analysis.compare.compare_groups, the caches of the
+    analysis scripts, their default analysis): SVCCA (and the original's
+    rows-as-features silhouette), every similarity metric, the topology."""
+    from rnn.analysis.compare import compare_groups, load_group_models, silhouette
+    from rnn.analysis.fixed_points import weights_hash
+    from rnn.io.groups import read_groups
+    groups = read_groups([gname], mdir)
+    models = load_group_models(groups, mdir)
+    labels = groups.label_of_each
+    keys = [weights_hash(lm.model) for lm in models]
+    act = compare_groups(models, labels, list(dict.fromkeys(["svcca", *metrics])), None, mdir,
+                         order=groups.labels, balanced=True, keys=keys)
+    topo = compare_groups(models, labels, ["topology"], order=sorted(set(labels)))["topology"]
+    sv = act["svcca"]
+    return {"svcca_silhouette": sv.stats.silhouette,
+            "svcca_silhouette_ci": sv.stats.interval(),
+            "svcca_silhouette_p": sv.stats.p_value,
+            # the original's convention: rows of the distance matrix as feature vectors
+            "svcca_silhouette_rows_as_features": silhouette(sv.distances, sv.labels,
+                                                            "euclidean"),
+            "topology_silhouette": topo.stats.silhouette,
+            "svcca_within": sv.within, "svcca_between": sv.between,
+            "networks": {lab: len(m) for lab, m in zip(groups.labels, groups.members)},
+            "metrics": {act[m].label: {k: v for k, v in act[m].row().items() if k in (
+                "silhouette", "silhouette_interval_95", "silhouette_permutation_p",
+                "mean_within_group_distance", "mean_between_group_distance")}
+                for m in metrics}}
+
+
+def figures(task: str, gname: str, mdir: Path, out: Path, log) -> str:
+    """The all-rule comparison's figures, drawn by the analysis scripts from the
+    same caches, into ``out``; and whether the SVCCA answer is an artefact of
+    the analysis's choices (experiments/svcca_variants.py): its table."""
+    sh(["svcca_analysis.py", gname, "--quiet"], log)
+    sh(["fixed_point_input_topology.py", gname, "--quiet"], log)
+    stem = gname[:-4]
+    for fig in ("svcca_mds", "topology_mds", "svcca_heatmap"):
+        _copy_small(mdir / f"{stem}_{fig}.png", out / f"{task}_{fig}.png")
+    vpath = out / f"{task}_svcca_variants.md"
+    sh(["experiments/svcca_variants.py", gname, "--out", str(vpath)], log)
+    return vpath.read_text()
 
 
 def task_cells(task: str, args, vtag: str, chunk: int | None) -> dict:
@@ -375,4 +420,4 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
 
 if __name__ == "__main__":
     os.environ.setdefault("MPLBACKEND", "Agg")
-    run_cli(lambda argv: main(), sys.argv[1:])
+    run_cli(main, sys.argv[1:])
