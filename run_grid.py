@@ -134,17 +134,17 @@ def main(argv=None) -> int:
     V.integer(args.retries, "--retries", 0)
     security = tls_security(args)
     folder = grid.folder(args.models_dir)
-    longest = max(len(c.name) for c in grid.cells) + 16
+    longest = max(len(c.name) for c in grid.cells) + 16     # NAME_sSEED_NNN.json
     if args.deadline is not None and not (0 <= args.deadline < 1e9):
         raise UserError(f"--deadline must be a number of seconds, 0 or more, got {args.deadline}")
     train_cells = grid.cells
     if args.cells:
         import fnmatch
-        train_cells = [c for c in grid.cells if any(fnmatch.fnmatchcase(c.name, g)
+        train_cells = [c for c in grid.cells if any(fnmatch.fnmatchcase(c.key, g)
                                                     for g in args.cells)]
         if not train_cells:
             raise UserError(f"--cells {' '.join(args.cells)}: no cell of {grid.name} matches "
-                            f"(cells: {', '.join(c.name for c in grid.cells)})")
+                            f"(cells: {', '.join(c.key for c in grid.cells)})")
     if args.list and args.commands:
         raise UserError("give --list or --commands, not both")
     if not (args.list or args.commands):     # they only read: they create nothing
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
             todo = [j for j in jobs if j.cell is c]
             cut = [(seed, reached(ck)) for seed, _, ck in resumable(folder, c)
                    if any(j.seed == seed for j in todo)]
-            print(f"  {c.name}: {have}/{c.networks} trained" +
+            print(f"  {c.key}: {have}/{c.networks} trained" +
                   (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
                    f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else "")
                   + "".join(f"; the job of seed {seed} goes on after update {step}"
@@ -203,33 +203,37 @@ def compare(grid, folder: Path, quiet: bool) -> list[dict]:
     the grid's folder).  Each comparison's groups file is written beside them,
     for the analysis scripts' figures."""
     from rnn.analysis.compare import compare_groups
-    from rnn.grid.jobs import finished
+    from rnn.grid.jobs import networks
     from rnn.io.groups import write_groups_file
     from rnn.io import load_model
     out = []
     for comp in grid.comparisons:
         groups, sizes = [], {}
         for label, cname in comp.groups.items():
-            cell = grid.cell(cname)
-            names = [m["name"] for _, m in sorted(finished(folder, cell).items())
-                     if m.get("status") == "converged"]
-            sizes[label] = len(names)
-            if names:
-                groups.append((label, names))
+            found = networks(folder, grid.cell(cname), ("converged",))
+            sizes[label] = len(found)
+            if found:
+                groups.append((label, found))
         if len(groups) < 1 or min(sizes.values()) < 2:
             print(f"compare {comp.name}: skipped (converged networks per group: {sizes})")
             out.append({"name": comp.name, "networks": sizes, "skipped": True})
             continue
-        gfile = write_groups_file(folder / f"{comp.name}.txt", groups)
-        models = [load_model(n, folder) for _, names in groups for n in names]
-        labels = [label for label, names in groups for _ in names]
+        # a groups file names networks of one folder: written where they all are
+        gfile = None
+        if all(f == folder for _, found in groups for f, _ in found):
+            gfile = write_groups_file(folder / f"{comp.name}.txt",
+                                      [(label, [m["name"] for _, m in found])
+                                       for label, found in groups])
+        models = [load_model(m["name"], f) for _, found in groups for f, m in found]
+        labels = [label for label, found in groups for _ in found]
         res = compare_groups(models, labels, list(comp.metrics), cache_dir=folder)
         rows = [{k: v for k, v in r.row().items() if k != "metric"} for r in res.values()]
         if not quiet:
             print(f"compare {comp.name} ({sizes}):")
             for r in res.values():
                 print(f"  {r.label}: silhouette {r.stats.fmt()}")
-        out.append({"name": comp.name, "networks": sizes, "groups_file": str(gfile),
+        out.append({"name": comp.name, "networks": sizes,
+                    "groups_file": None if gfile is None else str(gfile),
                     "metrics": rows})
     return out
 
@@ -241,12 +245,12 @@ def write_summary(grid, folder: Path, records, failed, comparisons, wall) -> lis
     for c in grid.cells:
         have = finished(folder, c)
         st = [m["status"] for m in have.values()]
-        cells.append({"cell": c.name, "settings": cell_dict(c), "networks": c.networks,
+        cells.append({"cell": c.key, "settings": cell_dict(c), "networks": c.networks,
                       "trained": len(have), "converged": st.count("converged"),
                       "budget": st.count("budget"), "stalled": st.count("stalled"),
                       "diverged": st.count("diverged"),
                       "train_seconds_this_run": round(sum(r["seconds"] for r in records
-                                                          if r["cell"] == c.name), 1)})
+                                                          if r["cell"] == c.key), 1)})
     data = {"grid": grid.name, "file": grid.path, "models_dir": str(folder),
             "wall_seconds": round(wall, 1), "cells": cells, "jobs": records, "failed": failed,
             "comparisons": comparisons}

@@ -65,8 +65,7 @@ GRIDS = [ROOT / "experiments" / "grids" / "claims.toml",
          ROOT / "experiments" / "grids" / "claims_high.toml"]
 RESULTS = ROOT / "experiments" / "results"
 FIXED_LENGTH = ROOT / "experiments" / "grids" / "fixed_length.toml"
-PROTOCOL_NETWORKS = {1: ROOT / "experiments" / "networks" / "n1-original",
-                     2: ROOT / "experiments" / "networks" / "original"}
+PROTOCOL_CELLS = {1: "n1-original", 2: "original"}   # of experiments/grids/protocol.toml
 METRICS = [TOPOLOGY, "svcca_original", *SIMILARITY]
 LABEL = {**SIMILARITY_LABEL, TOPOLOGY: "attractor topology",
          "svcca_original": "SVCCA (original analysis)", "svcca": "SVCCA (tool analysis)"}
@@ -159,7 +158,7 @@ def task_of(cell) -> tuple[str, int | None]:
 
 def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[ClaimComparison]:
     """Every noise and rule comparison the grids' cells allow."""
-    from rnn.grid.jobs import finished
+    from rnn.grid.jobs import networks
     cells = {}
     for grid in grids:
         folder = grid.folder(models_dir)
@@ -172,9 +171,6 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
                    ("rule", "noise", "protocol", "shared_x0", "lenient_stop",
                     "original_budgets", "hidden", "max_steps", "stall_window")
                    if k != key) and task_of(c) == task_of(d)
-
-    def found(c, folder):
-        return [(folder, m) for _, m in sorted(finished(folder, c).items())]
 
     for kind, key, label in (("noise", "noise", lambda c: f"v = {c.noise:g}"),
                              ("rule", "rule", lambda c: c.rule.upper())):
@@ -191,26 +187,19 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
                 continue
             task, N = task_of(c)
             out.append(ClaimComparison(kind, task, N, c.protocol,
-                                  {label(d): found(d, f) for d, f in family},
+                                  {label(d): networks(f, d) for d, f in family},
                                   {label(d): d.networks for d, _ in family}))
     if use_protocol_networks:
-        for N, folder in PROTOCOL_NETWORKS.items():
-            if not folder.is_dir():
+        from experiments.protocol_cells import CELLS as PROTOCOL
+        for N, name in PROTOCOL_CELLS.items():
+            cell = PROTOCOL[name]
+            if not cell.folder().is_dir():
                 continue
-            groups = {r.upper(): protocol_networks(folder, r) for r in ("bptt", "ga")}
+            groups = {r.upper(): networks(cell.root, c) for r, c in cell.cells.items()}
             out.append(ClaimComparison("rule", "ncdi", N, "original", groups,
                                   {k: len(v) for k, v in groups.items()}, source="protocol"))
     out.sort(key=lambda c: (c.kind, c.protocol != "original", c.order, c.source))
     return out
-
-
-def protocol_networks(folder: Path, rule: str) -> list[tuple[Path, dict]]:
-    """The protocol experiment's finished networks of one rule in a cell folder."""
-    from rnn.io.store import records
-    from rnn.training import FINISHED
-    out = {seed: [m for m in ms if m.get("status") in FINISHED]
-           for seed, ms in records(folder, rule).items()}
-    return [(folder, out[s][0]) for s in sorted(out) if out[s]]
 
 
 # ---- the numbers of one comparison -------------------------------------------

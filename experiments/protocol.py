@@ -6,8 +6,9 @@ separation of BPTT and GA networks?
     python experiments/protocol.py --only-analyse            # analyse the networks there are
     python experiments/protocol.py --list                    # the cells and what is trained
 
-Cells (CDI unless named N = 1; -v 0.5; BPTT seeds 13000+, GA seeds 14000+ in
-every cell, so cells differ only in the protocol — a paired design):
+Cells, from the grid file experiments/grids/protocol.toml (CDI unless named
+N = 1; -v 0.5; BPTT seeds 13000+, GA seeds 14000+ in every cell, so cells
+differ only in the protocol — a paired design):
 
     original               every switch of --protocol original
     original-shared_x0     ... without the shared initial state
@@ -61,8 +62,9 @@ def train(cell: ProtocolCell, rule: str, device: str, log, chunk: int | None = N
               + (f" ({shared} of them those of {cell.reuse_from}: the same networks)"
                  if shared else ""), flush=True)
     dev = device if device != "auto" else ("cuda" if _cuda() else "cpu")
+    # the grid's jobs of the cell (its reuse_from networks count as trained)
     jobs = jobs_for(grid_cell(cell, rule, chunk or (GPU_CHUNK if dev == "cuda" else None)),
-                    folder, done=have)
+                    cell.root)
     if not jobs:
         return 0.0
     say(f"[{cell.name}] {rule}: training {sum(j.count for j in jobs)} networks in "
@@ -70,7 +72,7 @@ def train(cell: ProtocolCell, rule: str, device: str, log, chunk: int | None = N
     t0 = time.time()
     # one job at a time with every core (or $OMP_NUM_THREADS threads when set)
     threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
-    records, failed = run_jobs(jobs, folder, workers=1, threads=threads,
+    records, failed = run_jobs(jobs, cell.root, workers=1, threads=threads,
                                device=dev, quiet=quiet, pool=pool)
     for r in records:
         log.write(f"{r}\n")

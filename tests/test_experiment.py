@@ -189,11 +189,13 @@ def test_protocol_jobs_follow_runs_of_missing_seeds(tmp_path):
     def jobs(rule, seeds):
         cell = dataclasses.replace(grid_cell(CELLS["original"], rule), first_seed=seeds[0],
                                    networks=seeds[-1] - seeds[0] + 1)
+        own = tmp_path / "original"      # the cell's folder in the grid's models folder
+        own.mkdir(exist_ok=True)
         for s in cell.seeds():
             if s not in seeds:           # a seed already finished: the jobs go around it
-                (tmp_path / f"{rule}_s{s}_000.json").write_text(json.dumps(
+                (own / f"{rule}_s{s}_000.json").write_text(json.dumps(
                     {"name": f"{rule}_s{s}_000", "seed": s, "status": "converged"}))
-                (tmp_path / f"{rule}_s{s}_000.pt").write_bytes(b"x")
+                (own / f"{rule}_s{s}_000.pt").write_bytes(b"x")
         return [(j.name, j.seed, j.count) for j in jobs_for(cell, tmp_path)]
     assert jobs("ga", [1, 2, 3, 5, 6, 9]) == [("ga_s1", 1, 2), ("ga_s3", 1 + 2, 1),
                                               ("ga_s5", 5, 2), ("ga_s9", 9, 1)]
@@ -232,8 +234,8 @@ def test_budgets_ablation_reuses_only_networks_that_stopped_early(tmp_path):
          "steps": 170}))
     (own / "bptt_s9_000.pt").write_bytes(b"")
     assert protocol.networks(cell, "bptt")[0][0] == own
-    done = {m["seed"] for _, m in protocol.networks(cell, "bptt")}
-    jobs = jobs_for(protocol.grid_cell(cell, "bptt"), own, done=done)
+    # the grid's jobs go around the seeds it reuses
+    jobs = jobs_for(protocol.grid_cell(cell, "bptt"), tmp_path)
     assert [(j.seed - first, j.count) for j in jobs] == [(2, 2), (5, 1)]
     # `original` itself reuses nothing
     assert [m["seed"] - first for _, m in protocol.networks(cells["original"],

@@ -434,3 +434,36 @@ def test_commands_prints_each_job_to_run_and_creates_nothing(tmp_path):
     assert "--force" in lines[1]
     r = run_script("run_grid.py", str(g), "--commands", "--list")
     assert r.returncode == 2 and "not both" in r.stderr
+
+
+def test_cells_in_folders_share_names_and_reuse_from_a_sibling(tmp_path):
+    """folder: a cell's networks in a sub-folder (cells of one name in two
+    folders are FOLDER/NAME); reuse_from: the sibling's network of a seed counts
+    when it converged before the stall window could act."""
+    g = tmp_path / "g.toml"
+    body = ('[grid]\nname = "x"\nnetworks = 3\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n'
+            'name = "bptt"\nfolder = "a"\n[[cells]]\ntask = "rdm"\nrule = "bptt"\n'
+            'name = "bptt"\nfolder = "b"\noriginal_budgets = false\nreuse_from = "a"\n')
+    g.write_text(body)
+    grid = read_grid(g)
+    assert [c.key for c in grid.cells] == ["a/bptt", "b/bptt"]
+    a, b = grid.cells
+    assert b.where(tmp_path) == tmp_path / "b"
+    (tmp_path / "a").mkdir()
+    for seed, steps in ((0, 120), (1, 900)):        # seed 1 converged after the window
+        (tmp_path / "a" / f"bptt_s{seed}.json").write_text(json.dumps(
+            {"name": f"bptt_s{seed}", "seed": seed, "status": "converged", "steps": steps}))
+        (tmp_path / "a" / f"bptt_s{seed}.pt").write_bytes(b"x")
+    assert sorted(finished(tmp_path, a)) == [0, 1]
+    assert sorted(finished(tmp_path, b)) == [0]        # only the early one is the same network
+    assert [(j.label, j.seed, j.count) for j in jobs_for(b, tmp_path, 5)] == [("b/bptt_s1", 1, 2)]
+    r = run_script("run_grid.py", str(g), "--commands", "--models-dir", str(tmp_path))
+    assert f"--models-dir {tmp_path / 'b'}" in r.stdout and "bptt_s1" in r.stdout
+    for text, msg in ((body.replace('reuse_from = "a"', 'reuse_from = "c"'), "has no cell"),
+                      (body.replace('folder = "b"', 'folder = "a"').replace(
+                          'reuse_from = "a"\n', ''), "two cells are named"),
+                      (body.replace('folder = "b"', 'folder = "../b"'), "folder must be"),
+                      (body.replace('reuse_from = "a"', 'reuse_from = "b"'), "own folder")):
+        g.write_text(text)
+        with pytest.raises(UserError, match=msg):
+            read_grid(g)

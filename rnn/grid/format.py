@@ -36,8 +36,15 @@ original), shared_x0 / lenient_stop / original_budgets (true/false: one
 switch of the protocol), hidden, max_steps, stall_window, updates (train exactly
 this many updates, past the stop rule) with snapshots (a list of updates after
 which each network is also kept: ``NAME_uUUUU``), chunk (networks per job), name
-(only for an entry that makes one cell).  A cell's name defaults to
-``TASK-RULE-vNNN-PROTOCOL`` (plus the switches and hidden size when set).
+(only for an entry that makes one cell), folder (a sub-folder of the grid's
+models folder holding the cell's networks: cells in different folders may
+share a name, and are then referred to as FOLDER/NAME), reuse_from (the
+folder of a cell of the same name whose network of a seed counts as this
+cell's when it reached the stop rule before the stall window could act, so
+that a cell that differs from it only in when a run is stopped — its budget
+or its stall rule — need not train it again), description (free text, shown
+by --list).  A cell's name defaults to ``TASK-RULE-vNNN-PROTOCOL`` (plus the
+switches and hidden size when set).
 
 Every cell trains networks with the seeds first_seed … first_seed+networks−1
 (cells of one entry share them: a paired design).  A job trains a run of
@@ -64,6 +71,7 @@ from tasks.table import TaskName, parse
 ROOT = Path(__file__).resolve().parents[2]    # the repository (models_dir is relative to it)
 
 _CELL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9=+-]*")
+_FOLDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_=+-]{0,59}")
 # memory of listing a grid, per cell and per network (a job per network at chunk 1):
 # measured with tracemalloc as ~330 and ~150 bytes, with a margin
 CELL_BYTES, NETWORK_BYTES = 1000, 200
@@ -89,6 +97,9 @@ class Cell:
     snapshots: tuple | None = None     # ... and keep the networks after these (--snapshots)
     chunk: int | None = None
     name: str = ""
+    folder: str | None = None          # a sub-folder of the grid's models folder
+    reuse_from: str | None = None      # a sibling folder whose early-converged networks count
+    description: str | None = None
 
     def __post_init__(self):
         where = f"cell {self.name or f'{self.task}/{self.rule}'}"
@@ -134,6 +145,24 @@ class Cell:
         if not _CELL_NAME.fullmatch(self.name) or len(self.name) > 60:
             raise UserError(f"{where}: a cell name uses letters, digits, '-', '+', '=' (no "
                             f"'_' or '.'), at most 60 characters; got {self.name!r}")
+        for f in ("folder", "reuse_from"):
+            v = getattr(self, f)
+            if v is not None and (not isinstance(v, str) or not _FOLDER.fullmatch(v)):
+                raise UserError(f"{where}: {f} must be a folder name of letters, digits, "
+                                f"'-', '_', '+', '=' (no path), got {v!r}")
+        if self.reuse_from is not None and self.reuse_from == self.folder:
+            raise UserError(f"{where}: reuse_from names the cell's own folder")
+        if self.description is not None and not isinstance(self.description, str):
+            raise UserError(f"{where}: description must be a string")
+
+    @property
+    def key(self) -> str:
+        """The cell's name in its grid: FOLDER/NAME when it has a folder."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    def where(self, models: Path) -> Path:
+        """The folder of the cell's networks, in the grid's models folder ``models``."""
+        return Path(models) / self.folder if self.folder else Path(models)
 
     def default_name(self) -> str:
         task = self.task if self.N is None else f"{self.task}{self.N}"   # as the file spells it
@@ -206,11 +235,12 @@ class Grid:
         from rnn.io import models_dir
         return (models_dir() / f"grid-{self.name}").resolve()
 
-    def cell(self, name: str) -> Cell:
+    def cell(self, key: str) -> Cell:
+        """The cell of this key (its name, or FOLDER/NAME)."""
         for c in self.cells:
-            if c.name == name:
+            if c.key == key:
                 return c
-        raise KeyError(name)
+        raise KeyError(key)
 
 
 CELL_KEYS = {f.name for f in fields(Cell)}
@@ -256,10 +286,14 @@ def read_grid(path) -> Grid:
             hint="give fewer networks per cell")
     seen: dict[str, int] = {}
     for c in cells:
-        if c.name in seen:
-            raise UserError(f"grid file {path.name}: two cells are named {c.name!r} (give "
+        if c.key in seen:
+            raise UserError(f"grid file {path.name}: two cells are named {c.key!r} (give "
                             f"them different settings or names)")
-        seen[c.name] = 1
+        seen[c.key] = 1
+    for c in cells:
+        if c.reuse_from is not None and f"{c.reuse_from}/{c.name}" not in seen:
+            raise UserError(f"grid file {path.name}: cell {c.key!r}: reuse_from "
+                            f"{c.reuse_from!r} has no cell named {c.name!r}")
     comps = [_comparison(path.name, k, e, cells)
              for k, e in enumerate(data.get("compare", []), 1)]
     names = [c.name for c in comps]
@@ -316,7 +350,7 @@ def _comparison(fname: str, k: int, e, cells: list[Cell]) -> GridComparison:
     if bad:
         raise UserError(f"{where}: unknown key {sorted(bad)[0]!r} (known: name, groups, by, "
                         f"cells, metrics)")
-    by_name = {c.name: c for c in cells}
+    by_name = {c.key: c for c in cells}
     if "by" in e:
         if "groups" in e:
             raise UserError(f"{where}: give groups or by, not both")
@@ -332,9 +366,9 @@ def _comparison(fname: str, k: int, e, cells: list[Cell]) -> GridComparison:
             v = getattr(c, key)
             label = f"{key}={v:g}" if isinstance(v, float) else f"{key}={v}"
             if label in groups:
-                raise UserError(f"{where}: cells {groups[label]!r} and {c.name!r} both have "
+                raise UserError(f"{where}: cells {groups[label]!r} and {c.key!r} both have "
                                 f"{label}; narrow cells = {{ ... }} so one cell has each value")
-            groups[label] = c.name
+            groups[label] = c.key
         if len(groups) < 2:
             raise UserError(f"{where}: the cells that match {match} have fewer than two "
                             f"values of {key}")

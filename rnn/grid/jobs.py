@@ -14,20 +14,51 @@ from rnn.io.store import records
 from rnn.training import FINISHED
 
 # ---- finding networks by seed ------------------------------------------------
+# Every function here takes the grid's models folder; a cell with a ``folder``
+# keeps its networks in that sub-folder of it (Cell.where).
 
 def cell_metas(folder: Path, cell: Cell) -> dict[int, list[dict]]:
-    """Every network record of ``cell`` in ``folder``, by seed (rnn.io.store.records)."""
-    return records(folder, cell.name)
+    """Every network record of ``cell`` in its folder, by seed (rnn.io.store.records)."""
+    return records(cell.where(folder), cell.name)
+
+
+def reusable(meta: dict) -> bool:
+    """Is this network of a ``reuse_from`` cell the very network this cell would
+    train from the same seed?  The two cells differ only in when a run is
+    stopped for lack of progress (its budget, the stall rule), never in what an
+    update does, and every draw comes from the network's own seeded streams.  So
+    a network that reached the stop rule before either could act — in fewer
+    updates than the stall window, hence than any budget — is trained identically."""
+    from rnn.training import StopConfig
+    steps = meta.get("steps")
+    return (meta.get("status") == "converged" and isinstance(steps, int)
+            and steps < StopConfig().stall_window)
+
+
+def networks(folder: Path, cell: Cell, statuses=FINISHED) -> list[tuple[Path, dict]]:
+    """The network of each seed of the cell whose status is one of ``statuses``,
+    in seed order: (its folder, its record).  The cell's own network of a seed
+    comes first; a seed it has not trained takes its ``reuse_from`` cell's
+    network when that one is the same network (:func:`reusable`)."""
+    own = cell.where(folder)
+    found = cell_metas(folder, cell)
+    other = Path(folder) / cell.reuse_from if cell.reuse_from else None
+    theirs = records(other, cell.name) if other is not None else {}
+    out = []
+    for seed in cell.seeds():
+        done = sorted((m for m in found.get(seed, []) if m.get("status") in statuses),
+                      key=lambda m: m["name"])
+        same = [m for m in theirs.get(seed, []) if reusable(m)]
+        if done:
+            out.append((own, done[0]))
+        elif same:
+            out.append((other, same[0]))
+    return out
 
 
 def finished(folder: Path, cell: Cell) -> dict[int, dict]:
     """The finished network of each trained seed of the cell: seed -> meta."""
-    out = {}
-    for seed, ms in cell_metas(folder, cell).items():
-        done = [m for m in ms if m.get("status") in FINISHED]
-        if done and seed in range(cell.first_seed, cell.first_seed + cell.networks):
-            out[seed] = sorted(done, key=lambda m: m["name"])[0]
-    return out
+    return {m["seed"]: m for _, m in networks(folder, cell)}
 
 
 @dataclass(frozen=True)
@@ -42,8 +73,14 @@ class Job:
         return f"{self.cell.name}_s{self.seed}"
 
     @property
+    def label(self) -> str:
+        """The job's name as printed: FOLDER/NAME for a cell with a folder."""
+        return f"{self.cell.folder}/{self.name}" if self.cell.folder else self.name
+
+    @property
     def key(self) -> str:
-        return f"train-{self.name}-{self.count}"
+        where = f"{self.cell.folder}+" if self.cell.folder else ""
+        return f"train-{where}{self.name}-{self.count}"
 
 
 def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
@@ -82,7 +119,7 @@ def resumable(folder: Path, cell: Cell) -> list[tuple[int, int, Path]]:
     from rnn.resume import SUFFIX, job_of
     pat = re.compile(rf"{re.escape(cell.name)}_s(\d+)(_0+)?")
     out, taken = [], set()
-    for p in sorted(Path(folder).glob(f"{cell.name}_s*{SUFFIX}")):
+    for p in sorted(cell.where(folder).glob(f"{cell.name}_s*{SUFFIX}")):
         m = pat.fullmatch(p.name[:-len(SUFFIX)])
         job = job_of(p) if m else None
         if job is None:
@@ -110,9 +147,10 @@ def interleave(per_cell: list[list[Job]]) -> list[Job]:
 def remove_unfinished(folder: Path, cell: Cell) -> None:
     """Delete the files of interrupted runs of seeds that another job has since
     finished (under another chunk's name), so each seed has one network."""
+    own = cell.where(folder)
     for seed, ms in cell_metas(folder, cell).items():
         if any(m.get("status") in FINISHED for m in ms):
             for m in ms:
                 if m.get("status") not in FINISHED:
                     for ext in ("pt", "json"):
-                        (folder / f"{m['name']}.{ext}").unlink(missing_ok=True)
+                        (own / f"{m['name']}.{ext}").unlink(missing_ok=True)

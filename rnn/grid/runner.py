@@ -27,14 +27,15 @@ def _die_with_parent():                                  # pragma: no cover (in 
 
 def job_command(job: Job, folder: Path, device: str = "cpu",
                 have: dict | None = None) -> list[str]:
-    """The ``train_models.py --count`` command line of a job: --resume (it goes
+    """The ``train_models.py --count`` command line of a job (``folder``: the
+    grid's models folder): --resume (it goes
     on from its checkpoint where it has one), and --force only when no network
     of the job is finished (``have``: the cell's finished seeds, read when not
     given), so that a resumed job keeps those as they are."""
     have = finished(folder, job.cell) if have is None else have
     cmd = [sys.executable, str(ROOT / "train_models.py"), job.name, *job.cell.train_args(),
            "--count", str(job.count), "--seed", str(job.seed), "--device", device,
-           "--models-dir", str(folder), "--resume", "--quiet"]
+           "--models-dir", str(job.cell.where(folder)), "--resume", "--quiet"]
     if not any(s in have for s in range(job.seed, job.seed + job.count)):
         cmd.append("--force")
     return cmd
@@ -52,16 +53,16 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
     host = f"{socket.gethostname()}:{os.getpid()}"
     seeds = range(job.seed, job.seed + job.count)
     if deadline is not None and t0 > deadline:
-        return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+        return {"job": job.name, "cell": job.cell.key, "seeds": [job.seed, job.count],
                 "trained": False, "skipped": True, "worker": host, "seconds": 0.0,
                 "status": ["not started (deadline)"] * job.count}
     have = finished(folder_p, job.cell)
     if all(s in have for s in seeds):
-        return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+        return {"job": job.name, "cell": job.cell.key, "seeds": [job.seed, job.count],
                 "trained": False, "worker": host, "seconds": 0.0,
                 "status": [have[s]["status"] for s in seeds]}
     from rnn.resume import path_for, reached
-    ck = path_for(folder_p, job.name if job.count == 1 else f"{job.name}_000")
+    ck = path_for(job.cell.where(folder_p), job.name if job.count == 1 else f"{job.name}_000")
     went_on = reached(ck) if ck.exists() else None
     cmd = job_command(job, folder_p, device, have)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -82,20 +83,20 @@ def run_job(job: Job, folder: str, threads: int = 1, device: str = "cpu",
                     return {**rec, "job": job.name, "seeds": [job.seed, job.count],
                             "status": ["failed"] * job.count}
             have = finished(folder_p, job.cell)
-            return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+            return {"job": job.name, "cell": job.cell.key, "seeds": [job.seed, job.count],
                     "trained": True, "worker": host, "seconds": round(time.time() - t0, 2),
                     "status": [have[s]["status"] if s in have else "missing" for s in seeds],
                     "note": "its checkpoint could not be used; the unfinished networks "
                             "trained afresh"}
         if r.returncode == 2:
             # refused input: the same on every try, so reported once, not retried
-            return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+            return {"job": job.name, "cell": job.cell.key, "seeds": [job.seed, job.count],
                     "trained": False, "worker": host, "seconds": round(time.time() - t0, 2),
                     "status": ["failed"] * job.count, "error": message}
         raise RuntimeError(message)     # a crash or a killed worker: Dask retries it
     remove_unfinished(folder_p, job.cell)
     have = finished(folder_p, job.cell)
-    return {"job": job.name, "cell": job.cell.name, "seeds": [job.seed, job.count],
+    return {"job": job.name, "cell": job.cell.key, "seeds": [job.seed, job.count],
             "trained": True, "worker": host, "seconds": round(time.time() - t0, 2),
             "status": [have[s]["status"] if s in have else "missing" for s in seeds],
             **({"resumed_after": went_on} if went_on is not None else {})}
@@ -190,7 +191,7 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, securi
                              pure=False, retries=retries): j for j in jobs}
     left = {}
     for j in jobs:
-        left[j.cell.name] = left.get(j.cell.name, 0) + 1
+        left[j.cell.key] = left.get(j.cell.key, 0) + 1
     records, failed = [], []
     t0 = time.time()
     try:
@@ -207,14 +208,14 @@ def run_jobs(jobs: list[Job], folder: Path, scheduler: str | None = None, securi
                         f"{j.cell.updates} updates")
                 went_on = (f" (went on after update {rec['resumed_after']})"
                            if "resumed_after" in rec else "")
-                line = (f"{j.name}: {done} in {rec['seconds']:.0f} s on "
+                line = (f"{j.label}: {done} in {rec['seconds']:.0f} s on "
                         f"{rec['worker']}{went_on}" if rec["trained"] else
-                        f"{j.name}: not started (past the deadline)" if rec.get("skipped")
-                        else f"{j.name}: already trained")
+                        f"{j.label}: not started (past the deadline)" if rec.get("skipped")
+                        else f"{j.label}: already trained")
             except Exception as e:                   # noqa: BLE001 (reported, then summed up)
-                failed.append({"job": j.name, "cell": j.cell.name, "error": str(e)})
-                line = f"{j.name}: FAILED ({e})"
-            left[j.cell.name] -= 1
+                failed.append({"job": j.label, "cell": j.cell.key, "error": str(e)})
+                line = f"{j.label}: FAILED ({e})"
+            left[j.cell.key] -= 1
             if not quiet:
                 print(f"[{time.time() - t0:6.0f} s] {line} | jobs {len(records) + len(failed)}"
                       f"/{len(jobs)}, cells done {sum(v == 0 for v in left.values())}"
