@@ -2,6 +2,7 @@
 networks are (a test keeps this list equal to the folder's modules).
 
     fixed_points  the fixed-point solver, batched over starts and static inputs
+    step_fixed_points  the same for any step map h <- f(h, u), Jacobians by autodiff
     dynamics      one network's psychometrics and trajectories; cached fixed points
     census        fixed points counted per static input: monostable, bistable, other
     compare       the attractor input-topology descriptor, silhouettes, compare_groups

@@ -140,7 +140,17 @@ def fixed_point_box(W: torch.Tensor, c: torch.Tensor, act: str) -> tuple[torch.T
 
 
 def levenberg_marquardt(W, c, act, x, cfg: SolverConfig, tol: float):
-    """Minimise ||F(x)||² from every row of x (c gives each row's constant term).
+    """Minimise ||F(x)||² of the rate network from every row of x (c gives each
+    row's constant term W_in·u + b): :func:`lm_solve` on the analytic F and J."""
+    W, c = W.to(x.dtype), c.to(x.dtype)
+    return lm_solve(lambda rows, xx, jac: residual_and_jacobian(
+        W, c if rows is None else c[rows], act, xx, jac), x, cfg.max_iter, tol)
+
+
+def lm_solve(residual, x: torch.Tensor, max_iter: int, tol: float):
+    """Levenberg–Marquardt on F from every row of x: ``residual(rows, x_rows,
+    jacobian)`` gives F [B, H] and J [B, H, H] (or None) of those rows (``rows``
+    None: all of them).
 
     Adaptive damping per row; a row stops when ||F||_inf < tol, or when it
     stalls (||F||² falls by less than 0.1% over 4 iterations: a local minimum
@@ -148,19 +158,18 @@ def levenberg_marquardt(W, c, act, x, cfg: SolverConfig, tol: float):
     Works in the dtype of x.  Returns x and ||F(x)||_inf."""
     B, H = x.shape
     x = x.clone()
-    W, c = W.to(x.dtype), c.to(x.dtype)
     lam = torch.full((B,), 1e-2, dtype=x.dtype)
-    F, _ = residual_and_jacobian(W, c, act, x, jacobian=False)
+    F, _ = residual(None, x, False)
     q = 0.5 * (F * F).sum(1)
     q_mark = q.clone()
     active = F.abs().amax(1) >= tol
     eye = torch.eye(H, dtype=x.dtype)
-    for it in range(cfg.max_iter):
+    for it in range(max_iter):
         idx = torch.nonzero(active).squeeze(1)
         if idx.numel() == 0:
             break
-        xa, ca, la = x[idx], c[idx], lam[idx]
-        Fa, Ja = residual_and_jacobian(W, ca, act, xa)
+        xa, la = x[idx], lam[idx]
+        Fa, Ja = residual(idx, xa, True)
         JT = Ja.transpose(1, 2)
         A = torch.baddbmm(eye, JT, Ja, beta=0.0).add_(la[:, None, None] * eye)
         L, info = torch.linalg.cholesky_ex(A)
@@ -169,7 +178,7 @@ def levenberg_marquardt(W, c, act, x, cfg: SolverConfig, tol: float):
         if bad.any():
             step[bad] = 0.0
         xn = xa + step
-        Fn, _ = residual_and_jacobian(W, ca, act, xn, jacobian=False)
+        Fn, _ = residual(idx, xn, False)
         qn = 0.5 * (Fn * Fn).sum(1)
         acc = (qn < q[idx]) & ~bad
         x[idx] = torch.where(acc[:, None], xn, xa)
@@ -182,11 +191,11 @@ def levenberg_marquardt(W, c, act, x, cfg: SolverConfig, tol: float):
             done |= qi > 0.999 * q_mark[idx]
             q_mark[idx] = qi
         active[idx[done]] = False
-    F, _ = residual_and_jacobian(W, c, act, x, jacobian=False)
+    F, _ = residual(None, x, False)
     return x, F.abs().amax(1)
 
 
-def _merge(x: np.ndarray, res: np.ndarray, groups: np.ndarray, tol: float) -> np.ndarray:
+def merge_points(x: np.ndarray, res: np.ndarray, groups: np.ndarray, tol: float) -> np.ndarray:
     """Indices of unique points per group (smallest residual kept)."""
     keep = []
     for gval in np.unique(groups):
@@ -263,7 +272,7 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
     x1, r1 = x1.double().numpy(), r1.double().numpy()
     # starts that reached the same point (per input) are one candidate
     cand = np.flatnonzero(r1 < cfg.slow_tol)
-    cand = cand[_merge(x1[cand], r1[cand], which[cand], 1e-4)]
+    cand = cand[merge_points(x1[cand], r1[cand], which[cand], 1e-4)]
     # phase 2 (float64): polish the distinct candidates far below the acceptance tolerance
     x2, r2 = levenberg_marquardt(W, cc[cand], act, torch.as_tensor(x1[cand]), cfg,
                                  tol=cfg.root_tol * 1e-3)
@@ -271,7 +280,7 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
 
     is_root = res < cfg.root_tol
     ri = np.flatnonzero(is_root)
-    uniq = ri[_merge(xs[ri], res[ri], which[ri], cfg.merge_tol)]
+    uniq = ri[merge_points(xs[ri], res[ri], which[ri], cfg.merge_tol)]
     # stability over the free units
     xr = torch.as_tensor(xs[uniq])
     _, J = residual_and_jacobian(W, c[torch.as_tensor(which[uniq])], act, xr)
@@ -280,7 +289,7 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
     stable = (eig.real < 0).all(1) if len(uniq) else np.zeros(0, bool)
 
     si = np.flatnonzero(~is_root & (res < cfg.slow_tol))
-    slow = si[_merge(xs[si], res[si], which[si], 1e-3)] if len(si) else si
+    slow = si[merge_points(xs[si], res[si], which[si], 1e-3)] if len(si) else si
 
     def full(x):
         return model.expand_states(torch.as_tensor(x)).numpy() if model.clamp_idx else x

@@ -1,0 +1,112 @@
+"""Fixed points of any network given as its step map h ← f(h, u).
+
+For each static input u we solve F(h) = f(h, u) − h = 0 from many starts at
+once (every input × every start one batch), by the Levenberg–Marquardt
+iterations of :func:`rnn.analysis.fixed_points.lm_solve` on the Jacobian of f
+by automatic differentiation (``torch.func``: one ``jacrev`` per row, batched
+with ``vmap``), in float64.  A point is accepted only if it is a root,
+‖F‖∞ < ``root_tol``; duplicates (per input) closer than ``merge_tol`` are
+merged.
+
+Stability comes from the eigenvalues of the step map's Jacobian ∂f/∂h at the
+root.  A discrete-time network (a vanilla RNN, a GRU, an LSTM's step) is
+stable there when every |λ| < 1.  A continuous-time network integrated by
+Euler steps, f(h) = h + dt·G(h) (the paper's rate network), has the roots of
+G, and its stability is that of the flow: pass ``dt`` and the eigenvalues
+reported are those of J = (∂f/∂h − I)/dt, stable when every real part is
+negative — the same answer as rnn.analysis.fixed_points on the analytic J.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rnn.analysis.fixed_points import lm_solve, merge_points
+
+
+@dataclass(frozen=True)
+class StepSolverConfig:
+    max_iter: int = 200          # Levenberg–Marquardt iterations at most
+    root_tol: float = 1e-8       # accept as a root when ||F||_inf < root_tol
+    merge_tol: float = 1e-6      # roots closer than this (max-norm) are one root
+
+
+@dataclass
+class StepFixedPoints:
+    """The roots of f(h, u) − h (NumPy arrays).
+
+    xstar [K, H]     the roots; input_index [K] the row of each one's input
+    residual [K]     ||f(xstar, u) − xstar||_inf
+    eigvals [K, H]   eigenvalues (complex) of ∂f/∂h, or of J = (∂f/∂h − I)/dt
+                     for a continuous-time network (``dt`` given)
+    is_stable [K]    every |λ| < 1 (discrete), every Re λ < 0 (continuous)
+    n_unstable [K]   the count of |λ| > 1 (discrete), of Re λ > 0 (continuous)
+    """
+    xstar: np.ndarray
+    input_index: np.ndarray
+    residual: np.ndarray
+    eigvals: np.ndarray
+    is_stable: np.ndarray
+    n_unstable: np.ndarray
+
+    def summary(self) -> str:
+        n, s = len(self.residual), int(self.is_stable.sum())
+        return f"{n} fixed points ({s} stable, {n - s} unstable)"
+
+
+def step_jacobian(step, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """∂f/∂h [B, H, H] of the step map at each row of h [B, H] under u [B, I]."""
+    from torch.func import jacrev, vmap
+
+    def one(hh, uu):
+        return step(hh.unsqueeze(0), uu.unsqueeze(0)).squeeze(0)
+    return vmap(jacrev(one))(h, u)
+
+
+def find_step_fixed_points(step, inputs, starts, cfg: StepSolverConfig = StepSolverConfig(),
+                           dt: float | None = None) -> StepFixedPoints:
+    """Fixed points of the step map ``step(h [B, H], u [B, I]) -> h' [B, H]``
+    (torch operations only, any dtype: it is called in float64) under each
+    static input of ``inputs`` [K, I], from ``starts`` [K, S, H] (per input)
+    or [S, H] (the same for every input).  ``dt``: the network is a
+    continuous-time one integrated by Euler steps of this size (stability of
+    the flow); None: a discrete-time network."""
+    u_all = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+    K = u_all.shape[0]
+    s = torch.as_tensor(np.asarray(starts, dtype=np.float64))
+    if s.dim() == 2:
+        s = s.unsqueeze(0).expand(K, *s.shape)
+    if s.dim() != 3 or s.shape[0] != K:
+        raise ValueError("starts must be [S, H] or [K, S, H] for K inputs")
+    S, H = s.shape[1], s.shape[2]
+    x0 = s.reshape(K * S, H).clone()
+    which = np.repeat(np.arange(K), S)
+    uu = u_all.repeat_interleave(S, dim=0)
+    eye = torch.eye(H, dtype=torch.float64)
+
+    def residual(rows, x, jacobian):
+        u = uu if rows is None else uu[rows]
+        with torch.no_grad():
+            F = step(x, u) - x
+        if not jacobian:
+            return F, None
+        return F, step_jacobian(step, x, u) - eye
+
+    xs, res = lm_solve(residual, x0, cfg.max_iter, cfg.root_tol * 1e-3)
+    xs, res = xs.numpy(), res.numpy()
+    ri = np.flatnonzero(res < cfg.root_tol)
+    uniq = ri[merge_points(xs[ri], res[ri], which[ri], cfg.merge_tol)]
+    if len(uniq):
+        Jf = step_jacobian(step, torch.as_tensor(xs[uniq]), u_all[torch.as_tensor(which[uniq])])
+        if dt is None:
+            eig = torch.linalg.eigvals(Jf).numpy()
+            mag = np.abs(eig)
+            stable, n_unst = (mag < 1).all(1), (mag > 1).sum(1)
+        else:
+            eig = torch.linalg.eigvals((Jf - eye) / dt).numpy()
+            stable, n_unst = (eig.real < 0).all(1), (eig.real > 0).sum(1)
+    else:
+        eig, stable, n_unst = np.zeros((0, H), complex), np.zeros(0, bool), np.zeros(0, int)
+    return StepFixedPoints(xs[uniq], which[uniq], res[uniq], eig, stable, n_unst)

@@ -1,0 +1,88 @@
+"""rnn/analysis/step_fixed_points.py: fixed points of any step map, on maps with
+known answers, and the rate network's roots found again from its Euler step."""
+import numpy as np
+import pytest
+import torch
+
+from rnn.analysis.fixed_points import SolverConfig, find_fixed_points
+from rnn.analysis.step_fixed_points import find_step_fixed_points
+from rnn.model import RateRNN
+
+
+def test_a_linear_map_has_its_one_fixed_point_with_the_map_s_eigenvalues():
+    """h' = A h + B u: the fixed point (I − A)⁻¹ B u, eigenvalues those of A."""
+    rng = np.random.default_rng(0)
+    H, I = 5, 2
+    Q = np.linalg.qr(rng.normal(size=(H, H)))[0]
+    lam = np.array([0.9, 0.5, -0.3, 0.2, 1.5])         # one direction expands
+    A = Q @ np.diag(lam) @ Q.T
+    B = rng.normal(size=(H, I))
+    At, Bt = torch.as_tensor(A), torch.as_tensor(B)
+    inputs = rng.normal(size=(3, I))
+    fp = find_step_fixed_points(lambda h, u: h @ At.T + u @ Bt.T, inputs,
+                                rng.uniform(-3, 3, size=(4, H)))
+    assert sorted(fp.input_index.tolist()) == [0, 1, 2]           # one point per input
+    for x, k in zip(fp.xstar, fp.input_index):
+        want = np.linalg.solve(np.eye(H) - A, B @ inputs[k])
+        assert np.abs(x - want).max() < 1e-9
+    np.testing.assert_allclose(np.sort(fp.eigvals.real, axis=1), np.tile(np.sort(lam), (3, 1)),
+                               atol=1e-9)
+    assert not fp.is_stable.any() and (fp.n_unstable == 1).all()
+
+
+def test_two_units_in_closed_form():
+    """h_i' = h_i − (h_i² − 1)/2 for each unit: roots (±1, ±1); ∂f/∂h = diag(1 − h),
+    so (1, 1) is stable (eigenvalues 0), (−1, −1) has two unstable directions
+    (eigenvalues 2) and the mixed ones one each."""
+    def step(h, u):
+        return h - 0.5 * (h * h - 1) + 0 * u.sum(1, keepdim=True)
+    g = np.linspace(-1.8, 1.8, 7)
+    starts = np.array([(a, b) for a in g for b in g])
+    fp = find_step_fixed_points(step, np.zeros((1, 1)), starts)
+    got = {tuple(np.round(x).astype(int)): (st, n) for x, st, n in
+           zip(fp.xstar, fp.is_stable, fp.n_unstable)}
+    assert got == {(1, 1): (True, 0), (1, -1): (False, 1), (-1, 1): (False, 1),
+                   (-1, -1): (False, 2)}
+    assert fp.residual.max() < 1e-8
+
+
+def test_the_rate_network_s_euler_step_has_the_analytic_solver_s_roots_and_stability():
+    from rnn.rng import WEIGHTS, Streams
+    # strong recurrence: 18 fixed points over the two inputs, 8 of them stable
+    m = RateRNN.init(Streams([1], WEIGHTS, "cpu"), 2, hidden=6, g=4.0, activation="tanh")
+    m = m.to(dtype=torch.float64)
+    inputs = np.array([[0.0, 0.0], [0.05, -0.02]])
+    ref = find_fixed_points(m, inputs, cfg=SolverConfig(n_box=60, n_traj=30))
+    assert len(ref.residual) == 18 and ref.is_stable.sum() == 8
+    W, Win, b, dt = m.W_rec[0], m.W_in[0], m.b[0], m.dt
+
+    def euler(x, u):
+        phi = 1 + torch.tanh(x) if m.activation == "one_plus_tanh" else torch.tanh(x)
+        return x + dt * (-x + phi @ W.T + u @ Win.T + b)
+    rng = np.random.default_rng(1)
+    starts = np.concatenate([ref.xstar[ref.input_index == k] for k in range(2)])
+    starts = np.stack([starts + 1e-3 * rng.normal(size=starts.shape)] * 2)   # near every root
+    fp = find_step_fixed_points(euler, inputs, starts, dt=dt)
+    for k in range(2):
+        a = ref.xstar[ref.input_index == k]
+        b_ = fp.xstar[fp.input_index == k]
+        # every analytic root is found (starting near the roots of both inputs, the
+        # step solver may find a root the analytic run's random starts missed: a
+        # true root of F too)
+        assert len(b_) >= len(a) > 0
+        for x in b_:
+            F = -x + np.tanh(x) @ W.numpy().T + inputs[k] @ Win.numpy().T + b.numpy()
+            assert np.abs(F).max() < 1e-8
+        for x in a:
+            j = np.abs(b_ - x).max(1).argmin()
+            assert np.abs(b_[j] - x).max() < 1e-7
+            i = np.flatnonzero(fp.input_index == k)[j]
+            r = np.flatnonzero((ref.input_index == k) & (np.abs(ref.xstar - x).max(1) == 0))[0]
+            assert fp.is_stable[i] == ref.is_stable[r] and fp.n_unstable[i] == ref.n_unstable[r]
+            np.testing.assert_allclose(np.sort_complex(fp.eigvals[i]),
+                                       np.sort_complex(ref.eigvals[r]), atol=1e-6)
+
+
+def test_starts_of_the_wrong_shape_are_refused():
+    with pytest.raises(ValueError, match="starts"):
+        find_step_fixed_points(lambda h, u: h, np.zeros((2, 1)), np.zeros((3, 4, 5)))
