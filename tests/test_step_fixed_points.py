@@ -86,3 +86,42 @@ def test_the_rate_network_s_euler_step_has_the_analytic_solver_s_roots_and_stabi
 def test_starts_of_the_wrong_shape_are_refused():
     with pytest.raises(ValueError, match="starts"):
         find_step_fixed_points(lambda h, u: h, np.zeros((2, 1)), np.zeros((3, 4, 5)))
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_torch_cells_step_as_pytorch_does_and_a_silent_cell_rests_at_zero(kind):
+    """The step map of each PyTorch cell equals PyTorch's own step (cell and
+    one-layer module); with every weight zero a cell's one fixed point is 0 with
+    known eigenvalues: RNN 0; GRU h' = h/2, so 1/2; LSTM c' = c/2, h' = tanh(c')/2,
+    so 1/2 (c) and 0 (h)."""
+    from rnn.analysis.step_fixed_points import torch_cell_step
+    torch.manual_seed(0)
+    cell = getattr(torch.nn, f"{kind}Cell")(3, 4).double()
+    net = getattr(torch.nn, kind)(3, 4, batch_first=True).double()
+    u, h = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    c = torch.randn(5, 4, dtype=torch.float64)
+    for mod in (cell, net):
+        step, H = torch_cell_step(mod)
+        if kind == "LSTM":
+            assert H == 8
+            if mod is cell:
+                want = torch.cat(cell(u, (h, c)), dim=1)
+            else:
+                _, (hn, cn) = net(u[:, None], (h[None], c[None]))
+                want = torch.cat([hn[0], cn[0]], dim=1)
+            got = step(torch.cat([h, c], dim=1), u)
+        else:
+            want = cell(u, h) if mod is cell else net(u[:, None], h[None])[1][0]
+            got = step(h, u)
+        assert torch.allclose(got, want, atol=1e-12), (kind, type(mod).__name__)
+    with torch.no_grad():
+        for prm in cell.parameters():
+            prm.zero_()
+    step, H = torch_cell_step(cell)
+    fp = find_step_fixed_points(step, np.zeros((1, 3)), np.random.default_rng(0).uniform(
+        -1, 1, size=(6, H)))
+    assert len(fp.residual) == 1 and np.abs(fp.xstar).max() < 1e-9 and fp.is_stable.all()
+    want = {"RNN": [0.0] * 4, "GRU": [0.5] * 4, "LSTM": [0.0] * 4 + [0.5] * 4}[kind]
+    np.testing.assert_allclose(np.sort(np.abs(fp.eigvals[0])), want, atol=1e-9)
+    with pytest.raises(TypeError):
+        torch_cell_step(torch.nn.Linear(2, 2))

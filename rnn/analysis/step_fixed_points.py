@@ -110,3 +110,50 @@ def find_step_fixed_points(step, inputs, starts, cfg: StepSolverConfig = StepSol
     else:
         eig, stable, n_unst = np.zeros((0, H), complex), np.zeros(0, bool), np.zeros(0, int)
     return StepFixedPoints(xs[uniq], which[uniq], res[uniq], eig, stable, n_unst)
+
+
+def torch_cell_step(cell: torch.nn.Module):
+    """The step map of a PyTorch recurrent cell (``nn.RNNCell``, ``nn.GRUCell``,
+    ``nn.LSTMCell``) or of a one-layer ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM``
+    (unidirectional, bias either way), in float64: ``step(h, u)`` for
+    :func:`find_step_fixed_points`, and the state size.  An LSTM's state is
+    [h, c] concatenated (its fixed points are those of both)."""
+    import torch.nn as nn
+    kind = {nn.RNNCell: "rnn", nn.GRUCell: "gru", nn.LSTMCell: "lstm",
+            nn.RNN: "rnn", nn.GRU: "gru", nn.LSTM: "lstm"}.get(type(cell))
+    if kind is None:
+        raise TypeError(f"not a PyTorch RNN, GRU or LSTM (cell): {type(cell).__name__}")
+    if isinstance(cell, (nn.RNN, nn.GRU, nn.LSTM)):
+        if cell.num_layers != 1 or cell.bidirectional or getattr(cell, "proj_size", 0):
+            raise TypeError("one layer, one direction, no projection")
+        sfx = "_l0"
+    else:
+        sfx = ""
+    p = {k: v.detach().to(torch.float64) for k, v in cell.named_parameters()}
+    W_ih, W_hh = p[f"weight_ih{sfx}"], p[f"weight_hh{sfx}"]
+    H = W_hh.shape[1]
+    zero = torch.zeros(W_hh.shape[0], dtype=torch.float64)
+    b_ih, b_hh = p.get(f"bias_ih{sfx}", zero), p.get(f"bias_hh{sfx}", zero)
+    if kind == "rnn":
+        act = torch.tanh if getattr(cell, "nonlinearity", "tanh") == "tanh" else torch.relu
+
+        def step(h, u):
+            return act(u @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        return step, H
+    if kind == "gru":
+        def step(h, u):
+            gi, gh = u @ W_ih.T + b_ih, h @ W_hh.T + b_hh
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+            n = torch.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+            return (1 - z) * n + z * h
+        return step, H
+
+    def step(hc, u):                                   # LSTM: the state is [h, c]
+        h, c = hc[:, :H], hc[:, H:]
+        g = u @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+        i, f = torch.sigmoid(g[:, :H]), torch.sigmoid(g[:, H:2 * H])
+        gg, o = torch.tanh(g[:, 2 * H:3 * H]), torch.sigmoid(g[:, 3 * H:])
+        c2 = f * c + i * gg
+        return torch.cat([o * torch.tanh(c2), c2], dim=1)
+    return step, 2 * H
