@@ -125,3 +125,51 @@ def test_torch_cells_step_as_pytorch_does_and_a_silent_cell_rests_at_zero(kind):
     np.testing.assert_allclose(np.sort(np.abs(fp.eigvals[0])), want, atol=1e-9)
     with pytest.raises(TypeError):
         torch_cell_step(torch.nn.Linear(2, 2))
+
+
+def _flip_flop(kind):
+    """A hand-built 3-bit flip-flop of each PyTorch architecture: 3 decoupled
+    units, each h = tanh(2h) (bistable at ±0.9575, unstable at 0); the GRU with
+    its update gate shut (z ≈ 0) and its reset gate open (r ≈ 1), the LSTM with
+    its forget gate shut and its input and output gates open (h = tanh(tanh(2h)))."""
+    H, big = 3, 30.0
+    m = getattr(torch.nn, kind)(3, H).double()
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.zero_()
+        eye = 2.0 * torch.eye(H, dtype=torch.float64)
+        if kind == "RNN":
+            m.weight_hh_l0.copy_(eye)
+        elif kind == "GRU":                      # gates r, z, n
+            m.bias_ih_l0[:H] = big               # r = 1
+            m.bias_ih_l0[H:2 * H] = -big         # z = 0: h' = n
+            m.weight_hh_l0[2 * H:] = eye         # n = tanh(2 h)
+        else:                                    # gates i, f, g, o
+            m.bias_ih_l0[:H] = big               # i = 1
+            m.bias_ih_l0[H:2 * H] = -big         # f = 0
+            m.weight_hh_l0[2 * H:3 * H] = eye    # g = tanh(2 h)
+            m.bias_ih_l0[3 * H:] = big           # o = 1
+    return m
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_a_hand_built_3_bit_flip_flop_has_8_stable_points_in_every_architecture(kind):
+    """3 bistable units: 3³ = 27 fixed points, C(3, k)·2^(3−k) of them with k
+    unstable directions — 8 stable (every corner), 12, 6 and 1."""
+    from rnn.analysis.step_fixed_points import torch_cell_step
+    step, H = torch_cell_step(_flip_flop(kind))
+    g = np.array([-1.2, -0.3, 0.3, 1.2])
+    starts = np.array([(a, b, c) for a in g for b in g for c in g])
+    if kind == "LSTM":                              # the state is [h, c]
+        starts = np.concatenate([starts, np.tanh(2 * starts)], axis=1)
+    starts = np.concatenate([starts, np.zeros((1, H))])
+    fp = find_step_fixed_points(step, np.zeros((1, 3)), starts)
+    assert len(fp.residual) == 27
+    assert np.bincount(fp.n_unstable, minlength=4).tolist() == [8, 12, 6, 1]
+    corners = fp.xstar[fp.is_stable][:, :3]
+    assert len({tuple(np.sign(x)) for x in corners}) == 8
+    # each unit's stable value, the positive root of its scalar equation (bisection)
+    from scipy.optimize import brentq
+    unit = (lambda h: h - np.tanh(np.tanh(2 * h))) if kind == "LSTM" else \
+        (lambda h: h - np.tanh(2 * h))
+    assert np.abs(np.abs(corners) - brentq(unit, 0.3, 1.5)).max() < 1e-9
