@@ -173,3 +173,17 @@ def test_a_hand_built_3_bit_flip_flop_has_8_stable_points_in_every_architecture(
     unit = (lambda h: h - np.tanh(np.tanh(2 * h))) if kind == "LSTM" else \
         (lambda h: h - np.tanh(2 * h))
     assert np.abs(np.abs(corners) - brentq(unit, 0.3, 1.5)).max() < 1e-9
+
+
+def test_without_starts_the_network_s_own_trajectories_find_its_stable_points():
+    """Without starts (the states the network visits, and uniform in the box
+    they span): the flip-flop GRU's 8 stable corners, each once (its unstable
+    points are found as far as the uniform starts reach them: 24 of 27 here)."""
+    from rnn.analysis.step_fixed_points import torch_cell_step
+    step, H = torch_cell_step(_flip_flop("GRU"))
+    fp = find_step_fixed_points(step, np.zeros((1, 3)), hidden=H)
+    corners = {tuple(np.sign(x)) for x in fp.xstar[fp.is_stable]}
+    assert len(corners) == 8 == fp.is_stable.sum()
+    assert fp.residual.max() < 1e-8
+    with pytest.raises(ValueError, match="hidden"):
+        find_step_fixed_points(step, np.zeros((1, 3)))

@@ -65,16 +65,50 @@ def step_jacobian(step, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return vmap(jacrev(one))(h, u)
 
 
-def find_step_fixed_points(step, inputs, starts, cfg: StepSolverConfig = StepSolverConfig(),
-                           dt: float | None = None) -> StepFixedPoints:
+@torch.no_grad()
+def default_starts(step, inputs, hidden: int, n: int = 100, noise: float = 0.05,
+                   steps: int = 300, seed: int = 0) -> np.ndarray:
+    """Starts [K, 2n, H] per static input: n states the network visits, run
+    ``steps`` steps from 10 random states (half of them three times further
+    out), with a little noise — where the fixed points that matter lie — and
+    n uniform in the box those states span, widened by 1 on each side (no
+    bound on the fixed points is known for an arbitrary map)."""
+    rng = np.random.default_rng(seed)
+    u = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+    K, n_init = u.shape[0], 10
+    h = torch.as_tensor(rng.normal(0.0, 1.0, (K * n_init, hidden)))
+    h[::2] *= 3.0
+    uu = u.repeat_interleave(n_init, dim=0)
+    seen = []
+    for t in range(steps):
+        h = step(h, uu)
+        if t % 10 == 9:
+            seen.append(h.reshape(K, n_init, hidden))
+    states = torch.cat(seen, dim=1).numpy()                       # [K, T'*n_init, H]
+    pick = rng.integers(0, states.shape[1], size=(K, n))
+    traj = states[np.arange(K)[:, None], pick]
+    traj = traj + noise * rng.normal(0.0, 1.0, traj.shape)
+    lo, hi = states.min(1, keepdims=True) - 1.0, states.max(1, keepdims=True) + 1.0
+    box = lo + rng.random((K, n, hidden)) * (hi - lo)
+    return np.concatenate([box, traj], axis=1)
+
+
+def find_step_fixed_points(step, inputs, starts=None, cfg: StepSolverConfig = StepSolverConfig(),
+                           dt: float | None = None, hidden: int | None = None
+                           ) -> StepFixedPoints:
     """Fixed points of the step map ``step(h [B, H], u [B, I]) -> h' [B, H]``
     (torch operations only, any dtype: it is called in float64) under each
     static input of ``inputs`` [K, I], from ``starts`` [K, S, H] (per input)
-    or [S, H] (the same for every input).  ``dt``: the network is a
+    or [S, H] (the same for every input); None: :func:`default_starts`
+    (give ``hidden``, the state size).  ``dt``: the network is a
     continuous-time one integrated by Euler steps of this size (stability of
     the flow); None: a discrete-time network."""
     u_all = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
     K = u_all.shape[0]
+    if starts is None:
+        if hidden is None:
+            raise ValueError("without starts, give hidden (the state size)")
+        starts = default_starts(step, inputs, hidden)
     s = torch.as_tensor(np.asarray(starts, dtype=np.float64))
     if s.dim() == 2:
         s = s.unsqueeze(0).expand(K, *s.shape)
