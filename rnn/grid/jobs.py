@@ -5,7 +5,6 @@ run in."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,11 +82,10 @@ class Job:
         return f"train-{where}{self.name}-{self.count}"
 
 
-def jobs_for(cell: Cell, folder: Path, chunk: int | None = None,
-             done: Iterable[int] = ()) -> list[Job]:
+def jobs_for(cell: Cell, folder: Path, chunk: int | None = None) -> list[Job]:
     """The jobs still needed: runs of consecutive unfinished seeds, in chunks
-    (``done``: seeds to count as finished, e.g. networks found elsewhere)."""
-    have = set(finished(folder, cell)) | set(done)
+    (a seed its ``reuse_from`` cell has the same network of counts as finished)."""
+    have = set(finished(folder, cell))
     missing = [s for s in cell.seeds() if s not in have]
     out = []
     # a job cut short goes on from its checkpoint: the same job again, whatever
