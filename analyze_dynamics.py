@@ -76,7 +76,8 @@ def main(argv=None) -> int:
                         f"{task.describe()}; leave --N out")
     model = lm.model
     say = (lambda *a, **k: None) if args.quiet else print
-    say(f"{args.name}: {lm.rule} network, {task.describe()}")
+    arch = getattr(model, "arch", None)
+    say(f"{args.name}: {lm.rule}{' ' + arch if arch else ''} network, {task.describe()}")
     n_static = len(task.static_inputs(args.inputs).values)
     say(f"fixed points under the {args.inputs} inputs ({n_static} static inputs): reading the "
         f"cache or solving ...", flush=True)

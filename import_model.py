@@ -3,6 +3,7 @@
 
     python import_model.py miconi heb_a -v 0.5            # models/heb_a_win.txt + heb_a_J.txt
     python import_model.py original bptt_old               # a model of the original toolkit
+    python import_model.py torch my_gru.pt --as gru_mine -v 0.5 --N 2   # your own PyTorch RNN
 
 miconi:   weights written by Miconi's C++ program (BiologicallyPlausibleLearningRNN):
           NAME_win.txt (units x (1 + inputs); column 0 is the unused go channel) and
@@ -14,6 +15,13 @@ original: models/NAME.pt and models/NAME.txt of the original research code
           code from the file can run.  A file that needs more is refused unless
           you pass --trust.  Converting in place keeps the originals as
           NAME.orig.pt and NAME.orig.txt.
+torch:    a PyTorch nn.RNN, nn.GRU or nn.LSTM (one layer, one direction) with a
+          linear readout, as a state dict (torch.save(model.state_dict(), FILE));
+          read with weights_only=True.  The architecture comes from the weights'
+          shapes; the readout is the one other [outputs, H] weight (or --readout
+          KEY); of several outputs the first is the decision (its sign).  The
+          network then gets the fixed points, topology, similarity metrics and
+          figures of this tool's own networks.
 """
 from __future__ import annotations
 
@@ -33,7 +41,7 @@ def build_parser() -> Parser:
     p = Parser(prog="import_model.py", description=__doc__.splitlines()[1],
                epilog="Examples: 'python import_model.py miconi heb_a -v 0.5 --rdm'; "
                       "'python import_model.py original bptt_old'")
-    sub = p.add_subparsers(dest="source", metavar="{miconi,original}", required=True)
+    sub = p.add_subparsers(dest="source", metavar="{miconi,original,torch}", required=True)
     m = sub.add_parser("miconi", help="weights from Miconi's C++ program (text matrices)")
     m.add_argument("name", help="NAME: reads models/NAME_win.txt and models/NAME_J.txt and "
                                 "writes models/NAME.pt (use --as for another name)")
@@ -51,7 +59,27 @@ def build_parser() -> Parser:
                    help="unpickle the file in full even if it needs more than NumPy arrays; "
                         "unpickling can run arbitrary code, so only for files whose origin you "
                         "trust")
-    for sp in (m, o):
+    t = sub.add_parser("torch", help="a PyTorch nn.RNN / nn.GRU / nn.LSTM state dict with its "
+                                     "readout")
+    t.add_argument("name", metavar="FILE", help="the state dict (any path); the model is named "
+                                                "after its stem unless --as")
+    t.add_argument("-v", "--variance", type=finite_float, required=True, metavar="V",
+                   help="the input noise (standard deviation) of the task it was trained on")
+    t.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
+                   help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
+    tg = t.add_mutually_exclusive_group()
+    tg.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
+    tg.add_argument("--N", type=int, default=None,
+                    help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    t.add_argument("--rule", choices=("bptt", "ga"), default="bptt",
+                   help="the learning rule it was trained with, for the record and the "
+                        "groups (default bptt: gradient descent)")
+    t.add_argument("--readout", default=None, metavar="KEY",
+                   help="the readout module's name in the state dict (KEY.weight, KEY.bias), "
+                        "where more than one [outputs, H] weight is there")
+    t.add_argument("--relu", action="store_true",
+                   help="an nn.RNN built with nonlinearity='relu' (a state dict does not say)")
+    for sp in (m, o, t):
         sp.add_argument("--as", dest="new_name", default=None, metavar="NEW",
                         help="name of the converted model (default: the same name)")
         sp.add_argument("--force", action="store_true",
@@ -76,14 +104,16 @@ def source_files(paths, directory) -> list[dict]:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     directory = models_dir(args.models_dir)
-    name = check_name(args.name)
+    name = Path(args.name).stem if args.source == "torch" else args.name
+    name = check_name(args.new_name or name) if args.source == "torch" else check_name(name)
     new = check_name(args.new_name or name)
     ensure_writable(directory, max(len(name), len(new)))
     from rnn.run import identity, record
     from rnn.io.store import NameLock
     # the new name is this import's alone while it writes (another run of it is refused)
     with NameLock(directory, [new], what="import_model.py") as lock:
-        read = _read_miconi if args.source == "miconi" else _read_original
+        read = {"miconi": _read_miconi, "original": _read_original,
+                "torch": _read_torch}[args.source]
         model, task, rule, source, origin = read(args, directory, name, new)
         meta = record(new, identity(rule, task, model), "imported",
                       settings={"imported": True, "source": source})
@@ -94,7 +124,9 @@ def main(argv=None) -> int:
             written += _keep_originals(args, directory, name)
         written += save_model(new, model, meta, {}, directory, lock=lock, force=args.force)
     if not args.quiet:
-        print(f"{new}: {meta['rule']} network, {task.describe()}, {model.hidden} units")
+        kind = getattr(model, "arch", "rate")
+        units = getattr(model, "units", model.hidden)
+        print(f"{new}: {meta['rule']} {kind} network, {task.describe()}, {units} units")
     return finish(written)
 
 
@@ -113,6 +145,29 @@ def _read_miconi(args, directory: Path, name: str, new: str):
         raise UserError(f"{target} already exists; pass --force or choose --as NEW")
     return model, task, "heb", {"program": "Miconi BiologicallyPlausibleLearningRNN",
                                 "files": source_files([win, J], directory)}, J
+
+
+def _read_torch(args, directory: Path, name: str, new: str):
+    """(model, task, rule, source, the file checks name) of a PyTorch state dict."""
+    from rnn.io.importers import import_torch, task_for_inputs
+    V.noise(args.variance, "-v/--variance")
+    V.mean(args.mean, "-m/--mean")
+    if args.N is not None:
+        V.contexts(args.N, "--N")
+    src = Path(args.name)
+    model, read = import_torch(src, "relu" if args.relu else "tanh", args.readout)
+    if args.relu and model.arch != "vanilla":
+        raise UserError(f"--relu: {src} holds a {model.arch}, whose nonlinearities are fixed")
+    task = task_for_inputs(model.n_inputs, args.variance, args.mean, args.N, args.rdm)
+    target = directory / f"{new}.pt"
+    if target.exists() and not args.force:
+        raise UserError(f"{target} already exists; pass --force or choose --as NEW")
+    if read["readout_outputs"] > 1 and not args.quiet:
+        print(f"note: {read['readout']} has {read['readout_outputs']} outputs; the first is "
+              f"read as the decision (its sign)", file=sys.stderr)
+    files = [{"name": str(src), "sha256": __import__("hashlib").sha256(
+        src.read_bytes()).hexdigest()}]
+    return model, task, args.rule, {"program": "PyTorch state dict", "files": files, **read}, src
 
 
 def _read_original(args, directory: Path, name: str, new: str):

@@ -20,10 +20,12 @@ import argparse
 import dataclasses
 import os
 import secrets
+import sys
 
 import torch
 
 from rnn import validate as V
+from rnn.arch import ARCHS
 from rnn.errors import UserError
 from rnn.cli import MODELS_DIR_HELP, Parser, add_device_arg, finite_float, resolve_device, run_cli
 from rnn.io import NAME_RULE, check_name, ensure_writable, models_dir
@@ -63,8 +65,9 @@ training protocols (--protocol; each switch can also be set alone, e.g.
 
 def build_parser() -> Parser:
     p = Parser(prog="train_models.py",
-               description="Train a rate RNN (50 units, dt 0.1) on the RDM, CDI or N-CDI task "
-                           "and save it as models/NAME.pt + models/NAME.json.",
+               description="Train a rate RNN (50 units, dt 0.1; or a vanilla RNN, GRU or LSTM "
+                           "with --arch) on the RDM, CDI or N-CDI task and save it as "
+                           "models/NAME.pt + models/NAME.json.",
                formatter_class=argparse.RawDescriptionHelpFormatter,
                epilog=RULE_HELP.format(rules=rules_help(), window=STOP.window,
                                        threshold=STOP.threshold)
@@ -90,7 +93,13 @@ def build_parser() -> Parser:
                            "ncdiK, or a family with --N)")
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
-                        "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian)")
+                        "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian; a vanilla "
+                        "RNN's tanh)")
+    p.add_argument("--arch", choices=ARCHS, default="rate",
+                   help="the network: 'rate' (default), the paper's continuous-time rate "
+                        "network; 'vanilla', 'gru', 'lstm': discrete-time networks with "
+                        "PyTorch's equations (docs/how-it-works.md), trained by bptt (every "
+                        "weight, by autograd) or ga; --hidden counts their units")
     prot = p.add_argument_group("training protocol (default: clean; see below)")
     prot.add_argument("--protocol", choices=("clean", "original"), default="clean",
                       help="clean (this tool's) or original (the original study's code): "
@@ -213,14 +222,32 @@ def validate_args(args) -> tuple[str, object]:
     if args.seed is not None:
         V.seed_range(args.seed, args.count, "--seed")
     check_name(args.name)
-    rule = args.rule or rule_from_name(args.name)
+    rule = args.rule or rule_for(args.name, args.arch)
     try:
         check_hidden(rule, args.hidden)
     except UserError as e:
         raise UserError(f"--{e}") from None
+    get(rule).check_arch(args.arch)
+    if args.relu and args.arch in ("gru", "lstm"):
+        raise UserError(f"--relu: a {args.arch}'s nonlinearities are fixed by its equations; "
+                        f"--relu applies to the rate network and the vanilla RNN")
     name = args.task if args.task is not None else ("rdm" if args.rdm else "ncdi")
     task = parse(name, args.N, what="the task").make(args.variance, args.mean)
     return rule, task
+
+
+def rule_for(name: str, arch: str) -> str:
+    """The rule the name's prefix picks; a name that picks none trains a
+    discrete-time architecture with BPTT (said in one line), as
+    Maheswaranathan et al. trained theirs (``gru_x --arch gru``)."""
+    try:
+        return rule_from_name(name)
+    except UserError:
+        if arch == "rate":
+            raise
+    print(f"note: the name {name!r} picks no learning rule; training the {arch} network "
+          f"with bptt (give --rule to choose)", file=sys.stderr)
+    return "bptt"
 
 
 def protocol_from_args(args) -> Protocol:
@@ -233,7 +260,7 @@ def plan_from_args(args, rule: str, task) -> RunPlan:
     """The run's plan from checked arguments."""
     return RunPlan.make(rule, task, protocol_from_args(args), max_steps=args.max_steps,
                         updates=args.updates, on_stall=args.on_stall,
-                        stall_window=args.stall_window, relu=args.relu)
+                        stall_window=args.stall_window, relu=args.relu, arch=args.arch)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                             "choose fewer units, contexts or trials")
         say = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
         n = len(files.names)
-        say(f"training {n} network{'s' if n > 1 else ''} with {get(rule).long_name} on "
+        net = "" if plan.arch == "rate" else f"{plan.arch} "
+        say(f"training {n} {net}network{'s' if n > 1 else ''} with {get(rule).long_name} on "
             f"{task.describe()}; seed {seed}; device {device}; protocol "
             f"{plan.protocol.label()}")
         run = train_run(plan, files, device, lock, quiet=args.quiet, say=say,

@@ -1,5 +1,5 @@
-"""Rate RNNs trained by several learning rules, and the analyses that compare
-what they learned.  The packages (each opens with its own map):
+"""Rate RNNs (and vanilla RNNs, GRUs, LSTMs) trained by several learning rules,
+and the analyses that compare what they learned.  The packages (each opens with its own map):
 
     rules/      the learning rules: the registry (one record per rule) and a
                 module per rule
@@ -13,6 +13,7 @@ and the core every one of them shares (a test keeps this list equal to the
 folder's modules):
 
     model          the continuous-time rate network
+    arch           the discrete-time architectures: vanilla RNN, GRU, LSTM
     training       the one training loop: validation set, stop rule, statuses
     resume         checkpoints a run goes on from
     run            a training run: its plan, its batches and files, and the one

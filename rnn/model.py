@@ -271,22 +271,7 @@ class RateRNN:
 
     def _fit_inputs(self, inputs: torch.Tensor, x0: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs as [T, S, n, I] (S dividing P), x0 as [1 or P, n, H] on the
-        networks' device and dtype; a shape that does not fit is a ValueError."""
-        P = self.n_networks
-        if inputs.dim() == 3:
-            inputs = inputs.unsqueeze(1)
-        S = inputs.shape[1]           # input sequences: 1 (shared), P, or one per block
-        if S == 0 or P % S or inputs.shape[-1] != self.n_inputs:
-            raise ValueError(f"inputs of shape {tuple(inputs.shape)} do not fit {P} networks "
-                             f"with {self.n_inputs} inputs; expected [T, n, I] or [T, S, n, I] "
-                             f"with S dividing {P}")
-        if x0.dim() == 2:
-            x0 = x0.unsqueeze(0)
-        x0 = x0.to(device=self.device, dtype=self.dtype)
-        if x0.shape[0] not in (1, P):
-            x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
-        return inputs, x0
+        return fit_inputs(self, inputs, x0)
 
     def _simulate_in_groups(self, inputs, x0, keep, per_chunk: int) -> Simulation:
         """On a CPU, a large stack runs faster in cache-sized groups of networks."""
@@ -346,6 +331,27 @@ class RateRNN:
                 k += 1
         steps = None if stride is None else torch.tensor(kept_steps)
         return Simulation(x_first, x.mul_(1.0 / scale), states, steps)
+
+
+def fit_inputs(model, inputs: torch.Tensor, x0: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """inputs as [T, S, n, I] (S dividing P, the networks of ``model``), x0 as
+    [1 or P, n, H] on the networks' device and dtype; a shape that does not fit
+    is a ValueError.  Shared by every architecture (rnn.arch)."""
+    P = model.n_networks
+    if inputs.dim() == 3:
+        inputs = inputs.unsqueeze(1)
+    S = inputs.shape[1]           # input sequences: 1 (shared), P, or one per block
+    if S == 0 or P % S or inputs.shape[-1] != model.n_inputs:
+        raise ValueError(f"inputs of shape {tuple(inputs.shape)} do not fit {P} networks "
+                         f"with {model.n_inputs} inputs; expected [T, n, I] or [T, S, n, I] "
+                         f"with S dividing {P}")
+    if x0.dim() == 2:
+        x0 = x0.unsqueeze(0)
+    x0 = x0.to(device=model.device, dtype=model.dtype)
+    if x0.shape[0] not in (1, P):
+        x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
+    return inputs, x0
 
 
 def accuracy(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,

@@ -70,13 +70,16 @@ def add_input_colorbar(fig, axes, norm, label: str = "static input (cued evidenc
     return fig.colorbar(sm, ax=axes, shrink=0.85, label=label)
 
 
-def plot_pc1_time(ax, steps: np.ndarray, pc1: np.ndarray, evidence: np.ndarray, dt: float):
-    """Condition-averaged PC1 [levels, T'] against time, coloured by signed evidence."""
+def plot_pc1_time(ax, steps: np.ndarray, pc1: np.ndarray, evidence: np.ndarray,
+                  dt: float | None):
+    """Condition-averaged PC1 [levels, T'] against time, coloured by signed evidence
+    (``dt`` None: a discrete-time network, time in steps)."""
     norm = input_norm(evidence)
     cmap = plt.get_cmap(INPUT_CMAP)
     for e, y in zip(evidence, pc1):
-        ax.plot(steps * dt, y, color=cmap(norm(e)), lw=1.6, label=f"{e:+.3f}")
-    ax.set_xlabel("time (τ = 1; 750 steps of dt 0.1)")
+        ax.plot(steps * (dt or 1), y, color=cmap(norm(e)), lw=1.6, label=f"{e:+.3f}")
+    ax.set_xlabel(f"time (τ = 1; {int(steps[-1])} steps of dt {dt:g})" if dt else
+                  f"step (a discrete-time network; {int(steps[-1])} steps)")
     ax.set_ylabel("PC1")
     ax.legend(title="evidence", fontsize=7, title_fontsize=8, ncol=2, frameon=False)
     return ax.figure

@@ -42,11 +42,17 @@ def identity(rule: str, task, model, x0_scale: float | None = None) -> dict:
     """rule, rule_name, task and network of a record (the same for every
     network of one run)."""
     from rnn.rules import get
-    net = {"hidden": model.hidden, "activation": model.activation, "readout": model.readout,
-           "dt": model.dt}
+    arch = getattr(model, "arch", "rate")
+    if arch == "rate":
+        net = {"arch": arch, "hidden": model.hidden, "activation": model.activation,
+               "readout": model.readout, "dt": model.dt}
+    else:                      # a discrete-time network: its units and its state's size
+        net = {"arch": arch, "hidden": model.units, "state_size": model.hidden,
+               "activation": model.activation, "readout": model.readout}
     if x0_scale is not None:
         net["x0_scale"] = x0_scale
-    net.update({"clamp_idx": list(model.clamp_idx), "clamp_val": list(model.clamp_val)})
+    if arch == "rate":
+        net.update({"clamp_idx": list(model.clamp_idx), "clamp_val": list(model.clamp_val)})
     return {"rule": rule, "rule_name": get(rule).long_name, "task": task.to_dict(),
             "network": net}
 
@@ -94,17 +100,21 @@ class RunPlan:
     stop: object                 # rnn.training.StopConfig
     activation: str
     updates: int | None = None   # --updates K: exactly K updates, past the stop rule
+    arch: str = "rate"           # --arch: the network (rnn.arch.ARCHS)
 
     @classmethod
     def make(cls, rule: str, task, protocol, *, max_steps: int | None = None,
              updates: int | None = None, on_stall: str | None = None,
-             stall_window: int | None = None, relu: bool = False) -> "RunPlan":
+             stall_window: int | None = None, relu: bool = False,
+             arch: str = "rate") -> "RunPlan":
         """The plan of a run (arguments checked by the caller): the rule's budget
         under ``protocol`` unless ``max_steps``; ``updates`` trains exactly that
-        many updates (stop and stall rules off)."""
+        many updates (stop and stall rules off); ``arch`` the network (a
+        UserError where the rule cannot train it)."""
         from rnn.rules import get
         from rnn.training import StopConfig
         rs = get(rule)
+        rs.check_arch(arch)
         cfg = rs.make_config(task, updates or max_steps)
         if max_steps is None and updates is None:
             cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
@@ -112,7 +122,8 @@ class RunPlan:
         stop = StopConfig.for_run(protocol, on_stall or rs.on_stall, **kw)
         if updates is not None:
             stop = dataclasses.replace(stop, stall_window=0, until_budget=True)
-        return cls(rule, task, protocol, cfg, stop, "relu" if relu else rs.activation, updates)
+        return cls(rule, task, protocol, cfg, stop, "relu" if relu else rs.activation, updates,
+                   arch)
 
     @property
     def unit(self) -> str:
@@ -123,14 +134,14 @@ class RunPlan:
     def require_memory(self, n: int, what: str, device, hint: str) -> None:
         """Refuse (UserError) where ``n`` networks would not fit on ``device``."""
         from rnn.sizing import bytes_per_network, require
-        require(bytes_per_network(self.rule, self.task, self.protocol.hidden, self.cfg) * n,
-                what, device, hint)
+        require(bytes_per_network(self.rule, self.task, self.protocol.hidden, self.cfg,
+                                  self.arch) * n, what, device, hint)
 
     def trainer(self, seeds: list[int], device):
         """The rule's trainer of the networks ``seeds``."""
         from rnn.rules import get
         return get(self.rule).make(self.cfg, self.task, list(seeds), device, self.activation,
-                                   self.protocol)
+                                   self.protocol, self.arch)
 
     def validation(self, seeds: list[int], hidden: int, device):
         """The fixed validation trials of the networks ``seeds``."""
@@ -381,6 +392,8 @@ class Batch:
             rule=p.rule, task=p.task.to_dict(), trainer=dataclasses.asdict(p.cfg),
             stop_rule=p.stop.to_dict(), protocol=p.protocol.to_dict(), activation=p.activation,
             seeds=list(self.seeds), names=list(self.names), device=str(self.device),
+            # the architecture only where it is not the rate network (older checkpoints match)
+            **({} if p.arch == "rate" else {"arch": p.arch}),
             torch_threads=torch.get_num_threads(),
             # what decides the arithmetic; the machine is recorded, not matched
             versions={k: v for k, v in self.settings["versions"].items()
@@ -508,7 +521,7 @@ def train_run(plan: RunPlan, files: RunFiles, device, lock, *, quiet: bool = Tru
     names = files.names
     seeds = [files.first_seed + i for i in range(files.count)]
     per_batch = networks_per_batch(plan.rule, plan.task, plan.protocol.hidden, plan.cfg, device,
-                                   files.count, max_batch)
+                                   files.count, max_batch, plan.arch)
     batches = [list(range(k, min(k + per_batch, files.count)))
                for k in range(0, files.count, per_batch)]
     if len(batches) > 1:

@@ -25,13 +25,22 @@ FLOAT = 4
 MEMORY_FRACTION = 0.6  # of the free memory one batch may use
 
 
-def bytes_per_network(rule: str, task, hidden: int, cfg) -> int:
+# an update of a discrete-time architecture keeps more per step than the rate
+# network's: autograd keeps each step's gates and their products (BPTT), a GA
+# population's step holds the gates.  Multipliers of the rule's memory, counted
+# from the tensors one step keeps (rnn.arch.CellRNN._step); bench/bench_arch.py
+# measures the peak.
+ARCH_MEMORY = {"rate": 1.0, "vanilla": 3.0, "gru": 12.0, "lstm": 16.0}
+
+
+def bytes_per_network(rule: str, task, hidden: int, cfg, arch: str = "rate") -> int:
     """Estimated memory of one more network in training: an update (the rule's
-    record) and its validation set."""
+    record, scaled for a discrete-time architecture) and its validation set."""
     from rnn.rules import get
     from tasks import VALIDATION_TRIALS
-    validation = VALIDATION_TRIALS * (task.steps * task.n_inputs + hidden)
-    return int((get(rule).memory(task, hidden, cfg) + validation) * FLOAT)
+    state = 2 * hidden if arch == "lstm" else hidden
+    validation = VALIDATION_TRIALS * (task.steps * task.n_inputs + state)
+    return int((ARCH_MEMORY[arch] * get(rule).memory(task, hidden, cfg) + validation) * FLOAT)
 
 
 def gigabytes(n: float) -> str:
@@ -75,11 +84,11 @@ def free_memory(device) -> int:
 
 
 def networks_per_batch(rule: str, task, hidden: int, cfg, device, requested: int,
-                       limit: int | None = None) -> int:
+                       limit: int | None = None, arch: str = "rate") -> int:
     """How many of ``requested`` networks to train at once on ``device``: as many
     as fit in MEMORY_FRACTION of its free memory (at least 1), or ``limit``."""
     fit = int(MEMORY_FRACTION * free_memory(device) // max(1, bytes_per_network(
-        rule, task, hidden, cfg)))
+        rule, task, hidden, cfg, arch)))
     n = max(1, min(requested, fit))
     return min(n, limit) if limit else n
 

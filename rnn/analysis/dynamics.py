@@ -57,9 +57,11 @@ def _fixed_points_valid(fp: FixedPoints, hidden: int, st, root_tol: float) -> bo
         return True
     ev = np.asarray(fp.eigvals)
     idx = np.asarray(fp.input_index, dtype=np.int64)
+    # the stability the eigenvalues give: |λ| < 1 (a discrete-time map), Re λ < 0 (a flow)
+    grow = np.abs(ev) - 1.0 if fp.is_discrete else ev.real
     return bool(np.all((fp.residual >= 0) & (fp.residual < root_tol))
-                and np.array_equal(np.asarray(fp.is_stable, bool), (ev.real < 0).all(1))
-                and np.array_equal(np.asarray(fp.n_unstable), (ev.real > 0).sum(1))
+                and np.array_equal(np.asarray(fp.is_stable, bool), (grow < 0).all(1))
+                and np.array_equal(np.asarray(fp.n_unstable), (grow > 0).sum(1))
                 and np.array_equal(np.asarray(fp.inputs), np.asarray(st.values)[idx])
                 and np.array_equal(np.asarray(fp.evidence), np.asarray(st.evidence)[idx]))
 

@@ -33,7 +33,7 @@ values filled in, eigenvalues over the free units.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +85,13 @@ class FixedPoints:
     slow_residual: np.ndarray
     n_starts: np.ndarray          # starts per input (scalar array)
     weights_hash: np.ndarray      # identifies the network the points belong to
+    # a discrete-time network's (rnn.arch): eigvals are those of the step map's
+    # Jacobian ∂f/∂h, stable when every |λ| < 1 and n_unstable counts |λ| > 1
+    discrete: np.ndarray = field(default_factory=lambda: np.array(False))
+
+    @property
+    def is_discrete(self) -> bool:
+        return bool(self.discrete)
 
     def save(self, path: Path) -> Path:
         from rnn.io import atomic_write
@@ -95,7 +102,9 @@ class FixedPoints:
     @staticmethod
     def load(path: Path) -> "FixedPoints":
         with np.load(path, allow_pickle=False) as z:
-            return FixedPoints(**{f.name: z[f.name] for f in fields(FixedPoints)})
+            # caches written before architectures existed have no 'discrete': a rate network's
+            return FixedPoints(**{f.name: z[f.name] for f in fields(FixedPoints)
+                                  if f.name != "discrete" or "discrete" in z.files})
 
     def summary(self) -> str:
         n, s = len(self.residual), int(self.is_stable.sum())
@@ -106,6 +115,11 @@ class FixedPoints:
 
 def weights_hash(model: RateRNN) -> str:
     h = hashlib.sha1()
+    if hasattr(model, "arch"):              # a discrete-time network (rnn.arch.CellRNN)
+        for t in model.tensors().values():
+            h.update(t.detach().cpu().to(torch.float64).numpy().tobytes())
+        h.update(repr((model.arch, model.nonlinearity)).encode())
+        return h.hexdigest()
     for t in (model.W_in, model.W_rec, model.W_out, model.b):
         h.update(t.detach().cpu().to(torch.float64).numpy().tobytes())
     h.update(repr((model.activation, model.readout, model.dt, model.clamp_idx,
@@ -237,9 +251,13 @@ def trajectory_starts(model: RateRNN, inputs: np.ndarray, n: int, noise: float,
 def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray | None = None,
                       context: np.ndarray | None = None, cfg: SolverConfig = SolverConfig()
                       ) -> FixedPoints:
-    """Fixed points of a single network (P = 1) under the static inputs [K, I]."""
+    """Fixed points of a single network (P = 1) under the static inputs [K, I]
+    (a discrete-time network's by rnn.analysis.step_fixed_points)."""
     if model.n_networks != 1:
         raise ValueError("find_fixed_points takes one network")
+    if hasattr(model, "arch"):
+        from rnn.analysis.step_fixed_points import find_network_fixed_points
+        return find_network_fixed_points(model, inputs, evidence, context, cfg)
     inputs = np.asarray(inputs, dtype=np.float64)
     K = inputs.shape[0]
     evidence = np.zeros(K) if evidence is None else np.asarray(evidence, dtype=np.float64)

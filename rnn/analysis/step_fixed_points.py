@@ -191,3 +191,34 @@ def torch_cell_step(cell: torch.nn.Module):
         c2 = f * c + i * gg
         return torch.cat([o * torch.tanh(c2), c2], dim=1)
     return step, 2 * H
+
+
+@torch.no_grad()
+def find_network_fixed_points(model, inputs, evidence=None, context=None, cfg=None):
+    """The fixed points of one discrete-time network of this tool (rnn.arch.CellRNN)
+    as :class:`rnn.analysis.fixed_points.FixedPoints` (``discrete`` set; no slow
+    points: the step solver reports roots only), so that every analysis of the
+    rate network's points (census, topology, figures) reads them unchanged.
+    ``cfg``: the rate solver's SolverConfig (its start counts, tolerances, seed)."""
+    from rnn.analysis.fixed_points import FixedPoints, SolverConfig, weights_hash
+    cfg = cfg or SolverConfig()
+    inputs = np.asarray(inputs, dtype=np.float64)
+    K = inputs.shape[0]
+    evidence = np.zeros(K) if evidence is None else np.asarray(evidence, dtype=np.float64)
+    context = np.zeros(K, dtype=np.int64) if context is None else np.asarray(context)
+    step = model.to("cpu").step_map(0)
+    n = max(1, (cfg.n_box + cfg.n_traj) // 2)
+    starts = default_starts(step, inputs, model.hidden, n=n, noise=cfg.traj_noise,
+                            seed=cfg.seed)
+    fp = find_step_fixed_points(step, inputs, starts, StepSolverConfig(
+        cfg.max_iter, cfg.root_tol, cfg.merge_tol))
+    w = fp.input_index
+    none = np.zeros(0, dtype=np.int64)
+    return FixedPoints(
+        xstar=fp.xstar, inputs=inputs[w], input_index=w, evidence=evidence[w],
+        context=context[w], residual=fp.residual, eigvals=fp.eigvals, is_stable=fp.is_stable,
+        n_unstable=fp.n_unstable, slow_xstar=np.zeros((0, model.hidden)),
+        slow_inputs=np.zeros((0, inputs.shape[1])), slow_input_index=none,
+        slow_evidence=np.zeros(0), slow_context=none, slow_residual=np.zeros(0),
+        n_starts=np.array(starts.shape[1]), weights_hash=np.array(weights_hash(model)),
+        discrete=np.array(True))

@@ -89,7 +89,8 @@ class SVCCAOptions:
 def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = None,
                      x0_scale: float = 0.0, seed: int = 0, rates: bool = False,
                      levels: int = 10) -> np.ndarray:
-    """Hidden states of the free units under the SVCCA inputs: [units, inputs·steps].
+    """Hidden states of the free units under the SVCCA inputs: [units, inputs·steps]
+    (a discrete-time network's h, rnn.arch).
 
     ``levels`` static evidence values per context.  By default every input
     starts from x = 0.  ``x0_scale`` > 0 starts each from
@@ -104,9 +105,11 @@ def network_activity(model: RateRNN, task: DecisionTask, steps: int | None = Non
         x0 = x0_scale * Streams([seed], PROBE).normal(*x0.shape[1:], dtype=torch.float64)
     sim = red.simulate(u, x0, keep="all")
     X = sim.states[:, 0]                                               # [T, K, H]
-    if rates:
+    if hasattr(red, "arch"):          # a discrete-time network: its units' h (an LSTM's
+        X = X[..., :red.units]        # memory cells c are not activity), already bounded
+    elif rates:
         X = red.phi(X)
-    return X.permute(2, 1, 0).reshape(red.hidden, -1).numpy()
+    return X.permute(2, 1, 0).reshape(X.shape[-1], -1).numpy()
 
 
 def directions_kept(s: np.ndarray, keep: float = 0.95, dims: int | None = None

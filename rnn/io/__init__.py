@@ -5,7 +5,10 @@
     format      "rnn-learning-rules/model"
     version     1
     network     RateRNN.to_state(): W_in [H, I], W_rec [H, H], W_out [1, H], b [H],
-                activation, readout, dt, clamp_idx, clamp_val
+                activation, readout, dt, clamp_idx, clamp_val; or, for a vanilla
+                RNN, GRU or LSTM, CellRNN.to_state() (rnn.arch): arch,
+                nonlinearity, weight_ih [G·H, I], weight_hh [G·H, H], bias_ih,
+                bias_hh [G·H], W_out [1, H], b_out [1] (PyTorch's layout)
     meta        everything in NAME.json (rule, task, configs, seed, status, ...)
     history     dict of tensors (loss per update, validated steps and accuracies, ...)
 
@@ -39,6 +42,7 @@ from pathlib import Path
 import torch
 
 from rnn.errors import UserError
+from rnn.arch import CellRNN
 from rnn.model import RateRNN
 
 _UMASK = os.umask(0)
@@ -403,7 +407,8 @@ def load_model(name: str, directory: Path | None = None) -> LoadedModel:
         raise UserError(f"{path} is not a model file of this tool{hint}")
     check_payload(path, payload)
     try:
-        model = RateRNN.from_state(payload["network"])
+        net = payload["network"]
+        model = CellRNN.from_state(net) if "arch" in net else RateRNN.from_state(net)
     except Exception as e:
         raise UserError(f"model file {path} is damaged: {e}") from None
     return LoadedModel(name, path, model, payload["meta"], payload.get("history", {}))
@@ -437,6 +442,10 @@ def check_payload(path: Path, payload: dict) -> None:
     net = payload.get("network")
     if not isinstance(net, dict):
         bad("network", "is missing")
+    if "arch" in net:
+        _check_cell(net, bad)
+        _check_meta(payload, net["weight_ih"].shape[-1], bad)
+        return
     for k in NETWORK_FIELDS:
         if k not in net:
             bad(f"network.{k}", "is missing")
@@ -461,6 +470,38 @@ def check_payload(path: Path, payload: dict) -> None:
     if not isinstance(dt, (int, float)) or isinstance(dt, bool) or not math.isfinite(dt) or \
             not 0 < dt <= 1:
         bad("network.dt", f"is {_short(dt)}; the Euler step must be in (0, 1]")
+    _check_meta(payload, net["W_in"].shape[-1], bad, "network.W_in")
+
+
+def _check_cell(net: dict, bad) -> None:
+    """The network of a discrete-time architecture (rnn.arch.CellRNN.to_state)."""
+    from rnn.arch import CELLS, GATES, NONLINEARITIES, PARAMS
+    arch = net["arch"]
+    if arch not in CELLS:
+        bad("network.arch", f"is {_short(arch)}, not an architecture of this tool "
+                            f"({', '.join(CELLS)})")
+    nl = net.get("nonlinearity", "tanh")
+    if nl not in NONLINEARITIES or (arch != "vanilla" and nl != "tanh"):
+        bad("network.nonlinearity", f"is {_short(nl)}, not one a {arch} network has")
+    for k in PARAMS:
+        t = net.get(k)
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            bad(f"network.{k}", "is missing or not a tensor of numbers")
+        if not bool(torch.isfinite(t).all()):
+            bad(f"network.{k}", "holds non-finite values (NaN or infinity)")
+    H = net["weight_hh"].shape[-1]
+    G = GATES[arch]
+    want = {"weight_ih": (G * H, net["weight_ih"].shape[-1]), "weight_hh": (G * H, H),
+            "bias_ih": (G * H,), "bias_hh": (G * H,), "W_out": (1, H), "b_out": (1,)}
+    for k, shape in want.items():
+        if tuple(net[k].shape) != shape:
+            bad(f"network.{k}", f"has shape {list(net[k].shape)}; a {arch} network of {H} "
+                                f"units needs {list(shape)}")
+
+
+def _check_meta(payload: dict, n_inputs: int, bad, input_field: str = "network.weight_ih"
+                ) -> None:
+    """The meta the analyses need (its task), and the network's inputs that task's."""
     meta = payload.get("meta")
     if not isinstance(meta, dict):
         bad("meta", "is missing")
@@ -493,9 +534,8 @@ def check_payload(path: Path, payload: dict) -> None:
         bad("meta.task.steps", f"is {_short(steps)}, not an integer in 2…{MAX_STEPS} (the "
                                f"trial length; the paper's is 750)")
     inputs = tn.make(steps=2).n_inputs
-    if net["W_in"].shape[-1] != inputs:
-        bad("network.W_in", f"has {net['W_in'].shape[-1]} inputs, but its task "
-                            f"({task['name']}) has {inputs}")
+    if n_inputs != inputs:
+        bad(input_field, f"has {n_inputs} inputs, but its task ({task['name']}) has {inputs}")
 
 
 def package_versions_and_command() -> dict:

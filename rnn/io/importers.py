@@ -160,3 +160,88 @@ def original_to_model(ckpt: dict, name: str, hyper: dict) -> tuple[RateRNN, str]
     model = RateRNN(W_in[None], W_rec[None], W_out.reshape(1, 1, H), b[None], act, readout, dt,
                     *clamp)
     return model, rule
+
+
+def _state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a saved state dict: the file's dict itself, or the one dict
+    of tensors inside it (a checkpoint's 'state_dict' / 'model_state_dict')."""
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return {str(k): v for k, v in obj.items()}
+    if isinstance(obj, dict):
+        inner = [v for v in obj.values() if isinstance(v, dict) and v
+                 and all(isinstance(t, torch.Tensor) for t in v.values())]
+        if len(inner) == 1:
+            return {str(k): v for k, v in inner[0].items()}
+    raise UserError(f"{path} is not a PyTorch state dict (a dict of tensors, e.g. "
+                    f"torch.save(model.state_dict(), FILE))")
+
+
+def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = None):
+    """A PyTorch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction)
+    with a linear readout, from a state dict saved with ``torch.save`` (read with
+    ``weights_only=True``: no code from the file runs), as a
+    :class:`rnn.arch.CellRNN`.  The architecture comes from the weights' shapes
+    (1, 3 or 4 blocks of rows); the readout is the one other 2-D weight with H
+    columns (or the module named ``readout``: its ``.weight`` and ``.bias``); of
+    several outputs the first is the decision (its sign).  Returns (network,
+    what was read: the keys and the readout's output count)."""
+    from rnn.arch import CellRNN
+    from rnn.io import describe_load_error, require_regular_file
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path} not found")
+    require_regular_file(path, "state dict")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        what, _ = describe_load_error(path, e)
+        raise UserError(f"cannot read {path}: {what}") from None
+    sd = _state_dict(obj, path)
+    rec = [k for k in sd if k.endswith("weight_hh_l0")]
+    if len(rec) != 1:
+        raise UserError(f"{path}: expected one recurrent layer (a key ending in weight_hh_l0), "
+                        f"found {len(rec)}")
+    pre = rec[0][:-len("weight_hh_l0")]
+    if any(k.startswith(pre) and ("_l1" in k or "_reverse" in k or "weight_hr" in k) for k in sd):
+        raise UserError(f"{path}: only one layer, one direction and no projection can be "
+                        f"imported")
+    W_hh = sd[rec[0]].float()
+    W_ih = sd.get(pre + "weight_ih_l0")
+    if W_ih is None or W_hh.dim() != 2 or W_ih.dim() != 2:
+        raise UserError(f"{path}: {pre}weight_ih_l0 is missing or not a matrix")
+    H = W_hh.shape[1]
+    arch = {1: "vanilla", 3: "gru", 4: "lstm"}.get(W_hh.shape[0] // H if W_hh.shape[0] % H == 0
+                                                   else 0)
+    if arch is None or W_ih.shape[0] != W_hh.shape[0]:
+        raise UserError(f"{path}: weights of shapes {list(W_ih.shape)} and {list(W_hh.shape)} "
+                        f"are not those of an RNN, GRU or LSTM")
+    zero = torch.zeros(W_hh.shape[0])
+    b_ih, b_hh = (sd.get(pre + k, zero).float().reshape(-1) for k in ("bias_ih_l0", "bias_hh_l0"))
+    if readout is not None:
+        if readout + ".weight" not in sd:
+            raise UserError(f"{path}: no readout {readout!r} (no key {readout}.weight); keys: "
+                            f"{', '.join(sorted(sd))[:300]}")
+        out_key = readout + ".weight"
+    else:
+        cands = [k for k, v in sd.items() if not k.startswith(pre) and v.dim() == 2
+                 and v.shape[1] == H]
+        if len(cands) != 1:
+            raise UserError(f"{path}: cannot tell the readout ({len(cands)} matrices of {H} "
+                            f"columns besides the recurrent layer: {', '.join(cands) or 'none'}); "
+                            f"name it with --readout")
+        out_key = cands[0]
+    W = sd[out_key].float()
+    if W.dim() != 2 or W.shape[1] != H:
+        raise UserError(f"{path}: {out_key} has shape {list(W.shape)}, not [outputs, {H}]")
+    bias_key = out_key[:-len("weight")] + "bias"
+    b = sd[bias_key].float().reshape(-1)[:1] if bias_key in sd else torch.zeros(1)
+    try:
+        model = CellRNN(arch, W_ih.float()[None], W_hh[None], b_ih[None], b_hh[None],
+                        W[:1][None], b[None], nonlinearity)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    for k, v in model.tensors().items():
+        if not bool(torch.isfinite(v).all()):
+            raise UserError(f"{path}: {k} holds non-finite values (NaN or infinity)")
+    return model, {"recurrent_layer": pre.rstrip(".") or "(top level)", "readout": out_key,
+                   "readout_outputs": int(W.shape[0]), "arch": arch}

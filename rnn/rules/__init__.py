@@ -48,6 +48,7 @@ class Rule:
     help: str                 # its defaults, for train_models.py --help
     original_budget: int | None = None  # updates under --original-budgets (None: its own)
     min_hidden: int = 2       # fewest units it can train
+    archs: tuple[str, ...] = ("rate",)  # the architectures it trains (rnn.arch.ARCHS)
 
     def config_cls(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
@@ -64,10 +65,24 @@ class Rule:
         return cfg
 
     def make(self, cfg, task, seeds: list[int], device, activation: str | None = None,
-             protocol=None):
+             protocol=None, arch: str = "rate"):
         """The rule's trainer of the networks ``seeds`` (the rule's activation unless given)."""
+        self.check_arch(arch)
         kw = {} if protocol is None else {"protocol": protocol}
+        if arch != "rate":
+            kw["arch"] = arch
         return self.trainer_cls()(cfg, task, seeds, device, activation or self.activation, **kw)
+
+    def check_arch(self, arch: str) -> None:
+        """A UserError, in one line, unless the rule trains the architecture ``arch``."""
+        from rnn.arch import ARCHS
+        if arch not in ARCHS:
+            raise UserError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+        if arch not in self.archs:
+            can = [r.name for r in REGISTRY.values() if arch in r.archs]
+            raise UserError(f"the {self.long_name} rule trains only the rate network (--arch "
+                            f"rate): it is defined on that network's equations; {arch} "
+                            f"networks train with {' or '.join(can)}")
 
 
 _HEB_HELP = """\
@@ -93,8 +108,9 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
          "one_plus_tanh", "linear", "step", "stop", 8,
          # each step's rates are kept for the backward pass (measured 86 MB)
          lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
-         "Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps.",
-         original_budget=2000),
+         "Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps\n"
+         "(on every weight for --arch vanilla, gru, lstm, by autograd).",
+         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm")),
     Rule("ga", "GA", "genetic algorithm", ("ga", "ge"),
          "rnn.rules.ga", "GAConfig", "GATrainer",
          "one_plus_tanh", "linear", "generation", "stop", 2,
@@ -103,8 +119,9 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
          + 5 * cfg.population * cfg.batch * H,
          "population 50 (RDM) or 20 (CDI/N-CDI), the best 5 breed, the best is kept,\n"
          "mutation 0.005*N(0,1) on W_in, W_rec, W_out; 500 shared trials per\n"
-         "generation; at most 2000 generations.",
-         original_budget=2000),
+         "generation; at most 2000 generations (every weight and bias mutates\n"
+         "for --arch vanilla, gru, lstm).",
+         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm")),
     Rule("ff", "FF", "full-FORCE", ("ff",),
          "rnn.rules.fullforce", "FFConfig", "FFTrainer", "tanh", "tanh_rates", "trial", "stop", 4,
          # trial records, teacher, RLS matrices (measured 20 MB)

@@ -1,4 +1,5 @@
-"""Backpropagation through time: Adam on W_rec only.
+"""Backpropagation through time: Adam on W_rec only (the rate network), on
+every weight (the discrete-time architectures of rnn.arch, by autograd).
 
 The gradient is computed by a hand-written backward pass over the 750 steps
 (one forward that stores the rates, one reverse sweep, one large matrix
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from rnn.model import RateRNN
+from rnn.arch import PARAMS, CellRNN, init_network
+from rnn.model import RateRNN, trial_loss
 from rnn.protocol import CLEAN, Protocol
 from rnn.rng import TRAIN, WEIGHTS, Streams
 from rnn.training import Trainer
@@ -103,6 +105,20 @@ def loss_and_grad(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,
     return per.detach(), gradW.contiguous()
 
 
+def autograd_loss_and_grads(model: CellRNN, inputs: torch.Tensor, x0: torch.Tensor,
+                            targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The loss of :func:`loss_and_grad` and its gradient with respect to every
+    weight of a discrete-time network (rnn.arch), by autograd through the T steps.
+    The P networks are independent, so the gradient of the summed loss is each
+    network's own."""
+    leaves = {k: v.detach().requires_grad_(True) for k, v in model.tensors().items()}
+    net = model.replace(**leaves)
+    with torch.enable_grad():
+        per = trial_loss(net, net.simulate(inputs, x0), targets)
+        grads = torch.autograd.grad(per.sum(), list(leaves.values()))
+    return per.detach(), dict(zip(leaves, grads))
+
+
 class BatchedAdam:
     """Adam (torch's formula) with one state and step count per network."""
 
@@ -139,13 +155,17 @@ class BPTTTrainer(Trainer):
     trainable = ("W_rec",)
 
     def __init__(self, cfg: BPTTConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN):
+                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN,
+                 arch: str = "rate"):
         self.cfg = cfg
         self.task = task
         self.protocol = protocol
         self.weights_rng = Streams(seeds, WEIGHTS, device)
-        self.model = RateRNN.init(self.weights_rng, task.n_inputs, hidden=protocol.hidden,
+        self.model = init_network(arch, self.weights_rng, task.n_inputs, hidden=protocol.hidden,
                                   activation=activation, readout="linear")
+        if arch != "rate":
+            # a discrete-time architecture: every weight, its gradient by autograd
+            self.trainable = PARAMS
         self.data = Streams(seeds, TRAIN, device)
         self.adam = {k: BatchedAdam(getattr(self.model, k), cfg) for k in self.trainable}
 
@@ -154,6 +174,8 @@ class BPTTTrainer(Trainer):
                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss and the gradient of each trainable weight of the networks ``sub``
         (networks ``active`` of the stack)."""
+        if isinstance(sub, CellRNN):
+            return autograd_loss_and_grads(sub, inputs, x0, targets)
         loss, grad = loss_and_grad(sub, inputs, x0, targets)
         return loss, {"W_rec": grad}
 
@@ -170,4 +192,4 @@ class BPTTTrainer(Trainer):
         return loss
 
     def extra_meta(self, p: int) -> dict:
-        return {"adam_steps": int(self.adam["W_rec"].t[p])}
+        return {"adam_steps": int(self.adam[self.trainable[0]].t[p])}

@@ -3,7 +3,8 @@
 Each generation every member of a run's population runs the same fresh batch
 of 500 trials; the 5 members with the lowest mean loss are the parents; the
 best is kept unchanged (elitism) and every other child is a uniformly chosen
-parent plus 0.005·N(0, 1) on W_in, W_rec and W_out.  The candidate that the
+parent plus 0.005·N(0, 1) on W_in, W_rec and W_out (on every weight and
+bias of a discrete-time architecture, rnn.arch).  The candidate that the
 stop rule validates (and that is saved) is the best member of the latest
 generation.
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from rnn.arch import PARAMS, CellRNN, init_network
 from rnn.model import RateRNN, trial_loss
 from rnn.protocol import CLEAN, Protocol
 from rnn.rng import MUTATE, TRAIN, WEIGHTS, Streams
@@ -43,15 +45,18 @@ class GATrainer(Trainer):
     trainable = ("W_in", "W_rec", "W_out")
 
     def __init__(self, cfg: GAConfig, task: DecisionTask, seeds: list[int], device,
-                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN):
+                 activation: str = "one_plus_tanh", protocol: Protocol = CLEAN,
+                 arch: str = "rate"):
         if not 1 <= cfg.parents <= cfg.population:
             raise ValueError("parents must be between 1 and the population size")
         self.cfg, self.task = cfg, task
         self.protocol = protocol
         self.R, self.G = len(seeds), cfg.population
-        self.pop = RateRNN.init(Streams(seeds, WEIGHTS, device), task.n_inputs,
+        self.pop = init_network(arch, Streams(seeds, WEIGHTS, device), task.n_inputs,
                                 per_stream=self.G, hidden=protocol.hidden,
                                 activation=activation, readout="linear")
+        if arch != "rate":
+            self.trainable = PARAMS          # a discrete-time architecture: every weight
         self.data = Streams(seeds, TRAIN, device)
         self.mut = Streams(seeds, MUTATE, device)
         self.model = self.pop.select(torch.arange(self.R, device=device) * self.G)
@@ -74,7 +79,7 @@ class GATrainer(Trainer):
     def generation(self, runs: torch.Tensor, inputs, x0, targets) -> torch.Tensor:
         """Evaluate, select, keep the elite, breed the next population.  Returns
         the best loss of each run [len(runs)]."""
-        cfg, G, H, I = self.cfg, self.G, self.pop.hidden, self.pop.n_inputs
+        cfg, G = self.cfg, self.G
         Ra = len(runs)
         loss = self.evaluate(runs, inputs, x0, targets)
         order = torch.argsort(loss, dim=1, stable=True)
@@ -88,8 +93,7 @@ class GATrainer(Trainer):
         choice = rng.integers(cfg.parents, G - 1).to(runs.device)         # [Ra, G-1]
         src = torch.cat([order[:, :1], torch.gather(parents, 1, choice)], dim=1)
         new = self.pop.select((base + src).reshape(-1))
-        noise = {"W_in": rng.normal(G - 1, H, I), "W_rec": rng.normal(G - 1, H, H),
-                 "W_out": rng.normal(G - 1, 1, H)}
+        noise = {k: rng.normal(G - 1, *getattr(self.pop, k).shape[1:]) for k in self.trainable}
         self.mut.counter = rng.counter
         changes = {}
         for k, z in noise.items():
@@ -105,7 +109,8 @@ class GATrainer(Trainer):
     @staticmethod
     def _set(stack: RateRNN, idx: torch.Tensor, part: RateRNN) -> RateRNN:
         out = {}
-        for k in ("W_in", "W_rec", "W_out", "b"):
+        keys = PARAMS if isinstance(stack, CellRNN) else ("W_in", "W_rec", "W_out", "b")
+        for k in keys:
             w = getattr(stack, k).clone()
             w[idx] = getattr(part, k)
             out[k] = w

@@ -1,0 +1,258 @@
+"""Discrete-time recurrent networks beside the paper's rate network: a vanilla
+RNN, a GRU and an LSTM, with PyTorch's equations and parameter layout (so a
+researcher's own ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` loads as one of these).
+
+One step, input u and state h (H units; W·[u, h] stands for
+W_ih·u + b_ih + W_hh·h + b_hh, each gate its block of rows):
+
+    vanilla   h' = tanh(W·[u, h])                      (or ReLU)
+    gru       r = σ(W_r·[u, h]),  z = σ(W_z·[u, h])
+              n = tanh(W_in·u + b_in + r ⊙ (W_hn·h + b_hn))
+              h' = (1 − z) ⊙ n + z ⊙ h
+    lstm      i, f, o = σ(W_i·[u, h]), σ(W_f·[u, h]), σ(W_o·[u, h]),  g = tanh(W_g·[u, h])
+              c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c')
+
+An LSTM's state is x = [h, c] (2H numbers): its fixed points are those of
+both, and its trials start from a state of that size.  The readout is linear,
+z = W_out·h + b_out, read as the rate network's (trial convention: u_1..u_T
+drive x_0 → x_1 → … → x_T; the loss reads z_1 and z_T).
+
+:class:`CellRNN` holds a stack of P networks along a leading axis, like
+:class:`rnn.model.RateRNN`, and answers the same calls the trainers and the
+analyses make of a network (``simulate``, ``output``, ``select``, ``stack``,
+``to_state``/``from_state``, ``hidden``: the state size); ``step_map`` gives
+the step h ← f(h, u) of one network for the fixed-point solver
+(rnn.analysis.step_fixed_points).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import torch
+
+from rnn.model import HIDDEN, Simulation, fit_inputs
+from rnn.sizing import require_floats
+
+ARCHS = ("rate", "vanilla", "gru", "lstm")       # --arch; 'rate' is rnn.model.RateRNN
+CELLS = ARCHS[1:]
+GATES = {"vanilla": 1, "gru": 3, "lstm": 4}       # blocks of rows in W_ih, W_hh
+NONLINEARITIES = ("tanh", "relu")                 # a vanilla RNN's (PyTorch's choices)
+PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_out", "b_out")
+
+
+@dataclass(frozen=True)
+class CellRNN:
+    arch: str
+    weight_ih: torch.Tensor     # [P, G·H, I]
+    weight_hh: torch.Tensor     # [P, G·H, H]
+    bias_ih: torch.Tensor       # [P, G·H]
+    bias_hh: torch.Tensor       # [P, G·H]
+    W_out: torch.Tensor         # [P, 1, H]
+    b_out: torch.Tensor         # [P, 1]
+    nonlinearity: str = "tanh"
+
+    # what the rate network's callers read: no Euler step, no clamped units
+    readout = "linear"
+    dt = None
+    clamp_idx = ()
+    clamp_val = ()
+
+    def __post_init__(self):
+        if self.arch not in CELLS:
+            raise ValueError(f"unknown architecture {self.arch!r}; known: {CELLS}")
+        if self.nonlinearity not in NONLINEARITIES or (
+                self.arch != "vanilla" and self.nonlinearity != "tanh"):
+            raise ValueError(f"nonlinearity {self.nonlinearity!r} is not one a {self.arch} "
+                             f"network has")
+        P, GH, H = self.weight_hh.shape
+        I = self.weight_ih.shape[-1]
+        want = {"weight_ih": (P, GH, I), "weight_hh": (P, GATES[self.arch] * H, H),
+                "bias_ih": (P, GH), "bias_hh": (P, GH), "W_out": (P, 1, H), "b_out": (P, 1)}
+        got = {k: tuple(getattr(self, k).shape) for k in want}
+        if got != want:
+            raise ValueError(f"inconsistent {self.arch} weight shapes: {got}")
+
+    # ---- shapes ---------------------------------------------------------------
+    @property
+    def units(self) -> int:
+        """H, the units (an LSTM's state has 2H numbers)."""
+        return self.weight_hh.shape[-1]
+
+    @property
+    def hidden(self) -> int:
+        """The state size: H, or 2H for an LSTM ([h, c])."""
+        return 2 * self.units if self.arch == "lstm" else self.units
+
+    @property
+    def n_networks(self) -> int:
+        return self.weight_hh.shape[0]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.weight_ih.shape[-1]
+
+    @property
+    def device(self) -> torch.device:
+        return self.weight_hh.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.weight_hh.dtype
+
+    @property
+    def activation(self) -> str:
+        """What records call the nonlinearity (the gates' are fixed by the architecture)."""
+        return self.nonlinearity
+
+    def reduced(self) -> "CellRNN":
+        """Itself: no unit is clamped (the rate network's call)."""
+        return self
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {k: getattr(self, k) for k in PARAMS}
+
+    # ---- construction ---------------------------------------------------------
+    @staticmethod
+    def init(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,
+             out_scale: float = 0.1) -> "CellRNN":
+        """Every input and recurrent weight ~ N(0, 1/H) (PyTorch's uniform ±1/√H has
+        the same scale), biases 0 but an LSTM's forget gate's, 1 (it starts
+        remembering), W_out ~ 0.1·N(0, 1) (the rate network's), b_out 0.
+        ``per_stream`` networks from each stream of ``rng`` (a GA population)."""
+        if arch not in CELLS:
+            raise ValueError(f"unknown architecture {arch!r}; known: {CELLS}")
+        k, H, I, G = per_stream, hidden, n_inputs, GATES[arch]
+        P = rng.n * k
+        s = H ** -0.5
+        w_ih = s * rng.normal(k, G * H, I).reshape(P, G * H, I)
+        w_hh = s * rng.normal(k, G * H, H).reshape(P, G * H, H)
+        w_out = out_scale * rng.normal(k, 1, H).reshape(P, 1, H)
+        b_ih = torch.zeros(P, G * H, device=rng.device)
+        if arch == "lstm":
+            b_ih[:, H:2 * H] = 1.0
+        return CellRNN(arch, w_ih, w_hh, b_ih, torch.zeros_like(b_ih), w_out,
+                       torch.zeros(P, 1, device=rng.device))
+
+    def replace(self, **changes) -> "CellRNN":
+        return replace(self, **changes)
+
+    def select(self, idx) -> "CellRNN":
+        if isinstance(idx, int):
+            idx = [idx]
+        idx = torch.as_tensor(idx, dtype=torch.long, device=self.device)
+        return self.replace(**{k: v[idx] for k, v in self.tensors().items()})
+
+    @staticmethod
+    def stack(models: Sequence["CellRNN"]) -> "CellRNN":
+        first = models[0]
+        for m in models[1:]:
+            if (m.arch, m.nonlinearity) != (first.arch, first.nonlinearity):
+                raise ValueError("cannot stack networks of different architectures")
+        return first.replace(**{k: torch.cat([getattr(m, k) for m in models]) for k in PARAMS})
+
+    def to(self, device=None, dtype=None) -> "CellRNN":
+        return self.replace(**{k: v.to(device=device, dtype=dtype)
+                               for k, v in self.tensors().items()})
+
+    # ---- persistence (one network) --------------------------------------------
+    def to_state(self, p: int = 0) -> dict:
+        out = {"arch": self.arch, "nonlinearity": self.nonlinearity}
+        out.update({k: v[p].detach().cpu().clone() for k, v in self.tensors().items()})
+        return out
+
+    @staticmethod
+    def from_state(s: dict) -> "CellRNN":
+        t = {k: torch.as_tensor(s[k], dtype=torch.float32).unsqueeze(0) for k in PARAMS}
+        return CellRNN(str(s["arch"]), nonlinearity=str(s.get("nonlinearity", "tanh")), **t)
+
+    # ---- the dynamics -----------------------------------------------------------
+    def _step(self, x: torch.Tensor, u: torch.Tensor, w_ih, w_hh, b) -> torch.Tensor:
+        """One step of every network: x [P, n, S], u [P, n, I] -> [P, n, S];
+        w_ih [P, I, G·H] and w_hh [P, H, G·H] transposed, b = (b_ih, b_hh) [P, 1, G·H]."""
+        H = self.units
+        h = x[..., :H]
+        gi = torch.baddbmm(b[0], u, w_ih)
+        gh = torch.baddbmm(b[1], h, w_hh)
+        if self.arch == "vanilla":
+            s = gi + gh
+            return torch.tanh(s) if self.nonlinearity == "tanh" else torch.relu(s)
+        if self.arch == "gru":
+            r = torch.sigmoid(gi[..., :H] + gh[..., :H])
+            z = torch.sigmoid(gi[..., H:2 * H] + gh[..., H:2 * H])
+            n = torch.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
+            return n + z * (h - n)
+        g = gi + gh
+        i, f = torch.sigmoid(g[..., :H]), torch.sigmoid(g[..., H:2 * H])
+        gg, o = torch.tanh(g[..., 2 * H:3 * H]), torch.sigmoid(g[..., 3 * H:])
+        c = f * x[..., H:] + i * gg
+        return torch.cat([o * torch.tanh(c), c], dim=-1)
+
+    def simulate(self, inputs: torch.Tensor, x0: torch.Tensor, keep: str | int | None = None,
+                 rate_buffer=None) -> Simulation:
+        """Run the networks for T steps (the conventions of RateRNN.simulate).
+        Without gradients, unless called under ``torch.enable_grad()`` on weights
+        that require them (BPTT by autograd, rnn.rules.bptt.CellBPTTTrainer)."""
+        if rate_buffer is not None:
+            raise ValueError("rate_buffer is the rate network's (its hand-written BPTT)")
+        grad = torch.is_grad_enabled() and any(v.requires_grad for v in self.tensors().values())
+        with torch.set_grad_enabled(grad):
+            return self._run(inputs, x0, keep)
+
+    def _run(self, inputs, x0, keep) -> Simulation:
+        inputs, x0 = fit_inputs(self, inputs, x0)
+        P, S_ = self.n_networks, self.hidden
+        T, S, n, I = inputs.shape
+        if x0.shape[-1] != S_:
+            raise ValueError(f"initial states of size {x0.shape[-1]} do not fit a {self.arch} "
+                             f"state of {S_}")
+        kept_n = 2 if keep is None else (T if keep == "all" else -(-T // int(keep)))
+        require_floats((kept_n + 4 * GATES[self.arch]) * P * n * S_,
+                       f"simulating {n} trials of {T} steps for {P} {self.arch} network(s) of "
+                       f"{self.units} units", self.device)
+        w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
+        b = (self.bias_ih[:, None, :], self.bias_hh[:, None, :])
+        x = x0.expand(P, n, S_)
+        stride = None if keep is None else (1 if keep == "all" else int(keep))
+        states, steps, x_first = [], [], None
+        for t in range(T):
+            u = inputs[t]
+            u = u.expand(P, n, I) if S == 1 else u.repeat_interleave(P // S, dim=0)
+            x = self._step(x, u, w_ih, w_hh, b)
+            if t == 0:
+                x_first = x
+            if stride is not None and ((t + 1) % stride == 0 or t + 1 == T):
+                states.append(x)
+                steps.append(t + 1)
+        return Simulation(x_first, x, torch.stack(states) if states else None,
+                          torch.tensor(steps) if states else None)
+
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        """Readout z = W_out·h + b_out for states x [..., P, n, S] -> [..., P, n]."""
+        h = x[..., :self.units]
+        w = self.W_out[:, 0, :].to(x.dtype)
+        return (h * w[:, None, :]).sum(-1) + self.b_out.to(x.dtype)
+
+    def step_map(self, p: int = 0):
+        """The step of network ``p`` in float64 for the fixed-point solver:
+        ``step(h [B, S], u [B, I]) -> [B, S]`` (torch operations, differentiable)."""
+        one = self.select(p).to(dtype=torch.float64)
+        w_ih, w_hh = one.weight_ih.transpose(1, 2), one.weight_hh.transpose(1, 2)
+        b = (one.bias_ih[:, None, :], one.bias_hh[:, None, :])
+
+        def step(h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            return one._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), w_ih, w_hh, b)[0]
+        return step
+
+
+def init_network(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,
+                 activation: str = "one_plus_tanh", readout: str = "linear"):
+    """The initial stack of a trainer of any architecture: the rate network's
+    initialisation for 'rate' (with ``activation`` and ``readout``), else
+    :meth:`CellRNN.init` (a vanilla RNN's nonlinearity: ReLU if ``activation`` is)."""
+    from rnn.model import RateRNN
+    if arch == "rate":
+        return RateRNN.init(rng, n_inputs, per_stream=per_stream, hidden=hidden,
+                            activation=activation, readout=readout)
+    net = CellRNN.init(arch, rng, n_inputs, per_stream=per_stream, hidden=hidden)
+    return net.replace(nonlinearity="relu") if arch == "vanilla" and activation == "relu" else net
