@@ -131,7 +131,8 @@ class ClaimComparison:
     protocol: str
     groups: dict                     # label -> [(folder, meta)] of finished networks
     planned: dict                    # label -> networks planned
-    source: str = ""
+    source: str = ""                 # "", "protocol" or WITH_BUDGET
+    include: tuple = ("converged",)  # the statuses of the networks analysed
     result: dict = field(default_factory=dict)
     boots: dict = field(default_factory=dict)   # metric -> bootstrap silhouettes
 
@@ -144,10 +145,36 @@ class ClaimComparison:
         return TaskName(self.task, self.N).order
 
     @property
+    def label(self) -> str:
+        """The task as a table row names it, with where its networks come from."""
+        return self.task_label + SOURCE_LABEL.get(self.source, "")
+
+    @property
     def key(self) -> str:
         # family and N run together (ncdi2, not the table's spelling cdi): paper.json's keys
         t = self.task if self.N is None else f"{self.task}{self.N}"
         return f"{self.kind}-{t}-{self.protocol}" + (f"-{self.source}" if self.source else "")
+
+
+# the secondary comparison of claim 1: the networks that ended at the budget too (the
+# original kept every network it trained: its train_models.py saves after train()
+# whatever the accuracy, at the same 2000-generation budget and 0.9 threshold)
+WITH_BUDGET = "with-budget"
+SOURCE_LABEL = {"protocol": " (protocol networks)",
+                WITH_BUDGET: " (with the networks ended at the budget)"}
+
+
+def with_budget(comps: list[ClaimComparison]) -> list[ClaimComparison]:
+    """For each rule comparison of the grids with a network that ended at its
+    budget, the same comparison with those networks in: the original's way,
+    beside the converged-only one (which alone decides the verdicts)."""
+    out = []
+    for c in comps:
+        if c.kind == "rule" and not c.source and any(
+                m.get("status") == "budget" for g in c.groups.values() for _, m in g):
+            out.append(ClaimComparison(c.kind, c.task, c.N, c.protocol, c.groups, c.planned,
+                                       source=WITH_BUDGET, include=("converged", "budget")))
+    return out
 
 
 def task_of(cell) -> tuple[str, int | None]:
@@ -198,6 +225,7 @@ def comparisons_of(grids, use_protocol_networks: bool, models_dir=None) -> list[
             groups = {r.upper(): networks(cell.root, c) for r, c in cell.cells.items()}
             out.append(ClaimComparison("rule", "ncdi", N, "original", groups,
                                   {k: len(v) for k, v in groups.items()}, source="protocol"))
+    out += with_budget(out)
     out.sort(key=lambda c: (c.kind, c.protocol != "original", c.order, c.source))
     return out
 
@@ -234,14 +262,15 @@ def analyse(comp: ClaimComparison, metrics: list[str], n_boot: int, cache_dir: P
                            "updates_median": float(np.median([m["steps"] for _, m in found]))
                            if found else None}
         for folder, m in found:
-            if m["status"] == "converged":
+            if m["status"] in comp.include:
                 models.append(load_model(m["name"], folder))
                 labels.append(label)
                 updates.append(m["steps"])
     res = {"training": training, "metrics": {}}
     sizes = [labels.count(lab) for lab in comp.groups]
     if min(sizes) < 2:
-        res["skipped"] = f"fewer than 2 converged networks in a group ({sizes})"
+        what = " or ".join(comp.include)
+        res["skipped"] = f"fewer than 2 {what} networks in a group ({sizes})"
         return res
     t0 = time.time()
     keys = [weights_hash(lm.model) for lm in models]
@@ -549,8 +578,9 @@ WORD = {"separated": "separated", "none": "no separation", "undecided": "undecid
 
 
 def group_sizes(c: ClaimComparison) -> list[int]:
-    """Converged networks in each group of a comparison."""
-    return [sum(1 for _, m in g if m.get("status") == "converged") for g in c.groups.values()]
+    """The networks analysed in each group of a comparison (converged ones, and
+    for the secondary comparison those ended at the budget too)."""
+    return [sum(1 for _, m in g if m.get("status") in c.include) for g in c.groups.values()]
 
 
 def sized(c: ClaimComparison) -> bool:
@@ -577,6 +607,8 @@ def verdicts(comps: list[ClaimComparison], negligible: float) -> dict:
                f"{MIN_FOR_VERDICT} per group decide)"
 
     analysed = [c for c in comps if c.protocol == "original" and c.result.get("metrics")]
+    secondary = [c for c in analysed if c.source == WITH_BUDGET]
+    analysed = [c for c in analysed if c.source != WITH_BUDGET]
     noise = [c for c in analysed if c.kind == "noise" and sized(c)]
     rule = [c for c in analysed if c.kind == "rule" and sized(c)]
     noise_short = [c for c in analysed if c.kind == "noise" and not sized(c)]
@@ -624,12 +656,12 @@ def verdicts(comps: list[ClaimComparison], negligible: float) -> dict:
         v = ("holds" if t == "none" and g == "separated" else
              "does not hold" if t == "separated" or g == "none" else
              "undecided at this sample size")
-        key = c.task_label + (" (protocol networks)" if c.source else "")
+        key = c.label
         per_n[key] = {"topology": t, "svcca_original": g, "verdict": v}
         if c.task == "ncdi" and c.N >= 3:
             complex_ns.append((c.N, key))
     for c in rule_short:
-        per_n[c.task_label + (" (protocol networks)" if c.source else "")] = short(c)
+        per_n[c.label] = short(c)
     vs = [per_n[k]["verdict"] for _, k in complex_ns]
     too_few = [c for c in rule_short if c.task == "ncdi" and c.N >= 3]
     out[1] = {"tasks": per_n,
@@ -644,6 +676,10 @@ def verdicts(comps: list[ClaimComparison], negligible: float) -> dict:
               "rule": "at each N ≥ 3: holds when the topology shows no separation of BPTT and "
                       "GA and SVCCA (original analysis) separates them; does not hold when the "
                       "topology separates them or SVCCA shows no separation"}
+    # the same reading of the secondary comparison (budget-ended networks in): not a verdict
+    out[1]["with_budget"] = {
+        c.task_label: {"topology": sep(c, "topology"), "svcca_original": sep(c, "svcca_original"),
+                       "sizes": group_sizes(c), "sized": sized(c)} for c in secondary}
     return out
 
 
@@ -857,11 +893,11 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
         return f" ({' + '.join(n)} networks)"
 
     def topo_of(kind, pred):
-        return "; ".join(f"{c.task_label}{' (protocol networks)' if c.source else ''}: "
+        return "; ".join(f"{c.label}: "
                          f"{fmt(c.result.get('metrics', {}).get('topology'))}{counts(c)}"
                          for c in comps if c.kind == kind and c.protocol == "original"
                          and pred(c) and c.result.get("metrics"))
-    mine = {1: topo_of("rule", lambda c: True),
+    mine = {1: topo_of("rule", lambda c: c.source != WITH_BUDGET),
             2: topo_of("noise", lambda c: c.order <= 1),
             3: topo_of("noise", lambda c: c.order >= 2)}
     for k in (1, 2, 3):
@@ -876,6 +912,15 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
                                    f"{WORD[v['svcca_original']]} → {v['verdict']}")
                        for t, v in per.items())
         L.append(f"* Claim {k} — {claims[k]['rule']}. Per task: {ev or 'nothing analysed'}.")
+    wb = claims[1].get("with_budget")
+    if wb:
+        L.append("* Claim 1 with the networks that ended at the budget (2000 generations without "
+                 "reaching the stop rule) in, as the original kept them — a secondary reading "
+                 "beside the verdict, not one: " + "; ".join(
+                     f"{t}: topology {WORD[v['topology']]}, SVCCA {WORD[v['svcca_original']]} "
+                     f"({' + '.join(map(str, v['sizes']))} networks"
+                     + ("" if v["sized"] else f"; short of {MIN_FOR_VERDICT} per group") + ")"
+                     for t, v in wb.items()) + ".")
     for t in trends or []:
         L += ["", trend_sentence(t)]
     for f in figures:
@@ -895,7 +940,7 @@ def write_markdown(path: Path, comps, claims, ref, args, wall: float, figures,
                     if r.get("metrics") else \
                     ["not yet: fewer than 2 converged networks in a group"] + \
                     ["–"] * (len(args.metrics) - 1)
-                L.append(f"| {c.task_label}{' (protocol networks)' if c.source else ''} | "
+                L.append(f"| {c.label} | "
                          f"{training_line(c)} | " + " | ".join(cells) + " |")
             if kind == "rule" and protocol == "original" and ref:
                 L.append("| reference matrix (original code), N = 1…6 | BPTT/GA "
@@ -995,8 +1040,7 @@ def census_sections(comps, metrics) -> list[str]:
                         continue
                     a, b, pts = census_cell(x)
                     upd = f"{x['updates_median']:.0f}" if "updates_median" in x else "–"
-                    src = " (protocol networks)" if c.source else ""
-                    L.append(f"| {c.task_label}{src} | {lab} | {x['networks']} | {a} | {b} | "
+                    L.append(f"| {c.label} | {lab} | {x['networks']} | {a} | {b} | "
                              f"{pts} | {upd} |")
             L.append("")
         if kind == "noise":
@@ -1103,7 +1147,9 @@ def plot(comps, ref, out: Path, trends: list | None = None) -> list[str]:
         rows = [c for c in comps if c.kind == "rule" and c.protocol == "original"
                 and c.result.get("metrics", {}).get(metric)]
         for src, marker, lab in (("", "o", "this tool (claims grid)"),
-                                 ("protocol", "s", "this tool (protocol networks)")):
+                                 ("protocol", "s", "this tool (protocol networks)"),
+                                 (WITH_BUDGET, "D", "this tool, networks ended at the budget "
+                                                    "in")):
             sub = [c for c in rows if c.source == src]
             if sub:
                 _errorbars(ax, [c.order for c in sub], [c.result["metrics"][metric] for c in sub],
@@ -1159,8 +1205,7 @@ def main(argv=None) -> int:
     cache_dir = grids[0].folder(args.models_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     for c in comps:
-        log(f"{c.kind} {c.task_label}, {c.protocol} protocol"
-            f"{' (protocol networks)' if c.source else ''}: "
+        log(f"{c.kind} {c.label}, {c.protocol} protocol: "
             + ", ".join(f"{k} {len(v)}" for k, v in c.groups.items()))
         c.result = analyse(c, args.metrics, args.bootstrap, cache_dir, log, args.quiet)
         if c.result.get("skipped"):

@@ -327,3 +327,35 @@ def test_a_comparison_short_of_16_per_group_is_reported_not_decisive():
     v = paper.verdicts(comps, 0.1)
     assert v[1]["verdict"] == "holds" and v[1]["scope"] == "N = 4 trained; N = 3 short of 16 " \
                                                           "networks per group"
+
+
+def test_a_rule_comparison_with_budget_ended_networks_gets_a_secondary_reading(tmp_path):
+    """A GA network that ended at the budget: kept out of the comparison that
+    decides claim 1, counted in a second one (the original's way), which PAPER.md
+    reports beside the verdict and the verdict does not read."""
+    g = tmp_path / "g.toml"
+    g.write_text(GRID)
+    folder, out = tmp_path / "m", tmp_path / "out"
+    fill(read_grid(g), folder)
+    rec = folder / "rdm-ga-v050-original_s0_002.json"
+    meta = json.loads(rec.read_text())
+    meta["status"], meta["converged"] = "budget", False
+    rec.write_text(json.dumps(meta))
+    comps = paper.comparisons_of([read_grid(g)], False, folder)
+    rule = [c for c in comps if c.kind == "rule"]
+    assert [c.source for c in rule] == ["", paper.WITH_BUDGET]
+    assert [paper.group_sizes(c) for c in rule] == [[3, 2], [3, 3]]
+    assert rule[1].label == "RDM (with the networks ended at the budget)"
+    rc = paper.main(["--grids", str(g), "--models-dir", str(folder), "--out", str(out),
+                     "--bootstrap", "20", "--metrics", "topology", "svcca_original",
+                     "--no-protocol-networks", "--fixed-length", "none", "--quiet"])
+    assert rc == 0
+    data = json.loads((out / "paper.json").read_text())
+    second = [c for c in data["comparisons"] if c["source"] == paper.WITH_BUDGET]
+    assert len(second) == 1 and second[0]["metrics"]["topology"]["n"] == 6
+    first = [c for c in data["comparisons"] if c["kind"] == "rule" and not c["source"]]
+    assert first[0]["metrics"]["topology"]["n"] == 5
+    md = (out / "PAPER.md").read_text()
+    assert "Claim 1 with the networks that ended at the budget" in md
+    assert "| RDM (with the networks ended at the budget) |" in md
+    assert set(data["claims"]["1"]["tasks"]) == {"RDM"}     # the verdict reads only the first
