@@ -57,7 +57,8 @@ def _networks(nets, what: str) -> list["Network"]:
 
 def _finite(net: "Network") -> None:
     m = net.model
-    for k in ("W_in", "W_rec", "W_out", "b"):
+    names = m.tensors() if hasattr(m, "arch") else ("W_in", "W_rec", "W_out", "b")
+    for k in names:
         if not bool(torch.isfinite(getattr(m, k)).all()):
             raise UserError(f"network {net.name!r}: {k} holds non-finite values (NaN or "
                             f"infinity); nothing can be computed from it")
@@ -76,10 +77,12 @@ def task(name: str = "cdi", noise: float = 0.5, N: int | None = None,
 
 def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: str = "clean",
           max_steps: int | None = None, hidden: int = 50, device: str = "cpu",
-          quiet: bool = True, name: str | None = None) -> list[Network]:
+          quiet: bool = True, name: str | None = None, arch: str = "rate") -> list[Network]:
     """Train one network per seed with ``rule`` (any of rnn.rules.RULES), all as one
     population (each the network it would be alone), to the stop rule or the
-    budget.  The same trainers, stop rule and protocols as train_models.py."""
+    budget.  The same trainers, stop rule and protocols as train_models.py;
+    ``arch``: 'rate' (the paper's network), 'vanilla', 'gru' or 'lstm' (rnn.arch;
+    BPTT and the GA train them)."""
     from rnn.io import check_name
     from rnn.protocol import Protocol
     from rnn.rules import check_hidden, get
@@ -98,8 +101,10 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     base = check_name(name or rule)
     for s in seeds:
         check_name(f"{base}_{s}")
+    if not isinstance(arch, str):
+        raise UserError(f"arch must be a string (rate, vanilla, gru, lstm), got {arch!r}")
     plan = RunPlan.make(rule, task, dataclasses.replace(Protocol.named(protocol), hidden=hidden),
-                        max_steps=max_steps)
+                        max_steps=max_steps, arch=arch)
     plan.require_memory(len(seeds), f"{len(seeds)} network(s) of {hidden} units on "
                         f"{task.describe()}", device, "train fewer networks, units or "
                         "contexts at once")
@@ -146,6 +151,32 @@ def load(name: str, models_dir: str | Path | None = None) -> Network:
     return Network(lm.name, lm.model, lm.task, lm.rule, int(meta.get("seed", -1)),
                    str(meta.get("status", "unknown")), int(meta.get("steps", 0) or 0),
                    float(meta.get("final_accuracy", float("nan")) or float("nan")))
+
+
+def import_torch(rnn, readout, task: DecisionTask, name: str = "imported",
+                 rule: str = "bptt") -> Network:
+    """A researcher's own PyTorch network as an api.Network: ``rnn`` an
+    ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction), ``readout``
+    its ``nn.Linear`` (the first output is the decision).  The same checks as
+    ``import_model.py torch``; then every analysis here runs on it."""
+    from rnn.io import check_name
+    from rnn.io.importers import cell_from_state_dict
+    if not isinstance(rnn, (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM)):
+        raise UserError(f"rnn must be a torch.nn.RNN, GRU or LSTM, got {type(rnn).__name__}")
+    if not isinstance(readout, torch.nn.Linear):
+        raise UserError(f"readout must be a torch.nn.Linear, got {type(readout).__name__}")
+    if not isinstance(task, DecisionTask):
+        raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
+    from rnn.rules import get
+    get(rule).check_arch("gru")              # a rule that trains these networks
+    sd = {f"rnn.{k}": v for k, v in rnn.state_dict().items()}
+    sd.update({f"readout.{k}": v for k, v in readout.state_dict().items()})
+    model, _ = cell_from_state_dict(sd, f"the {type(rnn).__name__}", getattr(
+        rnn, "nonlinearity", "tanh"), "readout")
+    if model.n_inputs != task.n_inputs:
+        raise UserError(f"the network has {model.n_inputs} inputs but {task.describe()} has "
+                        f"{task.n_inputs}")
+    return Network(check_name(name), model, task, rule, -1, "imported", 0, float("nan"))
 
 
 def fixed_points(net: Network, inputs: str = "small"):

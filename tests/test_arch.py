@@ -242,3 +242,25 @@ def test_import_model_torch_writes_a_model_the_analyses_read(tmp_path):
     r = run_script("import_model.py", "torch", tmp_path / "junk.pt", "-v", "0.5",
                    models_dir=tmp_path)
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_the_api_trains_imports_and_compares_architectures(tmp_path):
+    from rnn import api
+    from rnn.errors import UserError
+    task = api.task("cdi", steps=30)
+    grus = api.train("bptt", task, seeds=[0, 1], max_steps=2, hidden=6, arch="gru")
+    assert all(isinstance(n.model, CellRNN) and n.model.arch == "gru" for n in grus)
+    torch.manual_seed(0)
+    mine = [api.import_torch(torch.nn.LSTM(4, 5), torch.nn.Linear(5, 2), task, name=f"m{i}")
+            for i in range(2)]
+    assert mine[0].model.arch == "lstm" and mine[0].model.W_out.shape == (1, 1, 5)
+    fp = api.fixed_points(mine[0], "sparse")
+    assert fp.is_discrete and len(fp.residual) > 0
+    cmp = api.compare({"gru": grus, "mine": mine}, metric="svcca", n_boot=20)
+    assert cmp.distances.shape == (4, 4) and np.isfinite(cmp.distances).all()
+    api.save(mine[0], tmp_path)
+    assert torch.equal(api.load("m0", tmp_path).model.weight_hh, mine[0].model.weight_hh)
+    with pytest.raises(UserError, match="trains only the rate network"):
+        api.train("ff", task, seeds=[0], max_steps=1, arch="lstm")
+    with pytest.raises(UserError, match="inputs"):
+        api.import_torch(torch.nn.GRU(3, 5), torch.nn.Linear(5, 1), task)

@@ -185,7 +185,6 @@ def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = N
     columns (or the module named ``readout``: its ``.weight`` and ``.bias``); of
     several outputs the first is the decision (its sign).  Returns (network,
     what was read: the keys and the readout's output count)."""
-    from rnn.arch import CellRNN
     from rnn.io import describe_load_error, require_regular_file
     path = Path(path)
     if not path.exists():
@@ -196,7 +195,14 @@ def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = N
     except Exception as e:
         what, _ = describe_load_error(path, e)
         raise UserError(f"cannot read {path}: {what}") from None
-    sd = _state_dict(obj, path)
+    return cell_from_state_dict(_state_dict(obj, path), str(path), nonlinearity, readout)
+
+
+def cell_from_state_dict(sd: dict, path: str, nonlinearity: str = "tanh",
+                         readout: str | None = None):
+    """:func:`import_torch` on a state dict in memory (``path`` names it in messages)."""
+    from rnn.arch import CellRNN
+    sd = {k: v.detach().cpu() for k, v in sd.items()}
     rec = [k for k in sd if k.endswith("weight_hh_l0")]
     if len(rec) != 1:
         raise UserError(f"{path}: expected one recurrent layer (a key ending in weight_hh_l0), "
