@@ -79,13 +79,13 @@ def _tiny_trainer(rule, arch, seeds=(0, 1)):
 
 @pytest.mark.parametrize("arch", list(KINDS))
 def test_bptt_by_autograd_matches_finite_differences_and_trains_every_weight(arch):
-    from rnn.rules.bptt import autograd_loss_and_grads
+    from rnn.rules.bptt import cell_loss_and_grads
     tr, task = _tiny_trainer("bptt", arch)
     assert tr.trainable == PARAMS
     m = tr.model.to(dtype=torch.float64)
     trials = task.sample(8, Streams([0, 1], 2))
     x0 = torch.zeros(2, 8, m.hidden, dtype=torch.float64)
-    loss, grads = autograd_loss_and_grads(m, trials.inputs.double(), x0, trials.targets)
+    loss, grads = cell_loss_and_grads(m, trials.inputs.double(), x0, trials.targets)
     # one weight of each tensor of network 1, by central differences
     for k in PARAMS:
         W = getattr(m, k)
@@ -95,7 +95,7 @@ def test_bptt_by_autograd_matches_finite_differences_and_trains_every_weight(arc
         for s in (1, -1):
             Wm = W.clone()
             Wm[idx] += s * eps
-            moved.append(autograd_loss_and_grads(m.replace(**{k: Wm}), trials.inputs.double(),
+            moved.append(cell_loss_and_grads(m.replace(**{k: Wm}), trials.inputs.double(),
                                                  x0, trials.targets)[0][1])
         fd = (moved[0] - moved[1]) / (2 * eps)
         assert abs(float(fd) - float(grads[k][idx])) < 1e-6 * max(1.0, abs(float(fd))), k

@@ -203,6 +203,23 @@ def cell_from_state_dict(sd: dict, path: str, nonlinearity: str = "tanh",
     """:func:`import_torch` on a state dict in memory (``path`` names it in messages)."""
     from rnn.arch import CellRNN
     sd = {k: v.detach().cpu() for k, v in sd.items()}
+    pre, arch, (W_ih, W_hh, b_ih, b_hh) = _recurrent_layer(sd, path)
+    out_key, W, b = _readout(sd, path, pre, W_hh.shape[1], readout)
+    try:
+        model = CellRNN(arch, W_ih[None], W_hh[None], b_ih[None], b_hh[None], W[:1][None],
+                        b[None], nonlinearity)
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    for k, v in model.tensors().items():
+        if not bool(torch.isfinite(v).all()):
+            raise UserError(f"{path}: {k} holds non-finite values (NaN or infinity)")
+    return model, {"recurrent_layer": pre.rstrip(".") or "(top level)", "readout": out_key,
+                   "readout_outputs": int(W.shape[0]), "arch": arch}
+
+
+def _recurrent_layer(sd: dict, path: str):
+    """(key prefix, architecture, (W_ih, W_hh, b_ih, b_hh)) of the state dict's one
+    recurrent layer; the architecture from the row blocks (1, 3, 4 per unit)."""
     rec = [k for k in sd if k.endswith("weight_hh_l0")]
     if len(rec) != 1:
         raise UserError(f"{path}: expected one recurrent layer (a key ending in weight_hh_l0), "
@@ -211,23 +228,27 @@ def cell_from_state_dict(sd: dict, path: str, nonlinearity: str = "tanh",
     if any(k.startswith(pre) and ("_l1" in k or "_reverse" in k or "weight_hr" in k) for k in sd):
         raise UserError(f"{path}: only one layer, one direction and no projection can be "
                         f"imported")
-    W_hh = sd[rec[0]].float()
-    W_ih = sd.get(pre + "weight_ih_l0")
+    W_hh, W_ih = sd[rec[0]].float(), sd.get(pre + "weight_ih_l0")
     if W_ih is None or W_hh.dim() != 2 or W_ih.dim() != 2:
         raise UserError(f"{path}: {pre}weight_ih_l0 is missing or not a matrix")
-    H = W_hh.shape[1]
-    arch = {1: "vanilla", 3: "gru", 4: "lstm"}.get(W_hh.shape[0] // H if W_hh.shape[0] % H == 0
-                                                   else 0)
-    if arch is None or W_ih.shape[0] != W_hh.shape[0]:
+    rows, H = W_hh.shape
+    arch = {1: "vanilla", 3: "gru", 4: "lstm"}.get(rows // H if rows % H == 0 else 0)
+    if arch is None or W_ih.shape[0] != rows:
         raise UserError(f"{path}: weights of shapes {list(W_ih.shape)} and {list(W_hh.shape)} "
                         f"are not those of an RNN, GRU or LSTM")
-    zero = torch.zeros(W_hh.shape[0])
+    zero = torch.zeros(rows)
     b_ih, b_hh = (sd.get(pre + k, zero).float().reshape(-1) for k in ("bias_ih_l0", "bias_hh_l0"))
+    return pre, arch, (W_ih.float(), W_hh, b_ih, b_hh)
+
+
+def _readout(sd: dict, path: str, pre: str, H: int, readout: str | None):
+    """(its weight's key, W [outputs, H], b [1]) of the readout: the module named
+    ``readout``, else the one other 2-D weight with H columns."""
     if readout is not None:
         if readout + ".weight" not in sd:
             raise UserError(f"{path}: no readout {readout!r} (no key {readout}.weight); keys: "
                             f"{', '.join(sorted(sd))[:300]}")
-        out_key = readout + ".weight"
+        key = readout + ".weight"
     else:
         cands = [k for k, v in sd.items() if not k.startswith(pre) and v.dim() == 2
                  and v.shape[1] == H]
@@ -235,19 +256,9 @@ def cell_from_state_dict(sd: dict, path: str, nonlinearity: str = "tanh",
             raise UserError(f"{path}: cannot tell the readout ({len(cands)} matrices of {H} "
                             f"columns besides the recurrent layer: {', '.join(cands) or 'none'}); "
                             f"name it with --readout")
-        out_key = cands[0]
-    W = sd[out_key].float()
+        key = cands[0]
+    W = sd[key].float()
     if W.dim() != 2 or W.shape[1] != H:
-        raise UserError(f"{path}: {out_key} has shape {list(W.shape)}, not [outputs, {H}]")
-    bias_key = out_key[:-len("weight")] + "bias"
-    b = sd[bias_key].float().reshape(-1)[:1] if bias_key in sd else torch.zeros(1)
-    try:
-        model = CellRNN(arch, W_ih.float()[None], W_hh[None], b_ih[None], b_hh[None],
-                        W[:1][None], b[None], nonlinearity)
-    except ValueError as e:
-        raise UserError(f"{path}: {e}") from None
-    for k, v in model.tensors().items():
-        if not bool(torch.isfinite(v).all()):
-            raise UserError(f"{path}: {k} holds non-finite values (NaN or infinity)")
-    return model, {"recurrent_layer": pre.rstrip(".") or "(top level)", "readout": out_key,
-                   "readout_outputs": int(W.shape[0]), "arch": arch}
+        raise UserError(f"{path}: {key} has shape {list(W.shape)}, not [outputs, {H}]")
+    bias_key = key[:-len("weight")] + "bias"
+    return key, W, sd[bias_key].float().reshape(-1)[:1] if bias_key in sd else torch.zeros(1)

@@ -105,7 +105,7 @@ def loss_and_grad(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,
     return per.detach(), gradW.contiguous()
 
 
-def autograd_loss_and_grads(model: CellRNN, inputs: torch.Tensor, x0: torch.Tensor,
+def cell_loss_and_grads(model: CellRNN, inputs: torch.Tensor, x0: torch.Tensor,
                             targets: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The loss of :func:`loss_and_grad` and its gradient with respect to every
     weight of a discrete-time network (rnn.arch), by autograd through the T steps.
@@ -175,7 +175,7 @@ class BPTTTrainer(Trainer):
         """Loss and the gradient of each trainable weight of the networks ``sub``
         (networks ``active`` of the stack)."""
         if isinstance(sub, CellRNN):
-            return autograd_loss_and_grads(sub, inputs, x0, targets)
+            return cell_loss_and_grads(sub, inputs, x0, targets)
         loss, grad = loss_and_grad(sub, inputs, x0, targets)
         return loss, {"W_rec": grad}
 
