@@ -284,3 +284,26 @@ def test_a_pipe_as_checkpoint_is_set_aside(models_tmp, capsys, no_hang):
     err = capsys.readouterr().err
     assert e.value.code == 0 and "is not a regular file; set aside" in err
     assert (models_tmp / "bptt_p.ckpt.unusable").exists() and (models_tmp / "bptt_p.pt").is_file()
+
+
+def test_a_lock_appears_with_its_record_so_a_racing_run_never_finds_it_empty(
+        tmp_path, monkeypatch):
+    """The lock file is made by hard-linking a file that already holds the record:
+    a second run that reads the lock at any moment finds its holder (an empty
+    lock would read as stale and be taken over: two runs training one name)."""
+    from pathlib import Path
+    real_link = os.link
+    seen = []
+
+    def link(src, dst):
+        seen.append(json.loads(Path(src).read_text())["pid"])   # complete before it appears
+        return real_link(src, dst)
+    monkeypatch.setattr(os, "link", link)
+    with NameLock(tmp_path, ["a"]) as lock:
+        assert seen == [os.getpid()]
+        holder = json.loads(lock_path(tmp_path, "a").read_text())
+        assert holder["pid"] == os.getpid()
+        with pytest.raises(UserError, match="being written by another run"):
+            NameLock(tmp_path, ["a"]).acquire()      # the same process: alive, refused
+        assert lock.held
+    assert sorted(p.name for p in tmp_path.iterdir()) == []     # no temporary left

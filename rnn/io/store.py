@@ -114,6 +114,25 @@ class NameLock:
         ).encode()
 
     def _take(self, path: Path) -> bool:
+        """Create the lock file with its record in one step: the record is written to
+        a file of this process's own, then hard-linked to the lock's name (atomic and
+        exclusive), so no other run can find the lock empty — an empty or unreadable
+        lock is taken as stale — between its creation and its writing.  Where hard
+        links are not supported, an exclusive create and then the write."""
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_bytes(self._record())
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            return self._take_without_link(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.held.append(path)
+        return True
+
+    def _take_without_link(self, path: Path) -> bool:
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
