@@ -77,20 +77,22 @@ def build_parser() -> Parser:
     p.add_argument("name", help="model name; its prefix picks the learning rule "
                                 f"({prefix_summary()}) unless --rule is given; "
                                 f"allowed: {NAME_RULE}")
-    p.add_argument("-v", "--variance", type=finite_float, default=0.5, metavar="V",
-                   help="input noise level (default 0.5; the paper uses 0.1, 0.5, 1.0). As in "
-                        "the original code, unit Gaussian noise is multiplied by V at every "
-                        "step, so V is the noise STANDARD DEVIATION, not a variance")
-    p.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN, metavar="M",
+    p.add_argument("-v", "--variance", type=finite_float, default=None, metavar="V",
+                   help="input noise level (default 0.5; the paper uses 0.1, 0.5, 1.0; the "
+                        "flip-flop's default is 0). As in the original code, unit Gaussian "
+                        "noise is multiplied by V at every step, so V is the noise STANDARD "
+                        "DEVIATION, not a variance")
+    p.add_argument("-m", "--mean", type=finite_float, default=None, metavar="M",
                    help=f"largest evidence strength; strengths are drawn from U(0, M) "
-                        f"(default {DEFAULT_MEAN})")
+                        f"(default {DEFAULT_MEAN}; the flip-flop's pulse height, default 1)")
     task = p.add_argument_group("task (give exactly one)")
     task.add_argument("--N", type=int, default=None, metavar="K",
                       help="N-CDI task with K contexts (2K inputs); --N 2 is the CDI task")
     task.add_argument("--rdm", action="store_true", help="RDM task (one input)")
     task.add_argument("--task", default=None, metavar="NAME",
                       help="any task of the task table by name (tasks/table.py: rdm, cdi, "
-                           "ncdiK, or a family with --N)")
+                           "ncdiK, flipflop (the 3-bit flip-flop: BPTT, GA), or a family "
+                           "with --N)")
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
                         "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian; a vanilla "
@@ -192,8 +194,10 @@ def validate_args(args) -> tuple[str, object]:
         raise UserError("no task given: add --rdm (RDM task) or --N K (N-CDI; --N 2 is CDI)")
     if args.N is not None:
         V.contexts(args.N, "--N")
-    V.noise(args.variance, "-v/--variance")
-    V.mean(args.mean, "-m/--mean")
+    if args.variance is not None:
+        V.noise(args.variance, "-v/--variance")
+    if args.mean is not None:
+        V.mean(args.mean, "-m/--mean")
     V.integer(args.count, "--count", 1, MAX_COUNT)
     if args.max_batch is not None:
         V.integer(args.max_batch, "--max-batch", 1)

@@ -48,8 +48,8 @@ class CellRNN:
     weight_hh: torch.Tensor     # [P, G·H, H]
     bias_ih: torch.Tensor       # [P, G·H]
     bias_hh: torch.Tensor       # [P, G·H]
-    W_out: torch.Tensor         # [P, 1, H]
-    b_out: torch.Tensor         # [P, 1]
+    W_out: torch.Tensor         # [P, O, H]   (O = 1 on a decision task)
+    b_out: torch.Tensor         # [P, O]
     nonlinearity: str = "tanh"
 
     # what the rate network's callers read: no Euler step, no clamped units
@@ -66,9 +66,9 @@ class CellRNN:
             raise ValueError(f"nonlinearity {self.nonlinearity!r} is not one a {self.arch} "
                              f"network has")
         P, GH, H = self.weight_hh.shape
-        I = self.weight_ih.shape[-1]
+        I, O = self.weight_ih.shape[-1], self.W_out.shape[1]
         want = {"weight_ih": (P, GH, I), "weight_hh": (P, GATES[self.arch] * H, H),
-                "bias_ih": (P, GH), "bias_hh": (P, GH), "W_out": (P, 1, H), "b_out": (P, 1)}
+                "bias_ih": (P, GH), "bias_hh": (P, GH), "W_out": (P, O, H), "b_out": (P, O)}
         got = {k: tuple(getattr(self, k).shape) for k in want}
         if got != want:
             raise ValueError(f"inconsistent {self.arch} weight shapes: {got}")
@@ -115,7 +115,7 @@ class CellRNN:
     # ---- construction ---------------------------------------------------------
     @staticmethod
     def init(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,
-             out_scale: float = 0.1) -> "CellRNN":
+             out_scale: float = 0.1, n_outputs: int = 1) -> "CellRNN":
         """Every input and recurrent weight ~ N(0, 1/H) (PyTorch's uniform ±1/√H has
         the same scale), biases 0 but an LSTM's forget gate's, 1 (it starts
         remembering), W_out ~ 0.1·N(0, 1) (the rate network's), b_out 0.
@@ -127,12 +127,12 @@ class CellRNN:
         s = H ** -0.5
         w_ih = s * rng.normal(k, G * H, I).reshape(P, G * H, I)
         w_hh = s * rng.normal(k, G * H, H).reshape(P, G * H, H)
-        w_out = out_scale * rng.normal(k, 1, H).reshape(P, 1, H)
+        w_out = out_scale * rng.normal(k, n_outputs, H).reshape(P, n_outputs, H)
         b_ih = torch.zeros(P, G * H, device=rng.device)
         if arch == "lstm":
             b_ih[:, H:2 * H] = 1.0
         return CellRNN(arch, w_ih, w_hh, b_ih, torch.zeros_like(b_ih), w_out,
-                       torch.zeros(P, 1, device=rng.device))
+                       torch.zeros(P, n_outputs, device=rng.device))
 
     def replace(self, **changes) -> "CellRNN":
         return replace(self, **changes)
@@ -231,7 +231,19 @@ class CellRNN:
         """Readout z = W_out·h + b_out for states x [..., P, n, S] -> [..., P, n]."""
         h = x[..., :self.units]
         w = self.W_out[:, 0, :].to(x.dtype)
-        return (h * w[:, None, :]).sum(-1) + self.b_out.to(x.dtype)
+        return (h * w[:, None, :]).sum(-1) + self.b_out[:, :1].to(x.dtype)
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Every output, W_out·h + b_out: [..., P, n, S] -> [..., P, n, O]."""
+        h = x[..., :self.units]
+        return torch.einsum("...pnh,poh->...pno", h, self.W_out.to(x.dtype)) + \
+            self.b_out[:, None, :].to(x.dtype)
+
+    def unroll(self, inputs: torch.Tensor, x0: torch.Tensor, keep: str | int | None = None
+               ) -> Simulation:
+        """The steps with autograd through them (as RateRNN.unroll)."""
+        with torch.enable_grad():
+            return self._run(inputs, x0, keep)
 
     def step_map(self, p: int = 0):
         """The step of network ``p`` in float64 for the fixed-point solver:
@@ -246,13 +258,14 @@ class CellRNN:
 
 
 def init_network(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,
-                 activation: str = "one_plus_tanh", readout: str = "linear"):
+                 activation: str = "one_plus_tanh", readout: str = "linear", n_outputs: int = 1):
     """The initial stack of a trainer of any architecture: the rate network's
     initialisation for 'rate' (with ``activation`` and ``readout``), else
     :meth:`CellRNN.init` (a vanilla RNN's nonlinearity: ReLU if ``activation`` is)."""
     from rnn.model import RateRNN
     if arch == "rate":
         return RateRNN.init(rng, n_inputs, per_stream=per_stream, hidden=hidden,
-                            activation=activation, readout=readout)
-    net = CellRNN.init(arch, rng, n_inputs, per_stream=per_stream, hidden=hidden)
+                            activation=activation, readout=readout, n_outputs=n_outputs)
+    net = CellRNN.init(arch, rng, n_inputs, per_stream=per_stream, hidden=hidden,
+                       n_outputs=n_outputs)
     return net.replace(nonlinearity="relu") if arch == "vanilla" and activation == "relu" else net

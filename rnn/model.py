@@ -107,7 +107,8 @@ class RateRNN:
     @staticmethod
     def init(rng: Streams, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,
              activation: str = "one_plus_tanh", readout: str = "linear", g: float = 1.0,
-             in_scale: float = 0.5, out_scale: float = 0.1, dt: float = DT) -> "RateRNN":
+             in_scale: float = 0.5, out_scale: float = 0.1, dt: float = DT,
+             n_outputs: int = 1) -> "RateRNN":
         """The original's initialisation: W_in ~ 0.5·N(0,1), W_rec ~ (g²/H)·N(0,1)
         (std 0.02 for H = 50, g = 1), W_out ~ 0.1·N(0,1), b = 0.
 
@@ -118,7 +119,7 @@ class RateRNN:
         P = rng.n * k
         W_in = in_scale * rng.normal(k, H, I).reshape(P, H, I)
         W_rec = (g * g / H) * rng.normal(k, H, H).reshape(P, H, H)
-        W_out = out_scale * rng.normal(k, 1, H).reshape(P, 1, H)
+        W_out = out_scale * rng.normal(k, n_outputs, H).reshape(P, n_outputs, H)
         return RateRNN(W_in, W_rec, W_out, torch.zeros(P, H, device=rng.device),
                        activation, readout, dt)
 
@@ -193,6 +194,39 @@ class RateRNN:
         w = self.W_out[:, 0, :].to(x.dtype)                       # [P, H]
         z = (src * w[:, None, :]).sum(-1)
         return torch.tanh(z) if self.readout == "tanh_rates" else z
+
+    def outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Every output of a linear readout, W_out·x: [..., P, n, H] -> [..., P, n, O]
+        (a sequence task's; a decision reads the first, :meth:`output`)."""
+        if self.readout != "linear":
+            raise ValueError(f"only a linear readout has several outputs, not {self.readout!r}")
+        return torch.einsum("...pnh,poh->...pno", x, self.W_out.to(x.dtype))
+
+    def unroll(self, inputs: torch.Tensor, x0: torch.Tensor, keep: str | int | None = None
+               ) -> Simulation:
+        """:meth:`simulate`'s differentiable twin: the same Euler steps written out
+        plainly, so that autograd runs through them (BPTT on a sequence task, whose
+        loss reads every step).  No clamped units."""
+        if self.clamp_idx:
+            raise ValueError("unroll: clamped units are not supported")
+        inputs, x0 = fit_inputs(self, inputs, x0)
+        P, H = self.n_networks, self.hidden
+        T, S, n, I = inputs.shape
+        x = x0.expand(P, n, H)
+        W_t, Win_t, b = self.W_rec.transpose(1, 2), self.W_in.transpose(1, 2), self.b[:, None, :]
+        stride = None if keep is None else (1 if keep == "all" else int(keep))
+        states, steps, x_first = [], [], None
+        for t in range(T):
+            u = inputs[t]
+            u = u.expand(P, n, I) if S == 1 else u.repeat_interleave(P // S, dim=0)
+            x = x + self.dt * (torch.bmm(self.phi(x), W_t) + torch.bmm(u, Win_t) + b - x)
+            if t == 0:
+                x_first = x
+            if stride is not None and ((t + 1) % stride == 0 or t + 1 == T):
+                states.append(x)
+                steps.append(t + 1)
+        return Simulation(x_first, x, torch.stack(states) if states else None,
+                          torch.tensor(steps) if states else None)
 
     def free_units(self) -> list[int]:
         return [i for i in range(self.hidden) if i not in set(self.clamp_idx)]

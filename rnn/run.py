@@ -115,6 +115,11 @@ class RunPlan:
         from rnn.training import StopConfig
         rs = get(rule)
         rs.check_arch(arch)
+        rs.check_task(task)
+        if getattr(task, "sequence", False) and protocol.lenient_stop:
+            raise UserError(f"the lenient stop rule counts the strength-0 trials of a decision "
+                            f"task as correct; {task.name} has none: use the clean protocol or "
+                            f"--no-lenient-stop")
         cfg = rs.make_config(task, updates or max_steps)
         if max_steps is None and updates is None:
             cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
@@ -158,7 +163,8 @@ class RunPlan:
             "trainer": dataclasses.asdict(self.cfg), "stop_rule": self.stop.to_dict(),
             "protocol": p.to_dict(),
             "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, "
-                           "20), cycled", "strength_0_always_correct": p.lenient_stop,
+                           "20), cycled" if val.task is None else "random pulses, as in training",
+                           "strength_0_always_correct": p.lenient_stop,
                            "x0": "redrawn every check" if p.lenient_stop else "fixed"},
             "device": str(device), "torch_threads": torch.get_num_threads(),
             **package_versions_and_command(),

@@ -83,6 +83,7 @@ class ValidationSet:
     x0: torch.Tensor         # [P, 2000, H]
     seeds: list[int] = field(default_factory=list)
     protocol: Protocol = CLEAN
+    task: object = None      # a sequence task (every step a target) scores its own trials
 
     @staticmethod
     def make(task: DecisionTask, seeds: list[int], hidden: int, device,
@@ -90,12 +91,17 @@ class ValidationSet:
         rng = Streams(seeds, VALID, device)
         trials = task.validation_set(rng)
         x0 = X0_SCALE * rng.normal(trials.n_trials, hidden)
-        return ValidationSet(trials, x0, list(seeds), protocol)
+        seq = task if getattr(task, "sequence", False) else None
+        return ValidationSet(trials, x0, list(seeds), protocol, seq)
 
     def accuracy(self, model: RateRNN, idx: torch.Tensor, step: int = 0) -> torch.Tensor:
         """Accuracy of ``model`` (networks matching ``idx``) on their sets, [len(idx)];
         ``step``: the update being checked (used by the lenient rule's redraws)."""
         tr = self.trials.select(idx)
+        if self.task is not None:
+            with torch.no_grad():
+                sim = model.simulate(tr.inputs, self.x0[idx], keep=self.task.keep)
+                return self.task.score(model, sim, tr)
         if not self.protocol.lenient_stop:
             return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
         seeds = [self.seeds[i] for i in idx.tolist()]

@@ -8,6 +8,7 @@ also :attr:`tasks.DecisionTask.name` and ``meta.task.name`` in model files) is
     rdm        random-dot motion (one input)
     cdi        context-dependent integration: N-CDI with N = 2
     ncdiN      N-CDI with N contexts (N = 1, 3, 4, ...; ncdi2 is spelt cdi)
+    flipflop   the 3-bit flip-flop (tasks/flipflop.py; a target at every step)
 
 :func:`parse` reads any of these, or a family and N given apart (``task =
 "ncdi"``, ``N = 3`` in a grid file; ``api.task("ncdi", N=3)``; ``--N 3`` on the
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tasks.decision import DEFAULT_MEAN, TRIAL_STEPS, DecisionTask, ncdi, rdm
+from tasks.flipflop import FLIPFLOP_STEPS, flipflop
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,8 @@ class TaskRecord:
     make: Callable[..., DecisionTask]     # (N, noise, mean, steps) -> the task
     # train_models.py's flags for it (default: --task FAMILY, and --N N)
     flags: Callable[[int | None], list[str]] | None = None
+    # noise (-v), mean (-m) and trial steps where none are given
+    defaults: tuple = (0.5, DEFAULT_MEAN, TRIAL_STEPS)
 
 
 TABLE: dict[str, TaskRecord] = {
@@ -38,6 +42,10 @@ TABLE: dict[str, TaskRecord] = {
                       lambda N: ["--rdm"]),
     "ncdi": TaskRecord("ncdi", "N-CDI", True, lambda N, v, m, s: ncdi(N, v, m, s),
                        lambda N: ["--N", str(N)]),
+    # pulses of height 1 without noise, as Sussillo & Barak's
+    "flipflop": TaskRecord("flipflop", "3-bit flip-flop", False,
+                           lambda N, v, m, s: flipflop(v, m, s),
+                           defaults=(0.0, 1.0, FLIPFLOP_STEPS)),
 }
 ALIASES = {"cdi": ("ncdi", 2)}           # spellings that fix N
 _SPELT = re.compile(r"(?P<family>[a-z]+?)(?P<N>[1-9][0-9]*)?")
@@ -76,9 +84,13 @@ class TaskName:
             return self.record.flags(self.N)
         return ["--task", self.family] + ([] if self.N is None else ["--N", str(self.N)])
 
-    def make(self, noise: float = 0.5, mean: float = DEFAULT_MEAN,
-             steps: int = TRIAL_STEPS) -> DecisionTask:
-        return self.record.make(self.N, noise, mean, steps)
+    def make(self, noise: float | None = None, mean: float | None = None,
+             steps: int | None = None) -> DecisionTask:
+        """The task at these settings; those not given are the family's defaults
+        (decision tasks: -v 0.5, -m 0.1857, 750 steps)."""
+        v, m, s = self.record.defaults
+        return self.record.make(self.N, v if noise is None else noise,
+                                m if mean is None else mean, s if steps is None else steps)
 
 
 def parse(name, N=None, what: str = "task") -> TaskName:

@@ -491,8 +491,9 @@ def _check_cell(net: dict, bad) -> None:
             bad(f"network.{k}", "holds non-finite values (NaN or infinity)")
     H = net["weight_hh"].shape[-1]
     G = GATES[arch]
+    O = net["W_out"].shape[0] if net["W_out"].dim() == 2 else 0
     want = {"weight_ih": (G * H, net["weight_ih"].shape[-1]), "weight_hh": (G * H, H),
-            "bias_ih": (G * H,), "bias_hh": (G * H,), "W_out": (1, H), "b_out": (1,)}
+            "bias_ih": (G * H,), "bias_hh": (G * H,), "W_out": (max(O, 1), H), "b_out": (O,)}
     for k, shape in want.items():
         if tuple(net[k].shape) != shape:
             bad(f"network.{k}", f"has shape {list(net[k].shape)}; a {arch} network of {H} "

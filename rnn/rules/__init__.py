@@ -49,6 +49,7 @@ class Rule:
     original_budget: int | None = None  # updates under --original-budgets (None: its own)
     min_hidden: int = 2       # fewest units it can train
     archs: tuple[str, ...] = ("rate",)  # the architectures it trains (rnn.arch.ARCHS)
+    sequence_tasks: bool = False  # trains tasks whose every step has a target (flip-flop)
 
     def config_cls(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
@@ -72,6 +73,14 @@ class Rule:
         if arch != "rate":
             kw["arch"] = arch
         return self.trainer_cls()(cfg, task, seeds, device, activation or self.activation, **kw)
+
+    def check_task(self, task) -> None:
+        """A UserError, in one line, unless the rule trains ``task``."""
+        if getattr(task, "sequence", False) and not self.sequence_tasks:
+            can = [r.name for r in REGISTRY.values() if r.sequence_tasks]
+            raise UserError(f"the {self.long_name} rule trains the decision tasks (a target at "
+                            f"the end of a trial) only; {task.name} has a target at every step "
+                            f"and trains with {' or '.join(can)}")
 
     def check_arch(self, arch: str) -> None:
         """A UserError, in one line, unless the rule trains the architecture ``arch``."""
@@ -110,7 +119,7 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
          lambda task, H, cfg: 1.15 * task.steps * cfg.batch * H,
          "Adam (lr 5e-4) on W_rec only, 500 trials per step, at most 20000 steps\n"
          "(on every weight for --arch vanilla, gru, lstm, by autograd).",
-         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm")),
+         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm"), sequence_tasks=True),
     Rule("ga", "GA", "genetic algorithm", ("ga", "ge"),
          "rnn.rules.ga", "GAConfig", "GATrainer",
          "one_plus_tanh", "linear", "generation", "stop", 2,
@@ -121,7 +130,7 @@ REGISTRY: dict[str, Rule] = {r.name: r for r in (
          "mutation 0.005*N(0,1) on W_in, W_rec, W_out; 500 shared trials per\n"
          "generation; at most 2000 generations (every weight and bias mutates\n"
          "for --arch vanilla, gru, lstm).",
-         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm")),
+         original_budget=2000, archs=("rate", "vanilla", "gru", "lstm"), sequence_tasks=True),
     Rule("ff", "FF", "full-FORCE", ("ff",),
          "rnn.rules.fullforce", "FFConfig", "FFTrainer", "tanh", "tanh_rates", "trial", "stop", 4,
          # trial records, teacher, RLS matrices (measured 20 MB)

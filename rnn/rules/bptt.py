@@ -119,6 +119,19 @@ def cell_loss_and_grads(model: CellRNN, inputs: torch.Tensor, x0: torch.Tensor,
     return per.detach(), dict(zip(leaves, grads))
 
 
+def sequence_loss_and_grads(model, trainable: tuple[str, ...], task, inputs: torch.Tensor,
+                            x0: torch.Tensor, trials) -> tuple[torch.Tensor, dict]:
+    """A sequence task's loss (every step has a target: tasks.flipflop) and its
+    gradient with respect to the ``trainable`` weights, by autograd through the
+    steps (``unroll``) of any architecture."""
+    leaves = {k: getattr(model, k).detach().requires_grad_(True) for k in trainable}
+    net = model.replace(**leaves)
+    with torch.enable_grad():
+        per = task.loss(net, net.unroll(inputs, x0, keep=task.keep), trials)
+        grads = torch.autograd.grad(per.sum(), list(leaves.values()))
+    return per.detach(), dict(zip(leaves, grads))
+
+
 class BatchedAdam:
     """Adam (torch's formula) with one state and step count per network."""
 
@@ -162,7 +175,8 @@ class BPTTTrainer(Trainer):
         self.protocol = protocol
         self.weights_rng = Streams(seeds, WEIGHTS, device)
         self.model = init_network(arch, self.weights_rng, task.n_inputs, hidden=protocol.hidden,
-                                  activation=activation, readout="linear")
+                                  activation=activation, readout="linear",
+                                  n_outputs=getattr(task, "n_outputs", 1))
         if arch != "rate":
             # a discrete-time architecture: every weight, its gradient by autograd
             self.trainable = PARAMS
@@ -174,6 +188,8 @@ class BPTTTrainer(Trainer):
                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Loss and the gradient of each trainable weight of the networks ``sub``
         (networks ``active`` of the stack)."""
+        if getattr(self.task, "sequence", False):     # targets: the SequenceTrials
+            return sequence_loss_and_grads(sub, self.trainable, self.task, inputs, x0, targets)
         if isinstance(sub, CellRNN):
             return cell_loss_and_grads(sub, inputs, x0, targets)
         loss, grad = loss_and_grad(sub, inputs, x0, targets)
@@ -182,7 +198,9 @@ class BPTTTrainer(Trainer):
     def step(self, active: torch.Tensor) -> torch.Tensor:
         trials, x0 = self.draw_batch(active, self.cfg.batch, self.model.hidden)
         sub = self.model.select(active)
-        loss, grads = self.gradients(sub, active, trials.inputs, x0, trials.targets)
+        seq = getattr(self.task, "sequence", False)
+        loss, grads = self.gradients(sub, active, trials.inputs, x0,
+                                     trials if seq else trials.targets)
         new = {}
         for k, g in grads.items():
             W = getattr(self.model, k).clone()

@@ -54,7 +54,8 @@ class GATrainer(Trainer):
         self.R, self.G = len(seeds), cfg.population
         self.pop = init_network(arch, Streams(seeds, WEIGHTS, device), task.n_inputs,
                                 per_stream=self.G, hidden=protocol.hidden,
-                                activation=activation, readout="linear")
+                                activation=activation, readout="linear",
+                                n_outputs=getattr(task, "n_outputs", 1))
         if arch != "rate":
             self.trainable = PARAMS          # a discrete-time architecture: every weight
         self.data = Streams(seeds, TRAIN, device)
@@ -72,6 +73,10 @@ class GATrainer(Trainer):
 
         inputs [T, len(runs), n, I], x0 [len(runs), n, H], targets [len(runs), n]."""
         pop = self.pop.select(self.members(runs))
+        if getattr(self.task, "sequence", False):      # targets: the runs' SequenceTrials
+            sim = pop.simulate(inputs, x0, keep=self.task.keep)
+            return self.task.loss(pop, sim, targets.repeat_networks(self.G)).view(
+                len(runs), self.G)
         sim = pop.simulate(inputs, x0)
         tg = targets.repeat_interleave(self.G, dim=0)
         return trial_loss(pop, sim, tg).view(len(runs), self.G)
@@ -118,7 +123,8 @@ class GATrainer(Trainer):
 
     def step(self, active: torch.Tensor) -> torch.Tensor:
         trials, x0 = self.draw_batch(active, self.cfg.batch, self.pop.hidden)
-        return self.generation(active, trials.inputs, x0, trials.targets)
+        seq = getattr(self.task, "sequence", False)
+        return self.generation(active, trials.inputs, x0, trials if seq else trials.targets)
 
     def extra_meta(self, p: int) -> dict:
         bl = self.best_loss[p]

@@ -1,0 +1,104 @@
+"""tasks/flipflop.py: the 3-bit flip-flop's trials, its loss and score, and its
+training by BPTT (autograd through the steps) and the GA on every architecture."""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from rnn.rng import Streams
+from tasks import flipflop, parse
+from tests.helpers import run_script
+
+
+def test_trials_hold_the_sign_of_the_last_pulse():
+    task = flipflop(steps=120)
+    tr = task.sample(16, Streams([0, 1], 2))
+    assert tr.inputs.shape == tr.targets.shape == (120, 2, 16, 3)
+    u, y = tr.inputs.numpy(), tr.targets.numpy()
+    # every channel pulses at step 0; a pulse is 5 steps of ±1; between pulses 0
+    assert (np.abs(u[0]) == 1).all() and set(np.unique(u)) <= {-1.0, 0.0, 1.0}
+    held = np.zeros_like(y[0])
+    for t in range(120):
+        on = u[t] != 0
+        start = on & ((u[t - 1] != u[t]) if t else True)
+        held = np.where(start, u[t], held)
+        assert np.array_equal(y[t], held), t
+    # the score counts the steps outside the pulses
+    assert np.array_equal(tr.hold.numpy(), (u == 0).astype(np.float32))
+    assert parse("flipflop").make().to_dict()["noise"] == 0.0
+
+
+def test_loss_and_score_of_a_perfect_and_a_silent_readout():
+    task = flipflop(steps=40)
+    tr = task.sample(8, Streams([3], 2))
+    ident = SimpleNamespace(outputs=lambda x: x)
+    perfect = SimpleNamespace(states=tr.targets.clone())
+    assert float(task.loss(ident, perfect, tr)[0]) == 0.0
+    assert float(task.score(ident, perfect, tr)[0]) == 1.0
+    silent = SimpleNamespace(states=torch.zeros_like(tr.targets))
+    assert float(task.loss(ident, silent, tr)[0]) == pytest.approx(1.0)
+    assert float(task.score(ident, silent, tr)[0]) == 0.0
+
+
+def test_the_rate_network_s_unroll_is_simulate_with_gradients():
+    from rnn.model import RateRNN
+    from rnn.rules.bptt import sequence_loss_and_grads
+    m = RateRNN.init(Streams([1, 2], 0), 3, hidden=7, n_outputs=3).to(dtype=torch.float64)
+    task = flipflop(steps=30)
+    tr = task.sample(5, Streams([4, 5], 2))
+    x0 = 0.3 * torch.randn(2, 5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    a = m.simulate(tr.inputs.double(), x0, keep="all").states
+    b = m.unroll(tr.inputs.double(), x0, keep="all").states
+    assert torch.allclose(a, b, atol=1e-12)
+    loss, g = sequence_loss_and_grads(m, ("W_rec",), task, tr.inputs.double(), x0, tr)
+    eps, idx = 1e-6, (1, 2, 3)
+    moved = []
+    for s in (1, -1):
+        W = m.W_rec.clone()
+        W[idx] += s * eps
+        sim = m.replace(W_rec=W).simulate(tr.inputs.double(), x0, keep="all")
+        moved.append(float(task.loss(m, sim, tr)[1]))
+    assert abs((moved[0] - moved[1]) / (2 * eps) - float(g["W_rec"][idx])) < 1e-6
+
+
+@pytest.mark.parametrize("rule,arch", [("bptt", "rate"), ("bptt", "lstm"), ("ga", "gru"),
+                                       ("ga", "rate")])
+def test_bptt_and_the_ga_train_the_flip_flop(rule, arch):
+    """A few updates on a tiny flip-flop lower the loss of every network."""
+    import dataclasses
+
+    from rnn.protocol import CLEAN
+    from rnn.rules import get
+    task = flipflop(steps=25)
+    cfg = dataclasses.replace(get(rule).make_config(task), batch=32)
+    if rule == "bptt":
+        cfg = dataclasses.replace(cfg, lr=0.02)
+    else:
+        cfg = dataclasses.replace(cfg, population=8, parents=2, mutation=0.05)
+    tr = get(rule).make(cfg, task, [0, 1], "cpu", None, dataclasses.replace(CLEAN, hidden=8),
+                        arch)
+    assert tr.model.W_out.shape[1] == 3
+    idx = torch.tensor([0, 1])
+    first = tr.step(idx)
+    for _ in range(15):
+        last = tr.step(idx)
+    assert torch.isfinite(last).all() and (last < first).all()
+
+
+def test_train_models_trains_a_flip_flop_and_other_rules_refuse_it(tmp_path):
+    r = run_script("train_models.py", "bptt_ff", "--task", "flipflop", "--hidden", "6",
+                   "--max-steps", "2", "--seed", "1", "--quiet", models_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "bptt_ff.json").read_text())
+    assert meta["task"]["name"] == "flipflop" and meta["task"]["noise"] == 0.0
+    assert meta["task"]["mean"] == 1.0 and meta["validation"]["strengths"].startswith("random")
+    from rnn.io import load_model
+    lm = load_model("bptt_ff", tmp_path)
+    assert lm.task.name == "flipflop" and lm.model.W_out.shape == (1, 3, 6)
+    r = run_script("train_models.py", "heb_ff", "--task", "flipflop", models_dir=tmp_path)
+    assert r.returncode == 2 and "every step" in r.stderr
+    r = run_script("train_models.py", "bptt_f2", "--task", "flipflop", "--protocol",
+                   "original", models_dir=tmp_path)
+    assert r.returncode == 2 and "lenient" in r.stderr
