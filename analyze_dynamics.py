@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     ensure_writable(directory, len(args.name))
     lm = load_model(args.name, directory)
     task = lm.task
-    if not args.no_psychometric:
+    if not args.no_psychometric and not getattr(task, "sequence", False):
         from rnn.analysis.dynamics import psychometric_bytes
         from rnn.sizing import require
         require(psychometric_bytes(task, lm.model.hidden, args.trials),
@@ -86,6 +86,9 @@ def main(argv=None) -> int:
     say(f"fixed points under the {args.inputs} inputs: {fp.summary()}"
         + ("" if fresh else " (cached)"))
     written = [str(fp_path)] if fresh else []
+    if getattr(task, "sequence", False):
+        written += flipflop_figures(args, model, task, fp, directory, say)
+        return finish(written, args.show)
     suffix = (lambda k: "") if task.n_contexts == 1 else (lambda k: f"_ctx{k}")
     levels = np.array([-1, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0]) * task.mean
     dt = model.dt
@@ -165,6 +168,45 @@ def main(argv=None) -> int:
             say(f"psychometric fit{'' if task.n_contexts == 1 else f' (context {k})'}: "
                 f"bias {mu0:+.4f}, slope {s:.4f}, lapse {lapse:.3f}")
     return finish(written, args.show)
+
+
+def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
+    """A flip-flop network: its fixed points (all at the zero input) among eight
+    trials in the first PCs, the stable points coloured by the bits they hold,
+    and one trial's outputs against the targets; its topology in one line."""
+    import torch
+
+    from rnn import plotting as plots
+    from rnn.analysis.compare import flipflop_descriptor
+    from rnn.analysis.dynamics import fit_pca
+    from rnn.protocol import X0_SCALE
+    from rnn.rng import PROBE, Streams
+    rng = Streams([args.seed], PROBE)
+    tr = task.sample(8, rng)
+    x0 = X0_SCALE * rng.normal(8, model.hidden)
+    sim = model.simulate(tr.inputs, x0, keep="all")
+    states = sim.states[:, 0].permute(1, 0, 2).numpy()              # [n, T, S]
+    pca = fit_pca(states)
+    st = np.asarray(fp.is_stable, bool)
+    with torch.no_grad():
+        z_fp = model.outputs(torch.as_tensor(fp.xstar[st], dtype=model.dtype)[None])[0]
+    bits = (z_fp.numpy() > 0).astype(int)
+    corners = bits @ (1 << np.arange(bits.shape[1])) if len(bits) else np.zeros(0, int)
+    v, _ = flipflop_descriptor(fp, model)
+    desc = "no fixed point" if v is None else (
+        f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
+        f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
+    say(f"flip-flop topology: {desc}")
+    fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)
+    plots.plot_flipflop(axes[0], pca.project(states), pca.project(fp.xstar), st, corners, pca)
+    fig.suptitle(f"{args.name}: {desc}", fontsize=9)
+    out = [plots.save(fig, directory / f"{args.name}_attractors.png", keep_open=args.show)]
+    z = model.outputs(sim.states)[:, 0, 0].numpy()
+    fig, axes = plots.new_figure(1, task.n_outputs, width=6.0, height=1.6, sharex=True)
+    plots.plot_outputs(axes[:, 0], sim.steps.numpy(), z, tr.targets[:, 0, 0].numpy())
+    fig.suptitle(f"{args.name}: one trial's outputs", fontsize=10)
+    out.append(plots.save(fig, directory / f"{args.name}_outputs.png", keep_open=args.show))
+    return out
 
 
 if __name__ == "__main__":

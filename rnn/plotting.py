@@ -202,3 +202,37 @@ def plot_metric_silhouettes(ax, rows: list[dict]):
     ax.set_xlabel("silhouette of the groups (95% bootstrap interval)")
     ax.set_title("metrics side by side", fontsize=10)
     return ax.figure
+
+
+def plot_flipflop(axes, traj_pc: np.ndarray, fp_pc: np.ndarray, stable: np.ndarray,
+                  corners: np.ndarray, pca):
+    """A flip-flop network in its first PCs (PC1–PC2, PC1–PC3 on two axes):
+    trials in grey, stable fixed points coloured by the output pattern they hold
+    (``corners``: an index 0…7 per stable point), unstable ones as crosses."""
+    cmap = plt.get_cmap("tab10")
+    st = stable.astype(bool)
+    for ax, (a, b) in zip(axes, [(0, 1), (0, 2)]):
+        for tr in traj_pc:
+            ax.plot(tr[:, a], tr[:, b], color="0.6", lw=0.5, alpha=0.5, zorder=1)
+        if (~st).any():
+            ax.scatter(fp_pc[~st, a], fp_pc[~st, b], marker="x", s=30, color="k",
+                       linewidths=1.2, zorder=4, label="unstable fixed point")
+        if st.any():
+            ax.scatter(fp_pc[st, a], fp_pc[st, b], c=[cmap(int(c) % 10) for c in corners],
+                       marker="o", s=70, edgecolors="k", linewidths=0.8, zorder=5,
+                       label="stable fixed point (colour: the bits it holds)")
+        label_pcs(ax, pca, a, b)
+    axes[0].legend(fontsize=7, frameon=False, loc="best")
+    return axes[0].figure
+
+
+def plot_outputs(axes, steps: np.ndarray, z: np.ndarray, target: np.ndarray):
+    """One trial's outputs [T, B] against their targets, one axis per bit."""
+    for b, ax in enumerate(axes):
+        ax.plot(steps, target[:, b], color="0.5", lw=2, label="target")
+        ax.plot(steps, z[:, b], color="#b2182b", lw=1, label="output")
+        ax.set_ylabel(f"bit {b + 1}")
+        ax.set_ylim(-1.6, 1.6)
+    axes[-1].set_xlabel("step")
+    axes[0].legend(fontsize=7, frameon=False, ncol=2, loc="upper right")
+    return axes[0].figure

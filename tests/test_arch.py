@@ -264,3 +264,16 @@ def test_the_api_trains_imports_and_compares_architectures(tmp_path):
         api.train("ff", task, seeds=[0], max_steps=1, arch="lstm")
     with pytest.raises(UserError, match="inputs"):
         api.import_torch(torch.nn.GRU(3, 5), torch.nn.Linear(5, 1), task)
+
+
+def test_gradients_by_autograd_are_clipped_per_network():
+    from rnn.rules.bptt import CLIP_NORM, clip_per_network
+    g = {"a": torch.tensor([[3.0, 0.0], [0.3, 0.0]]), "b": torch.tensor([[[4.0]], [[0.4]]])}
+    out = clip_per_network(g, 1.0)
+    assert torch.allclose(out["a"][0], torch.tensor([0.6, 0.0]))      # norm 5 -> 1
+    assert torch.allclose(out["b"][0], torch.tensor([[0.8]]))
+    assert torch.equal(out["a"][1], g["a"][1]) and torch.equal(out["b"][1], g["b"][1])  # 0.5
+    tr, _ = _tiny_trainer("bptt", "gru")
+    assert tr.clip == CLIP_NORM and tr.extra_meta(0)["gradient_clip_norm"] == CLIP_NORM
+    rate, _ = _tiny_trainer("bptt", "rate")
+    assert rate.clip is None and "gradient_clip_norm" not in rate.extra_meta(0)

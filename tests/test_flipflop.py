@@ -40,6 +40,11 @@ def test_loss_and_score_of_a_perfect_and_a_silent_readout():
     silent = SimpleNamespace(states=torch.zeros_like(tr.targets))
     assert float(task.loss(ident, silent, tr)[0]) == pytest.approx(1.0)
     assert float(task.score(ident, silent, tr)[0]) == 0.0
+    # the right sign is not enough: outputs that decayed to ±0.3 hold nothing
+    faint = SimpleNamespace(states=0.3 * tr.targets)
+    assert float(task.score(ident, faint, tr)[0]) == 0.0
+    near = SimpleNamespace(states=0.6 * tr.targets)
+    assert float(task.score(ident, near, tr)[0]) == 1.0
 
 
 def test_the_rate_network_s_unroll_is_simulate_with_gradients():
@@ -102,3 +107,35 @@ def test_train_models_trains_a_flip_flop_and_other_rules_refuse_it(tmp_path):
     r = run_script("train_models.py", "bptt_f2", "--task", "flipflop", "--protocol",
                    "original", models_dir=tmp_path)
     assert r.returncode == 2 and "lenient" in r.stderr
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_a_hand_built_flip_flop_s_descriptor_is_8_corners_and_its_saddles(kind):
+    """The hand-built 3-bit flip-flop of each architecture (tests/test_step_fixed_points.py)
+    with the identity readout, through the tool's solver and descriptor: 8 stable
+    points holding the 8 patterns; saddles with 1, 2, 3 unstable directions 12, 6, 1."""
+    from rnn.analysis.compare import flipflop_descriptor
+    from rnn.analysis.fixed_points import SolverConfig, find_fixed_points
+    from rnn.io.importers import cell_from_state_dict
+    from tests.test_step_fixed_points import _flip_flop
+    sd = {f"rnn.{k}": v.float() for k, v in _flip_flop(kind).state_dict().items()}
+    sd["out.weight"], sd["out.bias"] = torch.eye(3), torch.zeros(3)
+    net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
+    # three outputs: the readout keeps its first row only on import; give it all three
+    net = net.replace(W_out=torch.eye(3)[None], b_out=torch.zeros(1, 3))
+    st = flipflop().static_inputs("small")
+    fp = find_fixed_points(net, st.values, st.evidence, st.context,
+                           SolverConfig(n_box=300, n_traj=100))
+    v, m = flipflop_descriptor(fp, net)
+    assert v.tolist() == [8, 8, 12, 6, 1] and m == 27
+
+
+def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
+    r = run_script("train_models.py", "bptt_ff", "--task", "flipflop", "--hidden", "6",
+                   "--max-steps", "2", "--seed", "1", "--quiet", models_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    r = run_script("analyze_dynamics.py", "bptt_ff", "small", models_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "flip-flop topology:" in r.stdout and "psychometric" not in r.stdout
+    for f in ("bptt_ff_attractors.png", "bptt_ff_outputs.png", "bptt_ff_fixed_points_small.npz"):
+        assert (tmp_path / f).stat().st_size > 0

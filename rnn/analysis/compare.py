@@ -31,8 +31,28 @@ def load_group_models(groups: Groups, directory: Path) -> list[LoadedModel]:
     return models
 
 
+def flipflop_descriptor(fp: FixedPoints, model) -> tuple[np.ndarray | None, int]:
+    """The flip-flop's topology (its fixed points all lie at the zero input):
+    [stable points, corners, saddles with 1, with 2, with 3 or more unstable
+    directions].  *Corners*: the distinct sign patterns the outputs take at the
+    stable points — 8 when the stable points hold the 2³ memories, as
+    Sussillo & Barak's and every architecture of Maheswaranathan et al. do.
+    Returns (vector or None when no fixed point, number of points)."""
+    m = len(fp.xstar)
+    if m == 0:
+        return None, 0
+    st = np.asarray(fp.is_stable, bool)
+    with torch.no_grad():
+        z = model.outputs(torch.as_tensor(fp.xstar[st], dtype=model.dtype)[None])[0]
+    corners = len({tuple(r) for r in np.sign(z.double().numpy()).astype(int)})
+    nu = np.asarray(fp.n_unstable)[~st]
+    return np.array([st.sum(), corners, (nu == 1).sum(), (nu == 2).sum(), (nu >= 3).sum()],
+                    dtype=np.float64), m
+
+
 def topology_descriptor(fp: FixedPoints, model, n_points: int = TOPOLOGY_POINTS,
-                        k: int = TOPOLOGY_NEIGHBOURS) -> tuple[np.ndarray | None, int]:
+                        k: int = TOPOLOGY_NEIGHBOURS,
+                        task=None) -> tuple[np.ndarray | None, int]:
     """The input-topology description of one network's fixed points.
 
     Fixed points are ordered by their static input (the order of the input
@@ -47,7 +67,10 @@ def topology_descriptor(fp: FixedPoints, model, n_points: int = TOPOLOGY_POINTS,
     cyclically (point 1, 2, …, m, 1, 2, …), so a network with a single
     attractor describes itself as that attractor repeated.  No fixed point at
     all: returns None (the caller leaves the network out and says so).
-    Returns (vector or None, m)."""
+    Returns (vector or None, m).  A sequence task (the flip-flop, ``task``) has
+    its own: :func:`flipflop_descriptor`."""
+    if getattr(task, "sequence", False):
+        return flipflop_descriptor(fp, model)
     m = len(fp.xstar)
     if m == 0:
         return None, 0
@@ -110,7 +133,7 @@ def group_topology(models, directory: Path | None = None, kind: str = "small",
             fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, kind, where,
                                                recompute)
         solved += bool(fresh)
-        v, m = topology_descriptor(fp, lm.model)
+        v, m = topology_descriptor(fp, lm.model, task=lm.task)
         vecs.append(v)
         counts.append(m)
     return Topology(vecs, counts, solved)
