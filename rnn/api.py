@@ -26,7 +26,9 @@ import torch
 from rnn.errors import UserError
 from rnn import validate as V
 from rnn.model import RateRNN
-from tasks import DecisionTask
+from tasks import DecisionTask, FlipFlopTask
+
+TASKS = (DecisionTask, FlipFlopTask)        # what api.task makes
 
 
 @dataclass
@@ -64,13 +66,14 @@ def _finite(net: "Network") -> None:
                             f"infinity); nothing can be computed from it")
 
 
-def task(name: str = "cdi", noise: float = 0.5, N: int | None = None,
+def task(name: str = "cdi", noise: float | None = None, N: int | None = None,
          steps: int | None = None) -> DecisionTask:
     """A task of the task table (tasks/table.py): 'rdm', 'cdi' (N = 2), 'ncdi3',
-    or 'ncdi' with N, at input noise ``noise``; ``steps`` shortens the trials
-    (tiny examples)."""
+    or 'ncdi' with N, or 'flipflop', at input noise ``noise`` (default: the
+    task's, 0.5 for the decision tasks, 0 for the flip-flop); ``steps`` shortens
+    the trials (tiny examples)."""
     from tasks.table import parse
-    noise = V.noise(noise, "noise")
+    noise = None if noise is None else V.noise(noise, "noise")
     kw = {} if steps is None else {"steps": V.steps(steps, "steps")}
     return parse(name, N, what="task").make(noise, **kw)
 
@@ -89,7 +92,7 @@ def train(rule: str, task: DecisionTask, seeds: Iterable[int] = (0,), protocol: 
     from rnn.run import RunPlan
     from rnn.training import fit
     get(rule)                       # an unknown rule is refused here
-    if not isinstance(task, DecisionTask):
+    if not isinstance(task, TASKS):
         raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
     seeds = V.seed_list(seeds, "seeds")
     if protocol not in ("clean", "original"):
@@ -165,7 +168,7 @@ def import_torch(rnn, readout, task: DecisionTask, name: str = "imported",
         raise UserError(f"rnn must be a torch.nn.RNN, GRU or LSTM, got {type(rnn).__name__}")
     if not isinstance(readout, torch.nn.Linear):
         raise UserError(f"readout must be a torch.nn.Linear, got {type(readout).__name__}")
-    if not isinstance(task, DecisionTask):
+    if not isinstance(task, TASKS):
         raise UserError(f"task must be a task from api.task(...), got {type(task).__name__}")
     from rnn.rules import get
     get(rule).check_arch("gru")              # a rule that trains these networks

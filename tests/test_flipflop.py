@@ -139,3 +139,16 @@ def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
     assert "flip-flop topology:" in r.stdout and "psychometric" not in r.stdout
     for f in ("bptt_ff_attractors.png", "bptt_ff_outputs.png", "bptt_ff_fixed_points_small.npz"):
         assert (tmp_path / f).stat().st_size > 0
+
+
+def test_the_api_trains_and_compares_flip_flop_networks_of_two_architectures():
+    from rnn import api
+    task = api.task("flipflop", steps=30)
+    assert task.noise == 0.0
+    rate = api.train("bptt", task, seeds=[0, 1], max_steps=2, hidden=6)
+    gru = api.train("ga", task, seeds=[0, 1], max_steps=1, hidden=6, arch="gru")
+    for metric in ("topology", "svcca", "cka"):
+        cmp = api.compare({"rate": rate, "gru": gru}, metric=metric, n_boot=20)
+        assert cmp.distances.shape == (4, 4) and np.isfinite(cmp.distances).all()
+    fp = api.fixed_points(gru[0], "small")
+    assert fp.is_discrete and set(fp.input_index.tolist()) <= {0}
