@@ -125,6 +125,8 @@ class RunPlan:
             cfg = dataclasses.replace(cfg, max_steps=protocol.budget(rule, cfg.max_steps))
         kw = {} if stall_window is None else {"stall_window": stall_window}
         stop = StopConfig.for_run(protocol, on_stall or rs.on_stall, **kw)
+        if hasattr(task, "stall_below"):       # a task whose chance score is not 0.5
+            stop = dataclasses.replace(stop, stall_below=task.stall_below)
         if updates is not None:
             stop = dataclasses.replace(stop, stall_window=0, until_budget=True)
         return cls(rule, task, protocol, cfg, stop, "relu" if relu else rs.activation, updates,

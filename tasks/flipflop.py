@@ -110,6 +110,9 @@ class FlipFlopTask:
 
     # ---- loss and score ----------------------------------------------------------
     keep = "all"                 # the states the loss reads: every step
+    # the stall rule's line: a network that holds nothing scores about 0, not the
+    # decision tasks' 0.5 (a rate network scored 0.47 after 460 updates and rising)
+    stall_below = 0.1
 
     def loss(self, model, sim, trials: SequenceTrials) -> torch.Tensor:
         """Masked mean squared error of every output at every step, per network [P]."""

@@ -152,3 +152,11 @@ def test_the_api_trains_and_compares_flip_flop_networks_of_two_architectures():
         assert cmp.distances.shape == (4, 4) and np.isfinite(cmp.distances).all()
     fp = api.fixed_points(gru[0], "small")
     assert fp.is_discrete and set(fp.input_index.tolist()) <= {0}
+
+
+def test_the_flip_flop_s_stall_line_is_its_own_chance_score():
+    from rnn.protocol import CLEAN
+    from rnn.run import RunPlan
+    plan = RunPlan.make("bptt", flipflop(), CLEAN)
+    assert plan.stop.stall_below == 0.1
+    assert RunPlan.make("bptt", parse("cdi").make(), CLEAN).stop.stall_below == 0.6
