@@ -467,3 +467,23 @@ def test_cells_in_folders_share_names_and_reuse_from_a_sibling(tmp_path):
         g.write_text(text)
         with pytest.raises(UserError, match=msg):
             read_grid(g)
+
+
+def test_a_grid_cell_may_name_its_architecture(tmp_path):
+    from rnn.errors import UserError
+    from rnn.grid.format import read_grid
+    g = tmp_path / "a.toml"
+    g.write_text('[grid]\nname = "a"\nnetworks = 2\n[[cells]]\ntask = "flipflop"\nnoise = 0.0\n'
+                 'rule = "bptt"\narch = ["rate", "gru"]\n')
+    cells = read_grid(g).cells
+    assert [c.name for c in cells] == ["flipflop-bptt-v000-clean", "flipflop-bptt-gru-v000-clean"]
+    assert cells[1].train_args()[cells[1].train_args().index("--arch") + 1] == "gru"
+    for bad, why in (('task = "cdi"\nrule = "heb"\narch = "lstm"', "trains only the rate"),
+                     ('task = "flipflop"\nrule = "ff"', "every step")):
+        g.write_text(f'[grid]\nname = "a"\n[[cells]]\n{bad}\n')
+        with pytest.raises(UserError, match=why):
+            read_grid(g)
+    from rnn.grid.format import ROOT
+    grid = read_grid(ROOT / "experiments" / "grids" / "universality.toml")
+    assert len(grid.cells) == 20 and {c.arch for c in grid.cells} == {None, "rate", "vanilla",
+                                                                      "gru", "lstm"}

@@ -31,7 +31,7 @@ A comparison's metrics are the names of the metric table (rnn/analysis/metrics.p
 svcca, pwcca, cka, procrustes, dsa and ``topology``, the attractor input
 topology).
 
-Cell keys: task, N, rule, noise, networks, first_seed, protocol (clean |
+Cell keys: task, N, rule, arch (rate | vanilla | gru | lstm; rnn/arch.py), noise, networks, first_seed, protocol (clean |
 original), shared_x0 / lenient_stop / original_budgets (true/false: one
 switch of the protocol), hidden, max_steps, stall_window, updates (train exactly
 this many updates, past the stop rule) with snapshots (a list of updates after
@@ -100,6 +100,7 @@ class Cell:
     folder: str | None = None          # a sub-folder of the grid's models folder
     reuse_from: str | None = None      # a sibling folder whose early-converged networks count
     description: str | None = None
+    arch: str | None = None            # the network (rnn.arch.ARCHS); None: the rate network
 
     def __post_init__(self):
         where = f"cell {self.name or f'{self.task}/{self.rule}'}"
@@ -113,6 +114,12 @@ class Cell:
                 raise UserError(f"{where}: {f} must be a string, got {getattr(self, f)!r}")
         if self.rule not in RULES:
             raise UserError(f"{where}: rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        try:
+            if self.arch is not None:
+                REGISTRY[self.rule].check_arch(self.arch)
+            REGISTRY[self.rule].check_task(parse(self.task, self.N).make(steps=2))
+        except UserError as e:
+            raise UserError(f"{where}: {e}") from None
         if self.protocol not in ("clean", "original"):
             raise UserError(f"{where}: protocol must be clean or original")
         for f, low in (("networks", 1), ("first_seed", 0), ("hidden", 2), ("max_steps", 1),
@@ -166,7 +173,8 @@ class Cell:
 
     def default_name(self) -> str:
         task = self.task if self.N is None else f"{self.task}{self.N}"   # as the file spells it
-        parts = [task, self.rule, f"v{round(self.noise * 100):03d}", self.protocol]
+        arch = [] if self.arch in (None, "rate") else [self.arch]
+        parts = [task, self.rule, *arch, f"v{round(self.noise * 100):03d}", self.protocol]
         for s in ("shared_x0", "lenient_stop", "original_budgets"):
             v = getattr(self, s)
             if v is not None:
@@ -185,7 +193,8 @@ class Cell:
             v = getattr(self, s)
             if v is not None:
                 a.append(f"--{'' if v else 'no-'}{s.replace('_', '-')}")
-        for flag, v in (("--hidden", self.hidden), ("--max-steps", self.max_steps),
+        for flag, v in (("--arch", self.arch), ("--hidden", self.hidden),
+                        ("--max-steps", self.max_steps),
                         ("--stall-window", self.stall_window), ("--updates", self.updates)):
             if v is not None:
                 a += [flag, str(v)]
