@@ -1,0 +1,209 @@
+#!/usr/bin/env python
+"""UNIVERSALITY.md: the architecture as a second axis beside the learning rule.
+
+    python run_grid.py experiments/grids/universality.toml --workers 1 --threads 1   # train
+    python -m experiments.universality                                            # report
+
+Maheswaranathan et al. (NeurIPS 2019) trained vanilla RNNs, GRUs, LSTMs and
+UGRNNs on the 3-bit flip-flop and on context-dependent integration and found
+the representational geometry (SVCCA) clustered by architecture while the
+fixed-point topology was universal.  This script asks the same of the
+networks of ``universality.toml`` — the rate network, a vanilla RNN, a GRU
+and an LSTM, each trained by BPTT and by the GA — and of the learning rule
+beside it.  Per task, over the networks that reached the stop rule:
+
+* the share with the expected fixed points: on the flip-flop, 8 stable points
+  holding the 8 bit patterns; on CDI, one stable point per static input (a
+  line of points along the input: the line attractor);
+* for the attractor topology and every representational metric, the
+  silhouette of the architecture as the label and of the rule as the label
+  (95% bootstrap interval, permutation p), and the leave-one-out
+  identification accuracy of each label (the nearest other network's label),
+  against its chance: sum over labels of n_c (n_c − 1) / (n (n − 1)), the
+  accuracy of labels drawn at random in the same proportions;
+* on CDI, the rule as the label among the six rules on the rate network.
+
+Networks and caches are those of the grid's models folder; the report goes to
+experiments/results/UNIVERSALITY.md (and universality.json).
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rnn.cli import Parser, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = ROOT / "experiments" / "grids" / "universality.toml"
+METRICS = ["topology", "svcca", "pwcca", "cka", "procrustes"]
+EXPECTED = {"flipflop": "8 stable points holding the 8 bit patterns",
+            "cdi": "one stable point per static input (a line attractor)"}
+THEIRS = ("Maheswaranathan et al. 2019 (vanilla, GRU, LSTM, UGRNN; BPTT): SVCCA clusters "
+          "the networks by architecture; the fixed-point topology is the same in every "
+          "architecture (8 stable points on the flip-flop, a line attractor on CDI).")
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m experiments.universality", description=__doc__.splitlines()[0])
+    p.add_argument("--grid", default=str(GRID), help="the grid file (default: universality.toml)")
+    p.add_argument("--models-dir", default=None, metavar="DIR",
+                   help="the grid's models folder (default: the grid file's models_dir)")
+    p.add_argument("--out", default=str(ROOT / "experiments" / "results"), metavar="DIR",
+                   help="where UNIVERSALITY.md and universality.json go")
+    p.add_argument("--metrics", nargs="+", default=METRICS,
+                   help=f"topology and the metrics of the metric table (default: "
+                        f"{' '.join(METRICS)})")
+    p.add_argument("--bootstrap", type=int, default=1000, metavar="B",
+                   help="bootstrap resamples and permutations per silhouette (default 1000)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def converged(grid, models_dir) -> dict[str, list[tuple]]:
+    """Per task, (folder, record, architecture, rule) of every converged network."""
+    from rnn.grid.jobs import networks
+    folder = grid.folder(models_dir)
+    out: dict[str, list[tuple]] = {}
+    for c in grid.cells:
+        for where, meta in networks(folder, c, statuses=("converged",)):
+            out.setdefault(c.task_name.spelling, []).append((where, meta, c.arch or "rate",
+                                                             c.rule))
+    return out
+
+
+def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
+    """Leave-one-out nearest-neighbour identification accuracy of ``labels`` on the
+    distances D (nearest neighbours at equal distance share the vote: the accuracy
+    of breaking the tie at random), and its chance: sum_c n_c (n_c − 1) / (n (n − 1))."""
+    D = np.array(D, dtype=np.float64)
+    np.fill_diagonal(D, np.inf)
+    lab = np.asarray(labels)
+    nearest = D == D.min(axis=1, keepdims=True)
+    acc = float(np.mean([np.mean(lab[row] == lab[i]) for i, row in enumerate(nearest)]))
+    n = len(lab)
+    counts = np.array([np.sum(lab == c) for c in np.unique(lab)])
+    return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
+
+
+def expected_share(task: str, models) -> tuple[int, int]:
+    """(networks with the expected fixed points, networks solved)."""
+    from rnn.analysis.census import census
+    from rnn.analysis.compare import flipflop_descriptor
+    from rnn.analysis.dynamics import cached_fixed_points
+    hit = 0
+    for lm in models:
+        fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
+        if task == "flipflop":
+            v, _ = flipflop_descriptor(fp, lm.model)
+            hit += v is not None and v[0] == 8 and v[1] == 8
+        else:
+            c = census(fp, len(lm.task.static_inputs("small").values))
+            hit += c.kind == "monostable"
+    return hit, len(models)
+
+
+def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
+    """Silhouette (interval, p) and identification of ``labels`` on D (over ``kept``)."""
+    from rnn.analysis.compare import silhouette_stats
+    lab = [labels[i] for i in kept]
+    order = sorted(set(lab))
+    s = silhouette_stats(D, [order.index(x) for x in lab], n_boot, n_boot)
+    acc, chance = identification(D, lab)
+    return {**s.summary(), "identification": acc, "chance": chance, "n": len(lab),
+            "groups": {g: lab.count(g) for g in order}}
+
+
+def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: int,
+                 cache_dir: Path, log) -> dict:
+    from rnn.analysis.compare import compare_groups
+    from rnn.io import load_model
+    two = [e for e in entries if e[3] in ("bptt", "ga")]
+    res = {"networks": {f"{a}/{r}": sum(1 for e in two if (e[2], e[3]) == (a, r))
+                        for a in sorted({e[2] for e in two}) for r in ("bptt", "ga")}}
+    if len({e[2] for e in two}) < 2 and len({e[3] for e in two}) < 2:
+        res["skipped"] = "fewer than two architectures and two rules trained"
+        return res
+    models = [load_model(m["name"], where) for where, m, _, _ in two]
+    archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
+    hit, solved = expected_share(task, models)
+    res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": hit, "of": solved}
+    res["metrics"] = {}
+    cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
+    for m, c in cmp.items():
+        D, kept = c.result.distances, c.result.kept
+        res["metrics"][m] = {"architecture": labelled(D, kept, archs, n_boot),
+                             "rule": labelled(D, kept, rules, n_boot)}
+        log(f"  {task} {m}: done")
+    rate = [e for e in entries if e[2] == "rate"]
+    if len({e[3] for e in rate}) > 2:
+        rm = [load_model(m["name"], where) for where, m, _, _ in rate]
+        rl = [e[3].upper() for e in rate]
+        res["rate_rules"] = {m: labelled(c.result.distances, c.result.kept, rl, n_boot)
+                             for m, c in compare_groups(rm, rl, metrics, cache_dir=cache_dir,
+                                                        n_boot=n_boot).items()}
+    return res
+
+
+def fmt(x: dict) -> str:
+    if x.get("silhouette") is None:
+        return "–"
+    lo, hi = x["ci"]
+    return (f"{x['silhouette']:.3f} [{lo:.3f}, {hi:.3f}], p {x['p']:.3g}; NN "
+            f"{x['identification']:.2f} (chance {x['chance']:.2f})")
+
+
+def write_markdown(path: Path, results: dict, args, wall: float) -> None:
+    L = ["# Universality: the architecture beside the learning rule", "",
+         f"Generated by `python -m experiments.universality` from the networks of "
+         f"`{Path(args.grid).name}` that reached the stop rule; {args.bootstrap} bootstrap "
+         f"resamples and permutations per silhouette; this run took {wall:.0f} s. Each cell: "
+         "silhouette [95% bootstrap interval], permutation p; NN: leave-one-out "
+         "nearest-neighbour identification accuracy of the label, and its chance.", "",
+         f"What it is set beside: {THEIRS}", ""]
+    for task, r in results.items():
+        L += [f"## {task}", "", "Converged networks (architecture/rule): " + ", ".join(
+            f"{k} {v}" for k, v in r["networks"].items()) + ".", ""]
+        if r.get("skipped"):
+            L += [f"Not analysed: {r['skipped']}.", ""]
+            continue
+        e = r["expected"]
+        L += [f"Networks with {e['what']}: {e['networks']} of {e['of']}.", "",
+              "| metric | architecture as the label | rule as the label |", "|---|---|---|"]
+        L += [f"| {m} | {fmt(x['architecture'])} | {fmt(x['rule'])} |"
+              for m, x in r["metrics"].items()]
+        if r.get("rate_rules"):
+            L += ["", "The six rules on the rate network, the rule as the label:", "",
+                  "| metric | rule as the label |", "|---|---|"]
+            L += [f"| {m} | {fmt(x)} |" for m, x in r["rate_rules"].items()]
+        L.append("")
+    path.write_text("\n".join(L) + "\n")
+
+
+def main(argv=None) -> int:
+    from rnn.grid.format import read_grid
+    args = build_parser().parse_args(argv)
+    log = (lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True))
+    t0 = time.time()
+    grid = read_grid(args.grid)
+    found = converged(grid, args.models_dir)
+    cache = grid.folder(args.models_dir)
+    results = {}
+    for task, entries in found.items():
+        log(f"{task}: {len(entries)} converged networks")
+        results[task] = analyse_task(task, entries, args.metrics, args.bootstrap, cache, log)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    wall = time.time() - t0
+    write_markdown(out / "UNIVERSALITY.md", results, args, wall)
+    (out / "universality.json").write_text(json.dumps(
+        {"wall_seconds": wall, "results": results}, indent=1, default=float) + "\n")
+    print(f"wrote {out / 'UNIVERSALITY.md'}\nwrote {out / 'universality.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main, sys.argv[1:])

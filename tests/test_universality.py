@@ -1,0 +1,47 @@
+"""experiments/universality.py: UNIVERSALITY.md from a grid's converged networks
+of several architectures and rules (tiny networks; the identification score
+against hand-made distances)."""
+import dataclasses
+import json
+
+import numpy as np
+
+from experiments import universality as U
+
+
+def test_identification_is_the_nearest_other_network_s_label_against_its_chance():
+    D = np.array([[0, 1, 5, 5], [1, 0, 5, 5], [5, 5, 0, 2], [5, 5, 2, 0]], float)
+    assert U.identification(D, ["a", "a", "b", "b"]) == (1.0, 1 / 3)
+    assert U.identification(D, ["a", "b", "a", "b"])[0] == 0.0
+    # every network at one distance from every other: the vote of all the others
+    tie = np.ones((4, 4)) - np.eye(4)
+    assert U.identification(tie, ["a", "a", "b", "b"])[0] == 1 / 3
+
+
+def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
+    from rnn import api
+    grid = tmp_path / "u.toml"
+    grid.write_text('[grid]\nname = "u"\nnetworks = 2\nfirst_seed = 40000\n[[cells]]\n'
+                    'task = "flipflop"\nnoise = 0.0\nrule = ["bptt", "ga"]\n'
+                    'arch = ["rate", "gru"]\n')
+    models = tmp_path / "m"
+    task = api.task("flipflop", steps=30)
+    for rule in ("bptt", "ga"):
+        for arch in ("rate", "gru"):
+            cell = f"flipflop-{rule}{'' if arch == 'rate' else '-' + arch}-v000-clean"
+            for net in api.train(rule, task, seeds=[40000, 40001], max_steps=1, hidden=6,
+                                 arch=arch):
+                api.save(dataclasses.replace(net, name=f"{cell}_s{net.seed}",
+                                             status="converged"), models)
+    rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "o"),
+                 "--metrics", "topology", "svcca", "--bootstrap", "20", "--quiet"])
+    assert rc == 0
+    md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
+    assert "## flipflop" in md and "Maheswaranathan" in md
+    assert "Networks with 8 stable points holding the 8 bit patterns: " in md
+    r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["flipflop"]
+    assert r["networks"] == {"gru/bptt": 2, "gru/ga": 2, "rate/bptt": 2, "rate/ga": 2}
+    sv = r["metrics"]["svcca"]
+    assert sv["architecture"]["groups"] == {"gru": 4, "rate": 4}
+    assert sv["rule"]["groups"] == {"BPTT": 4, "GA": 4}
+    assert 0 <= sv["architecture"]["identification"] <= 1 and sv["rule"]["chance"] == 3 / 7
