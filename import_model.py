@@ -63,14 +63,18 @@ def build_parser() -> Parser:
                                      "readout")
     t.add_argument("name", metavar="FILE", help="the state dict (any path); the model is named "
                                                 "after its stem unless --as")
-    t.add_argument("-v", "--variance", type=finite_float, required=True, metavar="V",
-                   help="the input noise (standard deviation) of the task it was trained on")
+    t.add_argument("-v", "--variance", type=finite_float, default=None, metavar="V",
+                   help="the input noise (standard deviation) of the task it was trained on "
+                        "(required for a decision task; the flip-flop's default is 0)")
     t.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
                    help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
     tg = t.add_mutually_exclusive_group()
     tg.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
     tg.add_argument("--N", type=int, default=None,
                     help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    tg.add_argument("--task", default=None, metavar="NAME",
+                    help="a task of the task table by name (e.g. flipflop: its 3 outputs are "
+                         "the readout's first 3 rows)")
     t.add_argument("--rule", choices=("bptt", "ga"), default="bptt",
                    help="the learning rule it was trained with, for the record and the "
                         "groups (default bptt: gradient descent)")
@@ -150,21 +154,36 @@ def _read_miconi(args, directory: Path, name: str, new: str):
 def _read_torch(args, directory: Path, name: str, new: str):
     """(model, task, rule, source, the file checks name) of a PyTorch state dict."""
     from rnn.io.importers import import_torch, task_for_inputs
-    V.noise(args.variance, "-v/--variance")
+    if args.variance is not None:
+        V.noise(args.variance, "-v/--variance")
     V.mean(args.mean, "-m/--mean")
     if args.N is not None:
         V.contexts(args.N, "--N")
     src = Path(args.name)
-    model, read = import_torch(src, "relu" if args.relu else "tanh", args.readout)
+    task = None
+    if args.task is not None:
+        from tasks.table import parse
+        mean = None if args.mean == DEFAULT_MEAN else args.mean   # the task's own default
+        task = parse(args.task, what="--task").make(args.variance, mean)
+    if args.variance is None and not getattr(task, "sequence", False):
+        raise UserError("give -v V, the input noise the network was trained with")
+    outputs = getattr(task, "n_outputs", 1)
+    model, read = import_torch(src, "relu" if args.relu else "tanh", args.readout, outputs)
     if args.relu and model.arch != "vanilla":
         raise UserError(f"--relu: {src} holds a {model.arch}, whose nonlinearities are fixed")
-    task = task_for_inputs(model.n_inputs, args.variance, args.mean, args.N, args.rdm)
+    if task is None:
+        task = task_for_inputs(model.n_inputs, args.variance, args.mean, args.N, args.rdm)
+    elif task.n_inputs != model.n_inputs:
+        raise UserError(f"{src} has {model.n_inputs} inputs but {task.describe()} has "
+                        f"{task.n_inputs}")
     target = directory / f"{new}.pt"
     if target.exists() and not args.force:
         raise UserError(f"{target} already exists; pass --force or choose --as NEW")
-    if read["readout_outputs"] > 1 and not args.quiet:
-        print(f"note: {read['readout']} has {read['readout_outputs']} outputs; the first is "
-              f"read as the decision (its sign)", file=sys.stderr)
+    if read["readout_outputs"] > outputs and not args.quiet:
+        what = "the first is read as the decision (its sign)" if outputs == 1 else \
+            f"the first {outputs} are the task's"
+        print(f"note: {read['readout']} has {read['readout_outputs']} outputs; {what}",
+              file=sys.stderr)
     files = [{"name": str(src), "sha256": __import__("hashlib").sha256(
         src.read_bytes()).hexdigest()}]
     return model, task, args.rule, {"program": "PyTorch state dict", "files": files, **read}, src

@@ -160,3 +160,27 @@ def test_the_flip_flop_s_stall_line_is_its_own_chance_score():
     plan = RunPlan.make("bptt", flipflop(), CLEAN)
     assert plan.stop.stall_below == 0.1
     assert RunPlan.make("bptt", parse("cdi").make(), CLEAN).stop.stall_below == 0.6
+
+
+def test_a_pytorch_flip_flop_imports_with_its_three_outputs(tmp_path):
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn, self.out = torch.nn.GRU(3, 5), torch.nn.Linear(5, 3)
+    torch.manual_seed(1)
+    net = Net()
+    torch.save(net.state_dict(), tmp_path / "ff.pt")
+    r = run_script("import_model.py", "torch", tmp_path / "ff.pt", "--as", "bptt_ffgru",
+                   "--task", "flipflop", models_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    from rnn.io import load_model
+    lm = load_model("bptt_ffgru", tmp_path)
+    assert lm.task.name == "flipflop" and lm.task.noise == 0.0
+    assert torch.equal(lm.model.W_out[0], net.out.weight.detach())
+    assert torch.equal(lm.model.b_out[0], net.out.bias.detach())
+    r = run_script("import_model.py", "torch", tmp_path / "ff.pt", "--as", "x", "--task", "cdi",
+                   "-v", "0.5", models_dir=tmp_path)
+    assert r.returncode == 2 and "inputs" in r.stderr
+    r = run_script("import_model.py", "torch", tmp_path / "ff.pt", "--as", "x", "--task", "cdi",
+                   models_dir=tmp_path)
+    assert r.returncode == 2 and "give -v" in r.stderr

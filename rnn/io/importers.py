@@ -176,14 +176,16 @@ def _state_dict(obj, path: Path) -> dict[str, torch.Tensor]:
                     f"torch.save(model.state_dict(), FILE))")
 
 
-def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = None):
+def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = None,
+                 outputs: int = 1):
     """A PyTorch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction)
     with a linear readout, from a state dict saved with ``torch.save`` (read with
     ``weights_only=True``: no code from the file runs), as a
     :class:`rnn.arch.CellRNN`.  The architecture comes from the weights' shapes
     (1, 3 or 4 blocks of rows); the readout is the one other 2-D weight with H
     columns (or the module named ``readout``: its ``.weight`` and ``.bias``); of
-    several outputs the first is the decision (its sign).  Returns (network,
+    several outputs the first is the decision (its sign; ``outputs``: the first
+    that many, for a task with several, the flip-flop).  Returns (network,
     what was read: the keys and the readout's output count)."""
     from rnn.io import describe_load_error, require_regular_file
     path = Path(path)
@@ -195,19 +197,20 @@ def import_torch(path: Path, nonlinearity: str = "tanh", readout: str | None = N
     except Exception as e:
         what, _ = describe_load_error(path, e)
         raise UserError(f"cannot read {path}: {what}") from None
-    return cell_from_state_dict(_state_dict(obj, path), str(path), nonlinearity, readout)
+    return cell_from_state_dict(_state_dict(obj, path), str(path), nonlinearity, readout,
+                                outputs)
 
 
 def cell_from_state_dict(sd: dict, path: str, nonlinearity: str = "tanh",
-                         readout: str | None = None):
+                         readout: str | None = None, outputs: int = 1):
     """:func:`import_torch` on a state dict in memory (``path`` names it in messages)."""
     from rnn.arch import CellRNN
     sd = {k: v.detach().cpu() for k, v in sd.items()}
     pre, arch, (W_ih, W_hh, b_ih, b_hh) = _recurrent_layer(sd, path)
-    out_key, W, b = _readout(sd, path, pre, W_hh.shape[1], readout)
+    out_key, W, b = _readout(sd, path, pre, W_hh.shape[1], readout, outputs)
     try:
-        model = CellRNN(arch, W_ih[None], W_hh[None], b_ih[None], b_hh[None], W[:1][None],
-                        b[None], nonlinearity)
+        model = CellRNN(arch, W_ih[None], W_hh[None], b_ih[None], b_hh[None],
+                        W[:outputs][None], b[None], nonlinearity)
     except ValueError as e:
         raise UserError(f"{path}: {e}") from None
     for k, v in model.tensors().items():
@@ -241,9 +244,9 @@ def _recurrent_layer(sd: dict, path: str):
     return pre, arch, (W_ih.float(), W_hh, b_ih, b_hh)
 
 
-def _readout(sd: dict, path: str, pre: str, H: int, readout: str | None):
-    """(its weight's key, W [outputs, H], b [1]) of the readout: the module named
-    ``readout``, else the one other 2-D weight with H columns."""
+def _readout(sd: dict, path: str, pre: str, H: int, readout: str | None, outputs: int = 1):
+    """(its weight's key, W [outputs, H], b [its first ``outputs``]) of the readout:
+    the module named ``readout``, else the one other 2-D weight with H columns."""
     if readout is not None:
         if readout + ".weight" not in sd:
             raise UserError(f"{path}: no readout {readout!r} (no key {readout}.weight); keys: "
@@ -258,7 +261,9 @@ def _readout(sd: dict, path: str, pre: str, H: int, readout: str | None):
                             f"name it with --readout")
         key = cands[0]
     W = sd[key].float()
-    if W.dim() != 2 or W.shape[1] != H:
-        raise UserError(f"{path}: {key} has shape {list(W.shape)}, not [outputs, {H}]")
+    if W.dim() != 2 or W.shape[1] != H or W.shape[0] < outputs:
+        raise UserError(f"{path}: {key} has shape {list(W.shape)}, not [outputs, {H}] with at "
+                        f"least {outputs} outputs")
     bias_key = key[:-len("weight")] + "bias"
-    return key, W, sd[bias_key].float().reshape(-1)[:1] if bias_key in sd else torch.zeros(1)
+    b = sd[bias_key].float().reshape(-1)[:outputs] if bias_key in sd else torch.zeros(outputs)
+    return key, W, b
