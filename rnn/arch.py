@@ -31,7 +31,7 @@ from typing import Sequence
 
 import torch
 
-from rnn.model import HIDDEN, Simulation, fit_inputs
+from rnn.model import HIDDEN, Simulation, fit_inputs, unrolled
 from rnn.sizing import require_floats
 
 ARCHS = ("rate", "vanilla", "gru", "lstm")       # --arch; 'rate' is rnn.model.RateRNN
@@ -212,20 +212,8 @@ class CellRNN:
                        f"{self.units} units", self.device)
         w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
         b = (self.bias_ih[:, None, :], self.bias_hh[:, None, :])
-        x = x0.expand(P, n, S_)
-        stride = None if keep is None else (1 if keep == "all" else int(keep))
-        states, steps, x_first = [], [], None
-        for t in range(T):
-            u = inputs[t]
-            u = u.expand(P, n, I) if S == 1 else u.repeat_interleave(P // S, dim=0)
-            x = self._step(x, u, w_ih, w_hh, b)
-            if t == 0:
-                x_first = x
-            if stride is not None and ((t + 1) % stride == 0 or t + 1 == T):
-                states.append(x)
-                steps.append(t + 1)
-        return Simulation(x_first, x, torch.stack(states) if states else None,
-                          torch.tensor(steps) if states else None)
+        return unrolled(lambda x, u: self._step(x, u, w_ih, w_hh, b), inputs,
+                        x0.expand(P, n, S_), keep)
 
     def output(self, x: torch.Tensor) -> torch.Tensor:
         """Readout z = W_out·h + b_out for states x [..., P, n, S] -> [..., P, n]."""

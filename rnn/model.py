@@ -210,23 +210,11 @@ class RateRNN:
         if self.clamp_idx:
             raise ValueError("unroll: clamped units are not supported")
         inputs, x0 = fit_inputs(self, inputs, x0)
-        P, H = self.n_networks, self.hidden
-        T, S, n, I = inputs.shape
-        x = x0.expand(P, n, H)
         W_t, Win_t, b = self.W_rec.transpose(1, 2), self.W_in.transpose(1, 2), self.b[:, None, :]
-        stride = None if keep is None else (1 if keep == "all" else int(keep))
-        states, steps, x_first = [], [], None
-        for t in range(T):
-            u = inputs[t]
-            u = u.expand(P, n, I) if S == 1 else u.repeat_interleave(P // S, dim=0)
-            x = x + self.dt * (torch.bmm(self.phi(x), W_t) + torch.bmm(u, Win_t) + b - x)
-            if t == 0:
-                x_first = x
-            if stride is not None and ((t + 1) % stride == 0 or t + 1 == T):
-                states.append(x)
-                steps.append(t + 1)
-        return Simulation(x_first, x, torch.stack(states) if states else None,
-                          torch.tensor(steps) if states else None)
+
+        def step(x, u):
+            return x + self.dt * (torch.bmm(self.phi(x), W_t) + torch.bmm(u, Win_t) + b - x)
+        return unrolled(step, inputs, x0.expand(self.n_networks, -1, self.hidden), keep)
 
     def free_units(self) -> list[int]:
         return [i for i in range(self.hidden) if i not in set(self.clamp_idx)]
@@ -386,6 +374,28 @@ def fit_inputs(model, inputs: torch.Tensor, x0: torch.Tensor
     if x0.shape[0] not in (1, P):
         x0 = x0.repeat_interleave(P // x0.shape[0], dim=0)
     return inputs, x0
+
+
+def unrolled(step, inputs: torch.Tensor, x: torch.Tensor, keep: str | int | None
+             ) -> Simulation:
+    """The steps x_t = step(x_{t−1}, u_t) of P networks written out plainly, so that
+    autograd runs through them: inputs [T, S, n, I] (S dividing P), x [P, n, S'];
+    ``keep`` as :meth:`RateRNN.simulate`.  RateRNN.unroll's loop and every
+    discrete-time architecture's (rnn.arch)."""
+    P, n = x.shape[0], x.shape[1]
+    T, S, _, I = inputs.shape
+    stride = None if keep is None else (1 if keep == "all" else int(keep))
+    states, steps, x_first = [], [], None
+    for t in range(T):
+        u = inputs[t]
+        x = step(x, u.expand(P, n, I) if S == 1 else u.repeat_interleave(P // S, dim=0))
+        if t == 0:
+            x_first = x
+        if stride is not None and ((t + 1) % stride == 0 or t + 1 == T):
+            states.append(x)
+            steps.append(t + 1)
+    return Simulation(x_first, x, torch.stack(states) if states else None,
+                      torch.tensor(steps) if states else None)
 
 
 def accuracy(model: RateRNN, inputs: torch.Tensor, x0: torch.Tensor,
