@@ -47,12 +47,7 @@ def build_parser() -> Parser:
                                 "writes models/NAME.pt (use --as for another name)")
     m.add_argument("-v", "--variance", type=finite_float, required=True, metavar="V",
                    help="the input noise (standard deviation) the network was trained with")
-    m.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
-                   help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
-    g = m.add_mutually_exclusive_group()
-    g.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
-    g.add_argument("--N", type=int, default=None,
-                   help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    add_task_args(m)
     o = sub.add_parser("original", help="a model of the original research code")
     o.add_argument("name", help="NAME: reads models/NAME.pt and models/NAME.txt")
     o.add_argument("--trust", action="store_true",
@@ -66,12 +61,7 @@ def build_parser() -> Parser:
     t.add_argument("-v", "--variance", type=finite_float, default=None, metavar="V",
                    help="the input noise (standard deviation) of the task it was trained on "
                         "(required for a decision task; the flip-flop's default is 0)")
-    t.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
-                   help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
-    tg = t.add_mutually_exclusive_group()
-    tg.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
-    tg.add_argument("--N", type=int, default=None,
-                    help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    tg = add_task_args(t)
     tg.add_argument("--task", default=None, metavar="NAME",
                     help="a task of the task table by name (e.g. flipflop: its 3 outputs are "
                          "the readout's first 3 rows)")
@@ -91,6 +81,17 @@ def build_parser() -> Parser:
         sp.add_argument("--models-dir", default=None, metavar="DIR", help=MODELS_DIR_HELP)
         sp.add_argument("--quiet", action="store_true", help="print only the files written")
     return p
+
+
+def add_task_args(sp):
+    """-m, and --rdm or --N: the task of an imported network (its group, returned)."""
+    sp.add_argument("-m", "--mean", type=finite_float, default=DEFAULT_MEAN,
+                    help=f"largest evidence strength of the task (default {DEFAULT_MEAN})")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--rdm", action="store_true", help="the RDM task (default for 1 input)")
+    g.add_argument("--N", type=int, default=None,
+                   help="the N-CDI task (default: inputs / 2 for an even number of inputs)")
+    return g
 
 
 def source_files(paths, directory) -> list[dict]:
