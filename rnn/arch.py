@@ -177,14 +177,15 @@ class CellRNN:
         if self.arch == "vanilla":
             s = gi + gh
             return torch.tanh(s) if self.nonlinearity == "tanh" else torch.relu(s)
+        # the gates' blocks of rows by split (PyTorch's order: r, z, n; i, f, g, o)
         if self.arch == "gru":
-            r = torch.sigmoid(gi[..., :H] + gh[..., :H])
-            z = torch.sigmoid(gi[..., H:2 * H] + gh[..., H:2 * H])
-            n = torch.tanh(gi[..., 2 * H:] + r * gh[..., 2 * H:])
+            i_rz, i_n = gi.split([2 * H, H], dim=-1)
+            h_rz, h_n = gh.split([2 * H, H], dim=-1)
+            r, z = torch.sigmoid(i_rz + h_rz).split(H, dim=-1)
+            n = torch.tanh(i_n + r * h_n)
             return n + z * (h - n)
-        g = gi + gh
-        i, f = torch.sigmoid(g[..., :H]), torch.sigmoid(g[..., H:2 * H])
-        gg, o = torch.tanh(g[..., 2 * H:3 * H]), torch.sigmoid(g[..., 3 * H:])
+        i, f, gg, o = (gi + gh).split(H, dim=-1)
+        i, f, o, gg = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(gg)
         c = f * x[..., H:] + i * gg
         return torch.cat([o * torch.tanh(c), c], dim=-1)
 
