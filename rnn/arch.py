@@ -26,6 +26,7 @@ the step h ← f(h, u) of one network for the fixed-point solver
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -39,6 +40,27 @@ CELLS = ARCHS[1:]
 GATES = {"vanilla": 1, "gru": 3, "lstm": 4}       # blocks of rows in W_ih, W_hh
 NONLINEARITIES = ("tanh", "relu")                 # a vanilla RNN's (PyTorch's choices)
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_out", "b_out")
+
+
+@contextmanager
+def flush_denormals():
+    """Subnormal floats flushed to zero while the block runs (the CPU's FTZ/DAZ):
+    a GRU's gradients through 750 steps decay into subnormals, on which the
+    matrix products of its backward pass ran at ~1.4 GFLOP/s — one BPTT update
+    took 3.4x as long (bench_arch.py).  Values below 1.2e-38 become 0; the rate
+    network's own code never runs under it.  Blocks may nest (the outermost
+    restores)."""
+    _FLUSH[0] += 1
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        _FLUSH[0] -= 1
+        if _FLUSH[0] == 0:
+            torch.set_flush_denormal(False)
+
+
+_FLUSH = [0]          # depth of nested flush_denormals blocks
 
 
 @dataclass(frozen=True)
@@ -197,7 +219,7 @@ class CellRNN:
         if rate_buffer is not None:
             raise ValueError("rate_buffer is the rate network's (its hand-written BPTT)")
         grad = torch.is_grad_enabled() and any(v.requires_grad for v in self.tensors().values())
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), flush_denormals():
             return self._run(inputs, x0, keep)
 
     def _run(self, inputs, x0, keep) -> Simulation:

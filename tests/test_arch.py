@@ -277,3 +277,14 @@ def test_gradients_by_autograd_are_clipped_per_network():
     assert tr.clip == CLIP_NORM and tr.extra_meta(0)["gradient_clip_norm"] == CLIP_NORM
     rate, _ = _tiny_trainer("bptt", "rate")
     assert rate.clip is None and "gradient_clip_norm" not in rate.extra_meta(0)
+
+
+def test_subnormals_are_flushed_only_inside_the_block_and_blocks_nest():
+    from rnn.arch import flush_denormals
+    tiny = torch.tensor([1e-39])
+    assert float(tiny * 1.0) > 0
+    with flush_denormals():
+        with flush_denormals():
+            pass
+        assert float(torch.tensor([1e-39]) * 1.0) == 0      # still flushed after the inner
+    assert float(tiny * 1.0) > 0

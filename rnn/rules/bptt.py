@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rnn.arch import PARAMS, CellRNN, init_network
+from rnn.arch import PARAMS, CellRNN, flush_denormals, init_network
 from rnn.model import RateRNN, trial_loss
 from rnn.protocol import CLEAN, Protocol
 from rnn.rng import TRAIN, WEIGHTS, Streams
@@ -120,7 +120,7 @@ def cell_loss_and_grads(model: CellRNN, inputs: torch.Tensor, x0: torch.Tensor,
     network's own."""
     leaves = {k: v.detach().requires_grad_(True) for k, v in model.tensors().items()}
     net = model.replace(**leaves)
-    with torch.enable_grad():
+    with torch.enable_grad(), flush_denormals():
         per = trial_loss(net, net.simulate(inputs, x0), targets)
         grads = torch.autograd.grad(per.sum(), list(leaves.values()))
     return per.detach(), dict(zip(leaves, grads))
@@ -133,7 +133,7 @@ def sequence_loss_and_grads(model, trainable: tuple[str, ...], task, inputs: tor
     steps (``unroll``) of any architecture."""
     leaves = {k: getattr(model, k).detach().requires_grad_(True) for k in trainable}
     net = model.replace(**leaves)
-    with torch.enable_grad():
+    with torch.enable_grad(), flush_denormals():
         per = task.loss(net, net.unroll(inputs, x0, keep=task.keep), trials)
         grads = torch.autograd.grad(per.sum(), list(leaves.values()))
     return per.detach(), dict(zip(leaves, grads))
