@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         + ("" if fresh else " (cached)"))
     written = [str(fp_path)] if fresh else []
     if getattr(task, "sequence", False):
-        written += flipflop_figures(args, model, task, fp, directory, say)
+        figures = gym_figures if hasattr(task, "decision_variable") else flipflop_figures
+        written += figures(args, model, task, fp, directory, say)
         return finish(written, args.show)
     suffix = (lambda k: "") if task.n_contexts == 1 else (lambda k: f"_ctx{k}")
     levels = np.array([-1, -0.5, -0.25, -0.1, 0.1, 0.25, 0.5, 1.0]) * task.mean
@@ -205,6 +206,64 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     fig, axes = plots.new_figure(1, task.n_outputs, width=6.0, height=1.6, sharex=True)
     plots.plot_outputs(axes[:, 0], sim.steps.numpy(), z, tr.targets[:, 0, 0].numpy())
     fig.suptitle(f"{args.name}: one trial's outputs", fontsize=10)
+    out.append(plots.save(fig, directory / f"{args.name}_outputs.png", keep_open=args.show))
+    return out
+
+
+def gym_figures(args, model, task, fp, directory, say) -> list[str]:
+    """A neurogym network: its fixed points under the static inputs (coloured by
+    their signed coherence) among 16 trials coloured by the correct choice, per
+    context, in the first PCs; and one trial's action probabilities against the
+    ground truth."""
+    import torch
+
+    from rnn import plotting as plots
+    from rnn.analysis.dynamics import fit_pca
+    from rnn.protocol import X0_SCALE
+    from rnn.rng import PROBE, Streams
+    rng = Streams([args.seed], PROBE)
+    tr = task.sample(16, rng)
+    x0 = X0_SCALE * rng.normal(16, model.hidden)
+    with torch.no_grad():
+        sim = model.simulate(tr.inputs, x0, keep="all")
+        probs = torch.softmax(model.outputs(sim.states), -1)[:, 0].numpy()     # [T, n, A]
+    states = sim.states[:, 0].permute(1, 0, 2).numpy()              # [n, T, S]
+    live = tr.mask[:, 0].numpy().T > 0                               # [n, T] the trial's own steps
+    pca = fit_pca(states[live][None])
+    pc = pca.project(states)
+    gt = tr.targets[:, 0].numpy().T                                  # [n, T]
+    choice = np.where(gt.max(1) == 1, 1.0, -1.0)                     # the correct choice: 1 or 2
+    norm = plots.input_norm(fp.evidence) if len(fp.evidence) else plots.input_norm(np.ones(1))
+    out = []
+    for k in range(task.n_contexts):
+        sel = fp.context == k
+        fig, axes = plots.new_figure(2, 1, width=4.2, height=3.8)
+        for ax, (a, b) in zip(axes[0], [(0, 1), (0, 2)]):
+            for i in range(len(pc)):
+                ax.plot(pc[i, live[i], a], pc[i, live[i], b], lw=0.6, alpha=0.5,
+                        color=plots.CHOICE_COLORS[choice[i]], zorder=1)
+            fp_pc = pca.project(fp.xstar[sel]) if sel.any() else np.zeros((0, 3))
+            plots.plot_fixed_points(ax, fp_pc[:, [a, b]], fp.evidence[sel], fp.is_stable[sel],
+                                    norm)
+            plots.label_pcs(ax, pca, a, b)
+        axes[0, 0].plot([], [], color=plots.CHOICE_COLORS[1.0], label="trial: choice 1")
+        axes[0, 0].plot([], [], color=plots.CHOICE_COLORS[-1.0], label="trial: choice 2")
+        axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
+        plots.add_input_colorbar(fig, axes[0], norm, label="static input (signed coherence/100)")
+        n_st = int(fp.is_stable[sel].sum())
+        ctx = "" if task.n_contexts == 1 else f" — context {k}"
+        fig.suptitle(f"{args.name}: {n_st} stable / {int(sel.sum()) - n_st} unstable fixed "
+                     f"points ({args.inputs} inputs){ctx}", fontsize=10)
+        suffix = "" if task.n_contexts == 1 else f"_ctx{k}"
+        out.append(plots.save(fig, directory / f"{args.name}_{args.inputs}_attractors{suffix}.png",
+                              keep_open=args.show))
+    L = int(live[0].sum())
+    onehot = np.eye(probs.shape[-1])[gt[0, :L]]
+    fig, axes = plots.new_figure(1, probs.shape[-1], width=6.0, height=1.6, sharex=True)
+    plots.plot_outputs(axes[:, 0], np.arange(L), probs[:L, 0], onehot)
+    for a, ax in enumerate(axes[:, 0]):
+        ax.set_ylabel("fixate" if a == 0 else f"choice {a}", fontsize=8)
+    fig.suptitle(f"{args.name}: one trial's action probabilities", fontsize=10)
     out.append(plots.save(fig, directory / f"{args.name}_outputs.png", keep_open=args.show))
     return out
 

@@ -91,8 +91,9 @@ def build_parser() -> Parser:
     task.add_argument("--rdm", action="store_true", help="RDM task (one input)")
     task.add_argument("--task", default=None, metavar="NAME",
                       help="any task of the task table by name (tasks/table.py: rdm, cdi, "
-                           "ncdiK, flipflop (the 3-bit flip-flop: BPTT, GA), or a family "
-                           "with --N)")
+                           "ncdiK, flipflop (the 3-bit flip-flop: BPTT, GA), ngpdm or ngcdm "
+                           "(neurogym's perceptual and context-dependent decision making: "
+                           "BPTT, GA; -v is their sigma), or a family with --N)")
     p.add_argument("--relu", action="store_true",
                    help="use the ReLU activation max(0, x) instead of the rule's "
                         "(1 + tanh for BPTT/GA/e-prop/RFLO, tanh for FF/Hebbian; a vanilla "

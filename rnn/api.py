@@ -69,9 +69,10 @@ def _finite(net: "Network") -> None:
 def task(name: str = "cdi", noise: float | None = None, N: int | None = None,
          steps: int | None = None) -> DecisionTask:
     """A task of the task table (tasks/table.py): 'rdm', 'cdi' (N = 2), 'ncdi3',
-    or 'ncdi' with N, or 'flipflop', at input noise ``noise`` (default: the
-    task's, 0.5 for the decision tasks, 0 for the flip-flop); ``steps`` shortens
-    the trials (tiny examples)."""
+    or 'ncdi' with N, or 'flipflop', or a neurogym task ('ngpdm', 'ngcdm'), at
+    input noise ``noise`` (default: the task's, 0.5 for the decision tasks, 0 for
+    the flip-flop, neurogym's sigma 1 for its tasks); ``steps`` shortens the
+    trials (tiny examples; neurogym tasks keep their environment's timing)."""
     from tasks.table import parse
     noise = None if noise is None else V.noise(noise, "noise")
     kw = {} if steps is None else {"steps": V.steps(steps, "steps")}

@@ -165,7 +165,7 @@ class RunPlan:
             "trainer": dataclasses.asdict(self.cfg), "stop_rule": self.stop.to_dict(),
             "protocol": p.to_dict(),
             "validation": {"trials": val.trials.n_trials, "strengths": "linspace(0, 0.1875, "
-                           "20), cycled" if val.task is None else "random pulses, as in training",
+                           "20), cycled" if val.task is None else val.task.validation_note,
                            "strength_0_always_correct": p.lenient_stop,
                            "x0": "redrawn every check" if p.lenient_stop else "fixed"},
             "device": str(device), "torch_threads": torch.get_num_threads(),

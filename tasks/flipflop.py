@@ -110,6 +110,7 @@ class FlipFlopTask:
 
     # ---- loss and score ----------------------------------------------------------
     keep = "all"                 # the states the loss reads: every step
+    validation_note = "random pulses, as in training"     # NAME.json's validation.strengths
     # the stall rule's line: a network that holds nothing scores about 0, not the
     # decision tasks' 0.5 (a rate network scored 0.47 after 460 updates and rising)
     stall_below = 0.1

@@ -9,6 +9,8 @@ also :attr:`tasks.DecisionTask.name` and ``meta.task.name`` in model files) is
     cdi        context-dependent integration: N-CDI with N = 2
     ncdiN      N-CDI with N contexts (N = 1, 3, 4, ...; ncdi2 is spelt cdi)
     flipflop   the 3-bit flip-flop (tasks/flipflop.py; a target at every step)
+    ngpdm      neurogym's PerceptualDecisionMaking-v0 (tasks/gym.py)
+    ngcdm      neurogym's ContextDecisionMaking-v0 (tasks/gym.py)
 
 :func:`parse` reads any of these, or a family and N given apart (``task =
 "ncdi"``, ``N = 3`` in a grid file; ``api.task("ncdi", N=3)``; ``--N 3`` on the
@@ -22,6 +24,7 @@ from typing import Callable
 
 from tasks.decision import DEFAULT_MEAN, TRIAL_STEPS, DecisionTask, ncdi, rdm
 from tasks.flipflop import FLIPFLOP_STEPS, flipflop
+from tasks.gym import ENVS, gym_task
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,11 @@ TABLE: dict[str, TaskRecord] = {
     "flipflop": TaskRecord("flipflop", "3-bit flip-flop", False,
                            lambda N, v, m, s: flipflop(v, m, s),
                            defaults=(0.0, 1.0, FLIPFLOP_STEPS)),
+    # neurogym's environments at their own sigma (1), strengths and timing
+    **{fam: TaskRecord(fam, env.title, False,
+                       (lambda f: lambda N, v, m, s: gym_task(f, v, m))(fam),
+                       defaults=(1.0, None, None))
+       for fam, env in ENVS.items()},
 }
 ALIASES = {"cdi": ("ncdi", 2)}           # spellings that fix N
 _SPELT = re.compile(r"(?P<family>[a-z]+?)(?P<N>[1-9][0-9]*)?")

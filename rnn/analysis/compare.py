@@ -68,14 +68,18 @@ def topology_descriptor(fp: FixedPoints, model, n_points: int = TOPOLOGY_POINTS,
     attractor describes itself as that attractor repeated.  No fixed point at
     all: returns None (the caller leaves the network out and says so).
     Returns (vector or None, m).  A sequence task (the flip-flop, ``task``) has
-    its own: :func:`flipflop_descriptor`."""
-    if getattr(task, "sequence", False):
+    its own: :func:`flipflop_descriptor`; a task with several action outputs (a
+    neurogym task) orders a static input's points by its ``decision_variable``."""
+    from tasks.flipflop import FlipFlopTask
+    if isinstance(task, FlipFlopTask):
         return flipflop_descriptor(fp, model)
     m = len(fp.xstar)
     if m == 0:
         return None, 0
+    x = torch.as_tensor(fp.xstar, dtype=model.dtype)[None]
     with torch.no_grad():
-        z = model.output(torch.as_tensor(fp.xstar, dtype=model.dtype)[None])[0].double().numpy()
+        z = (task.decision_variable(model, x) if hasattr(task, "decision_variable")
+             else model.output(x))[0].double().numpy()
     order = np.lexsort((z, fp.input_index))
     x = fp.xstar[order]
     ev = fp.evidence[order]
