@@ -1220,7 +1220,7 @@ def main(argv=None) -> int:
     trends = [t for t in (trend(comps, "topology", pr) for pr in ("original", "clean"))
               if t is not None] if "topology" in args.metrics else []
     figures = plot(comps, ref, out, trends) + plot_census(comps, out)
-    wall = time.time() - t0
+    wall = round(time.time() - t0, 1)       # PAPER.md and paper.json print the same figure
     md = out / "PAPER.md"
     match = series_match(comps)
     write_markdown(md, comps, claims, ref, args, wall, [Path(f).name for f in figures], trends,
