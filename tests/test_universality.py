@@ -45,3 +45,39 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     assert sv["architecture"]["groups"] == {"gru": 4, "rate": 4}
     assert sv["rule"]["groups"] == {"BPTT": 4, "GA": 4}
     assert 0 <= sv["architecture"]["identification"] <= 1 and sv["rule"]["chance"] == 3 / 7
+    cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
+    assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
+    assert "Every one of the 4 cells has its target of converged networks." in md
+
+
+def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tmp_path):
+    """One rule trained on two architectures, one network ended at its budget: the
+    census names the short cells; the rule as the label is not computed."""
+    from rnn import api
+    grid = tmp_path / "u.toml"
+    grid.write_text('[grid]\nname = "u"\nnetworks = 3\nfirst_seed = 40000\n[[cells]]\n'
+                    'task = "flipflop"\nnoise = 0.0\nrule = ["bptt", "ga"]\n'
+                    'arch = ["rate", "gru"]\n')
+    models = tmp_path / "m"
+    task = api.task("flipflop", steps=30)
+    for arch in ("rate", "gru"):
+        cell = f"flipflop-bptt{'' if arch == 'rate' else '-' + arch}-v000-clean"
+        nets = api.train("bptt", task, seeds=[40000, 40001, 40002], max_steps=1, hidden=6,
+                         arch=arch)
+        for i, net in enumerate(nets):
+            status = "budget" if (arch, i) == ("gru", 2) else "converged"
+            api.save(dataclasses.replace(net, name=f"{cell}_s{net.seed}", status=status), models)
+    rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "o"),
+                 "--metrics", "svcca", "--bootstrap", "20", "--quiet"])
+    assert rc == 0
+    out = json.loads((tmp_path / "o" / "universality.json").read_text())
+    census = {c["cell"]: (c["trained"], c["converged"], c["other"]) for c in out["cells"]}
+    assert census == {"flipflop-bptt-v000-clean": (3, 3, 0),
+                      "flipflop-bptt-gru-v000-clean": (3, 2, 1),
+                      "flipflop-ga-v000-clean": (0, 0, 0), "flipflop-ga-gru-v000-clean": (0, 0, 0)}
+    sv = out["results"]["flipflop"]["metrics"]["svcca"]
+    assert sv["architecture"]["groups"] == {"gru": 2, "rate": 3}
+    assert sv["rule"]["silhouette"] is None and "fewer than two labels" in sv["rule"]["why"]
+    md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
+    assert "3 of 4 cells have fewer converged networks than their target" in md
+    assert "| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 | 3 |" in md
