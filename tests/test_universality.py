@@ -81,3 +81,11 @@ def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tm
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "3 of 4 cells have fewer converged networks than their target" in md
     assert "| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 | 3 |" in md
+    rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "b"),
+                 "--metrics", "svcca", "--bootstrap", "20", "--quiet", "--include-budget"])
+    assert rc == 0
+    out = json.loads((tmp_path / "b" / "universality.json").read_text())
+    assert out["results"]["flipflop"]["metrics"]["svcca"]["architecture"]["groups"] == \
+        {"gru": 3, "rate": 3}
+    md = (tmp_path / "b" / "UNIVERSALITY.md").read_text()
+    assert "or ended at their budget (--include-budget)" in md and "Networks analysed" in md
