@@ -18,14 +18,20 @@ def test_identification_is_the_nearest_other_network_s_label_against_its_chance(
     assert U.identification(tie, ["a", "a", "b", "b"])[0] == 1 / 3
 
 
-def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
+def _flip_flop_grid(tmp_path, networks: int):
+    """A grid of BPTT and GA on the rate network and a GRU, ``networks`` per cell, on
+    a 30-step flip-flop: (grid file, models folder, task)."""
     from rnn import api
     grid = tmp_path / "u.toml"
-    grid.write_text('[grid]\nname = "u"\nnetworks = 2\nfirst_seed = 40000\n[[cells]]\n'
-                    'task = "flipflop"\nnoise = 0.0\nrule = ["bptt", "ga"]\n'
+    grid.write_text(f'[grid]\nname = "u"\nnetworks = {networks}\nfirst_seed = 40000\n'
+                    '[[cells]]\ntask = "flipflop"\nnoise = 0.0\nrule = ["bptt", "ga"]\n'
                     'arch = ["rate", "gru"]\n')
-    models = tmp_path / "m"
-    task = api.task("flipflop", steps=30)
+    return grid, tmp_path / "m", api.task("flipflop", steps=30)
+
+
+def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
+    from rnn import api
+    grid, models, task = _flip_flop_grid(tmp_path, 2)
     for rule in ("bptt", "ga"):
         for arch in ("rate", "gru"):
             cell = f"flipflop-{rule}{'' if arch == 'rate' else '-' + arch}-v000-clean"
@@ -54,12 +60,7 @@ def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tm
     """One rule trained on two architectures, one network ended at its budget: the
     census names the short cells; the rule as the label is not computed."""
     from rnn import api
-    grid = tmp_path / "u.toml"
-    grid.write_text('[grid]\nname = "u"\nnetworks = 3\nfirst_seed = 40000\n[[cells]]\n'
-                    'task = "flipflop"\nnoise = 0.0\nrule = ["bptt", "ga"]\n'
-                    'arch = ["rate", "gru"]\n')
-    models = tmp_path / "m"
-    task = api.task("flipflop", steps=30)
+    grid, models, task = _flip_flop_grid(tmp_path, 3)
     for arch in ("rate", "gru"):
         cell = f"flipflop-bptt{'' if arch == 'rate' else '-' + arch}-v000-clean"
         nets = api.train("bptt", task, seeds=[40000, 40001, 40002], max_steps=1, hidden=6,
