@@ -26,7 +26,7 @@ def test_every_spelling_names_one_task(name, N, family, n, spelling, label):
 
 
 @pytest.mark.parametrize("name, N, message", [
-    ("xyz", None, "must be one of rdm, ncdi, flipflop, cdi, ncdiN, got 'xyz'"),
+    ("xyz", None, "must be one of rdm, ncdi, flipflop, ngpdm, ngcdm, cdi, ncdiN, got 'xyz'"),
     (3, None, "must be one of"),
     ("rdm", 2, "rdm has no contexts"),
     ("rdm1", None, "rdm has no contexts"),
