@@ -515,11 +515,11 @@ def _check_meta(payload: dict, n_inputs: int, bad, input_field: str = "network.w
                 x < low:
             bad(f"meta.task.{k}", f"is {_short(x)}, not a finite number of at least {low:g}")
     N = task.get("N")
-    from tasks.table import TABLE, TaskName, family_of
+    from tasks.table import ALIASES, TABLE, TaskName, family_of
+    known = ", ".join([*ALIASES, *(f"{f}N" if r.has_contexts else f for f, r in TABLE.items())])
     family = family_of(task["name"])
     if family is None:
-        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
-                              f"ncdiN)")
+        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool ({known})")
     rec = TABLE[family]
     if not rec.has_contexts and N is not None:
         bad("meta.task.N", f"is {_short(N)}; the {rec.title} task has no contexts (null)")
@@ -528,8 +528,8 @@ def _check_meta(payload: dict, n_inputs: int, bad, input_field: str = "network.w
         bad("meta.task.N", f"is {_short(N)}, not an integer in 1…{MAX_CONTEXTS}")
     tn = TaskName(family, N if rec.has_contexts else None)
     if task["name"] != tn.spelling:
-        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool (rdm, cdi, "
-                              f"ncdiN) that matches its N ({_short(N)})")
+        bad("meta.task.name", f"is {_short(task['name'])}, not a task of this tool ({known}) "
+                              f"that matches its N ({_short(N)})")
     steps = task.get("steps", 750)
     if not isinstance(steps, int) or isinstance(steps, bool) or not 2 <= steps <= MAX_STEPS:
         bad("meta.task.steps", f"is {_short(steps)}, not an integer in 2…{MAX_STEPS} (the "
