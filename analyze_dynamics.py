@@ -263,6 +263,7 @@ def gym_figures(args, model, task, fp, directory, say) -> list[str]:
     plots.plot_outputs(axes[:, 0], np.arange(L), probs[:L, 0], onehot)
     for a, ax in enumerate(axes[:, 0]):
         ax.set_ylabel("fixate" if a == 0 else f"choice {a}", fontsize=8)
+        ax.set_ylim(-0.05, 1.05)                                     # probabilities
     fig.suptitle(f"{args.name}: one trial's action probabilities", fontsize=10)
     out.append(plots.save(fig, directory / f"{args.name}_outputs.png", keep_open=args.show))
     return out
