@@ -109,21 +109,21 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def expected_share(task: str, models) -> tuple[int, int]:
-    """(networks with the expected fixed points, networks solved)."""
+def expected_share(task: str, models) -> list[bool]:
+    """Whether each network has the expected fixed points."""
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
-    hit = 0
+    hits = []
     for lm in models:
         fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
         if task == "flipflop":
             v, _ = flipflop_descriptor(fp, lm.model)
-            hit += v is not None and v[0] == 8 and v[1] == 8
+            hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
-            hit += c.kind == "monostable"
-    return hit, len(models)
+            hits.append(c.kind == "monostable")
+    return hits
 
 
 def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
@@ -152,8 +152,14 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         return res
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
-    hit, solved = expected_share(task, models)
-    res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": hit, "of": solved}
+    hits = expected_share(task, models)
+    groups = sorted({(a, r) for a, r in zip(archs, rules)})
+    res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": sum(hits), "of": len(hits),
+                       "by": {f"{a}/{r.lower()}": [sum(h for h, a2, r2 in zip(hits, archs, rules)
+                                                       if (a2, r2) == (a, r)),
+                                                   sum(1 for a2, r2 in zip(archs, rules)
+                                                       if (a2, r2) == (a, r))]
+                              for a, r in groups}}
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
@@ -208,7 +214,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
             L += [f"Not analysed: {r['skipped']}.", ""]
             continue
         e = r["expected"]
-        L += [f"Networks with {e['what']}: {e['networks']} of {e['of']}.", "",
+        by = "; ".join(f"{k} {h} of {n}" for k, (h, n) in e["by"].items())
+        L += [f"Networks with {e['what']}: {e['networks']} of {e['of']} ({by}).", "",
               "| metric | architecture as the label | rule as the label |", "|---|---|---|"]
         L += [f"| {m} | {fmt(x['architecture'])} | {fmt(x['rule'])} |"
               for m, x in r["metrics"].items()]

@@ -45,6 +45,10 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "## flipflop" in md and "Maheswaranathan" in md
     assert "Networks with 8 stable points holding the 8 bit patterns: " in md
+    by = json.loads((tmp_path / "o" / "universality.json").read_text())["results"][
+        "flipflop"]["expected"]["by"]
+    assert sorted(by) == ["gru/bptt", "gru/ga", "rate/bptt", "rate/ga"]
+    assert all(n == 2 and 0 <= h <= 2 for h, n in by.values())
     r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["flipflop"]
     assert r["networks"] == {"gru/bptt": 2, "gru/ga": 2, "rate/bptt": 2, "rate/ga": 2}
     sv = r["metrics"]["svcca"]
