@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         + ("" if fresh else " (cached)"))
     written = [str(fp_path)] if fresh else []
     if getattr(task, "sequence", False):
-        figures = gym_figures if hasattr(task, "decision_variable") else flipflop_figures
+        from tasks.flipflop import FlipFlopTask        # the one dispatch, as compare's
+        figures = flipflop_figures if isinstance(task, FlipFlopTask) else gym_figures
         written += figures(args, model, task, fp, directory, say)
         return finish(written, args.show)
     suffix = (lambda k: "") if task.n_contexts == 1 else (lambda k: f"_ctx{k}")

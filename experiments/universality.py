@@ -153,13 +153,12 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
     hits = expected_share(task, models)
-    groups = sorted({(a, r) for a, r in zip(archs, rules)})
+    by: dict[str, list[int]] = {}
+    for h, a, r in sorted(zip(hits, archs, rules), key=lambda t: t[1:]):
+        k = by.setdefault(f"{a}/{r.lower()}", [0, 0])
+        k[0], k[1] = k[0] + h, k[1] + 1
     res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": sum(hits), "of": len(hits),
-                       "by": {f"{a}/{r.lower()}": [sum(h for h, a2, r2 in zip(hits, archs, rules)
-                                                       if (a2, r2) == (a, r)),
-                                                   sum(1 for a2, r2 in zip(archs, rules)
-                                                       if (a2, r2) == (a, r))]
-                              for a, r in groups}}
+                       "by": by}
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
