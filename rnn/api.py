@@ -186,14 +186,13 @@ def import_torch(rnn, readout, task: DecisionTask, name: str = "imported",
 def fixed_points(net: Network, inputs: str = "small"):
     """Fixed points under the static input set 'large', 'small' or 'sparse'
     (rnn.analysis.fixed_points.FixedPoints: xstar, stable, input values, residuals)."""
-    from rnn.analysis.fixed_points import find_fixed_points
+    from rnn.analysis.fixed_points import task_fixed_points
     if not isinstance(net, Network):
         raise UserError(f"fixed_points takes an api.Network, got {type(net).__name__}")
     _finite(net)
     if inputs not in ("large", "small", "sparse"):
         raise UserError(f"unknown static input set {inputs!r}: large, small or sparse")
-    st = net.task.static_inputs(inputs)
-    return find_fixed_points(net.model, st.values, st.evidence, st.context)
+    return task_fixed_points(net.model, net.task, inputs)
 
 
 @dataclass

@@ -184,3 +184,54 @@ def test_a_pytorch_flip_flop_imports_with_its_three_outputs(tmp_path):
     r = run_script("import_model.py", "torch", tmp_path / "ff.pt", "--as", "x", "--task", "cdi",
                    models_dir=tmp_path)
     assert r.returncode == 2 and "give -v" in r.stderr
+
+
+GRU_FF = "flipflop-bptt-gru-v000-clean_s40000_001"     # a committed universality network
+
+
+def test_every_memory_a_trained_gru_holds_is_a_stable_point_the_search_finds(tmp_path):
+    """Ground truth from behaviour: this committed GRU holds each of the 8 bit
+    patterns, pulsed once, for 2000 steps of zero input, so it has 8 attractors
+    at the 8 corners.  From random starts under the zero input alone the search
+    found 6 of them (the report's first count); seeded with the states of the
+    task's own trials, it finds all 8.  A cache solved without those starts is
+    not reused."""
+    from pathlib import Path
+    import shutil
+    from rnn import api
+    from rnn.analysis.compare import flipflop_descriptor
+    from rnn.analysis.dynamics import cached_fixed_points
+    from rnn.analysis.fixed_points import FixedPoints, find_fixed_points
+    root = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
+    for ext in (".json", ".pt"):
+        shutil.copy(root / f"{GRU_FF}{ext}", tmp_path / f"{GRU_FF}{ext}")
+    net = api.load(GRU_FF, tmp_path)
+    m = net.model
+    pats = torch.tensor([[(k >> b) & 1 for b in range(3)] for k in range(8)]) * 2.0 - 1
+    u = torch.zeros(2005, 1, 8, 3)
+    u[:5] = pats
+    with torch.no_grad():
+        z = m.outputs(m.simulate(u, torch.zeros(1, 8, m.hidden), keep="all").states)[-1, 0]
+    assert ((z - pats).abs() < 0.5).all()                      # every memory held
+    fp = api.fixed_points(net)
+    v, _ = flipflop_descriptor(fp, m)
+    assert v[:2].tolist() == [8, 8] and int(fp.task_starts) == 100
+    # the same search without the task's trials: fewer (what the first report counted)
+    st = net.task.static_inputs("small")
+    old = find_fixed_points(m, st.values, st.evidence, st.context)
+    assert int(old.task_starts) == 0 and old.is_stable.sum() < 8
+    old.save(tmp_path / f"{GRU_FF}_fixed_points_small.npz")
+    fp2, fresh, path = cached_fixed_points(m, net.task, GRU_FF, "small", tmp_path)
+    assert fresh and fp2.is_stable.sum() == 8
+    assert int(FixedPoints.load(path).task_starts) == 100
+    assert not cached_fixed_points(m, net.task, GRU_FF, "small", tmp_path)[1]
+
+
+def test_a_decision_task_s_search_has_no_task_starts():
+    """Only a task with start_trials adds them: the decision tasks' searches (and
+    so their caches, and PAPER.md) are those of their static inputs alone."""
+    from rnn import api
+    from rnn.analysis.fixed_points import expected_task_starts
+    net = api.train("bptt", api.task("cdi", steps=20), max_steps=1)[0]
+    assert expected_task_starts(net.task) == 0 and expected_task_starts(flipflop()) == 100
+    assert int(api.fixed_points(net).task_starts) == 0

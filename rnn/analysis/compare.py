@@ -126,13 +126,12 @@ def group_topology(models, directory: Path | None = None, kind: str = "small",
     by default beside a network read from disk (its .path); a network built in
     memory is solved without a cache.  ``progress`` wraps the loop (e.g. tqdm)."""
     from rnn.analysis.dynamics import cached_fixed_points
-    from rnn.analysis.fixed_points import find_fixed_points
+    from rnn.analysis.fixed_points import task_fixed_points
     vecs, counts, solved = [], [], 0
     for lm in (progress(models) if progress else models):
         where = directory or (lm.path.parent if getattr(lm, "path", None) else None)
         if where is None:
-            st = lm.task.static_inputs(kind)
-            fp, fresh = find_fixed_points(lm.model, st.values, st.evidence, st.context), True
+            fp, fresh = task_fixed_points(lm.model, lm.task, kind), True
         else:
             fp, fresh, _ = cached_fixed_points(lm.model, lm.task, lm.name, kind, where,
                                                recompute)

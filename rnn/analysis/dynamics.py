@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from scipy.optimize import curve_fit
 
-from rnn.analysis.fixed_points import FixedPoints, SolverConfig, find_fixed_points, weights_hash
+from rnn.analysis.fixed_points import (FixedPoints, SolverConfig, expected_task_starts,
+                                       task_fixed_points, weights_hash)
 from rnn.model import RateRNN
 from rnn.protocol import X0_SCALE
 from rnn.rng import PROBE, Streams
@@ -71,7 +72,8 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
                         cfg: SolverConfig = SolverConfig()) -> tuple[FixedPoints, bool, Path]:
     """Fixed points of ``model`` under the static set ``kind``, from
     ``models/NAME_fixed_points_KIND.npz`` when it belongs to these weights.
-    Returns (points, computed_now, path)."""
+    A cache solved from other starts (before the task's own trials seeded the
+    flip-flop's search) is recomputed.  Returns (points, computed_now, path)."""
     from rnn.io import is_regular_file
     path = fixed_points_path(directory, name, kind)
     st = task.static_inputs(kind)
@@ -83,11 +85,12 @@ def cached_fixed_points(model: RateRNN, task: DecisionTask, name: str, kind: str
             ok = _fixed_points_valid(fp, model.hidden, st, cfg.root_tol)
         except Exception:            # noqa: BLE001 (truncated, bit-flipped, foreign: a miss)
             fp, ok = None, False
-        if fp is not None and ok and str(fp.weights_hash) == weights_hash(model):
+        if (fp is not None and ok and str(fp.weights_hash) == weights_hash(model)
+                and int(fp.task_starts) == expected_task_starts(task, cfg)):
             return fp, False, path
         if not ok:
             damaged_cache(path)
-    fp = find_fixed_points(model, st.values, st.evidence, st.context, cfg)
+    fp = task_fixed_points(model, task, kind, cfg)
     fp.save(path)
     return fp, True, path
 

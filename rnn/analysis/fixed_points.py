@@ -16,7 +16,12 @@ Starts (per input):
   (1 + tanh: [0, 2]; tanh: [−1, 1]).  ReLU is unbounded: the box is the
   range of the network's own trajectories, widened (no proof there);
 * states visited by the network's own trajectories under that input (from
-  random initial states), with a little noise.
+  random initial states), with a little noise;
+* for a task whose fixed points of interest are reached only through its
+  inputs' history (the flip-flop: each memory is entered by a pulse, and
+  under the zero input a random state falls into a few of the 8 basins),
+  states the network visits on the task's own trials, with the same noise
+  (:func:`visited_starts`; the task's ``start_trials``).
 
 A point is accepted only if it is a root: ‖F‖∞ < ``root_tol`` (1e-8), whatever
 the solver did.  Duplicates (per input) closer than ``merge_tol`` are merged,
@@ -88,6 +93,9 @@ class FixedPoints:
     # a discrete-time network's (rnn.arch): eigvals are those of the step map's
     # Jacobian ∂f/∂h, stable when every |λ| < 1 and n_unstable counts |λ| > 1
     discrete: np.ndarray = field(default_factory=lambda: np.array(False))
+    # starts drawn from the states the network visits on its task's own trials
+    # (:func:`visited_starts`; the flip-flop's), shared by every input; 0: none
+    task_starts: np.ndarray = field(default_factory=lambda: np.array(0))
 
     @property
     def is_discrete(self) -> bool:
@@ -102,9 +110,11 @@ class FixedPoints:
     @staticmethod
     def load(path: Path) -> "FixedPoints":
         with np.load(path, allow_pickle=False) as z:
-            # caches written before architectures existed have no 'discrete': a rate network's
+            # caches written before architectures (or task starts) existed have no
+            # 'discrete' ('task_starts'): a rate network's, without task starts
+            late = ("discrete", "task_starts")
             return FixedPoints(**{f.name: z[f.name] for f in fields(FixedPoints)
-                                  if f.name != "discrete" or "discrete" in z.files})
+                                  if f.name not in late or f.name in z.files})
 
     def summary(self) -> str:
         n, s = len(self.residual), int(self.is_stable.sum())
@@ -248,16 +258,55 @@ def trajectory_starts(model: RateRNN, inputs: np.ndarray, n: int, noise: float,
 
 
 @torch.no_grad()
+@torch.no_grad()
+def visited_starts(model, task, n: int, noise: float, seed: int) -> np.ndarray | None:
+    """``n`` states [n, H] the network (P = 1; a rate network's free units) visits
+    on its task's own trials (``task.start_trials(rng)``: inputs [T, 1, trials, I]),
+    picked at random, with noise of sd ``noise``; None for a task without them
+    (a decision task: its points are sought from its static inputs)."""
+    make = getattr(task, "start_trials", None)
+    if make is None or n <= 0:
+        return None
+    from rnn.protocol import X0_SCALE
+    from rnn.rng import PROBE, Streams
+    net = model.reduced() if hasattr(model, "clamp_idx") else model
+    net = net.to(device="cpu", dtype=torch.float64)
+    rng = Streams([seed], PROBE)
+    inputs = make(rng).to(torch.float64)
+    x0 = X0_SCALE * rng.normal(inputs.shape[2], net.hidden).to(torch.float64)
+    states = net.simulate(inputs, x0, keep="all").states[:, 0].reshape(-1, net.hidden)
+    g = np.random.default_rng(seed)
+    pick = states.numpy()[g.integers(0, states.shape[0], size=n)]
+    return pick + noise * g.normal(0.0, 1.0, pick.shape)
+
+
+def task_fixed_points(model, task, kind: str = "small", cfg: SolverConfig = SolverConfig()
+                      ) -> "FixedPoints":
+    """The fixed points of one network on its task under the static set ``kind``
+    ('large', 'small', 'sparse'): the one place every analysis solves them
+    (the task's static inputs, and its own trials' states as starts where it has them)."""
+    st = task.static_inputs(kind)
+    extra = visited_starts(model, task, cfg.n_traj, cfg.traj_noise, cfg.seed)
+    return find_fixed_points(model, st.values, st.evidence, st.context, cfg, extra)
+
+
+def expected_task_starts(task, cfg: SolverConfig = SolverConfig()) -> int:
+    """The task starts :func:`task_fixed_points` uses (a cache must match)."""
+    return cfg.n_traj if getattr(task, "start_trials", None) is not None else 0
+
+
 def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray | None = None,
-                      context: np.ndarray | None = None, cfg: SolverConfig = SolverConfig()
-                      ) -> FixedPoints:
+                      context: np.ndarray | None = None, cfg: SolverConfig = SolverConfig(),
+                      extra_starts: np.ndarray | None = None) -> FixedPoints:
     """Fixed points of a single network (P = 1) under the static inputs [K, I]
-    (a discrete-time network's by rnn.analysis.step_fixed_points)."""
+    (a discrete-time network's by rnn.analysis.step_fixed_points).
+    ``extra_starts`` [S', H]: more starts, the same for every input (a rate
+    network's over its free units), e.g. from :func:`visited_starts`."""
     if model.n_networks != 1:
         raise ValueError("find_fixed_points takes one network")
     if hasattr(model, "arch"):
         from rnn.analysis.step_fixed_points import find_network_fixed_points
-        return find_network_fixed_points(model, inputs, evidence, context, cfg)
+        return find_network_fixed_points(model, inputs, evidence, context, cfg, extra_starts)
     inputs = np.asarray(inputs, dtype=np.float64)
     K = inputs.shape[0]
     evidence = np.zeros(K) if evidence is None else np.asarray(evidence, dtype=np.float64)
@@ -280,7 +329,11 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
         lo, hi = fixed_point_box(W, c, act)
     u = torch.as_tensor(rng.random((K, cfg.n_box, H)))
     box = lo[:, None, :] + u * (hi - lo)[:, None, :]
-    starts = torch.cat([box, traj[:, :cfg.n_traj]], dim=1)           # [K, S, H]
+    starts = [box, traj[:, :cfg.n_traj]]
+    if extra_starts is not None:
+        extra_starts = torch.as_tensor(np.asarray(extra_starts, dtype=np.float64))
+        starts.append(extra_starts[None].expand(K, *extra_starts.shape))
+    starts = torch.cat(starts, dim=1)                                 # [K, S, H]
     S = starts.shape[1]
     x0 = starts.reshape(K * S, H)
     which = np.repeat(np.arange(K), S)
@@ -319,4 +372,5 @@ def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray |
         slow_xstar=full(xs[slow]).reshape(-1, model.hidden), slow_inputs=inputs[which[slow]],
         slow_input_index=which[slow], slow_evidence=evidence[which[slow]],
         slow_context=context[which[slow]], slow_residual=res[slow],
-        n_starts=np.array(S), weights_hash=np.array(weights_hash(model)))
+        n_starts=np.array(S), weights_hash=np.array(weights_hash(model)),
+        task_starts=np.array(0 if extra_starts is None else len(extra_starts)))

@@ -194,12 +194,14 @@ def torch_cell_step(cell: torch.nn.Module):
 
 
 @torch.no_grad()
-def find_network_fixed_points(model, inputs, evidence=None, context=None, cfg=None):
+def find_network_fixed_points(model, inputs, evidence=None, context=None, cfg=None,
+                              extra_starts=None):
     """The fixed points of one discrete-time network of this tool (rnn.arch.CellRNN)
     as :class:`rnn.analysis.fixed_points.FixedPoints` (``discrete`` set; no slow
     points: the step solver reports roots only), so that every analysis of the
     rate network's points (census, topology, figures) reads them unchanged.
-    ``cfg``: the rate solver's SolverConfig (its start counts, tolerances, seed)."""
+    ``cfg``: the rate solver's SolverConfig (its start counts, tolerances, seed);
+    ``extra_starts`` [S', H]: more starts, the same for every input."""
     from rnn.analysis.fixed_points import FixedPoints, SolverConfig, weights_hash
     cfg = cfg or SolverConfig()
     inputs = np.asarray(inputs, dtype=np.float64)
@@ -210,6 +212,9 @@ def find_network_fixed_points(model, inputs, evidence=None, context=None, cfg=No
     n = max(1, (cfg.n_box + cfg.n_traj) // 2)
     starts = default_starts(step, inputs, model.hidden, n=n, noise=cfg.traj_noise,
                             seed=cfg.seed)
+    if extra_starts is not None:
+        extra = np.asarray(extra_starts, dtype=np.float64)
+        starts = np.concatenate([starts, np.broadcast_to(extra, (K, *extra.shape))], axis=1)
     fp = find_step_fixed_points(step, inputs, starts, StepSolverConfig(
         cfg.max_iter, cfg.root_tol, cfg.merge_tol))
     w = fp.input_index
@@ -221,4 +226,5 @@ def find_network_fixed_points(model, inputs, evidence=None, context=None, cfg=No
         slow_inputs=np.zeros((0, inputs.shape[1])), slow_input_index=none,
         slow_evidence=np.zeros(0), slow_context=none, slow_residual=np.zeros(0),
         n_starts=np.array(starts.shape[1]), weights_hash=np.array(weights_hash(model)),
-        discrete=np.array(True))
+        discrete=np.array(True),
+        task_starts=np.array(0 if extra_starts is None else len(extra_starts)))
