@@ -109,21 +109,25 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def expected_share(task: str, models) -> list[bool]:
-    """Whether each network has the expected fixed points."""
+def expected_share(task: str, models) -> tuple[list[bool], list[tuple[int, int]]]:
+    """Whether each network has the expected fixed points; on the flip-flop also,
+    per network, (stable corners, memories held for 2000 steps): the fixed
+    points against the behaviour they should explain."""
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
-    hits = []
+    hits, checks = [], []
     for lm in models:
         fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
         if task == "flipflop":
             v, _ = flipflop_descriptor(fp, lm.model)
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
+            corners = 0 if v is None else int(min(v[0], v[1]))
+            checks.append((corners, lm.task.memories_held(lm.model)))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
-    return hits
+    return hits, checks
 
 
 def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
@@ -152,13 +156,20 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         return res
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
-    hits = expected_share(task, models)
+    hits, checks = expected_share(task, models)
     by: dict[str, list[int]] = {}
-    for h, a, r in sorted(zip(hits, archs, rules), key=lambda t: t[1:]):
+    held: dict[str, list[int]] = {}
+    for i, (a, r) in sorted(enumerate(zip(archs, rules)), key=lambda t: t[1]):
         k = by.setdefault(f"{a}/{r.lower()}", [0, 0])
-        k[0], k[1] = k[0] + h, k[1] + 1
+        k[0], k[1] = k[0] + hits[i], k[1] + 1
+        if checks:
+            k = held.setdefault(f"{a}/{r.lower()}", [0, 0])
+            k[0], k[1] = k[0] + (checks[i][1] == 8), k[1] + 1
     res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": sum(hits), "of": len(hits),
                        "by": by}
+    if checks:
+        res["held"] = {"all8": sum(h == 8 for _, h in checks), "of": len(checks), "by": held,
+                       "agree": sum(c == h for c, h in checks)}
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
@@ -214,8 +225,15 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
             continue
         e = r["expected"]
         by = "; ".join(f"{k} {h} of {n}" for k, (h, n) in e["by"].items())
-        L += [f"Networks with {e['what']}: {e['networks']} of {e['of']} ({by}).", "",
-              "| metric | architecture as the label | rule as the label |", "|---|---|---|"]
+        L += [f"Networks with {e['what']}: {e['networks']} of {e['of']} ({by}).", ""]
+        if r.get("held"):
+            h = r["held"]
+            hb = "; ".join(f"{k} {a} of {n}" for k, (a, n) in h["by"].items())
+            L += [f"From behaviour (each pattern pulsed once, then 2000 steps of zero input): "
+                  f"{h['all8']} of {h['of']} networks hold all 8 patterns ({hb}). The stable "
+                  f"points' corners are the patterns held in {h['agree']} of {h['of']} "
+                  f"networks.", ""]
+        L += ["| metric | architecture as the label | rule as the label |", "|---|---|---|"]
         L += [f"| {m} | {fmt(x['architecture'])} | {fmt(x['rule'])} |"
               for m, x in r["metrics"].items()]
         if r.get("rate_rules"):

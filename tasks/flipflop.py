@@ -146,6 +146,22 @@ class FlipFlopTask:
         random starts alone)."""
         return self.sample(START_TRIALS, rng).inputs
 
+    @torch.no_grad()
+    def memories_held(self, model, steps: int = 10 * FLIPFLOP_STEPS) -> int:
+        """How many of the 2³ bit patterns the network (P = 1) holds from behaviour:
+        each pulsed once (``PULSE_STEPS`` steps of ±``mean`` from the zero state),
+        then ``steps`` steps of zero input, and held when the sign of every
+        output at the end is the pattern's.  The ground truth the fixed points
+        are checked against (a held memory is an attractor, or a point slow on
+        this time scale)."""
+        pats = torch.tensor([[(k >> b) & 1 for b in range(BITS)] for k in range(2 ** BITS)],
+                            dtype=model.dtype) * 2.0 - 1.0
+        u = torch.zeros(PULSE_STEPS + steps, 1, 2 ** BITS, BITS, dtype=model.dtype)
+        u[:PULSE_STEPS] = self.mean * pats
+        x0 = torch.zeros(1, 2 ** BITS, model.hidden, dtype=model.dtype)
+        z = model.outputs(model.simulate(u.to(model.device), x0.to(model.device)).x_last)[0]
+        return int((torch.sign(z).cpu() == pats).all(-1).sum())
+
     def svcca_inputs(self, levels: int = 10) -> StaticInputs:
         """The 2³ sign patterns of the pulses, held: each drives the network to the
         memory of that pattern (``levels`` is the decision tasks' and unused)."""

@@ -130,6 +130,26 @@ def test_a_hand_built_flip_flop_s_descriptor_is_8_corners_and_its_saddles(kind):
     assert v.tolist() == [8, 8, 12, 6, 1] and m == 27
 
 
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_memories_held_from_behaviour_known_answers(kind):
+    """The hand-built flip-flop with its pulses wired in (input weights the
+    identity into each unit's drive) holds all 8 patterns for 2000 steps; with
+    no input weights a pulse cannot move it off its unstable point at 0, so
+    it holds none."""
+    from rnn.io.importers import cell_from_state_dict
+    from tests.test_step_fixed_points import _flip_flop
+    m = _flip_flop(kind)
+    block = {"RNN": 0, "GRU": 2, "LSTM": 2}[kind]         # n's (GRU), g's (LSTM) rows
+    for wired in (True, False):
+        sd = {f"rnn.{k}": v.float().clone() for k, v in m.state_dict().items()}
+        if wired:
+            sd["rnn.weight_ih_l0"][3 * block:3 * block + 3] = torch.eye(3)
+        sd["out.weight"], sd["out.bias"] = torch.eye(3), torch.zeros(3)
+        net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
+        net = net.replace(W_out=torch.eye(3)[None], b_out=torch.zeros(1, 3))
+        assert flipflop().memories_held(net) == (8 if wired else 0), (kind, wired)
+
+
 def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
     r = run_script("train_models.py", "bptt_ff", "--task", "flipflop", "--hidden", "6",
                    "--max-steps", "2", "--seed", "1", "--quiet", models_dir=tmp_path)

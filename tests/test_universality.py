@@ -49,6 +49,10 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
         "flipflop"]["expected"]["by"]
     assert sorted(by) == ["gru/bptt", "gru/ga", "rate/bptt", "rate/ga"]
     assert all(n == 2 and 0 <= h <= 2 for h, n in by.values())
+    held = json.loads((tmp_path / "o" / "universality.json").read_text())["results"][
+        "flipflop"]["held"]
+    assert held["of"] == 8 and 0 <= held["all8"] <= 8 and 0 <= held["agree"] <= 8
+    assert sorted(held["by"]) == sorted(by) and "From behaviour (each pattern pulsed" in md
     r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["flipflop"]
     assert r["networks"] == {"gru/bptt": 2, "gru/ga": 2, "rate/bptt": 2, "rate/ga": 2}
     sv = r["metrics"]["svcca"]
