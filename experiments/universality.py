@@ -109,10 +109,11 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def expected_share(task: str, models) -> tuple[list[bool], list[tuple[int, int]]]:
-    """Whether each network has the expected fixed points; on the flip-flop also,
-    per network, (stable corners, memories held for 2000 steps): the fixed
-    points against the behaviour they should explain."""
+def expected_share(task: str, models) -> tuple[list[bool], list]:
+    """Whether each network has the expected fixed points; and per network, on
+    the flip-flop (stable corners, memories held for 2000 steps): the fixed
+    points against the behaviour they should explain; on a decision task its
+    census kind (monostable, bistable, mixed: rnn.analysis.census)."""
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
@@ -127,6 +128,7 @@ def expected_share(task: str, models) -> tuple[list[bool], list[tuple[int, int]]
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
+            checks.append(c.kind)
     return hits, checks
 
 
@@ -157,17 +159,25 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
     hits, checks = expected_share(task, models)
+    from rnn.analysis.census import KINDS
+    flip = task == "flipflop"
     by: dict[str, list[int]] = {}
     held: dict[str, list[int]] = {}
+    kinds: dict[str, dict[str, int]] = {}
     for i, (a, r) in sorted(enumerate(zip(archs, rules)), key=lambda t: t[1]):
         k = by.setdefault(f"{a}/{r.lower()}", [0, 0])
         k[0], k[1] = k[0] + hits[i], k[1] + 1
-        if checks:
+        if flip:
             k = held.setdefault(f"{a}/{r.lower()}", [0, 0])
             k[0], k[1] = k[0] + (checks[i][1] == 8), k[1] + 1
+        else:
+            k = kinds.setdefault(f"{a}/{r.lower()}", dict.fromkeys(KINDS, 0))
+            k[checks[i]] += 1
     res["expected"] = {"what": EXPECTED.get(task, "?"), "networks": sum(hits), "of": len(hits),
                        "by": by}
-    if checks:
+    if not flip:
+        res["census"] = kinds
+    if flip:
         res["held"] = {"all8": sum(h == 8 for _, h in checks), "of": len(checks), "by": held,
                        "agree": sum(c == h for c, h in checks)}
     res["metrics"] = {}
@@ -233,6 +243,11 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                   f"{h['all8']} of {h['of']} networks hold all 8 patterns ({hb}). The stable "
                   f"points' corners are the patterns held in {h['agree']} of {h['of']} "
                   f"networks.", ""]
+        if r.get("census"):
+            cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
+                           for k, c in r["census"].items())
+            L += ["The census (rnn/analysis/census.py) of each network, monostable / "
+                  f"bistable (two choice attractors under every input) / mixed: {cb}.", ""]
         L += ["| metric | architecture as the label | rule as the label |", "|---|---|---|"]
         L += [f"| {m} | {fmt(x['architecture'])} | {fmt(x['rule'])} |"
               for m, x in r["metrics"].items()]
