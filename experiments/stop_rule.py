@@ -75,7 +75,7 @@ def records(folder: Path) -> list[dict]:
 
 
 def arch_of(meta: dict) -> str:
-    return (meta.get("network") or {}).get("arch") or meta.get("arch") or "rate"
+    return (meta.get("network") or {}).get("arch") or "rate"
 
 
 def measure(name: str, folder: Path) -> dict:

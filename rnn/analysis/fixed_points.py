@@ -258,7 +258,6 @@ def trajectory_starts(model: RateRNN, inputs: np.ndarray, n: int, noise: float,
 
 
 @torch.no_grad()
-@torch.no_grad()
 def visited_starts(model, task, n: int, noise: float, seed: int) -> np.ndarray | None:
     """``n`` states [n, H] the network (P = 1; a rate network's free units) visits
     on its task's own trials (``task.start_trials(rng)``: inputs [T, 1, trials, I]),
@@ -295,6 +294,7 @@ def expected_task_starts(task, cfg: SolverConfig = SolverConfig()) -> int:
     return cfg.n_traj if getattr(task, "start_trials", None) is not None else 0
 
 
+@torch.no_grad()
 def find_fixed_points(model: RateRNN, inputs: np.ndarray, evidence: np.ndarray | None = None,
                       context: np.ndarray | None = None, cfg: SolverConfig = SolverConfig(),
                       extra_starts: np.ndarray | None = None) -> FixedPoints:
