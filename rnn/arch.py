@@ -271,15 +271,79 @@ class CellRNN:
         with torch.enable_grad():
             return self._run(inputs, x0, keep)
 
-    def step_map(self, p: int = 0):
+    def step_map(self, p: int = 0) -> "StepMap":
         """The step of network ``p`` in float64 for the fixed-point solver:
-        ``step(h [B, S], u [B, I]) -> [B, S]`` (torch operations, differentiable)."""
-        one = self.select(p).to(dtype=torch.float64)
-        w_ih, w_hh, b = one._prepared()
+        ``step(h [B, S], u [B, I]) -> [B, S]`` (torch operations, differentiable),
+        with its Jacobian in closed form, ``step.jacobian(h, u) -> [B, S, S]``."""
+        return StepMap(self.select(p).to(dtype=torch.float64))
 
-        def step(h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            return one._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), w_ih, w_hh, b)[0]
-        return step
+
+class StepMap:
+    """The step h ← f(h, u) of one discrete-time network (float64) and its
+    Jacobian ∂f/∂h in closed form, so that the fixed-point solver need not
+    build it by automatic differentiation (one reverse pass per state
+    coordinate).  With a = W_ih·u + b_ih + W_hh·h + b_hh, each gate's block of
+    rows written W_x, and φ' the derivative of the nonlinearity:
+
+        vanilla  J = diag(φ'(a)) W_hh
+        gru      ∂r = diag(r(1−r)) W_hr,  ∂z = diag(z(1−z)) W_hz,
+                 ∂n = diag(1−n²) (diag(W_hn·h + b_hn) ∂r + diag(r) W_hn)
+                 J = diag(1−z) ∂n + diag(h−n) ∂z + diag(z)
+        lstm     state [h, c]; c' = f⊙c + i⊙g, h' = o⊙tanh(c'):
+                 ∂c'/∂h = diag(c f(1−f)) W_hf + diag(g i(1−i)) W_hi + diag(i(1−g²)) W_hg
+                 ∂c'/∂c = diag(f)
+                 ∂h'/∂h = diag(tanh(c') o(1−o)) W_ho + diag(o(1−tanh²c')) ∂c'/∂h
+                 ∂h'/∂c = diag(o(1−tanh²c') f)
+
+    (tests/test_arch.py checks each against autograd.)"""
+
+    def __init__(self, one: CellRNN):
+        self.net = one
+        self._w = one._prepared()
+        self.W_ih, self.W_hh = one.weight_ih[0], one.weight_hh[0]
+        self.b_ih, self.b_hh = one.bias_ih[0], one.bias_hh[0]
+
+    def __call__(self, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return self.net._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), *self._w)[0]
+
+    def jacobian(self, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """∂f/∂h [B, S, S] at each row of h [B, S] under u [B, I]."""
+        net, H = self.net, self.net.units
+        hh = h[:, :H]
+        gi = u.to(h.dtype) @ self.W_ih.T + self.b_ih
+        gh = hh @ self.W_hh.T + self.b_hh
+        W = self.W_hh.view(-1, H, H)                     # [gates, H, H]
+
+        def rows(d, Wx):                                 # diag(d) Wx for each row of d
+            return d[:, :, None] * Wx
+        if net.arch == "vanilla":
+            a = gi + gh
+            if net.nonlinearity == "tanh":
+                d = 1.0 - torch.tanh(a) ** 2
+            else:
+                d = (a > 0).to(a.dtype)
+            return rows(d, W[0])
+        if net.arch == "gru":
+            r = torch.sigmoid(gi[:, :H] + gh[:, :H])
+            z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
+            hn = gh[:, 2 * H:]
+            n = torch.tanh(gi[:, 2 * H:] + r * hn)
+            dr, dz = rows(r * (1 - r), W[0]), rows(z * (1 - z), W[1])
+            dn = rows(1 - n ** 2, hn[:, :, None] * dr + rows(r, W[2]))
+            return rows(1 - z, dn) + rows(hh - n, dz) + torch.diag_embed(z)
+        a = gi + gh                                      # lstm: gates i, f, g, o
+        i, f = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H])
+        g, o = torch.tanh(a[:, 2 * H:3 * H]), torch.sigmoid(a[:, 3 * H:])
+        c = h[:, H:]
+        c2 = f * c + i * g
+        tc = torch.tanh(c2)
+        dc_dh = rows(c * f * (1 - f), W[1]) + rows(g * i * (1 - i), W[0]) + \
+            rows(i * (1 - g ** 2), W[2])
+        k = o * (1 - tc ** 2)
+        dh_dh = rows(tc * o * (1 - o), W[3]) + rows(k, dc_dh)
+        top = torch.cat([dh_dh, torch.diag_embed(k * f)], dim=2)
+        bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=2)
+        return torch.cat([top, bottom], dim=1)
 
 
 def init_network(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,

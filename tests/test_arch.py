@@ -53,6 +53,28 @@ def test_every_architecture_steps_as_pytorch_s_module_and_its_step_map_agrees(ar
     assert torch.allclose(m.step_map(1)(h, uu), step(h, uu), atol=1e-12)
 
 
+@pytest.mark.parametrize("arch,nonlin", [("vanilla", "tanh"), ("vanilla", "relu"),
+                                          ("gru", "tanh"), ("lstm", "tanh")])
+def test_the_closed_form_jacobian_of_each_step_equals_autograd(arch, nonlin):
+    from torch.func import jacrev, vmap
+
+    from rnn.analysis.step_fixed_points import step_jacobian
+    m, _ = _pair(arch)
+    m = m.replace(nonlinearity=nonlin)
+    gen = torch.Generator().manual_seed(4)
+    # weights large enough that the gates saturate unevenly (every term matters)
+    m = m.replace(weight_hh=2.0 * m.weight_hh)
+    step = m.step_map(1)
+    h = torch.randn(9, m.hidden, dtype=torch.float64, generator=gen)
+    u = torch.randn(9, 3, dtype=torch.float64, generator=gen)
+    auto = vmap(jacrev(lambda hh, uu: step(hh[None], uu[None])[0]))(h, u)
+    closed = step.jacobian(h, u)
+    assert closed.shape == (9, m.hidden, m.hidden)
+    assert torch.allclose(closed, auto, atol=1e-12, rtol=0)
+    assert torch.equal(step_jacobian(step, h, u), closed)      # the solver takes it
+    assert auto.abs().max() > 0.1                               # not a trivial map
+
+
 def test_the_readout_is_linear_in_h_and_a_wrong_shape_is_refused():
     m, _ = _pair("lstm")
     x = torch.randn(2, 4, m.hidden)

@@ -3,10 +3,11 @@
 For each static input u we solve F(h) = f(h, u) − h = 0 from many starts at
 once (every input × every start one batch), by the Levenberg–Marquardt
 iterations of :func:`rnn.analysis.fixed_points.lm_solve` on the Jacobian of f
-by automatic differentiation (``torch.func``: one ``jacrev`` per row, batched
-with ``vmap``), in float64.  A point is accepted only if it is a root,
-‖F‖∞ < ``root_tol``; duplicates (per input) closer than ``merge_tol`` are
-merged.
+— in closed form where the map gives one (``step.jacobian``: this tool's
+vanilla RNN, GRU and LSTM), else by automatic differentiation (``torch.func``:
+one ``jacrev`` per row, batched with ``vmap``) — in float64.  A point is
+accepted only if it is a root, ‖F‖∞ < ``root_tol``; duplicates (per input)
+closer than ``merge_tol`` are merged.
 
 Stability comes from the eigenvalues of the step map's Jacobian ∂f/∂h at the
 root.  A discrete-time network (a vanilla RNN, a GRU, an LSTM's step) is
@@ -57,7 +58,12 @@ class StepFixedPoints:
 
 
 def step_jacobian(step, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """∂f/∂h [B, H, H] of the step map at each row of h [B, H] under u [B, I]."""
+    """∂f/∂h [B, H, H] of the step map at each row of h [B, H] under u [B, I]:
+    ``step.jacobian(h, u)`` where the map has one in closed form (this tool's
+    networks, rnn.arch.StepMap), else by automatic differentiation."""
+    closed = getattr(step, "jacobian", None)
+    if closed is not None:
+        return closed(h, u)
     from torch.func import jacrev, vmap
 
     def one(hh, uu):
