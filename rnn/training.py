@@ -34,6 +34,7 @@ from rnn.model import RateRNN, accuracy
 from rnn.protocol import CLEAN, X0_SCALE, Protocol
 from rnn.rng import REDRAW, VALID, Streams
 from tasks import DecisionTask, Trials
+from tasks.flipflop import sequence_sums
 
 
 # how a network's training can end (its NAME.json 'status'); a checkpoint's networks
@@ -100,8 +101,8 @@ class ValidationSet:
         tr = self.trials.select(idx)
         if self.task is not None:
             with torch.no_grad():
-                sim = model.simulate(tr.inputs, self.x0[idx], keep=self.task.keep)
-                return self.task.score(model, sim, tr)
+                num, den = sequence_sums(model, tr, self.x0[idx], self.task.score_terms)
+                return num / den
         if not self.protocol.lenient_stop:
             return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
         seeds = [self.seeds[i] for i in idx.tolist()]

@@ -56,10 +56,52 @@ class SequenceTrials:
         return SequenceTrials(self.inputs[:, idx], self.targets[:, idx], self.mask[:, idx],
                               self.hold[:, idx])
 
-    def repeat_networks(self, k: int) -> "SequenceTrials":
-        """Each network's trials ``k`` times over (a GA run's members share them)."""
-        return SequenceTrials(*(t.repeat_interleave(k, dim=1) for t in
-                                (self.inputs, self.targets, self.mask, self.hold)))
+    def window(self, t0: int, t1: int) -> "SequenceTrials":
+        """Steps t0..t1−1 of every trial."""
+        return SequenceTrials(self.inputs[t0:t1], self.targets[t0:t1], self.mask[t0:t1],
+                              self.hold[t0:t1])
+
+    def per_member(self) -> "SequenceTrials":
+        """The targets, mask and hold with a member axis of size 1 after the network
+        axis ([T, R, 1, n, ...]), to meet outputs viewed as [T, R, G, n, O]."""
+        return SequenceTrials(self.inputs, self.targets.unsqueeze(2), self.mask.unsqueeze(2),
+                              self.hold.unsqueeze(2))
+
+
+SEQUENCE_WINDOW = 16     # steps simulated at a time by sequence_sums
+
+
+def sequence_sums(model, trials: SequenceTrials, x0: torch.Tensor, terms, members: int = 1,
+                  window: int = SEQUENCE_WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sequence task's loss or score as its two sums, taken ``window`` steps at a
+    time, so that no [T, P, n, S] stack of every state is ever held.
+
+    ``model`` holds P = R·``members`` networks: each run's ``members`` consecutive
+    networks share that run's trials (a GA population; 1: one trial set per
+    network).  ``trials`` [T, R, n, ...], ``x0`` [R or P, n, S]; ``terms(z,
+    trials)`` is the task's (``loss_terms`` or ``score_terms``): outputs z
+    [c, R, G, n, O] of c steps and those steps' trials (``per_member``) ->
+    (numerator [R, G], denominator [R, 1]).  Returns both summed over the steps,
+    [P] each.  The same sums as one pass over all the steps, up to the order in
+    which floats are added (the GA on the flip-flop: 2.2x faster, bench_ga_eval.py)."""
+    T = trials.inputs.shape[0]
+    R = trials.inputs.shape[1]
+    num = den = 0.0
+    x = x0
+    for t0 in range(0, T, window):
+        part = trials.window(t0, t0 + window)
+        sim = model.simulate(part.inputs, x, keep="all")
+        z = model.outputs(sim.states)                               # [c, P, n, O]
+        z = z.view(z.shape[0], R, members, *z.shape[2:])
+        a, b = terms(z, part.per_member())
+        num, den = num + a, den + b
+        x = sim.x_last
+    return num.reshape(-1), den.expand(R, members).reshape(-1)
+
+
+def member_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sum over every axis of [c, R, G, n, ...] but the run and member axes -> [R, G]."""
+    return x.sum(dim=(0, *range(3, x.dim())))
 
 
 @dataclass(frozen=True)
@@ -118,17 +160,28 @@ class FlipFlopTask:
 
     def loss(self, model, sim, trials: SequenceTrials) -> torch.Tensor:
         """Masked mean squared error of every output at every step, per network [P]."""
-        z = model.outputs(sim.states)                              # [T, P, n, B]
-        err = (z - trials.targets.to(z.dtype)) ** 2 * trials.mask.to(z.dtype)
-        return err.sum((0, 2, 3)) / trials.mask.sum((0, 2, 3)).clamp_min(1).to(z.dtype)
+        return whole_sequence(self.loss_terms, model, sim, trials)
 
     def score(self, model, sim, trials: SequenceTrials) -> torch.Tensor:
         """Fraction of held (step, bit) pairs whose output lies within ``TOLERANCE``
         of the held sign, per network [P]."""
-        z = model.outputs(sim.states)
+        return whole_sequence(self.score_terms, model, sim, trials)
+
+    @staticmethod
+    def loss_terms(z, trials: SequenceTrials):
+        """The loss's sums (:func:`sequence_sums`): squared errors where the mask is
+        1, and the mask's count (at least 1)."""
+        err = (z - trials.targets.to(z.dtype)) ** 2 * trials.mask.to(z.dtype)
+        return member_sums(err), member_sums(
+            trials.mask.to(z.dtype)).clamp_min(1)
+
+    @staticmethod
+    def score_terms(z, trials: SequenceTrials):
+        """The score's sums: held (step, bit) pairs within ``TOLERANCE``, and the held
+        pairs (at least 1), in float64."""
         ok = ((z - trials.targets.to(z.dtype)).abs() < TOLERANCE).to(torch.float64)
         hold = trials.hold.to(torch.float64)
-        return (ok * hold).sum((0, 2, 3)) / hold.sum((0, 2, 3)).clamp_min(1)
+        return member_sums(ok * hold), member_sums(hold).clamp_min(1)
 
     # ---- probes for the analyses ----------------------------------------------------
     def static_inputs(self, kind: str) -> StaticInputs:
@@ -174,6 +227,14 @@ class FlipFlopTask:
         T = steps or self.steps
         u = torch.as_tensor(static.values, dtype=torch.float32)
         return u.unsqueeze(0).expand(T, *u.shape).contiguous()
+
+
+def whole_sequence(terms, model, sim, trials: SequenceTrials) -> torch.Tensor:
+    """A sequence task's loss or score from a simulation that kept every state
+    (one trial set per network): numerator / denominator of ``terms``, [P]."""
+    z = model.outputs(sim.states).unsqueeze(2)                    # [T, P, 1, n, O]
+    num, den = terms(z, trials.per_member())
+    return (num / den)[:, 0]
 
 
 def flipflop(noise: float = 0.0, mean: float = 1.0, steps: int = FLIPFLOP_STEPS) -> FlipFlopTask:

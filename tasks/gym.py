@@ -47,7 +47,7 @@ import torch
 
 from rnn.errors import UserError
 from tasks.decision import StaticInputs
-from tasks.flipflop import SequenceTrials
+from tasks.flipflop import SequenceTrials, whole_sequence, member_sums
 
 DT = 20                  # ms per step
 DECISION_WEIGHT = 5.0    # a decision step's weight in the loss (a fixation step's: 1)
@@ -121,6 +121,11 @@ def _max_steps(env) -> int:
     for v in env.timing.values():
         total += math.ceil(float(getattr(v, "vmax", v)) / DT)
     return int(total)
+
+
+def _expand_members(targets: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """Action targets [c, R, 1, n] spread over the member axis of z [c, R, G, n, A]."""
+    return targets.expand(*z.shape[:-1])
 
 
 @dataclass(frozen=True)
@@ -218,18 +223,28 @@ class GymTask:
     # ---- loss and score ----------------------------------------------------------
     def loss(self, model, sim, trials: SequenceTrials) -> torch.Tensor:
         """Weighted cross-entropy of the action logits at every step, per network [P]."""
-        z = model.outputs(sim.states)                              # [T, P, n, A]
-        nll = -torch.log_softmax(z, -1).gather(-1, trials.targets.unsqueeze(-1))[..., 0]
-        w = trials.mask.to(z.dtype)
-        return (nll * w).sum((0, 2)) / w.sum((0, 2)).clamp_min(1e-12)
+        return whole_sequence(self.loss_terms, model, sim, trials)
 
     def score(self, model, sim, trials: SequenceTrials) -> torch.Tensor:
         """Fraction of scored trials whose most likely action at the last decision
         step is the correct choice, per network [P]."""
-        z = model.outputs(sim.states)
+        return whole_sequence(self.score_terms, model, sim, trials)
+
+    @staticmethod
+    def loss_terms(z, trials: SequenceTrials):
+        """The loss's sums (tasks.flipflop.sequence_sums): weighted negative
+        log-likelihoods of the targets, and the weights' sum."""
+        nll = -torch.log_softmax(z, -1).gather(-1, _expand_members(trials.targets, z)
+                                               .unsqueeze(-1))[..., 0]
+        w = trials.mask.to(z.dtype)
+        return member_sums(nll * w), member_sums(w).clamp_min(1e-12)
+
+    @staticmethod
+    def score_terms(z, trials: SequenceTrials):
+        """The score's sums: scored trials with the right action, and scored trials."""
         ok = (z.argmax(-1) == trials.targets).to(torch.float64)
         hold = trials.hold.to(torch.float64)
-        return (ok * hold).sum((0, 2)) / hold.sum((0, 2)).clamp_min(1)
+        return member_sums(ok * hold), member_sums(hold).clamp_min(1)
 
     def decision_variable(self, model, x: torch.Tensor) -> torch.Tensor:
         """logit(choice 1) − logit(choice 2) at states ``x`` [P, m, S] -> [P, m]: the

@@ -47,6 +47,38 @@ def test_loss_and_score_of_a_perfect_and_a_silent_readout():
     assert float(task.score(ident, near, tr)[0]) == 1.0
 
 
+def _repeat_members(tr, k):
+    """Each run's trials k times over along the network axis (one set per network)."""
+    from tasks.flipflop import SequenceTrials
+    return SequenceTrials(*(t.repeat_interleave(k, dim=1) for t in
+                            (tr.inputs, tr.targets, tr.mask, tr.hold)))
+
+
+@pytest.mark.parametrize("arch", ["rate", "vanilla", "lstm"])
+def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(arch):
+    """sequence_sums (the GA's loss, validation's score) in windows that do not
+    divide T, 2 runs x 3 members sharing their run's trials, against one pass
+    over every step with the trials repeated per network."""
+    from rnn.arch import init_network
+    from tasks.flipflop import sequence_sums
+    task = flipflop(steps=25)
+    G = 3
+    m = init_network(arch, Streams([5, 6], 0), 3, per_stream=G, hidden=6, n_outputs=3,
+                     activation="one_plus_tanh", readout="linear")
+    m = m.replace(W_out=4.0 * m.W_out)          # outputs large enough to score some steps
+    tr = task.sample(9, Streams([7, 8], 2))
+    x0 = 0.5 * torch.randn(2, 9, m.hidden, generator=torch.Generator().manual_seed(1))
+    rep = _repeat_members(tr, G)
+    sim = m.simulate(rep.inputs, x0.repeat_interleave(G, 0), keep="all")
+    for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
+        want = whole(m, sim, rep)
+        for window in (7, 25, 100):
+            num, den = sequence_sums(m, tr, x0, terms, G, window=window)
+            assert num.shape == den.shape == (2 * G,)
+            assert torch.allclose((num / den).to(want.dtype), want, rtol=1e-5, atol=1e-7)
+    assert 0 < float(want.max()) and float(want.min()) < 1     # the score is not trivial
+
+
 def test_the_rate_network_s_unroll_is_simulate_with_gradients():
     from rnn.model import RateRNN
     from rnn.rules.bptt import sequence_loss_and_grads
