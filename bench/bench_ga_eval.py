@@ -1,0 +1,139 @@
+#!/usr/bin/env python
+"""Two costs of a GA generation outside its arithmetic, each beside its fix.
+
+    python -m bench.bench_ga_eval                       # vanilla RNN, 3 generations each
+    python -m bench.bench_ga_eval --arch gru --repeat 2
+
+1. **Dask's allocator setting.**  A Dask nanny starts its worker with
+   MALLOC_TRIM_THRESHOLD_=65536, and a training subprocess inherited it until
+   rnn.grid.runner.training_env removed it.  Two subprocesses each time one GA
+   generation on CDI (-v 0.5, 2 runs x 20 members, 500 trials of 750 steps),
+   with and without that variable; their user and system CPU seconds are
+   read from the kernel (getrusage of the children).
+2. **Every state of a sequence held at once.**  The GA's loss on the flip-flop
+   (2 runs x 50 members, 500 trials of 200 steps) by tasks.flipflop.
+   sequence_sums, 16 steps at a time, against the same loss from one
+   simulation that keeps all 200 states with the trials repeated for each
+   member (what GATrainer.evaluate did before), in one process; the largest
+   relative difference between the two losses is printed.
+
+Each figure is the median of --repeat calls after one warm-up; a ratio is
+measured in one run, so it holds on a loaded machine better than the times do.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import torch
+
+from bench.common import ROOT, machine, median_time
+from rnn.cli import Parser
+
+
+def _trainer(task, arch: str):
+    from rnn.rules.ga import GAConfig, GATrainer
+    cfg = GAConfig.for_task(task)
+    return GATrainer(cfg, task, [1, 2], torch.device("cpu"), arch=arch), cfg
+
+
+def child(arch: str, repeat: int) -> None:
+    """One process: the median time of a CDI generation (printed as JSON)."""
+    from tasks import ncdi
+    tr, cfg = _trainer(ncdi(2, 0.5), arch)
+    act = torch.arange(2)
+
+    def one():
+        trials, x0 = tr.draw_batch(act, cfg.batch, tr.pop.hidden)
+        tr.generation(act, trials.inputs, x0, trials.targets)
+    print(json.dumps({"generation": median_time(one, repeat)}))
+
+
+def in_subprocess(arch: str, repeat: int, malloc: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+    if malloc is not None:
+        env["MALLOC_TRIM_THRESHOLD_"] = malloc
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r = subprocess.run([sys.executable, "-m", "bench.bench_ga_eval", "--child", "--arch", arch,
+                        "--repeat", str(repeat)], cwd=ROOT, env=env, capture_output=True,
+                       text=True, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["user"] = after.ru_utime - before.ru_utime
+    out["sys"] = after.ru_stime - before.ru_stime
+    return out
+
+
+def flipflop_eval(arch: str, repeat: int) -> tuple[float, float, float]:
+    from tasks import flipflop
+    from tasks.flipflop import SequenceTrials, sequence_sums
+    task = flipflop()
+    tr, cfg = _trainer(task, arch)
+    act = torch.arange(2)
+    trials, x0 = tr.draw_batch(act, cfg.batch, tr.pop.hidden)
+    pop = tr.pop.select(tr.members(act))
+    G = tr.G
+
+    def whole():
+        rep = SequenceTrials(*(t.repeat_interleave(G, dim=1) for t in
+                               (trials.inputs, trials.targets, trials.mask, trials.hold)))
+        sim = pop.simulate(trials.inputs, x0, keep="all")
+        return task.loss(pop, sim, rep)
+
+    def windowed():
+        num, den = sequence_sums(pop, trials, x0, task.loss_terms, G)
+        return num / den
+    with torch.no_grad():
+        a, b = whole(), windowed()
+        diff = float(((a - b).abs() / a.abs()).max())
+        return median_time(whole, repeat), median_time(windowed, repeat), diff
+
+
+def main(argv=None) -> int:
+    ap = Parser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="vanilla", choices=["rate", "vanilla", "gru", "lstm"],
+                    help="the architecture of the population (default vanilla)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timed calls of each (median, after one warm-up; default 3)")
+    ap.add_argument("--child", action="store_true", help=argparse_hidden())
+    args = ap.parse_args(argv)
+    if args.child:
+        child(args.arch, args.repeat)
+        return 0
+    import dask
+    import distributed  # noqa: F401  (registers the nanny's defaults)
+    dask_value = str(dask.config.get("distributed.nanny.pre-spawn-environ")
+                     ["MALLOC_TRIM_THRESHOLD_"])
+    print(machine())
+    print(f"\n1. a GA generation on CDI ({args.arch}, 2 runs x 20 members), one process each\n")
+    print("| environment | generation (s) | user CPU (s) | system CPU (s) |")
+    print("|---|---|---|---|")
+    rows = []
+    for label, value in ((f"MALLOC_TRIM_THRESHOLD_={dask_value} (Dask's)", dask_value),
+                         ("without it (training_env)", None)):
+        r = in_subprocess(args.arch, args.repeat, value)
+        rows.append(r["generation"])
+        print(f"| {label} | {r['generation']:.2f} | {r['user']:.1f} | {r['sys']:.1f} |")
+    print(f"\nratio: {rows[0] / rows[1]:.2f}x")
+    t_whole, t_win, diff = flipflop_eval(args.arch, args.repeat)
+    print(f"\n2. the GA's loss on the flip-flop ({args.arch}, 2 runs x 50 members, "
+          f"500 trials of 200 steps)\n")
+    print("| evaluation | time (s) |")
+    print("|---|---|")
+    print(f"| every state held, trials repeated per member | {t_whole:.2f} |")
+    print(f"| sequence_sums, 16 steps at a time | {t_win:.2f} |")
+    print(f"\nratio: {t_whole / t_win:.2f}x; largest relative difference of the losses: "
+          f"{diff:.1e}")
+    return 0
+
+
+def argparse_hidden():
+    import argparse
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
