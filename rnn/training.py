@@ -301,9 +301,13 @@ def stop_requests():
             signal.signal(s, h)
 
 
+CHECKPOINT_SECONDS = 600.0      # fit's checkpoints: at least this often (besides every 100)
+
+
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
-        checkpoint_every: int = 100, unit: str = "step",
+        checkpoint_every: int = 100, checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
+        unit: str = "step",
         observers: tuple[Callable, ...] = (), names: list[str] | None = None,
         resume: dict | None = None) -> FitResult:
     """Train until every network meets the stop rule or ``max_steps`` updates.
@@ -317,8 +321,10 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     update (e.g. the activity recorder for TCA).  ``names`` label the
     networks in messages.
 
-    Checkpoints (every ``checkpoint_every`` updates, and after the last update
-    when asked to stop) carry the loop's state in ``FitResult.loop``;
+    Checkpoints (every ``checkpoint_every`` updates, or sooner once
+    ``checkpoint_seconds`` have passed since the last one — a gated GA's
+    generation takes half a minute, so 100 of them are most of an hour a
+    killed job would lose — and after the last update when asked to stop) carry the loop's state in ``FitResult.loop``;
     ``resume``, such a state with the trainer's own put back (rnn.resume),
     goes on from its update exactly as the run would have.
     """
@@ -361,6 +367,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                       f"below {stop.stall_below} (near chance); training on")
 
     loop.last_good = trainer.snapshot()
+    last_checkpoint = time.time()
     with stop_requests() as asked:
         try:
             for step in range(start + 1, max_steps + 1):
@@ -370,8 +377,11 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                     if checkpoint is not None:
                         checkpoint(saved(step))   # the update is complete: resumable here
                     raise KeyboardInterrupt
-                if checkpoint is not None and step % checkpoint_every == 0:
+                if checkpoint is not None and (step % checkpoint_every == 0 or (
+                        checkpoint_seconds is not None
+                        and time.time() - last_checkpoint >= checkpoint_seconds)):
                     checkpoint(saved(step))
+                    last_checkpoint = time.time()
         except KeyboardInterrupt:
             bar.close()
             return result("interrupted")

@@ -369,3 +369,31 @@ def test_a_grid_job_cut_short_goes_on_from_its_checkpoint(tmp_path):
     rec = run_job(again[0], str(tmp_path), threads=1)
     assert rec["resumed_after"] == step and rec["status"] == ["budget", "budget"]
     assert not (tmp_path / f"{job.name}_000.ckpt").exists()
+
+
+def test_a_checkpoint_comes_by_the_clock_too_and_resumes_like_any_other(tmp_path):
+    """checkpoint_seconds: a slow rule is checkpointed between the every-100
+    updates (here after every update), and resuming from such an off-count
+    update ends as the straight run does."""
+    tr = RULES["ga"]()
+    val = ValidationSet.make(TASK, [5, 6], 16, "cpu", SMALL)
+    steps = []
+    fit(tr, val, 7, quiet=True, checkpoint=lambda r: steps.append(r.loop["step"]),
+        checkpoint_every=100, checkpoint_seconds=0.0)
+    assert steps == list(range(1, 8))
+    fit(RULES["ga"](), val, 7, quiet=True, checkpoint=lambda r: steps.append(-1),
+        checkpoint_every=100, checkpoint_seconds=None)
+    assert -1 not in steps                      # neither clock nor count reached
+    path = tmp_path / "run.ckpt"
+
+    def ck(res):
+        if res.loop["step"] == 5:
+            rsm.save(path, "fp", res.loop, a)
+    a = RULES["ga"]()
+    full = fit(a, val, 9, quiet=True, checkpoint=ck, checkpoint_every=100,
+               checkpoint_seconds=0.0)
+    b = RULES["ga"]()
+    d = rsm.load(path, "fp")
+    rsm.load_object_state(b, d["trainer"])
+    again = fit(b, val, 9, quiet=True, resume=d["loop"])
+    same_run(a, full, b, again)
