@@ -83,7 +83,8 @@ def sequence_sums(model, trials: SequenceTrials, x0: torch.Tensor, terms, member
     [c, R, G, n, O] of c steps and those steps' trials (``per_member``) ->
     (numerator [R, G], denominator [R, 1]).  Returns both summed over the steps,
     [P] each.  The same sums as one pass over all the steps, up to the order in
-    which floats are added (the GA on the flip-flop: 2.2x faster, bench_ga_eval.py)."""
+    which floats are added (the GA's loss on the flip-flop: 1.7x faster,
+    bench/bench_ga_eval.py)."""
     T = trials.inputs.shape[0]
     R = trials.inputs.shape[1]
     num = den = 0.0

@@ -47,8 +47,9 @@ def training_env(threads: int) -> dict[str, str]:
     (``distributed.nanny.pre-spawn-environ``: MALLOC_TRIM_THRESHOLD_=65536, to
     hand memory back to the system).  Inherited by training, that setting makes
     glibc map and unmap every step's tensors afresh: a GA generation on CDI
-    (vanilla RNN, 2 x 20 members) took 14.0 s against 8.8 s without it, with
-    22 s of its 62 in the kernel (bench/bench_ga_eval.py).  A value other than
+    (vanilla RNN, 2 x 20 members) took 14.4 s against 9.3 s without it, and
+    21 s of system CPU against 0.3 s (bench/bench_ga_eval.py, a 2-core AMD
+    EPYC).  A value other than
     Dask's (a user's own) is kept."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     try:
