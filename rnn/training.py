@@ -34,7 +34,7 @@ from rnn.model import RateRNN, accuracy
 from rnn.protocol import CLEAN, X0_SCALE, Protocol
 from rnn.rng import REDRAW, VALID, Streams
 from tasks import DecisionTask, Trials
-from tasks.flipflop import sequence_sums
+from tasks.flipflop import sequence_mean
 
 
 # how a network's training can end (its NAME.json 'status'); a checkpoint's networks
@@ -101,8 +101,7 @@ class ValidationSet:
         tr = self.trials.select(idx)
         if self.task is not None:
             with torch.no_grad():
-                num, den = sequence_sums(model, tr, self.x0[idx], self.task.score_terms)
-                return num / den
+                return sequence_mean(model, tr, self.x0[idx], self.task.score_terms)
         if not self.protocol.lenient_stop:
             return accuracy(model, tr.inputs, self.x0[idx], tr.targets)
         seeds = [self.seeds[i] for i in idx.tolist()]

@@ -68,22 +68,22 @@ class SequenceTrials:
                               self.hold.unsqueeze(2))
 
 
-SEQUENCE_WINDOW = 16     # steps simulated at a time by sequence_sums
+SEQUENCE_WINDOW = 16     # steps simulated at a time by sequence_mean
 
 
-def sequence_sums(model, trials: SequenceTrials, x0: torch.Tensor, terms, members: int = 1,
-                  window: int = SEQUENCE_WINDOW) -> tuple[torch.Tensor, torch.Tensor]:
-    """A sequence task's loss or score as its two sums, taken ``window`` steps at a
-    time, so that no [T, P, n, S] stack of every state is ever held.
+def sequence_mean(model, trials: SequenceTrials, x0: torch.Tensor, terms, members: int = 1,
+                  window: int = SEQUENCE_WINDOW) -> torch.Tensor:
+    """A sequence task's loss or score, [P], from its two sums taken ``window``
+    steps at a time, so that no [T, P, n, S] stack of every state is ever held.
 
     ``model`` holds P = R·``members`` networks: each run's ``members`` consecutive
     networks share that run's trials (a GA population; 1: one trial set per
     network).  ``trials`` [T, R, n, ...], ``x0`` [R or P, n, S]; ``terms(z,
     trials)`` is the task's (``loss_terms`` or ``score_terms``): outputs z
     [c, R, G, n, O] of c steps and those steps' trials (``per_member``) ->
-    (numerator [R, G], denominator [R, 1]).  Returns both summed over the steps,
-    [P] each.  The same sums as one pass over all the steps, up to the order in
-    which floats are added (the GA's loss on the flip-flop: 1.7x faster,
+    (numerator [R, G], denominator [R, 1]), each a plain sum over those steps.
+    The same value as one pass over all the steps, up to the order in which
+    floats are added (the GA's loss on the flip-flop: 1.7x faster,
     bench/bench_ga_eval.py)."""
     T = trials.inputs.shape[0]
     R = trials.inputs.shape[1]
@@ -97,7 +97,13 @@ def sequence_sums(model, trials: SequenceTrials, x0: torch.Tensor, terms, member
         a, b = terms(z, part.per_member())
         num, den = num + a, den + b
         x = sim.x_last
-    return num.reshape(-1), den.expand(R, members).reshape(-1)
+    return ratio(num, den).reshape(-1)
+
+
+def ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den of a sequence task's sums; 0 where nothing counts (den = 0, and
+    then num = 0: every term is weighted by what den sums)."""
+    return num / den.clamp_min(1e-12)
 
 
 def member_sums(x: torch.Tensor) -> torch.Tensor:
@@ -170,19 +176,18 @@ class FlipFlopTask:
 
     @staticmethod
     def loss_terms(z, trials: SequenceTrials):
-        """The loss's sums (:func:`sequence_sums`): squared errors where the mask is
-        1, and the mask's count (at least 1)."""
+        """The loss's sums (:func:`sequence_mean`): squared errors where the mask is
+        1, and the mask's count."""
         err = (z - trials.targets.to(z.dtype)) ** 2 * trials.mask.to(z.dtype)
-        return member_sums(err), member_sums(
-            trials.mask.to(z.dtype)).clamp_min(1)
+        return member_sums(err), member_sums(trials.mask.to(z.dtype))
 
     @staticmethod
     def score_terms(z, trials: SequenceTrials):
         """The score's sums: held (step, bit) pairs within ``TOLERANCE``, and the held
-        pairs (at least 1), in float64."""
+        pairs, in float64."""
         ok = ((z - trials.targets.to(z.dtype)).abs() < TOLERANCE).to(torch.float64)
         hold = trials.hold.to(torch.float64)
-        return member_sums(ok * hold), member_sums(hold).clamp_min(1)
+        return member_sums(ok * hold), member_sums(hold)
 
     # ---- probes for the analyses ----------------------------------------------------
     def static_inputs(self, kind: str) -> StaticInputs:
@@ -235,7 +240,7 @@ def whole_sequence(terms, model, sim, trials: SequenceTrials) -> torch.Tensor:
     (one trial set per network): numerator / denominator of ``terms``, [P]."""
     z = model.outputs(sim.states).unsqueeze(2)                    # [T, P, 1, n, O]
     num, den = terms(z, trials.per_member())
-    return (num / den)[:, 0]
+    return ratio(num, den)[:, 0]
 
 
 def flipflop(noise: float = 0.0, mean: float = 1.0, steps: int = FLIPFLOP_STEPS) -> FlipFlopTask:

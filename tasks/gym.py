@@ -232,19 +232,19 @@ class GymTask:
 
     @staticmethod
     def loss_terms(z, trials: SequenceTrials):
-        """The loss's sums (tasks.flipflop.sequence_sums): weighted negative
+        """The loss's sums (tasks.flipflop.sequence_mean): weighted negative
         log-likelihoods of the targets, and the weights' sum."""
         nll = -torch.log_softmax(z, -1).gather(-1, _expand_members(trials.targets, z)
                                                .unsqueeze(-1))[..., 0]
         w = trials.mask.to(z.dtype)
-        return member_sums(nll * w), member_sums(w).clamp_min(1e-12)
+        return member_sums(nll * w), member_sums(w)
 
     @staticmethod
     def score_terms(z, trials: SequenceTrials):
         """The score's sums: scored trials with the right action, and scored trials."""
         ok = (z.argmax(-1) == trials.targets).to(torch.float64)
         hold = trials.hold.to(torch.float64)
-        return member_sums(ok * hold), member_sums(hold).clamp_min(1)
+        return member_sums(ok * hold), member_sums(hold)
 
     def decision_variable(self, model, x: torch.Tensor) -> torch.Tensor:
         """logit(choice 1) − logit(choice 2) at states ``x`` [P, m, S] -> [P, m]: the

@@ -56,11 +56,11 @@ def _repeat_members(tr, k):
 
 @pytest.mark.parametrize("arch", ["rate", "vanilla", "lstm"])
 def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(arch):
-    """sequence_sums (the GA's loss, validation's score) in windows that do not
+    """sequence_mean (the GA's loss, validation's score) in windows that do not
     divide T, 2 runs x 3 members sharing their run's trials, against one pass
     over every step with the trials repeated per network."""
     from rnn.arch import init_network
-    from tasks.flipflop import sequence_sums
+    from tasks.flipflop import sequence_mean
     task = flipflop(steps=25)
     G = 3
     m = init_network(arch, Streams([5, 6], 0), 3, per_stream=G, hidden=6, n_outputs=3,
@@ -73,9 +73,9 @@ def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(a
     for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
         want = whole(m, sim, rep)
         for window in (7, 25, 100):
-            num, den = sequence_sums(m, tr, x0, terms, G, window=window)
-            assert num.shape == den.shape == (2 * G,)
-            assert torch.allclose((num / den).to(want.dtype), want, rtol=1e-5, atol=1e-7)
+            got = sequence_mean(m, tr, x0, terms, G, window=window)
+            assert got.shape == (2 * G,)
+            assert torch.allclose(got.to(want.dtype), want, rtol=1e-5, atol=1e-7)
     assert 0 < float(want.max()) and float(want.min()) < 1     # the score is not trivial
 
 

@@ -63,6 +63,30 @@ def test_loss_is_the_weighted_cross_entropy_and_score_the_last_decision_step():
     assert float(task.score(model, sim, tr)[0]) == 0.0
 
 
+def test_windowed_sums_of_a_population_equal_the_whole_sequence_loss_and_score():
+    """The GA's loss and validation's score (tasks.flipflop.sequence_mean): 2 runs
+    x 3 members sharing their run's trials, in windows that do not divide T,
+    against one pass with the trials repeated for each member."""
+    from rnn.arch import init_network
+    from tasks.flipflop import SequenceTrials, sequence_mean
+    task = parse("ngpdm").make()
+    G = 3
+    m = init_network("gru", Streams([5, 6], 0), task.n_inputs, per_stream=G, hidden=6,
+                     n_outputs=task.n_outputs)
+    m = m.replace(W_out=5.0 * m.W_out)
+    tr = task.sample(5, Streams([7, 8], 7))
+    x0 = 0.5 * torch.randn(2, 5, m.hidden, generator=torch.Generator().manual_seed(1))
+    rep = SequenceTrials(*(t.repeat_interleave(G, dim=1) for t in
+                           (tr.inputs, tr.targets, tr.mask, tr.hold)))
+    sim = m.simulate(rep.inputs, x0.repeat_interleave(G, 0), keep="all")
+    for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
+        want = whole(m, sim, rep)
+        got = sequence_mean(m, tr, x0, terms, G, window=7)      # most windows score nothing
+        assert torch.allclose(got.to(want.dtype), want, rtol=1e-5, atol=1e-7)
+    # the members differ (each is scored on its own outputs, not member 0's)
+    assert len(set(task.loss(m, sim, rep).tolist())) == 2 * G
+
+
 def test_coherence_0_trials_are_not_scored():
     task = parse("ngpdm").make()
     env = make_env(ENVS["ngpdm"].env_id, 1.0)

@@ -25,7 +25,7 @@ from rnn.protocol import CLEAN, Protocol
 from rnn.rng import MUTATE, TRAIN, WEIGHTS, Streams
 from rnn.training import Trainer
 from tasks import DecisionTask
-from tasks.flipflop import sequence_sums
+from tasks.flipflop import sequence_mean
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ class GATrainer(Trainer):
         inputs [T, len(runs), n, I], x0 [len(runs), n, H], targets [len(runs), n]."""
         pop = self.pop.select(self.members(runs))
         if getattr(self.task, "sequence", False):      # targets: the runs' SequenceTrials
-            num, den = sequence_sums(pop, targets, x0, self.task.loss_terms, self.G)
-            return (num / den).view(len(runs), self.G)
+            return sequence_mean(pop, targets, x0, self.task.loss_terms, self.G).view(
+                len(runs), self.G)
         sim = pop.simulate(inputs, x0)
         tg = targets.repeat_interleave(self.G, dim=0)
         return trial_loss(pop, sim, tg).view(len(runs), self.G)
