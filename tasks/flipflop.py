@@ -68,11 +68,16 @@ class SequenceTrials:
                               self.hold.unsqueeze(2))
 
 
-SEQUENCE_WINDOW = 16     # steps simulated at a time by sequence_mean
+SEQUENCE_WINDOW = 16     # steps simulated at a time by sequence_mean, at most ...
+# ... and fewer where a window's states would pass this many floats (24 MB): glibc
+# serves smaller blocks from its heap again and again, larger ones are mapped
+# afresh each time and fault their pages in (the rate network's flip-flop GA,
+# 2 x 50 members: a 16-step window 8.7 s a generation, a 2-step one 7.4 s)
+SEQUENCE_FLOATS = 6 * 2 ** 20
 
 
 def sequence_mean(model, trials: SequenceTrials, x0: torch.Tensor, terms, members: int = 1,
-                  window: int = SEQUENCE_WINDOW) -> torch.Tensor:
+                  window: int | None = None) -> torch.Tensor:
     """A sequence task's loss or score, [P], from its two sums taken ``window``
     steps at a time, so that no [T, P, n, S] stack of every state is ever held.
 
@@ -82,11 +87,15 @@ def sequence_mean(model, trials: SequenceTrials, x0: torch.Tensor, terms, member
     trials)`` is the task's (``loss_terms`` or ``score_terms``): outputs z
     [c, R, G, n, O] of c steps and those steps' trials (``per_member``) ->
     (numerator [R, G], denominator [R, 1]), each a plain sum over those steps.
+    ``window``: steps at a time (default: ``SEQUENCE_WINDOW``, fewer for a large
+    population, see ``SEQUENCE_FLOATS``).
     The same value as one pass over all the steps, up to the order in which
     floats are added (the GA's loss on the flip-flop: 1.7x faster,
     bench/bench_ga_eval.py)."""
-    T = trials.inputs.shape[0]
-    R = trials.inputs.shape[1]
+    T, R, n = trials.inputs.shape[:3]
+    if window is None:
+        per_step = model.n_networks * n * model.hidden
+        window = max(1, min(SEQUENCE_WINDOW, SEQUENCE_FLOATS // per_step))
     num = den = 0.0
     x = x0
     for t0 in range(0, T, window):

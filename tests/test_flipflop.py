@@ -72,7 +72,7 @@ def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(a
     sim = m.simulate(rep.inputs, x0.repeat_interleave(G, 0), keep="all")
     for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
         want = whole(m, sim, rep)
-        for window in (7, 25, 100):
+        for window in (7, 25, 100, None):
             got = sequence_mean(m, tr, x0, terms, G, window=window)
             assert got.shape == (2 * G,)
             assert torch.allclose(got.to(want.dtype), want, rtol=1e-5, atol=1e-7)
