@@ -303,6 +303,24 @@ def stop_requests():
 CHECKPOINT_SECONDS = 600.0      # fit's checkpoints: at least this often (besides every 100)
 
 
+class CheckpointClock:
+    """When a checkpoint is due: every ``every`` updates, or sooner once
+    ``seconds`` have passed since the last one (None: by updates only).  A
+    gated GA's generation takes half a minute, so 100 of them are most of an
+    hour that a killed job would otherwise lose."""
+
+    def __init__(self, every: int, seconds: float | None):
+        self.every, self.seconds, self.last = every, seconds, time.time()
+
+    def due(self, step: int) -> bool:
+        now = time.time()
+        if step % self.every == 0 or (self.seconds is not None
+                                      and now - self.last >= self.seconds):
+            self.last = now
+            return True
+        return False
+
+
 def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig = StopConfig(),
         quiet: bool = False, checkpoint: Callable[[FitResult], None] | None = None,
         checkpoint_every: int = 100, checkpoint_seconds: float | None = CHECKPOINT_SECONDS,
@@ -320,10 +338,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     update (e.g. the activity recorder for TCA).  ``names`` label the
     networks in messages.
 
-    Checkpoints (every ``checkpoint_every`` updates, or sooner once
-    ``checkpoint_seconds`` have passed since the last one — a gated GA's
-    generation takes half a minute, so 100 of them are most of an hour a
-    killed job would lose — and after the last update when asked to stop) carry the loop's state in ``FitResult.loop``;
+    Checkpoints (see ``CheckpointClock``; and after the last update when
+    asked to stop) carry the loop's state in ``FitResult.loop``;
     ``resume``, such a state with the trainer's own put back (rnn.resume),
     goes on from its update exactly as the run would have.
     """
@@ -366,7 +382,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                       f"below {stop.stall_below} (near chance); training on")
 
     loop.last_good = trainer.snapshot()
-    last_checkpoint = time.time()
+    clock = CheckpointClock(checkpoint_every, checkpoint_seconds)
     with stop_requests() as asked:
         try:
             for step in range(start + 1, max_steps + 1):
@@ -376,11 +392,8 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
                     if checkpoint is not None:
                         checkpoint(saved(step))   # the update is complete: resumable here
                     raise KeyboardInterrupt
-                if checkpoint is not None and (step % checkpoint_every == 0 or (
-                        checkpoint_seconds is not None
-                        and time.time() - last_checkpoint >= checkpoint_seconds)):
+                if checkpoint is not None and clock.due(step):
                     checkpoint(saved(step))
-                    last_checkpoint = time.time()
         except KeyboardInterrupt:
             bar.close()
             return result("interrupted")
