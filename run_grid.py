@@ -123,7 +123,7 @@ def tls_security(args):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from rnn.grid.format import read_grid
-    from rnn.grid.jobs import finished, interleave, jobs_for, resumable
+    from rnn.grid.jobs import finished, interleave, jobs_for, remaining, resumable
     from rnn.grid.runner import run_jobs
     from rnn.resume import reached
     grid = read_grid(args.grid)
@@ -173,7 +173,9 @@ def main(argv=None) -> int:
                   (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
                    f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else "")
                   + "".join(f"; the job of seed {seed} goes on after update {step}"
-                            for seed, step in cut if step is not None))
+                            for seed, step in cut if step is not None)
+                  + (f"; {left.basis}" if (left := remaining(folder, c)).missing
+                     else ""))
         return 0
     if args.device == "auto":
         import torch

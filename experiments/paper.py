@@ -55,6 +55,7 @@ import numpy as np
 from rnn.analysis.census import summarise
 from rnn.errors import UserError
 from rnn.cli import Parser, run_cli
+from rnn.grid.jobs import median_hours
 from rnn.analysis.metrics import LABEL as SIMILARITY_LABEL
 from rnn.analysis.metrics import METRICS as SIMILARITY
 from rnn.analysis.metrics import TOPOLOGY
@@ -792,14 +793,6 @@ def training_line(c: ClaimComparison) -> str:
     return "; ".join(parts)
 
 
-def network_hours(nets: list) -> float | None:
-    """Median CPU hours one network of these took: its job's wall time shared by
-    the networks the job trained together (``population.count``)."""
-    per = [m["wall_time_s"] / max(1, int(m.get("population", {}).get("count", 1)))
-           for _, m in nets if isinstance(m.get("wall_time_s"), (int, float))]
-    return float(np.median(per)) / 3600 if per else None
-
-
 def short_cells(comps) -> list[str]:
     """One line per comparison with a group trained short of its plan: what is
     missing and the hours it would take on this CPU, one thread, from the
@@ -810,7 +803,7 @@ def short_cells(comps) -> list[str]:
         if c.source:
             continue
         for lab, nets in c.groups.items():
-            h = network_hours(nets)
+            h, _ = median_hours([m for _, m in nets])
             if h is not None:
                 timed[(c.kind, c.protocol, lab, c.order)] = h
     out = []

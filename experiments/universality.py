@@ -82,16 +82,19 @@ def converged(grid, models_dir, statuses=("converged",)) -> dict[str, list[tuple
 
 def cell_census(grid, models_dir) -> list[dict]:
     """Every cell of the grid: its networks trained, converged and ended otherwise
-    (budget, stalled, diverged), against the cell's target."""
-    from rnn.grid.jobs import networks
+    (budget, stalled, diverged), against the cell's target, and what the rest
+    would take (rnn.grid.jobs.remaining)."""
+    from rnn.grid.jobs import networks, remaining
     folder = grid.folder(models_dir)
     rows = []
     for c in grid.cells:
         done = [m for _, m in networks(folder, c)]
         conv = sum(m.get("status") == "converged" for m in done)
+        left = remaining(folder, c)
         rows.append({"cell": c.key, "task": c.task_name.spelling, "arch": c.arch or "rate",
                      "rule": c.rule, "target": c.networks, "trained": len(done),
-                     "converged": conv, "other": len(done) - conv})
+                     "converged": conv, "other": len(done) - conv,
+                     "hours_left": left.hours, "left": left.describe()})
     return rows
 
 
@@ -222,10 +225,23 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
           f"target: the comparisons below are of what has trained, not of the experiment "
           f"as designed." if short else
           f"Every one of the {len(cells)} cells has its target of converged networks."), "",
-         "| cell | architecture | rule | trained | converged | ended otherwise | target |",
-         "|---|---|---|---|---|---|---|"]
+         "| cell | architecture | rule | trained | converged | ended otherwise | target | "
+         "still to train |",
+         "|---|---|---|---|---|---|---|---|"]
     L += [f"| {r['cell']} | {r['arch']} | {r['rule']} | {r['trained']} | {r['converged']} | "
-          f"{r['other']} | {r['target']} |" for r in cells]
+          f"{r['other']} | {r['target']} | {r['left']} |" for r in cells]
+    timed = [r["hours_left"] for r in cells if r["hours_left"]]
+    if any(r["trained"] < r["target"] for r in cells):
+        L += ["", "Still to train: the CPU time of one thread, on the machines that trained "
+              "the cell's networks (each network's `segments` name the CPU): the median of the "
+              "cell's own trained networks times the networks missing, else at most its rule's "
+              "budget of updates at the pace of a job in progress. "
+              f"In all, {sum(timed):.0f} h for the cells timed"
+              + (f"; {sum(r['hours_left'] is None for r in cells)} cell(s) not timed yet"
+                 if any(r["hours_left"] is None for r in cells) else "")
+              + ". `python run_grid.py experiments/grids/universality.toml --workers 1 "
+              "--threads 1` trains exactly what is missing, a job cut short going on from its "
+              "checkpoint."]
     L.append("")
     for task, r in results.items():
         L += [f"## {task}", "", ("Networks analysed" if args.include_budget else "Converged networks") + " (architecture/rule): " + ", ".join(

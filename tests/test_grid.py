@@ -50,6 +50,43 @@ def weights(folder: Path, name: str) -> dict:
     return torch.load(folder / f"{name}.pt", weights_only=True)["network"]
 
 
+def _record(folder: Path, name: str, seed: int, status: str, wall: float, count: int,
+            steps: int = 10, budget: int = 2000) -> None:
+    (folder / f"{name}.json").write_text(json.dumps(
+        {"name": name, "seed": seed, "status": status, "wall_time_s": wall, "steps": steps,
+         "population": {"count": count}, "trainer": {"max_steps": budget}}))
+    (folder / f"{name}.pt").write_bytes(b"x")
+
+
+def test_what_the_rest_of_a_cell_costs_comes_from_its_own_networks(tmp_path):
+    """Known answers: the median of the finished networks' hours (a job's wall
+    shared by its networks) times those missing; with none finished, the
+    budget at the pace of a job in progress (an upper bound); else untimed."""
+    from rnn.grid.jobs import remaining
+    cell = Cell(task="rdm", rule="ga", networks=6, first_seed=10, chunk=2)
+    r = remaining(tmp_path, cell)
+    assert (r.missing, r.hours, r.basis) == (6, None, "not timed yet")
+    # a job of 2 in progress: 3600 s for 100 updates -> 18 s per update per network
+    _record(tmp_path, f"{cell.name}_s10_000", 10, "in_progress", 3600, 2, steps=100)
+    _record(tmp_path, f"{cell.name}_s10_001", 11, "in_progress", 3600, 2, steps=100)
+    r = remaining(tmp_path, cell)
+    assert r.missing == 6 and r.hours == pytest.approx(6 * 2000 * 18 / 3600)
+    assert r.basis.startswith("at most 60.0 h of one core") and "18.00 s per update" in r.basis
+    # finished: a job of 2 networks in 7200 s (1 h each), one alone in 3 h, one in 2 h
+    _record(tmp_path, f"{cell.name}_s10_000", 10, "converged", 7200, 2)
+    _record(tmp_path, f"{cell.name}_s10_001", 11, "budget", 7200, 2)
+    _record(tmp_path, f"{cell.name}_s12", 12, "converged", 3 * 3600, 1)
+    _record(tmp_path, f"{cell.name}_s13", 13, "converged", 2 * 3600, 1)
+    r = remaining(tmp_path, cell)                    # median of 1, 1, 3, 2 h: 1.5 h
+    assert (r.missing, r.hours) == (2, pytest.approx(3.0))
+    assert r.describe() == ("2 to train, about 3.0 h of one core (the median 1.50 h of its "
+                            "4 trained networks)")
+    for seed in (14, 15):
+        _record(tmp_path, f"{cell.name}_s{seed}", seed, "stalled", 60, 1)
+    r = remaining(tmp_path, cell)
+    assert (r.missing, r.hours, r.describe()) == (0, 0.0, "complete")
+
+
 def test_grid_file_expands_cells_and_refuses_bad_ones(tmp_path):
     g = tmp_path / "g.toml"
     g.write_text('[grid]\nnetworks = 3\n[[cells]]\ntask = "ncdi"\nN = [1, 3]\n'

@@ -89,7 +89,8 @@ def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tm
     assert sv["rule"]["silhouette"] is None and "fewer than two labels" in sv["rule"]["why"]
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "3 of 4 cells have fewer converged networks than their target" in md
-    assert "| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 | 3 |" in md
+    assert "| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 | 3 | complete |" in md
+    assert "| flipflop-ga-v000-clean | rate | ga | 0 | 0 | 0 | 3 | 3 to train, not timed yet |" in md
     rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "b"),
                  "--metrics", "svcca", "--bootstrap", "20", "--quiet", "--include-budget"])
     assert rc == 0

@@ -5,6 +5,7 @@ run in."""
 from __future__ import annotations
 
 import re
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,72 @@ def networks(folder: Path, cell: Cell, statuses=FINISHED) -> list[tuple[Path, di
 def finished(folder: Path, cell: Cell) -> dict[int, dict]:
     """The finished network of each trained seed of the cell: seed -> meta."""
     return {m["seed"]: m for _, m in networks(folder, cell)}
+
+
+# ---- what the rest of a cell costs ----------------------------------------------
+
+def network_hours(meta: dict) -> float | None:
+    """The CPU hours (one thread per job, on the machine that trained it) one
+    network took: its job's wall time shared by the networks the job trained
+    together (``population.count``); None where the record has no wall time."""
+    wall = meta.get("wall_time_s")
+    if not isinstance(wall, (int, float)) or isinstance(wall, bool) or wall < 0:
+        return None
+    count = meta.get("population", {}).get("count", 1) if isinstance(
+        meta.get("population"), dict) else 1
+    return wall / max(1, int(count) if isinstance(count, int) else 1) / 3600
+
+
+def median_hours(metas) -> tuple[float | None, int]:
+    """The median of :func:`network_hours` over the records that have it, and
+    how many have it ((None, 0) where none has)."""
+    hs = [h for h in map(network_hours, metas) if h is not None]
+    return (statistics.median(hs) if hs else None), len(hs)
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """The networks a cell still needs and the CPU hours they would take."""
+    missing: int
+    hours: float | None     # None: nothing of the cell has been timed yet
+    basis: str              # how ``hours`` was estimated, for a person
+
+    def describe(self) -> str:
+        return "complete" if self.missing == 0 else f"{self.missing} to train, {self.basis}"
+
+
+def remaining(folder: Path, cell: Cell) -> Remaining:
+    """What the rest of ``cell`` costs, from what its own networks took: the
+    median CPU hours of its finished networks times the networks missing; where
+    none has finished, an upper bound from a job in progress — its pace (wall
+    time per update, per network) over the whole budget of updates its rule
+    records; else untimed.  On the machines that trained them (each record's
+    ``segments`` name the CPU), one thread per job."""
+    done = [m for _, m in networks(folder, cell)]
+    missing = max(0, cell.networks - len(done))
+    if missing == 0:
+        return Remaining(0, 0.0, "complete")
+    med, timed = median_hours(done)
+    if med is not None:
+        return Remaining(missing, missing * med,
+                         f"about {missing * med:.1f} h of one core (the median "
+                         f"{med:.2f} h of its {timed} trained networks)")
+    paces = []
+    for ms in cell_metas(folder, cell).values():
+        for m in ms:
+            h, steps = network_hours(m), m.get("steps")
+            budget = (m.get("trainer") or {}).get("max_steps") if isinstance(
+                m.get("trainer"), dict) else None
+            if h is not None and isinstance(steps, int) and steps > 0 and \
+                    isinstance(budget, int) and budget > 0:
+                paces.append((h / steps, budget))
+    if paces:
+        pace, budget = max(paces)
+        return Remaining(missing, missing * pace * budget,
+                         f"at most {missing * pace * budget:.1f} h of one core (the "
+                         f"budget, {budget} updates, at the pace of a job in progress: "
+                         f"{pace * 3600:.2f} s per update per network)")
+    return Remaining(missing, None, "not timed yet")
 
 
 @dataclass(frozen=True)
