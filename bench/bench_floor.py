@@ -16,7 +16,11 @@ tensors of the same shapes (preallocated outputs, nothing else):
     eprop, rflo   T products [n, H] @ [H, H] and the trace sum [T] @ [T, n*H]
 
 (T = 750 steps, H = 50 units, n the rule's trials per update: 500 BPTT, GA,
-e-prop and RFLO; 100 Hebbian; G = 20 on CDI.)  full-FORCE is left out: its
+e-prop and RFLO; 100 Hebbian; G = 20 on CDI.)  With ``--arch`` a discrete-time
+architecture (BPTT and the GA only, the rules that train one) has each
+product's output widened to its gates' rows, [H, g·H] (g = 1 vanilla, 3 GRU,
+4 LSTM; rnn.arch.GATES), and its φ pass covers every gate's nonlinearity
+(H, 3H, 5H values per state: the LSTM's tanh of its cell too).  full-FORCE is left out: its
 update is one trial of vector operations, whose floor is the dispatch of its
 steps rather than arithmetic.  The ratio update / floor says how much of an
 update is spent outside the arithmetic it needs.  Each figure is the median of
@@ -45,6 +49,7 @@ import os
 import torch
 
 from bench.common import machine, median_time
+from rnn.arch import GATES
 from rnn.cli import Parser
 from rnn.rules import get
 from tasks import ncdi
@@ -64,11 +69,18 @@ def products(shape_x, shape_m, count: int):
     return run
 
 
-def floor_of(rule: str, T: int, H: int, cfg) -> callable:
+# values per state that pass through a nonlinearity, in units of H
+PHI_WIDTH = {"rate": 1, "vanilla": 1, "gru": 3, "lstm": 5}
+
+
+def floor_of(rule: str, T: int, H: int, cfg, arch: str = "rate") -> callable:
+    g = GATES.get(arch, 1)
     if rule == "bptt":
-        return products((1, cfg.batch, H), (1, H, H), 3 * T)
+        return products((1, cfg.batch, H), (1, H, g * H), 3 * T)
     if rule == "ga":
-        return products((cfg.population, cfg.batch, H), (cfg.population, H, H), T)
+        return products((cfg.population, cfg.batch, H), (cfg.population, H, g * H), T)
+    if arch != "rate":
+        raise ValueError(f"no floor for {rule!r} on a {arch} network")
     if rule == "heb":
         steps = products((1, cfg.batch, H), (1, H, H), T)
         elig = products((1, H, T * cfg.batch), (1, T * cfg.batch, H), 1)
@@ -80,11 +92,12 @@ def floor_of(rule: str, T: int, H: int, cfg) -> callable:
     raise ValueError(f"no floor for {rule!r}")
 
 
-def activation_pass(rule: str, T: int, H: int, cfg, activation: str) -> callable:
-    """T calls of the rule's nonlinearity on one step's states, into a
-    preallocated output."""
+def activation_pass(rule: str, T: int, H: int, cfg, activation: str,
+                    arch: str = "rate") -> callable:
+    """T calls of the rule's nonlinearity on one step's states (every gate's,
+    ``PHI_WIDTH``), into a preallocated output."""
     G = cfg.population if rule == "ga" else 1
-    x = torch.randn(G, cfg.batch, H)
+    x = torch.randn(G, cfg.batch, PHI_WIDTH[arch] * H)
     out = torch.empty_like(x)
     # both tanh forms are σ(2x) up to an affine map (rnn.model.RateRNN.recurrence):
     # σ is the cheapest exact form of the nonlinearity
@@ -127,6 +140,9 @@ def main() -> int:
     ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", nargs="+", default=list(FLOORED), choices=FLOORED,
                     help="rules to measure (default: all with a floor)")
+    ap.add_argument("--arch", default="rate", choices=("rate", *GATES),
+                    help="the network (default rate); another than rate measures BPTT and "
+                         "the GA only, the rules that train it")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--repeat", type=int, default=5, help="timed calls per figure (default 5)")
     ap.add_argument("--bound", action="store_true",
@@ -136,11 +152,13 @@ def main() -> int:
                     help="also time each update with the plain torch random-number path "
                          "(RNN_PLAIN_RNG=1; the same numbers), in the same process")
     args = ap.parse_args()
+    if args.arch != "rate":
+        args.rules = [r for r in args.rules if r in ("bptt", "ga")]
     torch.set_num_threads(args.threads)
     task = ncdi(2, 0.5)
     print(f"machine: {machine()}")
-    print(f"CDI task (T = {task.steps}), 50 units, float32, {args.threads} thread(s); "
-          f"median of {args.repeat}\n")
+    print(f"CDI task (T = {task.steps}), {args.arch} network of 50 units, float32, "
+          f"{args.threads} thread(s); median of {args.repeat}\n")
     extra = " plain-RNG update (s) | fused / plain |" if args.plain_rng_too else ""
     per_op = None
     if args.bound:
@@ -155,16 +173,17 @@ def main() -> int:
     for rule in args.rules:
         rec = get(rule)
         cfg = rec.make_config(task)
-        tr = rec.make(cfg, task, [0], "cpu")
+        tr = rec.make(cfg, task, [0], "cpu", arch=args.arch)
+        H = getattr(tr.model, "units", tr.model.hidden)      # an LSTM's state is 2H
         idx = torch.arange(1)
         t_up = median_time(lambda: tr.step(idx), args.repeat)
-        t_fl = median_time(floor_of(rule, task.steps, tr.model.hidden, cfg), args.repeat)
+        t_fl = median_time(floor_of(rule, task.steps, H, cfg, args.arch), args.repeat)
         base = t_up if rule == "bptt" else base
         rel = "" if base is None else f"{t_up / base:.2f}"
         row = f"| {rule} ({rec.unit}) | {t_up:.3f} | {t_fl:.3f} | {t_up / t_fl:.1f}x | {rel} |"
         if args.bound:
-            t_phi = median_time(activation_pass(rule, task.steps, tr.model.hidden, cfg,
-                                                tr.model.activation), args.repeat)
+            t_phi = median_time(activation_pass(rule, task.steps, H, cfg,
+                                                tr.model.activation, args.arch), args.repeat)
             ops = count_ops(lambda: tr.step(idx))
             t_disp = ops * per_op
             row += (f" {t_phi:.3f} | {ops} | {t_disp:.3f} | "

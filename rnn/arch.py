@@ -314,36 +314,53 @@ class StepMap:
         gh = hh @ self.W_hh.T + self.b_hh
         W = self.W_hh.view(-1, H, H)                     # [gates, H, H]
 
-        def rows(d, Wx):                                 # diag(d) Wx for each row of d
-            return d[:, :, None] * Wx
         if net.arch == "vanilla":
             a = gi + gh
             if net.nonlinearity == "tanh":
                 d = 1.0 - torch.tanh(a) ** 2
             else:
                 d = (a > 0).to(a.dtype)
-            return rows(d, W[0])
-        if net.arch == "gru":
+            return _row_scaled([d], [W[0]])
+        if net.arch == "gru":      # the formulas above, multiplied out: diag(·) W_x terms
             r = torch.sigmoid(gi[:, :H] + gh[:, :H])
             z = torch.sigmoid(gi[:, H:2 * H] + gh[:, H:2 * H])
             hn = gh[:, 2 * H:]
             n = torch.tanh(gi[:, 2 * H:] + r * hn)
-            dr, dz = rows(r * (1 - r), W[0]), rows(z * (1 - z), W[1])
-            dn = rows(1 - n ** 2, hn[:, :, None] * dr + rows(r, W[2]))
-            return rows(1 - z, dn) + rows(hh - n, dz) + torch.diag_embed(z)
+            dn = (1 - z) * (1 - n ** 2)
+            J = _row_scaled([dn * hn * r * (1 - r), dn * r, (hh - n) * z * (1 - z)],
+                            [W[0], W[2], W[1]])
+            J.diagonal(dim1=1, dim2=2).add_(z)
+            return J
         a = gi + gh                                      # lstm: gates i, f, g, o
         i, f = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H])
         g, o = torch.tanh(a[:, 2 * H:3 * H]), torch.sigmoid(a[:, 3 * H:])
         c = h[:, H:]
-        c2 = f * c + i * g
-        tc = torch.tanh(c2)
-        dc_dh = rows(c * f * (1 - f), W[1]) + rows(g * i * (1 - i), W[0]) + \
-            rows(i * (1 - g ** 2), W[2])
+        tc = torch.tanh(f * c + i * g)
         k = o * (1 - tc ** 2)
-        dh_dh = rows(tc * o * (1 - o), W[3]) + rows(k, dc_dh)
-        top = torch.cat([dh_dh, torch.diag_embed(k * f)], dim=2)
-        bottom = torch.cat([dc_dh, torch.diag_embed(f)], dim=2)
-        return torch.cat([top, bottom], dim=1)
+        cf, ci, cg = c * f * (1 - f), g * i * (1 - i), i * (1 - g ** 2)   # dc'/dh's rows
+        J = h.new_zeros(h.shape[0], 2 * H, 2 * H)
+        _row_scaled([cf, ci, cg], [W[1], W[0], W[2]], out=J[:, H:, :H])
+        _row_scaled([k * cf, k * ci, k * cg, tc * o * (1 - o)], [W[1], W[0], W[2], W[3]],
+                    out=J[:, :H, :H])
+        J[:, :H, H:].diagonal(dim1=1, dim2=2).copy_(k * f)
+        J[:, H:, H:].diagonal(dim1=1, dim2=2).copy_(f)
+        return J
+
+
+def _row_scaled(coefs: list[torch.Tensor], mats: list[torch.Tensor],
+                out: torch.Tensor | None = None) -> torch.Tensor:
+    """Σ_k diag(coefs[k][b]) mats[k] for each row b: coefs [B, H], mats [H, H]
+    -> [B, H, H], into one buffer (``out`` where given): the closed-form
+    Jacobians are sums of such terms, and one product per term with no
+    temporaries is what keeps their float64 [B, H, H] stacks cheap (each
+    fresh one is memory the kernel must zero)."""
+    if out is None:
+        out = coefs[0][:, :, None] * mats[0]
+    else:
+        torch.mul(coefs[0][:, :, None], mats[0], out=out)
+    for d, W in zip(coefs[1:], mats[1:]):
+        out.addcmul_(d[:, :, None], W)
+    return out
 
 
 def init_network(arch: str, rng, n_inputs: int, per_stream: int = 1, hidden: int = HIDDEN,

@@ -187,3 +187,25 @@ def test_without_starts_the_network_s_own_trajectories_find_its_stable_points():
     assert fp.residual.max() < 1e-8
     with pytest.raises(ValueError, match="hidden"):
         find_step_fixed_points(step, np.zeros((1, 3)))
+
+
+@pytest.mark.parametrize("arch,rows", [("gru", 7), ("lstm", 13)])
+def test_the_solver_s_chunks_of_rows_change_no_root(monkeypatch, arch, rows):
+    """Levenberg–Marquardt builds its [B, S, S] systems a chunk of rows at a
+    time (rnn.analysis.fixed_points.LM_CHUNK_FLOATS): 7 or 13 rows at a time
+    give the roots and stability of the whole batch at once, on a random
+    network whose 2 x 30 starts do not divide into the chunks."""
+    import rnn.analysis.fixed_points as F
+    from rnn.arch import CellRNN
+    from rnn.rng import Streams
+    m = CellRNN.init(arch, Streams([3], 0), 2, hidden=6)
+    m = m.replace(weight_hh=4.0 * m.weight_hh)        # several fixed points
+    step = m.step_map(0)
+    inputs = np.array([[0.0, 0.0], [0.5, -0.5]])
+    starts = np.random.default_rng(0).uniform(-1.5, 1.5, (30, m.hidden))
+    whole = find_step_fixed_points(step, inputs, starts)
+    monkeypatch.setattr(F, "LM_CHUNK_FLOATS", rows * m.hidden ** 2)
+    part = find_step_fixed_points(step, inputs, starts)
+    assert len(whole.residual) >= 2 and len(part.residual) == len(whole.residual)
+    assert np.allclose(part.xstar, whole.xstar, atol=1e-10, rtol=0)
+    assert (part.is_stable == whole.is_stable).all()

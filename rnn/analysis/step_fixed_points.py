@@ -132,7 +132,9 @@ def find_step_fixed_points(step, inputs, starts=None, cfg: StepSolverConfig = St
             F = step(x, u) - x
         if not jacobian:
             return F, None
-        return F, step_jacobian(step, x, u) - eye
+        J = step_jacobian(step, x, u)
+        J.diagonal(dim1=1, dim2=2).sub_(1.0)          # ∂F/∂h = J − I, in place
+        return F, J
 
     xs, res = lm_solve(residual, x0, cfg.max_iter, cfg.root_tol * 1e-3)
     xs, res = xs.numpy(), res.numpy()
