@@ -24,7 +24,10 @@ beside it.  Per task, over the networks that reached the stop rule:
 * on CDI, the rule as the label among the six rules on the rate network.
 
 Networks and caches are those of the grid's models folder; the report goes to
-experiments/results/UNIVERSALITY.md (and universality.json).
+experiments/results/UNIVERSALITY.md (and universality.json), with two figures
+beside it: universality_mds.png (each metric's MDS of the networks, coloured
+by architecture, marked by rule) and universality_silhouettes.png (every
+silhouette with its interval).
 """
 from __future__ import annotations
 
@@ -150,8 +153,10 @@ def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> 
 
 
 def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: int,
-                 cache_dir: Path, log) -> dict:
-    from rnn.analysis.compare import compare_groups
+                 cache_dir: Path, log, panels: dict | None = None) -> dict:
+    """The task's section of the report; ``panels`` (when given) gets, per metric, what
+    its figure draws: (MDS embedding, architectures, rules, the metric's result)."""
+    from rnn.analysis.compare import cluster_distances, compare_groups
     from rnn.io import load_model
     two = [e for e in entries if e[3] in ("bptt", "ga")]
     res = {"networks": {f"{a}/{r}": sum(1 for e in two if (e[2], e[3]) == (a, r))
@@ -189,6 +194,9 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         D, kept = c.result.distances, c.result.kept
         res["metrics"][m] = {"architecture": labelled(D, kept, archs, n_boot),
                              "rule": labelled(D, kept, rules, n_boot)}
+        if panels is not None and len(kept) > 1:
+            a, r = [archs[i] for i in kept], [rules[i] for i in kept]
+            panels[m] = (cluster_distances(D, a).embedding, a, r, res["metrics"][m])
         log(f"  {task} {m}: done")
     rate = [e for e in entries if e[2] == "rate"]
     if len({e[3] for e in rate}) > 2:
@@ -200,6 +208,47 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     return res
 
 
+FIGURES = {"universality_mds.png": "each metric's distances between the networks as a "
+                                   "2-D metric MDS, one row per task; colour: the "
+                                   "architecture, marker: the rule; the title gives both "
+                                   "silhouettes",
+           "universality_silhouettes.png": "per task, every metric's silhouette with its 95% "
+                                           "bootstrap interval and permutation p, with the "
+                                           "architecture and with the rule as the label"}
+
+
+def plot_report(panels: dict[str, dict], out: Path) -> list[str]:
+    """The report's figures (FIGURES) from the panels of each task (analyse_task)."""
+    from rnn import plotting as plots
+    tasks = [t for t in panels if panels[t]]
+    if not tasks:
+        return []
+    plots.use_backend(False)
+    cols = max(len(panels[t]) for t in tasks)
+    fig, axes = plots.new_figure(cols, len(tasks), width=3.6, height=3.4)
+    for row, t in zip(axes, tasks):
+        for ax, (m, (emb, archs, rules, res)) in zip(row, panels[t].items()):
+            sil = [res[k].get("silhouette") for k in ("architecture", "rule")]
+            title = f"{t}: {m}\n" + ", ".join(
+                f"{k} {'–' if v is None else f'{v:.2f}'}" for k, v in
+                zip(("architecture", "rule"), sil))
+            plots.plot_groups_embedding(ax, emb, archs, [], title, annotate=False,
+                                        shapes=rules)
+        for ax in row[len(panels[t]):]:
+            ax.set_axis_off()
+    written = [plots.save(fig, out / "universality_mds.png")]
+    fig, axes = plots.new_figure(len(tasks), 1, width=4.6, height=0.9 + 0.45 * 2 * cols)
+    for ax, t in zip(axes[0], tasks):
+        rows = [{"label": f"{m} · {k}", "silhouette": res[k].get("silhouette"),
+                 "silhouette_interval_95": res[k].get("ci"),
+                 "silhouette_permutation_p": res[k].get("p")}
+                for m, (_, _, _, res) in panels[t].items() for k in ("architecture", "rule")]
+        plots.plot_metric_silhouettes(ax, rows)
+        ax.set_title(f"{t}: architecture or rule as the label", fontsize=10)
+    written.append(plots.save(fig, out / "universality_silhouettes.png"))
+    return written
+
+
 def fmt(x: dict) -> str:
     if x.get("silhouette") is None:
         return f"– ({x['why']})" if x.get("why") else "–"
@@ -208,7 +257,8 @@ def fmt(x: dict) -> str:
             f"{x['identification']:.2f} (chance {x['chance']:.2f})")
 
 
-def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dict]) -> None:
+def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dict],
+                   figures: list[str] = ()) -> None:
     from rnn.io import atomic_write_text
     short = [r for r in cells if r["converged"] < r["target"]]
     L = ["# Universality: the architecture beside the learning rule", "",
@@ -272,6 +322,11 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                   "| metric | rule as the label |", "|---|---|"]
             L += [f"| {m} | {fmt(x)} |" for m, x in r["rate_rules"].items()]
         L.append("")
+    if figures:
+        L += ["## Figures", ""]
+        for f in figures:
+            name = Path(f).name
+            L += [f"`{name}`: {FIGURES[name]}.", "", f"![{name}]({name})", ""]
     atomic_write_text(path, "\n".join(L) + "\n")
 
 
@@ -285,18 +340,22 @@ def main(argv=None) -> int:
                       ("converged", "budget") if args.include_budget else ("converged",))
     cells = cell_census(grid, args.models_dir)
     cache = grid.folder(args.models_dir)
-    results = {}
+    results, panels = {}, {}
     for task, entries in found.items():
         log(f"{task}: {len(entries)} converged networks")
-        results[task] = analyse_task(task, entries, args.metrics, args.bootstrap, cache, log)
+        results[task] = analyse_task(task, entries, args.metrics, args.bootstrap, cache, log,
+                                     panels.setdefault(task, {}))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    figures = plot_report(panels, out)
     wall = round(time.time() - t0, 1)
-    write_markdown(out / "UNIVERSALITY.md", results, args, wall, cells)
+    write_markdown(out / "UNIVERSALITY.md", results, args, wall, cells, figures)
     from rnn.io import atomic_write_text
     atomic_write_text(out / "universality.json", json.dumps(
         {"wall_seconds": round(wall, 1), "cells": cells, "results": results}, indent=1,
         default=float) + "\n")
+    for f in figures:
+        print(f"wrote {f}")
     print(f"wrote {out / 'UNIVERSALITY.md'}\nwrote {out / 'universality.json'}")
     return 0
 

@@ -128,14 +128,30 @@ def use_backend(show: bool) -> None:
 GROUP_COLORS = plt.get_cmap("tab10")
 
 
+MARKERS = "osD^vP*Xph"
+
+
 def plot_groups_embedding(ax, emb: np.ndarray, labels: list[str], names: list[str],
-                          title: str, annotate: bool = True):
-    """A 2-D embedding of networks, coloured by group."""
+                          title: str, annotate: bool = True, shapes: list[str] | None = None):
+    """A 2-D embedding of networks, coloured by group; ``shapes``, a second label
+    per network (e.g. the learning rule beside the architecture), by marker."""
     uniq = list(dict.fromkeys(labels))
+    kinds = list(dict.fromkeys(shapes)) if shapes is not None else [None]
     for gi, g in enumerate(uniq):
-        sel = [i for i, lab in enumerate(labels) if lab == g]
-        ax.scatter(emb[sel, 0], emb[sel, 1], s=55, color=GROUP_COLORS(gi % 10), label=g,
-                   edgecolors="k", linewidths=0.5, zorder=3)
+        for ki, k in enumerate(kinds):
+            sel = [i for i, lab in enumerate(labels) if lab == g and
+                   (k is None or shapes[i] == k)]
+            if sel:
+                ax.scatter(emb[sel, 0], emb[sel, 1], s=55, color=GROUP_COLORS(gi % 10),
+                           marker=MARKERS[ki % len(MARKERS)], edgecolors="k",
+                           linewidths=0.5, zorder=3, label=g if k is None else None)
+    if shapes is not None:       # one legend entry per colour and one per marker
+        for gi, g in enumerate(uniq):
+            ax.scatter([], [], s=55, color=GROUP_COLORS(gi % 10), edgecolors="k",
+                       linewidths=0.5, label=g)
+        for ki, k in enumerate(kinds):
+            ax.scatter([], [], s=55, color="white", marker=MARKERS[ki % len(MARKERS)],
+                       edgecolors="k", linewidths=0.8, label=k)
     if annotate and len(names) <= 30:
         for (x, y), n in zip(emb, names):
             ax.annotate(n, (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points",

@@ -62,6 +62,9 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
     assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
     assert "Every one of the 4 cells has its target of converged networks." in md
+    for fig in ("universality_mds.png", "universality_silhouettes.png"):    # drawn, and shown
+        assert (tmp_path / "o" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"![{fig}]({fig})" in md
 
 
 def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tmp_path):

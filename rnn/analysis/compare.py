@@ -166,7 +166,10 @@ def cluster_features(X: np.ndarray, labels: list[str], seed: int = 0) -> Cluster
 
 
 def cluster_distances(D: np.ndarray, labels: list[str], seed: int = 0) -> Clustering:
-    """Silhouette on precomputed distances D [n, n], and their metric MDS."""
+    """Silhouette on precomputed distances D [n, n], and their metric MDS (every
+    network at the origin where all distances are 0: MDS's stress is undefined)."""
+    if len(D) > 2 and not np.any(D):
+        return Clustering(silhouette(D, labels, "precomputed"), np.zeros((len(D), 2)))
     emb = MDS(n_components=2, random_state=seed, n_init=4, init="random",
               metric="precomputed").fit_transform(D) if len(D) > 2 else _line(D)
     return Clustering(silhouette(D, labels, "precomputed"), emb)
