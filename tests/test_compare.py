@@ -137,3 +137,18 @@ def test_one_group_file_runs_without_silhouette(models_tmp):
     r = run_script("svcca_analysis.py", "pop.txt", "--quiet", models_dir=models_tmp)
     assert r.returncode == 0, r.stderr
     assert "not defined for a single group" in r.stdout
+
+
+def test_networks_at_zero_distance_embed_at_one_point_without_warnings():
+    """Identical descriptors (all distances 0): every network at the origin, not
+    MDS's undefined stress warned at each of its iterations; others embed as before."""
+    import warnings
+
+    from rnn.analysis.compare import cluster_distances
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        c = cluster_distances(np.zeros((4, 4)), ["a", "a", "b", "b"])
+    assert c.embedding.shape == (4, 2) and not c.embedding.any()
+    x = np.array([0.0, 1.0, 5.0, 6.0])
+    d = cluster_distances(np.abs(x[:, None] - x[None, :]), ["a", "a", "b", "b"]).embedding
+    assert np.linalg.norm(d[0] - d[1]) < np.linalg.norm(d[0] - d[2])
