@@ -225,19 +225,29 @@ def plot_report(panels: dict[str, dict], out: Path) -> list[str]:
         return []
     plots.use_backend(False)
     cols = max(len(panels[t]) for t in tasks)
-    fig, axes = plots.new_figure(cols, len(tasks), width=3.6, height=3.4)
+    drawn = [p for t in tasks for p in panels[t].values()]
+    from rnn.arch import ARCHS
+    seen = list(dict.fromkeys(a for p in drawn for a in p[1]))
+    archs_all = [a for a in ARCHS if a in seen] + [a for a in seen if a not in ARCHS]
+    rules_all = sorted({r for p in drawn for r in p[2]})    # one colour, one marker each
+    fig, axes = plots.new_figure(cols, len(tasks), width=3.4, height=3.3,
+                                 layout="constrained")
     for row, t in zip(axes, tasks):
         for ax, (m, (emb, archs, rules, res)) in zip(row, panels[t].items()):
             sil = [res[k].get("silhouette") for k in ("architecture", "rule")]
-            title = f"{t}: {m}\n" + ", ".join(
+            title = f"{t}: {m}\nsilhouette: " + ", ".join(
                 f"{k} {'–' if v is None else f'{v:.2f}'}" for k, v in
                 zip(("architecture", "rule"), sil))
             plots.plot_groups_embedding(ax, emb, archs, [], title, annotate=False,
-                                        shapes=rules)
+                                        shapes=rules, groups=archs_all, kinds=rules_all,
+                                        legend=False)
         for ax in row[len(panels[t]):]:
             ax.set_axis_off()
+    fig.legend(*axes[0][0].get_legend_handles_labels(), loc="outside right center",
+               frameon=False, fontsize=9)
     written = [plots.save(fig, out / "universality_mds.png")]
-    fig, axes = plots.new_figure(len(tasks), 1, width=4.6, height=0.9 + 0.45 * 2 * cols)
+    fig, axes = plots.new_figure(len(tasks), 1, width=4.2, height=0.9 + 0.45 * 2 * cols,
+                                 sharey=True, layout="constrained")
     for ax, t in zip(axes[0], tasks):
         rows = [{"label": f"{m} · {k}", "silhouette": res[k].get("silhouette"),
                  "silhouette_interval_95": res[k].get("ci"),

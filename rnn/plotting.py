@@ -132,11 +132,18 @@ MARKERS = "osD^vP*Xph"
 
 
 def plot_groups_embedding(ax, emb: np.ndarray, labels: list[str], names: list[str],
-                          title: str, annotate: bool = True, shapes: list[str] | None = None):
+                          title: str, annotate: bool = True, shapes: list[str] | None = None,
+                          groups: list[str] | None = None, kinds: list[str] | None = None,
+                          legend: bool = True):
     """A 2-D embedding of networks, coloured by group; ``shapes``, a second label
-    per network (e.g. the learning rule beside the architecture), by marker."""
-    uniq = list(dict.fromkeys(labels))
-    kinds = list(dict.fromkeys(shapes)) if shapes is not None else [None]
+    per network (e.g. the learning rule beside the architecture), by marker.
+    ``groups`` and ``kinds`` fix the order of the colours and markers (so that
+    panels of different networks agree), else the labels' order of appearance."""
+    uniq = list(groups) if groups is not None else list(dict.fromkeys(labels))
+    if shapes is None:
+        kinds = [None]
+    elif kinds is None:
+        kinds = list(dict.fromkeys(shapes))
     for gi, g in enumerate(uniq):
         for ki, k in enumerate(kinds):
             sel = [i for i, lab in enumerate(labels) if lab == g and
@@ -170,7 +177,8 @@ def plot_groups_embedding(ax, emb: np.ndarray, labels: list[str], names: list[st
     ax.set_xlabel("MDS 1")
     ax.set_ylabel("MDS 2")
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, frameon=False)
+    if legend:
+        ax.legend(fontsize=8, frameon=False)
     return ax.figure
 
 
