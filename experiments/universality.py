@@ -115,17 +115,19 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def expected_share(task: str, models) -> tuple[list[bool], list]:
+def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     """Whether each network has the expected fixed points; and per network, on
     the flip-flop (stable corners, memories held for 2000 steps): the fixed
     points against the behaviour they should explain; on a decision task its
-    census kind (monostable, bistable, mixed: rnn.analysis.census)."""
+    census kind (monostable, bistable, mixed: rnn.analysis.census).  Last, how
+    many networks' fixed points were solved now (the others read from cache)."""
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
-    hits, checks = [], []
+    hits, checks, solved = [], [], 0
     for lm in models:
-        fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
+        fp, now, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
+        solved += now
         if task == "flipflop":
             v, _ = flipflop_descriptor(fp, lm.model)
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
@@ -135,7 +137,7 @@ def expected_share(task: str, models) -> tuple[list[bool], list]:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
             checks.append(c.kind)
-    return hits, checks
+    return hits, checks, solved
 
 
 def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
@@ -166,7 +168,7 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         return res
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
-    hits, checks = expected_share(task, models)
+    hits, checks, res["solved_now"] = expected_share(task, models)
     from rnn.analysis.census import KINDS
     flip = task == "flipflop"
     by: dict[str, list[int]] = {}
@@ -267,6 +269,20 @@ def fmt(x: dict) -> str:
             f"{x['identification']:.2f} (chance {x['chance']:.2f})")
 
 
+def solved_note(results: dict) -> str:
+    """Where the run's time went: the networks whose fixed points it solved, and
+    those it read from the caches of an earlier run."""
+    done = [r for r in results.values() if "solved_now" in r]
+    if not done:
+        return ""
+    now = sum(r["solved_now"] for r in done)
+    total = sum(r["expected"]["of"] for r in done)
+    return (f", solving the fixed points of {now} of the {total} networks analysed (the "
+            f"others' were read from the caches of an earlier run, NAME_fixed_points_small.npz "
+            f"in the models folder)" if now < total else
+            f", solving the fixed points of all {total} networks analysed")
+
+
 def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dict],
                    figures: list[str] = ()) -> None:
     from rnn.io import atomic_write_text
@@ -276,7 +292,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
          f"`{Path(args.grid).name}` that reached the stop rule"
          f"{' or ended at their budget (--include-budget)' if args.include_budget else ''}; "
          f"{args.bootstrap} bootstrap "
-         f"resamples and permutations per silhouette; this run took {wall:.0f} s. Each cell: "
+         f"resamples and permutations per silhouette; this run took {wall:.0f} s"
+         f"{solved_note(results)}. Each cell: "
          "silhouette [95% bootstrap interval], permutation p; NN: leave-one-out "
          "nearest-neighbour identification accuracy of the label, and its chance.", "",
          f"What it is set beside: {THEIRS}", "",

@@ -62,6 +62,13 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
     assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
     assert "Every one of the 4 cells has its target of converged networks." in md
+    # the run's time says what it solved: all 8 now, none on a rerun (read from the caches)
+    assert "solving the fixed points of all 8 networks analysed" in md
+    assert U.main(["--grid", str(grid), "--models-dir", str(models), "--out",
+                   str(tmp_path / "o2"), "--metrics", "topology", "--bootstrap", "5",
+                   "--quiet"]) == 0
+    assert "solving the fixed points of 0 of the 8 networks analysed (the others' were " \
+        "read from the caches" in (tmp_path / "o2" / "UNIVERSALITY.md").read_text()
     for fig in ("universality_mds.png", "universality_silhouettes.png"):    # drawn, and shown
         assert (tmp_path / "o" / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"![{fig}]({fig})" in md
