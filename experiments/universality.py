@@ -115,6 +115,14 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
+def solve(models) -> int:
+    """Fixed points of each network, from its cache where it has one: how many
+    were solved now."""
+    from rnn.analysis.dynamics import cached_fixed_points
+    return sum(cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)[1]
+               for lm in models)
+
+
 def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     """Whether each network has the expected fixed points; and per network, on
     the flip-flop (stable corners, memories held for 2000 steps): the fixed
@@ -169,6 +177,7 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     models = [load_model(m["name"], where) for where, m, _, _ in two]
     archs, rules = [e[2] for e in two], [e[3].upper() for e in two]
     hits, checks, res["solved_now"] = expected_share(task, models)
+    res["analysed"] = len(models)
     from rnn.analysis.census import KINDS
     flip = task == "flipflop"
     by: dict[str, list[int]] = {}
@@ -204,6 +213,9 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     if len({e[3] for e in rate}) > 2:
         rm = [load_model(m["name"], where) for where, m, _, _ in rate]
         rl = [e[3].upper() for e in rate]
+        others = [lm for lm, e in zip(rm, rate) if e[3] not in ("bptt", "ga")]
+        res["solved_now"] += solve(others)       # before the comparison reads their caches
+        res["analysed"] += len(others)
         res["rate_rules"] = {m: labelled(c.result.distances, c.result.kept, rl, n_boot)
                              for m, c in compare_groups(rm, rl, metrics, cache_dir=cache_dir,
                                                         n_boot=n_boot).items()}
@@ -276,11 +288,14 @@ def solved_note(results: dict) -> str:
     if not done:
         return ""
     now = sum(r["solved_now"] for r in done)
-    total = sum(r["expected"]["of"] for r in done)
+    total = sum(r["analysed"] for r in done)
+    where = "the caches of an earlier run (NAME_fixed_points_small.npz in the models folder)"
+    if now == total:
+        return f", solving the fixed points of all {total} networks analysed"
+    if now == 0:
+        return f", reading the fixed points of all {total} networks analysed from {where}"
     return (f", solving the fixed points of {now} of the {total} networks analysed (the "
-            f"others' were read from the caches of an earlier run, NAME_fixed_points_small.npz "
-            f"in the models folder)" if now < total else
-            f", solving the fixed points of all {total} networks analysed")
+            f"others' read from {where})")
 
 
 def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dict],
