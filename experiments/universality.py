@@ -115,14 +115,6 @@ def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
     return acc, float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def solve(models) -> int:
-    """Fixed points of each network, from its cache where it has one: how many
-    were solved now."""
-    from rnn.analysis.dynamics import cached_fixed_points
-    return sum(cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)[1]
-               for lm in models)
-
-
 def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     """Whether each network has the expected fixed points; and per network, on
     the flip-flop (stable corners, memories held for 2000 steps): the fixed
@@ -213,12 +205,12 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     if len({e[3] for e in rate}) > 2:
         rm = [load_model(m["name"], where) for where, m, _, _ in rate]
         rl = [e[3].upper() for e in rate]
-        others = [lm for lm, e in zip(rm, rate) if e[3] not in ("bptt", "ga")]
-        res["solved_now"] += solve(others)       # before the comparison reads their caches
-        res["analysed"] += len(others)
+        rcmp = compare_groups(rm, rl, metrics, cache_dir=cache_dir, n_boot=n_boot)
+        if "topology" in rcmp:      # the BPTT and GA networks' were cached above
+            res["solved_now"] += rcmp["topology"].result.computed
+            res["analysed"] += sum(e[3] not in ("bptt", "ga") for e in rate)
         res["rate_rules"] = {m: labelled(c.result.distances, c.result.kept, rl, n_boot)
-                             for m, c in compare_groups(rm, rl, metrics, cache_dir=cache_dir,
-                                                        n_boot=n_boot).items()}
+                             for m, c in rcmp.items()}
     return res
 
 

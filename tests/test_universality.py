@@ -113,27 +113,35 @@ def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tm
 
 def test_on_a_decision_task_the_report_gives_each_group_s_census(tmp_path):
     """CDI: each network's census kind, counted per architecture/rule; the
-    share with one stable point per input is the census's monostable count."""
+    share with one stable point per input is the census's monostable count.
+    A third rule on the rate network (full-FORCE) brings the comparison of the
+    rules on the rate network, whose fixed points the run counts as solved too."""
     from rnn import api
     grid = tmp_path / "c.toml"
     grid.write_text('[grid]\nname = "c"\nnetworks = 2\nfirst_seed = 40000\n'
                     '[[cells]]\ntask = "cdi"\nnoise = 0.5\nrule = ["bptt"]\n'
-                    'arch = ["rate", "gru"]\n')
+                    'arch = ["rate", "gru"]\n'
+                    '[[cells]]\ntask = "cdi"\nnoise = 0.5\nrule = ["ga", "ff"]\n')
     models, task = tmp_path / "m", api.task("cdi", steps=20)
-    for arch in ("rate", "gru"):
-        cell = f"cdi-bptt{'' if arch == 'rate' else '-' + arch}-v050-clean"
-        for net in api.train("bptt", task, seeds=[40000, 40001], max_steps=1, hidden=6,
+    for rule, arch in (("bptt", "rate"), ("bptt", "gru"), ("ga", "rate"), ("ff", "rate")):
+        cell = f"cdi-{rule}{'' if arch == 'rate' else '-' + arch}-v050-clean"
+        for net in api.train(rule, task, seeds=[40000, 40001], max_steps=1, hidden=6,
                              arch=arch):
             api.save(dataclasses.replace(net, name=f"{cell}_s{net.seed}", status="converged"),
                      models)
     rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "o"),
-                 "--metrics", "svcca", "--bootstrap", "20", "--quiet"])
+                 "--metrics", "svcca", "topology", "--bootstrap", "20", "--quiet"])
     assert rc == 0
     r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["cdi"]
-    assert sorted(r["census"]) == ["gru/bptt", "rate/bptt"]
+    assert sorted(r["census"]) == ["gru/bptt", "rate/bptt", "rate/ga"]
     for group, kinds in r["census"].items():
         assert list(kinds) == ["monostable", "bistable", "mixed"] and sum(kinds.values()) == 2
         assert kinds["monostable"] == r["expected"]["by"][group][0]
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "monostable / bistable (two choice attractors under every input) / mixed" in md
     assert "held" not in r
+    # the rate network's three rules compared; the full-FORCE networks' fixed points
+    # solved by that comparison and counted with the others
+    assert r["rate_rules"]["svcca"]["groups"] == {"BPTT": 2, "FF": 2, "GA": 2}
+    assert (r["analysed"], r["solved_now"]) == (8, 8)
+    assert "solving the fixed points of all 8 networks analysed" in md
