@@ -194,6 +194,11 @@ def main(argv=None) -> int:
     if not re.fullmatch(r"\d{3}", args.variance):
         raise UserError(f"-v/--variance is a cell's noise tag of three digits (050 for "
                         f"-v 0.5), got {args.variance!r}")
+    out = Path(args.out)
+    ensure_writable(out.parent, what="the folder of --out", hint="(choose another --out)")
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; give the file to write, e.g. "
+                        f"{out / 'ALIGNMENT.md'}")
     directory = models_dir(args.models_dir)
     say = (lambda *a: None) if args.quiet else print
     rows = run(directory, args.tasks, args.rules, args.batches, args.trials, args.variance,
@@ -201,11 +206,6 @@ def main(argv=None) -> int:
     if not rows:
         raise UserError(f"no finished e-prop or RFLO network of the reproduction experiment "
                         f"(x{{task}}-{{rule}}-v{args.variance}_s*) in {directory}")
-    out = Path(args.out)
-    ensure_writable(out.parent, what="the folder of --out", hint="(choose another --out)")
-    if out.is_dir():
-        raise UserError(f"--out {out} is a folder; give the file to write, e.g. "
-                        f"{out / 'ALIGNMENT.md'}")
     out.write_text(table(rows, args.batches, args.trials))
     js = out.with_name("alignment.json")
     js.write_text(json.dumps({"batches": args.batches, "trials": args.trials, "rows": rows},
