@@ -132,7 +132,8 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
             v, _ = flipflop_descriptor(fp, lm.model)
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
             corners = 0 if v is None else int(min(v[0], v[1]))
-            checks.append((corners, lm.task.memories_held(lm.model)))
+            orbits = lm.task.memory_orbits(lm.model)
+            checks.append((corners, sum(o != 0 for o in orbits), orbits))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
@@ -174,6 +175,7 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     flip = task == "flipflop"
     by: dict[str, list[int]] = {}
     held: dict[str, list[int]] = {}
+    away: dict[str, int] = {}          # networks holding a memory away from a fixed point
     kinds: dict[str, dict[str, int]] = {}
     for i, (a, r) in sorted(enumerate(zip(archs, rules)), key=lambda t: t[1]):
         k = by.setdefault(f"{a}/{r.lower()}", [0, 0])
@@ -181,6 +183,8 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         if flip:
             k = held.setdefault(f"{a}/{r.lower()}", [0, 0])
             k[0], k[1] = k[0] + (checks[i][1] == 8), k[1] + 1
+            if any(o not in (0, 1) for o in checks[i][2]):
+                away[f"{a}/{r.lower()}"] = away.get(f"{a}/{r.lower()}", 0) + 1
         else:
             k = kinds.setdefault(f"{a}/{r.lower()}", dict.fromkeys(KINDS, 0))
             k[checks[i]] += 1
@@ -189,8 +193,12 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     if not flip:
         res["census"] = kinds
     if flip:
-        res["held"] = {"all8": sum(h == 8 for _, h in checks), "of": len(checks), "by": held,
-                       "agree": sum(c == h for c, h in checks)}
+        periods = [o for _, _, orb in checks for o in orb if o not in (0, 1)]
+        res["held"] = {"all8": sum(h == 8 for _, h, _ in checks), "of": len(checks),
+                       "by": held, "agree": sum(c == h for c, h, _ in checks),
+                       "away": {"networks": sum(away.values()), "patterns": len(periods),
+                                "by": away, "periods": {str(p): periods.count(p)
+                                                        for p in sorted(set(periods))}}}
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
@@ -343,6 +351,18 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                   f"{h['all8']} of {h['of']} networks hold all 8 patterns ({hb}). The stable "
                   f"points' corners are the patterns held in {h['agree']} of {h['of']} "
                   f"networks.", ""]
+            w = h["away"]
+            if w["networks"]:
+                from tasks.flipflop import ORBIT_WINDOW
+                per = ", ".join(f"{n} with no period up to {ORBIT_WINDOW} steps" if p == "-1"
+                                else f"{n} on a cycle of period {p}"
+                                for p, n in w["periods"].items())
+                wb = "; ".join(f"{k} {n}" for k, n in w["by"].items())
+                L += [f"Held away from any fixed point (tasks.flipflop.FlipFlopTask."
+                      f"memory_orbits: the state still moves after the 2000 steps): "
+                      f"{w['patterns']} patterns in {w['networks']} networks ({wb}): {per}. "
+                      "Such a memory is an attractor that is not a fixed point, which no "
+                      "count of stable points can show.", ""]
         if r.get("census"):
             cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
                            for k, c in r["census"].items())

@@ -35,6 +35,8 @@ FLIPFLOP_STEPS = 200
 PULSE_STEPS = 5
 ONSET = 0.02          # probability per step and channel that a pulse starts (4 a trial)
 TOLERANCE = 0.5       # a held output counts as right within this of its target
+ORBIT_WINDOW = 64    # memory_orbits: the longest period looked for
+ORBIT_TOL = 1e-4     # ... and how near the state must return (relative)
 START_TRIALS = 32     # trials whose states seed the fixed-point search (start_trials)
 
 
@@ -214,7 +216,6 @@ class FlipFlopTask:
         random starts alone)."""
         return self.sample(START_TRIALS, rng).inputs
 
-    @torch.no_grad()
     def memories_held(self, model, steps: int = 10 * FLIPFLOP_STEPS) -> int:
         """How many of the 2³ bit patterns the network (P = 1) holds from behaviour:
         each pulsed once (``PULSE_STEPS`` steps of ±``mean`` from the zero state),
@@ -222,13 +223,29 @@ class FlipFlopTask:
         output at the end is the pattern's.  The ground truth the fixed points
         are checked against (a held memory is an attractor, or a point slow on
         this time scale)."""
+        return sum(p != 0 for p in self.memory_orbits(model, steps))
+
+    @torch.no_grad()
+    def memory_orbits(self, model, steps: int = 10 * FLIPFLOP_STEPS,
+                      window: int = ORBIT_WINDOW, tol: float = ORBIT_TOL) -> list[int]:
+        """Where each of the 2³ bit patterns is held (the protocol of
+        :meth:`memories_held`), one number per pattern: 0 when it is not held;
+        else the period of the orbit the state is on after the ``steps``: 1 at a
+        fixed point, p > 1 on a cycle of p steps (the state returns within
+        ``tol`` · (1 + |h|) after p steps of zero input), −1 on an orbit with no
+        period up to ``window`` steps (a longer cycle, a torus or chaos).  A
+        memory held away from a fixed point has no stable point to explain it."""
         pats = torch.tensor([[(k >> b) & 1 for b in range(BITS)] for k in range(2 ** BITS)],
                             dtype=model.dtype) * 2.0 - 1.0
-        u = torch.zeros(PULSE_STEPS + steps, 1, 2 ** BITS, BITS, dtype=model.dtype)
+        u = torch.zeros(PULSE_STEPS + steps + window, 1, 2 ** BITS, BITS, dtype=model.dtype)
         u[:PULSE_STEPS] = self.mean * pats
         x0 = torch.zeros(1, 2 ** BITS, model.hidden, dtype=model.dtype)
-        z = model.outputs(model.simulate(u.to(model.device), x0.to(model.device)).x_last)[0]
-        return int((torch.sign(z).cpu() == pats).all(-1).sum())
+        x = model.simulate(u.to(model.device), x0.to(model.device),
+                           keep="all").states[PULSE_STEPS + steps - 1:, 0].cpu()
+        held = (torch.sign(model.outputs(x[:1].to(model.device))[0].cpu()) == pats).all(-1)
+        gap = (x[1:] - x[:1]).norm(dim=-1) <= tol * (1 + x[0].norm(dim=-1))      # [window, 8]
+        return [0 if not h else (int(g.nonzero()[0, 0]) + 1 if g.any() else -1)
+                for h, g in zip(held.tolist(), gap.T)]
 
     def svcca_inputs(self, levels: int = 10) -> StaticInputs:
         """The 2³ sign patterns of the pulses, held: each drives the network to the

@@ -287,3 +287,38 @@ def test_a_decision_task_s_search_has_no_task_starts():
     net = api.train("bptt", api.task("cdi", steps=20), max_steps=1)[0]
     assert expected_task_starts(net.task) == 0 and expected_task_starts(flipflop()) == 100
     assert int(api.fixed_points(net).task_starts) == 0
+
+
+def test_memory_orbits_tell_a_fixed_point_from_a_cycle():
+    """Where each held pattern lives: the hand-built vanilla flip-flop holds its 8
+    patterns at fixed points (period 1); a fourth unit h ← −tanh(2h), kicked off 0
+    by the first bit's pulse and not read out, puts every held state on a cycle
+    of period 2 while the outputs still hold all 8 patterns; a network with no
+    input weights holds none (0).  A committed GA network that holds one pattern
+    on a 2-cycle and one on an orbit with no period up to 64 steps (−1)."""
+    from pathlib import Path
+
+    from rnn.io import load_model
+    from rnn.io.importers import cell_from_state_dict
+    from tests.test_step_fixed_points import _flip_flop
+    three = _flip_flop("RNN")
+    for osc, wired, want in ((0.0, True, [1] * 8), (-2.0, True, [2] * 8),
+                             (-2.0, False, [0] * 8)):
+        m = torch.nn.RNN(3, 4).double()
+        with torch.no_grad():
+            for prm in m.parameters():
+                prm.zero_()
+            m.weight_hh_l0[:3, :3] = three.weight_hh_l0
+            m.weight_hh_l0[3, 3] = osc
+            if wired:
+                m.weight_ih_l0[:3] = torch.eye(3)
+                m.weight_ih_l0[3, 0] = 1.0
+        sd = {f"rnn.{k}": v.float() for k, v in m.state_dict().items()}
+        sd["out.weight"], sd["out.bias"] = torch.eye(3, 4), torch.zeros(3)
+        net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
+        net = net.replace(W_out=torch.eye(3, 4)[None], b_out=torch.zeros(1, 3))
+        assert flipflop().memory_orbits(net) == want, (osc, wired)
+        assert flipflop().memories_held(net) == sum(o != 0 for o in want)
+    d = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
+    lm = load_model("flipflop-ga-vanilla-v000-clean_s40006_001", d)
+    assert lm.task.memory_orbits(lm.model) == [1, 1, 1, 1, 2, 1, 1, -1]

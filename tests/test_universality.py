@@ -53,6 +53,9 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
         "flipflop"]["held"]
     assert held["of"] == 8 and 0 <= held["all8"] <= 8 and 0 <= held["agree"] <= 8
     assert sorted(held["by"]) == sorted(by) and "From behaviour (each pattern pulsed" in md
+    away = held["away"]              # memories held off a fixed point, by their orbits
+    assert away["patterns"] == sum(away["periods"].values()) and "1" not in away["periods"]
+    assert away["networks"] == sum(away["by"].values()) <= 8
     r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["flipflop"]
     assert r["networks"] == {"gru/bptt": 2, "gru/ga": 2, "rate/bptt": 2, "rate/ga": 2}
     sv = r["metrics"]["svcca"]
