@@ -361,8 +361,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                 L += [f"Held away from any fixed point (tasks.flipflop.FlipFlopTask."
                       f"memory_orbits: the state still moves after the 2000 steps): "
                       f"{w['patterns']} patterns in {w['networks']} networks ({wb}): {per}. "
-                      "Such a memory is an attractor that is not a fixed point, which no "
-                      "count of stable points can show.", ""]
+                      "Such a memory lives on a moving orbit, not at a fixed point, so no "
+                      "count of stable points shows it.", ""]
         if r.get("census"):
             cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
                            for k, c in r["census"].items())
