@@ -199,6 +199,7 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
         f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
         f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
     say(f"flip-flop topology: {desc}")
+    say(f"from behaviour: {held_summary(task.memory_orbits(model))}")
     fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)
     plots.plot_flipflop(axes[0], pca.project(states), pca.project(fp.xstar), st, corners, pca)
     fig.suptitle(f"{args.name}: {desc}", fontsize=9)
@@ -209,6 +210,19 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     fig.suptitle(f"{args.name}: one trial's outputs", fontsize=10)
     out.append(plots.save(fig, directory / f"{args.name}_outputs.png", keep_open=args.show))
     return out
+
+
+def held_summary(orbits: list[int]) -> str:
+    """One line from FlipFlopTask.memory_orbits: how many of the 8 patterns are
+    held, and where (fixed points, cycles, orbits with no period found)."""
+    from tasks.flipflop import ORBIT_WINDOW
+    held = [o for o in orbits if o != 0]
+    where = [f"{held.count(1)} at fixed points"] if 1 in held else []
+    where += [f"{held.count(p)} on a cycle of period {p}" for p in sorted(set(held)) if p > 1]
+    if -1 in held:
+        where.append(f"{held.count(-1)} on an orbit with no period up to {ORBIT_WINDOW} steps")
+    return (f"holds {len(held)} of the 8 bit patterns for 2000 steps"
+            + (f" ({', '.join(where)})" if where else ""))
 
 
 def gym_figures(args, model, task, fp, directory, say) -> list[str]:

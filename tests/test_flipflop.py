@@ -189,6 +189,7 @@ def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
     r = run_script("analyze_dynamics.py", "bptt_ff", "small", models_dir=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "flip-flop topology:" in r.stdout and "psychometric" not in r.stdout
+    assert "from behaviour: holds " in r.stdout and " of the 8 bit patterns" in r.stdout
     for f in ("bptt_ff_attractors.png", "bptt_ff_outputs.png", "bptt_ff_fixed_points_small.npz"):
         assert (tmp_path / f).stat().st_size > 0
 
@@ -322,3 +323,8 @@ def test_memory_orbits_tell_a_fixed_point_from_a_cycle():
     d = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
     lm = load_model("flipflop-ga-vanilla-v000-clean_s40006_001", d)
     assert lm.task.memory_orbits(lm.model) == [1, 1, 1, 1, 2, 1, 1, -1]
+    from analyze_dynamics import held_summary
+    assert held_summary([1, 1, 1, 1, 2, 1, 1, -1]) == (
+        "holds 8 of the 8 bit patterns for 2000 steps (6 at fixed points, 1 on a cycle of "
+        "period 2, 1 on an orbit with no period up to 64 steps)")
+    assert held_summary([0] * 8) == "holds 0 of the 8 bit patterns for 2000 steps"
