@@ -199,9 +199,14 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
         f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
         f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
     say(f"flip-flop topology: {desc}")
-    say(f"from behaviour: {held_summary(task.memory_orbits(model))}")
+    periods = task.memory_orbits(model)
+    say(f"from behaviour: {held_summary(periods)}")
+    _, held_x = task.memory_states(model)               # where the moving memories are
+    orbits = {k: pca.project(held_x[:, k].numpy()) for k, p in enumerate(periods)
+              if p not in (0, 1)}
     fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)
-    plots.plot_flipflop(axes[0], pca.project(states), pca.project(fp.xstar), st, corners, pca)
+    plots.plot_flipflop(axes[0], pca.project(states), pca.project(fp.xstar), st, corners, pca,
+                        orbits)
     fig.suptitle(f"{args.name}: {desc}", fontsize=9)
     out = [plots.save(fig, directory / f"{args.name}_attractors.png", keep_open=args.show)]
     z = model.outputs(sim.states)[:, 0, 0].numpy()

@@ -229,15 +229,22 @@ def plot_metric_silhouettes(ax, rows: list[dict]):
 
 
 def plot_flipflop(axes, traj_pc: np.ndarray, fp_pc: np.ndarray, stable: np.ndarray,
-                  corners: np.ndarray, pca):
+                  corners: np.ndarray, pca, orbits: dict[int, np.ndarray] | None = None):
     """A flip-flop network in its first PCs (PC1–PC2, PC1–PC3 on two axes):
     trials in grey, stable fixed points coloured by the output pattern they hold
-    (``corners``: an index 0…7 per stable point), unstable ones as crosses."""
+    (``corners``: an index 0…7 per stable point), unstable ones as crosses;
+    ``orbits``: pattern index → the states [W, ≥3 PCs] where the network holds
+    that pattern away from any fixed point, drawn as dots of its colour."""
     cmap = plt.get_cmap("tab10")
     st = stable.astype(bool)
     for ax, (a, b) in zip(axes, [(0, 1), (0, 2)]):
         for tr in traj_pc:
             ax.plot(tr[:, a], tr[:, b], color="0.6", lw=0.5, alpha=0.5, zorder=1)
+        for i, (k, orb) in enumerate(sorted((orbits or {}).items())):
+            ax.scatter(orb[:, a], orb[:, b], color=cmap(int(k) % 10), marker="D", s=18,
+                       edgecolors="k", linewidths=0.4,
+                       zorder=3, label=None if i else "memory held on a moving orbit "
+                                                      "(colour: its bits)")
         if (~st).any():
             ax.scatter(fp_pc[~st, a], fp_pc[~st, b], marker="x", s=30, color="k",
                        linewidths=1.2, zorder=4, label="unstable fixed point")

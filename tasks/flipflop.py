@@ -225,7 +225,6 @@ class FlipFlopTask:
         this time scale)."""
         return sum(p != 0 for p in self.memory_orbits(model, steps))
 
-    @torch.no_grad()
     def memory_orbits(self, model, steps: int = 10 * FLIPFLOP_STEPS,
                       window: int = ORBIT_WINDOW, tol: float = ORBIT_TOL) -> list[int]:
         """Where each of the 2³ bit patterns is held (the protocol of
@@ -235,6 +234,17 @@ class FlipFlopTask:
         ``tol`` · (1 + |h|) after p steps of zero input), −1 on an orbit with no
         period up to ``window`` steps (a longer cycle, a torus or chaos).  A
         memory held away from a fixed point has no stable point to explain it."""
+        held, x = self.memory_states(model, steps, window)
+        gap = (x[1:] - x[:1]).norm(dim=-1) <= tol * (1 + x[0].norm(dim=-1))      # [window, 8]
+        return [0 if not h else (int(g.nonzero()[0, 0]) + 1 if g.any() else -1)
+                for h, g in zip(held, gap.T)]
+
+    @torch.no_grad()
+    def memory_states(self, model, steps: int = 10 * FLIPFLOP_STEPS,
+                      window: int = ORBIT_WINDOW) -> tuple[list[bool], torch.Tensor]:
+        """Each bit pattern k (bit b = (k >> b) & 1, + for 1) pulsed once from the
+        zero state, then ``steps`` steps of zero input: whether the outputs' signs
+        hold it then, and the states from then on, [window + 1, 8, H] (on the CPU)."""
         pats = torch.tensor([[(k >> b) & 1 for b in range(BITS)] for k in range(2 ** BITS)],
                             dtype=model.dtype) * 2.0 - 1.0
         u = torch.zeros(PULSE_STEPS + steps + window, 1, 2 ** BITS, BITS, dtype=model.dtype)
@@ -243,9 +253,7 @@ class FlipFlopTask:
         x = model.simulate(u.to(model.device), x0.to(model.device),
                            keep="all").states[PULSE_STEPS + steps - 1:, 0].cpu()
         held = (torch.sign(model.outputs(x[:1].to(model.device))[0].cpu()) == pats).all(-1)
-        gap = (x[1:] - x[:1]).norm(dim=-1) <= tol * (1 + x[0].norm(dim=-1))      # [window, 8]
-        return [0 if not h else (int(g.nonzero()[0, 0]) + 1 if g.any() else -1)
-                for h, g in zip(held.tolist(), gap.T)]
+        return held.tolist(), x
 
     def svcca_inputs(self, levels: int = 10) -> StaticInputs:
         """The 2³ sign patterns of the pulses, held: each drives the network to the

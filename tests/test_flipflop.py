@@ -328,3 +328,27 @@ def test_memory_orbits_tell_a_fixed_point_from_a_cycle():
         "holds 8 of the 8 bit patterns for 2000 steps (6 at fixed points, 1 on a cycle of "
         "period 2, 1 on an orbit with no period up to 64 steps)")
     assert held_summary([0] * 8) == "holds 0 of the 8 bit patterns for 2000 steps"
+
+
+def test_the_attractor_figure_draws_memories_held_on_orbits():
+    """plot_flipflop: stable points coloured by their pattern, and the states of a
+    memory held on an orbit as points of that pattern's colour, in both panels."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.colors import to_rgba
+
+    from rnn import plotting as plots
+    from rnn.analysis.dynamics import fit_pca
+    rng = np.random.default_rng(0)
+    states = rng.normal(size=(2, 20, 5))
+    pca = fit_pca(states)
+    fig, axes = plots.new_figure(2, 1)
+    orb = pca.project(rng.normal(size=(4, 5)))
+    plots.plot_flipflop(axes[0], pca.project(states), pca.project(states[0, :3]),
+                        np.array([1, 1, 0]), np.array([0, 3]), pca, {5: orb})
+    for ax, (a, b) in zip(axes[0], [(0, 1), (0, 2)]):
+        drawn = [c for c in ax.collections if c.get_label().startswith("memory held")]
+        assert drawn and np.allclose(drawn[0].get_offsets(), orb[:, [a, b]])
+        assert np.allclose(drawn[0].get_facecolor()[0], to_rgba(plots.plt.get_cmap("tab10")(5)))
+    labels = axes[0][0].get_legend_handles_labels()[1]
+    assert "memory held on a moving orbit (colour: its bits)" in labels
