@@ -530,6 +530,7 @@ def test_training_gets_the_caller_s_environment_not_dask_s_allocator_setting(mon
     """A Dask nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its worker; passed on to
     training it makes glibc map and unmap every step's tensors (1.6x slower)."""
     import dask
+    import distributed  # noqa: F401  (loads the distributed.* defaults into dask.config)
 
     from rnn.grid.runner import training_env
     want = dask.config.get("distributed.nanny.pre-spawn-environ")["MALLOC_TRIM_THRESHOLD_"]
