@@ -183,6 +183,7 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     from rnn.analysis.dynamics import fit_pca
     from rnn.protocol import X0_SCALE
     from rnn.rng import PROBE, Streams
+    from tasks.flipflop import orbit_periods
     rng = Streams([args.seed], PROBE)
     tr = task.sample(8, rng)
     x0 = X0_SCALE * rng.normal(8, model.hidden)
@@ -199,9 +200,9 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
         f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
         f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
     say(f"flip-flop topology: {desc}")
-    periods = task.memory_orbits(model)
+    held, held_x = task.memory_states(model)            # where the memories are held
+    periods = orbit_periods(held, held_x)
     say(f"from behaviour: {held_summary(periods)}")
-    _, held_x = task.memory_states(model)               # where the moving memories are
     orbits = {k: pca.project(held_x[:, k].numpy()) for k, p in enumerate(periods)
               if p not in (0, 1)}
     fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)

@@ -234,10 +234,7 @@ class FlipFlopTask:
         ``tol`` · (1 + |h|) after p steps of zero input), −1 on an orbit with no
         period up to ``window`` steps (a longer cycle, a torus or chaos).  A
         memory held away from a fixed point has no stable point to explain it."""
-        held, x = self.memory_states(model, steps, window)
-        gap = (x[1:] - x[:1]).norm(dim=-1) <= tol * (1 + x[0].norm(dim=-1))      # [window, 8]
-        return [0 if not h else (int(g.nonzero()[0, 0]) + 1 if g.any() else -1)
-                for h, g in zip(held, gap.T)]
+        return orbit_periods(*self.memory_states(model, steps, window), tol)
 
     @torch.no_grad()
     def memory_states(self, model, steps: int = 10 * FLIPFLOP_STEPS,
@@ -267,6 +264,16 @@ class FlipFlopTask:
         T = steps or self.steps
         u = torch.as_tensor(static.values, dtype=torch.float32)
         return u.unsqueeze(0).expand(T, *u.shape).contiguous()
+
+
+def orbit_periods(held: list[bool], x: torch.Tensor, tol: float = ORBIT_TOL) -> list[int]:
+    """:meth:`FlipFlopTask.memory_orbits`' numbers from what
+    :meth:`FlipFlopTask.memory_states` returned (so a caller that needs the
+    states too simulates once): per pattern 0 if not held, else the first p ≤
+    window with |x_p − x_0| ≤ ``tol`` · (1 + |x_0|), or −1 if there is none."""
+    gap = (x[1:] - x[:1]).norm(dim=-1) <= tol * (1 + x[0].norm(dim=-1))      # [window, 8]
+    return [0 if not h else (int(g.nonzero()[0, 0]) + 1 if g.any() else -1)
+            for h, g in zip(held, gap.T)]
 
 
 def whole_sequence(terms, model, sim, trials: SequenceTrials) -> torch.Tensor:

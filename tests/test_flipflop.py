@@ -352,3 +352,21 @@ def test_the_attractor_figure_draws_memories_held_on_orbits():
         assert np.allclose(drawn[0].get_facecolor()[0], to_rgba(plots.plt.get_cmap("tab10")(5)))
     labels = axes[0][0].get_legend_handles_labels()[1]
     assert "memory held on a moving orbit (colour: its bits)" in labels
+
+
+def test_orbit_periods_reads_the_first_return_within_the_tolerance():
+    """Periods from given states: a state at rest is 1; one that returns after 3
+    steps is 3 (not 6, its multiple); one that returns only to 2e-4 of where it
+    was, against a tolerance of 1e-4 · (1 + |x|), has no period (−1), and with
+    the tolerance loosened it has; a pattern not held is 0 whatever its states."""
+    from tasks.flipflop import orbit_periods
+    w = 8
+    x = torch.zeros(w + 1, 4, 2)
+    x[:, 0] = torch.tensor([0.5, -0.5])                           # at rest
+    x[:, 1] = torch.arange(w + 1.0)[:, None]                      # moving, but not held
+    phase = torch.arange(w + 1) % 3
+    x[:, 2, 0] = phase.float()                                    # a 3-cycle
+    x[:, 3, 1] = 2e-4 * (torch.arange(w + 1) > 0).float()         # near, never back
+    held = [True, False, True, True]
+    assert orbit_periods(held, x) == [1, 0, 3, -1]
+    assert orbit_periods(held, x, tol=3e-4) == [1, 0, 3, 1]
