@@ -203,6 +203,9 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     held, held_x = task.memory_states(model)            # where the memories are held
     periods = orbit_periods(held, held_x)
     say(f"from behaviour: {held_summary(periods)}")
+    if any(p not in (0, 1) for p in periods):
+        lam = task.memory_exponents(model, held_x, periods)
+        say(f"on the moving orbits: {exponent_summary(periods, lam)}")
     orbits = {k: pca.project(held_x[:, k].numpy()) for k, p in enumerate(periods)
               if p not in (0, 1)}
     fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)
@@ -229,6 +232,22 @@ def held_summary(orbits: list[int]) -> str:
         where.append(f"{held.count(-1)} on an orbit with no period up to {ORBIT_WINDOW} steps")
     return (f"holds {len(held)} of the 8 bit patterns for 2000 steps"
             + (f" ({', '.join(where)})" if where else ""))
+
+
+def exponent_summary(orbits: list[int], exponents: list[float | None]) -> str:
+    """One line from FlipFlopTask.memory_exponents: each moving memory's pattern
+    (the signs of bits 1, 2, 3), its period and its largest Lyapunov exponent."""
+    from rnn.analysis.dynamics import LYAPUNOV_STEPS, exponent_kind
+    from tasks.flipflop import BITS, ORBIT_WINDOW
+    parts = []
+    for k, (p, v) in enumerate(zip(orbits, exponents)):
+        if v is None:
+            continue
+        signs = "".join("+" if (k >> b) & 1 else "−" for b in range(BITS))
+        where = f"period {p}" if p > 1 else f"no period up to {ORBIT_WINDOW}"
+        parts.append(f"{signs} ({where}) {v:+.2g}, {exponent_kind(v)}")
+    return (f"largest Lyapunov exponent per step over {LYAPUNOV_STEPS} steps: "
+            + "; ".join(parts))
 
 
 def gym_figures(args, model, task, fp, directory, say) -> list[str]:

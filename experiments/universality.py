@@ -124,6 +124,7 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
+    from tasks.flipflop import orbit_periods
     hits, checks, solved = [], [], 0
     for lm in models:
         fp, now, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
@@ -132,13 +133,34 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
             v, _ = flipflop_descriptor(fp, lm.model)
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
             corners = 0 if v is None else int(min(v[0], v[1]))
-            orbits = lm.task.memory_orbits(lm.model)
-            checks.append((corners, sum(o != 0 for o in orbits), orbits))
+            held, x = lm.task.memory_states(lm.model)
+            orbits = orbit_periods(held, x)
+            checks.append((corners, sum(o != 0 for o in orbits), orbits,
+                           lm.task.memory_exponents(lm.model, x, orbits)))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
             checks.append(c.kind)
     return hits, checks, solved
+
+
+def exponents_line(away: dict) -> str:
+    """The moving memories' largest Lyapunov exponents, by what they say of the orbit."""
+    from rnn.analysis.dynamics import LYAPUNOV_ZERO
+    parts = []
+    for kind in ("contracting", "quasi-periodic", "chaotic"):
+        es = [e for e in away["exponents"] if e["kind"] == kind]
+        if es:
+            vals = ", ".join(f"{e['exponent']:+.2g}" + (f" (period {e['period']})"
+                                                        if e["period"] > 1 else " (no period)")
+                             for e in es)
+            parts.append(f"{len(es)} {kind}: {vals}")
+    none = [k for k in ("contracting", "quasi-periodic", "chaotic")
+            if not any(e["kind"] == k for e in away["exponents"])]
+    return (f"Their largest Lyapunov exponents per step over {away['lyapunov_steps']} steps of "
+            f"zero input (rnn.analysis.dynamics.largest_lyapunov; |λ| · steps < "
+            f"{LYAPUNOV_ZERO:g} counts as 0): " + "; ".join(parts) + "."
+            + (f" None is {' or '.join(none)}." if none else ""))
 
 
 def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
@@ -193,12 +215,18 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     if not flip:
         res["census"] = kinds
     if flip:
-        periods = [o for _, _, orb in checks for o in orb if o not in (0, 1)]
-        res["held"] = {"all8": sum(h == 8 for _, h, _ in checks), "of": len(checks),
-                       "by": held, "agree": sum(c == h for c, h, _ in checks),
+        from rnn.analysis.dynamics import LYAPUNOV_STEPS, exponent_kind
+        periods = [o for _, _, orb, _ in checks for o in orb if o not in (0, 1)]
+        exps = [{"network": lm.name, "pattern": k, "period": p, "exponent": v,
+                 "kind": exponent_kind(v)}
+                for lm, (_, _, orb, lam) in zip(models, checks)
+                for k, (p, v) in enumerate(zip(orb, lam)) if v is not None]
+        res["held"] = {"all8": sum(h == 8 for _, h, _, _ in checks), "of": len(checks),
+                       "by": held, "agree": sum(c == h for c, h, _, _ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
                                 "by": away, "periods": {str(p): periods.count(p)
-                                                        for p in sorted(set(periods))}}}
+                                                        for p in sorted(set(periods))},
+                                "lyapunov_steps": LYAPUNOV_STEPS, "exponents": exps}}
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
@@ -363,6 +391,7 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                       f"{w['patterns']} patterns in {w['networks']} networks ({wb}): {per}. "
                       "Such a memory lives on a moving orbit, not at a fixed point, so no "
                       "count of stable points shows it.", ""]
+                L += [exponents_line(w), ""]
         if r.get("census"):
             cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
                            for k, c in r["census"].items())

@@ -236,6 +236,24 @@ class FlipFlopTask:
         memory held away from a fixed point has no stable point to explain it."""
         return orbit_periods(*self.memory_states(model, steps, window), tol)
 
+    def memory_exponents(self, model, x: torch.Tensor, periods: list[int],
+                         steps: int | None = None) -> list[float | None]:
+        """The largest Lyapunov exponent per step (rnn.analysis.dynamics.
+        largest_lyapunov) of each memory held away from a fixed point, from its
+        state ``x[0, k]`` (:meth:`memory_states`) on, under zero input; None for a
+        pattern not held or held at a fixed point.  Negative on a stable cycle,
+        0 on a quasi-periodic orbit, positive on a chaotic one."""
+        from rnn.analysis.dynamics import (LYAPUNOV_STEPS, largest_lyapunov,
+                                           zero_input_advance)
+        moving = [k for k, p in enumerate(periods) if p not in (0, 1)]
+        out: list[float | None] = [None] * len(periods)
+        if moving:
+            lam = largest_lyapunov(zero_input_advance(model), x[0, moving],
+                                   steps=steps or LYAPUNOV_STEPS)
+            for k, v in zip(moving, lam.tolist()):
+                out[k] = v
+        return out
+
     @torch.no_grad()
     def memory_states(self, model, steps: int = 10 * FLIPFLOP_STEPS,
                       window: int = ORBIT_WINDOW) -> tuple[list[bool], torch.Tensor]:

@@ -370,3 +370,86 @@ def test_orbit_periods_reads_the_first_return_within_the_tolerance():
     held = [True, False, True, True]
     assert orbit_periods(held, x) == [1, 0, 3, -1]
     assert orbit_periods(held, x, tol=3e-4) == [1, 0, 3, 1]
+
+
+def test_largest_lyapunov_has_the_known_exponents():
+    """Known answers: linear maps at their fixed point 0 (diag(1.5, 0.3): ln 1.5;
+    0.9 times a rotation: ln 0.9); a map with an attracting invariant circle
+    turned by an irrational angle (quasi-periodic: 0); the logistic map at
+    r = 4 (chaos: ln 2); a one-unit RNN h ← tanh(0.5 h) through its own
+    simulate (ln 0.5, at h = 0).  The kind each is given follows."""
+    import math
+
+    from rnn.analysis.dynamics import exponent_kind, largest_lyapunov, zero_input_advance
+
+    def linear(A):
+        def advance(x, k):
+            for _ in range(k):
+                x = x @ A.T
+            return x
+        return advance
+
+    def circle(x, k):                    # r ← √r, θ ← θ + 1: the unit circle attracts
+        for _ in range(k):
+            r, th = x.norm(dim=-1), torch.atan2(x[:, 1], x[:, 0]) + 1.0
+            x = torch.stack([r.sqrt() * th.cos(), r.sqrt() * th.sin()], dim=-1)
+        return x
+
+    def logistic(x, k):
+        for _ in range(k):
+            x = 4.0 * x * (1.0 - x)
+        return x
+
+    c, s = math.cos(1.0), math.sin(1.0)
+    cases = [(linear(torch.tensor([[1.5, 0.0], [0.0, 0.3]], dtype=torch.float64)),
+              torch.zeros(1, 2), math.log(1.5), 1e-9, "chaotic"),
+             (linear(0.9 * torch.tensor([[c, -s], [s, c]], dtype=torch.float64)),
+              torch.zeros(1, 2), math.log(0.9), 1e-9, "contracting"),
+             (circle, torch.tensor([[0.5, 0.0]]), 0.0, 1e-3, "quasi-periodic"),
+             (logistic, torch.tensor([[0.3]]), math.log(2.0), 0.02, "chaotic")]
+    for advance, x0, want, tol, kind in cases:
+        lam = largest_lyapunov(advance, x0)
+        assert lam.shape == (1,) and abs(lam[0] - want) < tol, (want, lam)
+        assert exponent_kind(float(lam[0])) == kind, (want, lam)
+    m = torch.nn.RNN(1, 1)
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.zero_()
+        m.weight_hh_l0.fill_(0.5)
+    from rnn.io.importers import cell_from_state_dict
+    sd = {f"rnn.{k}": v for k, v in m.state_dict().items()}
+    sd["out.weight"], sd["out.bias"] = torch.ones(1, 1), torch.zeros(1)
+    net, _ = cell_from_state_dict(sd, "one unit", readout="out")
+    lam = largest_lyapunov(zero_input_advance(net), torch.zeros(2, 1), steps=500)
+    assert np.allclose(lam, math.log(0.5), atol=1e-6)
+
+
+def test_memories_on_moving_orbits_get_their_exponents(tmp_path):
+    """The committed GA network of test_memory_orbits…: its 2-cycle contracts
+    (λ ≈ −0.069 per step), its orbit with no period is quasi-periodic (λ ≈ 0);
+    memories at fixed points get none.  analyze_dynamics prints both."""
+    import shutil
+    from pathlib import Path
+
+    from analyze_dynamics import exponent_summary
+    from rnn.analysis.dynamics import exponent_kind
+    from rnn.io import load_model
+    from tasks.flipflop import orbit_periods
+    name = "flipflop-ga-vanilla-v000-clean_s40006_001"
+    d = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
+    lm = load_model(name, d)
+    held, x = lm.task.memory_states(lm.model)
+    periods = orbit_periods(held, x)
+    lam = lm.task.memory_exponents(lm.model, x, periods)
+    assert [k for k, v in enumerate(lam) if v is not None] == [4, 7]
+    assert abs(lam[4] + 0.0687) < 1e-3 and exponent_kind(lam[4]) == "contracting"
+    assert abs(lam[7]) < 1e-4 and exponent_kind(lam[7]) == "quasi-periodic"
+    line = exponent_summary(periods, lam)
+    assert line.startswith("largest Lyapunov exponent per step over 10000 steps: "
+                           "−−+ (period 2) -0.069, contracting; +++ (no period up to 64) ")
+    assert line.endswith(", quasi-periodic")
+    for f in (f"{name}.json", f"{name}.pt"):
+        shutil.copy(d / f, tmp_path / f)
+    r = run_script("analyze_dynamics.py", name, "small", models_dir=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"on the moving orbits: {line}" in r.stdout

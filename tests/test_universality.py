@@ -56,6 +56,7 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     away = held["away"]              # memories held off a fixed point, by their orbits
     assert away["patterns"] == sum(away["periods"].values()) and "1" not in away["periods"]
     assert away["networks"] == sum(away["by"].values()) <= 8
+    assert len(away["exponents"]) == away["patterns"] and away["lyapunov_steps"] == 10000
     r = json.loads((tmp_path / "o" / "universality.json").read_text())["results"]["flipflop"]
     assert r["networks"] == {"gru/bptt": 2, "gru/ga": 2, "rate/bptt": 2, "rate/ga": 2}
     sv = r["metrics"]["svcca"]
@@ -148,3 +149,16 @@ def test_on_a_decision_task_the_report_gives_each_group_s_census(tmp_path):
     assert r["rate_rules"]["svcca"]["groups"] == {"BPTT": 2, "FF": 2, "GA": 2}
     assert (r["analysed"], r["solved_now"]) == (8, 8)
     assert "solving the fixed points of all 8 networks analysed" in md
+
+
+def test_the_exponents_line_groups_the_moving_memories_by_kind():
+    away = {"lyapunov_steps": 10000, "exponents": [
+        {"network": "a", "pattern": 4, "period": 2, "exponent": -0.0687, "kind": "contracting"},
+        {"network": "a", "pattern": 7, "period": -1, "exponent": -4.6e-6,
+         "kind": "quasi-periodic"},
+        {"network": "b", "pattern": 0, "period": 5, "exponent": -0.002, "kind": "contracting"}]}
+    assert U.exponents_line(away) == (
+        "Their largest Lyapunov exponents per step over 10000 steps of zero input "
+        "(rnn.analysis.dynamics.largest_lyapunov; |λ| · steps < 10 counts as 0): "
+        "2 contracting: -0.069 (period 2), -0.002 (period 5); 1 quasi-periodic: "
+        "-4.6e-06 (no period). None is chaotic.")
