@@ -89,3 +89,24 @@ def test_save_never_overwrites_without_force_and_writes_what_load_reads(nets, tm
     (tmp_path / "afile").write_text("x")
     with pytest.raises(UserError, match="is not a folder"):
         api.save(nets[2], tmp_path / "afile")
+
+
+def test_memories_of_a_flip_flop_network_and_the_refusals(nets):
+    """The committed GA flip-flop that holds one pattern on a 2-cycle and one on
+    an orbit with no period: api.memories says where each is held and what each
+    orbit is; any other task, a non-network or NaN weights are refused."""
+    from pathlib import Path
+    d = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
+    net = api.load("flipflop-ga-vanilla-v000-clean_s40006_001", d)
+    m = api.memories(net)
+    assert m.held == [True] * 8 and m.periods == [1, 1, 1, 1, 2, 1, 1, -1]
+    assert m.kinds == [None] * 4 + ["contracting", None, None, "quasi-periodic"]
+    assert [v is None for v in m.exponents] == [k is None for k in m.kinds]
+    with pytest.raises(UserError, match="flip-flop's analysis; network .* was trained on rdm"):
+        api.memories(nets[0])
+    with pytest.raises(UserError, match="takes an api.Network"):
+        api.memories(net.model)
+    bad = api.Network("nan", net.model.replace(weight_hh=net.model.weight_hh * math.nan),
+                      net.task, "ga", 9, "budget", 2, 0.5)
+    with pytest.raises(UserError, match="non-finite"):
+        api.memories(bad)
