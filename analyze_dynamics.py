@@ -183,7 +183,6 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     from rnn.analysis.dynamics import fit_pca
     from rnn.protocol import X0_SCALE
     from rnn.rng import PROBE, Streams
-    from tasks.flipflop import orbit_periods
     rng = Streams([args.seed], PROBE)
     tr = task.sample(8, rng)
     x0 = X0_SCALE * rng.normal(8, model.hidden)
@@ -200,8 +199,7 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
         f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
         f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
     say(f"flip-flop topology: {desc}")
-    held, held_x = task.memory_states(model)            # where the memories are held
-    periods = orbit_periods(held, held_x)
+    periods, held_x = task.orbits_and_states(model)     # where the memories are held
     say(f"from behaviour: {held_summary(periods)}")
     if any(p not in (0, 1) for p in periods):
         lam = task.memory_exponents(model, held_x, periods)

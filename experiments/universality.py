@@ -124,7 +124,6 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
-    from tasks.flipflop import orbit_periods
     hits, checks, solved = [], [], 0
     for lm in models:
         fp, now, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
@@ -133,8 +132,7 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
             v, _ = flipflop_descriptor(fp, lm.model)
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
             corners = 0 if v is None else int(min(v[0], v[1]))
-            held, x = lm.task.memory_states(lm.model)
-            orbits = orbit_periods(held, x)
+            orbits, x = lm.task.orbits_and_states(lm.model)
             checks.append((corners, sum(o != 0 for o in orbits), orbits,
                            lm.task.memory_exponents(lm.model, x, orbits)))
         else:
@@ -381,13 +379,14 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                   f"networks.", ""]
             w = h["away"]
             if w["networks"]:
-                from tasks.flipflop import ORBIT_WINDOW
+                from tasks.flipflop import ORBIT_WINDOW, SETTLE_STEPS
                 per = ", ".join(f"{n} with no period up to {ORBIT_WINDOW} steps" if p == "-1"
                                 else f"{n} on a cycle of period {p}"
                                 for p, n in w["periods"].items())
                 wb = "; ".join(f"{k} {n}" for k, n in w["by"].items())
                 L += [f"Held away from any fixed point (tasks.flipflop.FlipFlopTask."
-                      f"memory_orbits: the state still moves after the 2000 steps): "
+                      f"memory_orbits: the state still moves after the 2000 steps, and "
+                      f"{SETTLE_STEPS} steps later): "
                       f"{w['patterns']} patterns in {w['networks']} networks ({wb}): {per}. "
                       "Such a memory lives on a moving orbit, not at a fixed point, so no "
                       "count of stable points shows it.", ""]

@@ -199,7 +199,7 @@ def fixed_points(net: Network, inputs: str = "small"):
 class Memories:
     """Where a flip-flop network holds each of the 2³ bit patterns (pattern k:
     bit b is + when (k >> b) & 1), pulsed once from the zero state and followed
-    for 2000 steps of zero input (tasks.flipflop.FlipFlopTask.memory_states)."""
+    for 2000 steps of zero input (tasks.flipflop.FlipFlopTask.orbits_and_states)."""
     held: list[bool]                   # the outputs' signs still hold the pattern
     periods: list[int]                 # 0 not held, 1 at a fixed point, p on a p-cycle,
                                        # −1 on an orbit with no period up to 64 steps
@@ -213,17 +213,16 @@ def memories(net: Network) -> Memories:
     patterns the network holds, whether at a fixed point or on a moving orbit,
     and what each orbit is (rnn.analysis.dynamics.largest_lyapunov)."""
     from rnn.analysis.dynamics import exponent_kind
-    from tasks.flipflop import orbit_periods
     if not isinstance(net, Network):
         raise UserError(f"memories takes an api.Network, got {type(net).__name__}")
     _finite(net)
     if not isinstance(net.task, FlipFlopTask):
         raise UserError(f"memories is the 3-bit flip-flop's analysis; network {net.name!r} "
                         f"was trained on {net.task.name}")
-    held, x = net.task.memory_states(net.model)
-    periods = orbit_periods(held, x)
+    periods, x = net.task.orbits_and_states(net.model)
     lam = net.task.memory_exponents(net.model, x, periods)
-    return Memories(held, periods, lam, [None if v is None else exponent_kind(v) for v in lam])
+    return Memories([p != 0 for p in periods], periods, lam,
+                    [None if v is None else exponent_kind(v) for v in lam])
 
 
 @dataclass

@@ -37,6 +37,8 @@ ONSET = 0.02          # probability per step and channel that a pulse starts (4 
 TOLERANCE = 0.5       # a held output counts as right within this of its target
 ORBIT_WINDOW = 64    # memory_orbits: the longest period looked for
 ORBIT_TOL = 1e-4     # ... and how near the state must return (relative)
+SETTLE_STEPS = 10000  # a moving memory followed this much further: at rest then, it was
+                      # approaching a fixed point (a slow spiral), not on an orbit
 START_TRIALS = 32     # trials whose states seed the fixed-point search (start_trials)
 
 
@@ -234,7 +236,32 @@ class FlipFlopTask:
         ``tol`` · (1 + |h|) after p steps of zero input), −1 on an orbit with no
         period up to ``window`` steps (a longer cycle, a torus or chaos).  A
         memory held away from a fixed point has no stable point to explain it."""
-        return orbit_periods(*self.memory_states(model, steps, window), tol)
+        return self.orbits_and_states(model, steps, window, tol)[0]
+
+    def orbits_and_states(self, model, steps: int = 10 * FLIPFLOP_STEPS,
+                          window: int = ORBIT_WINDOW, tol: float = ORBIT_TOL,
+                          settle: int = SETTLE_STEPS) -> tuple[list[int], torch.Tensor]:
+        """:meth:`memory_orbits` and the states it read, [window + 1, 8, S] (those of
+        :meth:`memory_states`).  A pattern that seems to move in the window
+        (:func:`orbit_periods`) is followed ``settle`` steps further: if its
+        state is at rest then (one step moves it within ``tol`` · (1 + |h|)), it
+        was spiralling slowly into a fixed point — a stable focus whose
+        eigenvalues' angle is near 2π/p can look like a p-cycle for a while —
+        and its period is 1."""
+        held, x = self.memory_states(model, steps, window)
+        periods = orbit_periods(held, x, tol)
+        moving = [k for k, p in enumerate(periods) if p not in (0, 1)]
+        if moving and settle > 0:
+            u = torch.zeros(settle + 1, 1, len(moving), BITS, dtype=model.dtype)
+            with torch.no_grad():
+                sim = model.simulate(u.to(model.device), x[-1:, moving].to(model.device),
+                                     keep=settle)
+            a, b = sim.states[-2, 0].cpu(), sim.states[-1, 0].cpu()
+            rest = (b - a).norm(dim=-1) <= tol * (1 + a.norm(dim=-1))
+            for k, r in zip(moving, rest.tolist()):
+                if r:
+                    periods[k] = 1
+        return periods, x
 
     def memory_exponents(self, model, x: torch.Tensor, periods: list[int],
                          steps: int | None = None) -> list[float | None]:

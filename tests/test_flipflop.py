@@ -453,3 +453,37 @@ def test_memories_on_moving_orbits_get_their_exponents(tmp_path):
     r = run_script("analyze_dynamics.py", name, "small", models_dir=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"on the moving orbits: {line}" in r.stdout
+
+
+def test_a_slow_spiral_into_a_fixed_point_is_not_a_cycle():
+    """Two more units of the hand-built flip-flop turn by 2π/5 a step and shrink by
+    0.998 (a stable focus at 0, kicked by the first bit's pulse): after 2000
+    steps the state returns within the tolerance every 5 steps, so the window
+    alone reads a 5-cycle; followed further it comes to rest, so each memory
+    is held at a fixed point (period 1), with no exponent to compute."""
+    import math
+
+    from rnn.io.importers import cell_from_state_dict
+    from tasks.flipflop import orbit_periods
+    from tests.test_step_fixed_points import _flip_flop
+    three = _flip_flop("RNN")
+    m = torch.nn.RNN(3, 5).double()
+    a = 2 * math.pi / 5
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.zero_()
+        m.weight_hh_l0[:3, :3] = three.weight_hh_l0
+        m.weight_hh_l0[3:, 3:] = 0.998 * torch.tensor([[math.cos(a), -math.sin(a)],
+                                                       [math.sin(a), math.cos(a)]])
+        m.weight_ih_l0[:3] = torch.eye(3)
+        m.weight_ih_l0[3, 0] = 1.0
+    sd = {f"rnn.{k}": v.float() for k, v in m.state_dict().items()}
+    sd["out.weight"], sd["out.bias"] = torch.eye(3, 5), torch.zeros(3)
+    net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
+    net = net.replace(W_out=torch.eye(3, 5)[None], b_out=torch.zeros(1, 3))
+    task = flipflop()
+    assert orbit_periods(*task.memory_states(net)) == [5] * 8
+    periods, x = task.orbits_and_states(net)
+    assert periods == [1] * 8 and task.memory_orbits(net) == [1] * 8
+    assert task.orbits_and_states(net, settle=0)[0] == [5] * 8
+    assert task.memory_exponents(net, x, periods) == [None] * 8
