@@ -180,7 +180,7 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
 
     from rnn import plotting as plots
     from rnn.analysis.compare import flipflop_descriptor
-    from rnn.analysis.dynamics import fit_pca
+    from rnn.analysis.dynamics import fit_pca, orbit_origin
     from rnn.protocol import X0_SCALE
     from rnn.rng import PROBE, Streams
     rng = Streams([args.seed], PROBE)
@@ -204,6 +204,9 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     if any(p not in (0, 1) for p in periods):
         lam = task.memory_exponents(model, held_x, periods)
         say(f"on the moving orbits: {exponent_summary(periods, lam)}")
+        for k, v in enumerate(lam):
+            if v is not None:
+                say(f"  {origin_line(k, orbit_origin(fp, held_x[:, k].numpy(), model.dt))}")
     orbits = {k: pca.project(held_x[:, k].numpy()) for k, p in enumerate(periods)
               if p not in (0, 1)}
     fig, axes = plots.new_figure(2, 1, width=4.4, height=3.9)
@@ -236,16 +239,28 @@ def exponent_summary(orbits: list[int], exponents: list[float | None]) -> str:
     """One line from FlipFlopTask.memory_exponents: each moving memory's pattern
     (the signs of bits 1, 2, 3), its period and its largest Lyapunov exponent."""
     from rnn.analysis.dynamics import LYAPUNOV_STEPS, exponent_kind
-    from tasks.flipflop import BITS, ORBIT_WINDOW
+    from tasks.flipflop import ORBIT_WINDOW, pattern_signs
     parts = []
     for k, (p, v) in enumerate(zip(orbits, exponents)):
         if v is None:
             continue
-        signs = "".join("+" if (k >> b) & 1 else "−" for b in range(BITS))
+        signs = pattern_signs(k)
         where = f"period {p}" if p > 1 else f"no period up to {ORBIT_WINDOW}"
         parts.append(f"{signs} ({where}) {v:+.2g}, {exponent_kind(v)}")
     return (f"largest Lyapunov exponent per step over {LYAPUNOV_STEPS} steps: "
             + "; ".join(parts))
+
+
+def origin_line(k: int, o) -> str:
+    """One moving memory (pattern k) beside the fixed point nearest its centroid
+    (rnn.analysis.dynamics.OrbitOrigin)."""
+    from tasks.flipflop import pattern_signs
+    signs = pattern_signs(k)
+    return (f"{signs} turns {o.turn:.3f} rad a step (radius {o.radius:.3f}, "
+            f"{100 * o.planar:.1f}% of its variance in 2 PCs) around a fixed point "
+            f"{o.distance:.3f} away with {o.n_unstable} unstable direction"
+            f"{'' if o.n_unstable == 1 else 's'}, its leading eigenvalue of modulus "
+            f"{o.modulus:.4f} at angle {o.angle:.3f} rad")
 
 
 def gym_figures(args, model, task, fp, directory, say) -> list[str]:

@@ -123,7 +123,7 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     many networks' fixed points were solved now (the others read from cache)."""
     from rnn.analysis.census import census
     from rnn.analysis.compare import flipflop_descriptor
-    from rnn.analysis.dynamics import cached_fixed_points
+    from rnn.analysis.dynamics import cached_fixed_points, orbit_origin
     hits, checks, solved = [], [], 0
     for lm in models:
         fp, now, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", lm.path.parent)
@@ -133,8 +133,12 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
             hits.append(bool(v is not None and v[0] == 8 and v[1] == 8))
             corners = 0 if v is None else int(min(v[0], v[1]))
             orbits, x = lm.task.orbits_and_states(lm.model)
-            checks.append((corners, sum(o != 0 for o in orbits), orbits,
-                           lm.task.memory_exponents(lm.model, x, orbits)))
+            lam = lm.task.memory_exponents(lm.model, x, orbits)
+            moving = [None if v is None else
+                      {"exponent": v, "origin": orbit_origin(fp, x[:, k].numpy(),
+                                                             lm.model.dt).as_dict()}
+                      for k, v in enumerate(lam)]
+            checks.append((corners, sum(o != 0 for o in orbits), orbits, moving))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
@@ -159,6 +163,27 @@ def exponents_line(away: dict) -> str:
             f"zero input (rnn.analysis.dynamics.largest_lyapunov; |λ| · steps < "
             f"{LYAPUNOV_ZERO:g} counts as 0): " + "; ".join(parts) + "."
             + (f" None is {' or '.join(none)}." if none else ""))
+
+
+def origins_table(away: dict) -> list[str]:
+    """Each moving memory beside the fixed point nearest its centroid
+    (rnn.analysis.dynamics.orbit_origin): the orbit's turn per step against
+    the angle of that point's leading eigenvalue."""
+    from tasks.flipflop import pattern_signs
+    L = ["Each moving memory beside the fixed point nearest its centroid (rnn.analysis."
+         "dynamics.orbit_origin; μ: that point's leading eigenvalue of the step map; the "
+         "pattern as the signs of bits 1, 2, 3):", "",
+         "| network | pattern | period | λ per step | orbit: radius, turn per step, variance "
+         "in 2 PCs | fixed point: distance, unstable directions, modulus and angle of μ |",
+         "|---|---|---|---|---|---|"]
+    for e in away["exponents"]:
+        o = e["origin"]
+        signs = pattern_signs(e["pattern"])
+        L.append(f"| {e['network']} | {signs} | {e['period'] if e['period'] > 0 else 'none'} "
+                 f"| {e['exponent']:+.2g} | {o['radius']:.3f}, {o['turn']:.3f} rad, "
+                 f"{100 * o['planar']:.1f}% | {o['distance']:.3f}, {o['n_unstable']}, "
+                 f"{o['modulus']:.4f}, {o['angle']:.3f} rad |")
+    return L
 
 
 def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> dict:
@@ -215,10 +240,10 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     if flip:
         from rnn.analysis.dynamics import LYAPUNOV_STEPS, exponent_kind
         periods = [o for _, _, orb, _ in checks for o in orb if o not in (0, 1)]
-        exps = [{"network": lm.name, "pattern": k, "period": p, "exponent": v,
-                 "kind": exponent_kind(v)}
-                for lm, (_, _, orb, lam) in zip(models, checks)
-                for k, (p, v) in enumerate(zip(orb, lam)) if v is not None]
+        exps = [{"network": lm.name, "pattern": k, "period": p, "exponent": v["exponent"],
+                 "kind": exponent_kind(v["exponent"]), "origin": v["origin"]}
+                for lm, (_, _, orb, mov) in zip(models, checks)
+                for k, (p, v) in enumerate(zip(orb, mov)) if v is not None]
         res["held"] = {"all8": sum(h == 8 for _, h, _, _ in checks), "of": len(checks),
                        "by": held, "agree": sum(c == h for c, h, _, _ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
@@ -390,7 +415,7 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                       f"{w['patterns']} patterns in {w['networks']} networks ({wb}): {per}. "
                       "Such a memory lives on a moving orbit, not at a fixed point, so no "
                       "count of stable points shows it.", ""]
-                L += [exponents_line(w), ""]
+                L += [exponents_line(w), ""] + origins_table(w) + [""]
         if r.get("census"):
             cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
                            for k, c in r["census"].items())

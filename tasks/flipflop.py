@@ -311,6 +311,12 @@ class FlipFlopTask:
         return u.unsqueeze(0).expand(T, *u.shape).contiguous()
 
 
+def pattern_signs(k: int) -> str:
+    """Bit pattern k as the signs of bits 1, 2, 3 (bit b is + when (k >> b) & 1),
+    the order of every per-pattern list here: 0 is −−−, 7 is +++."""
+    return "".join("+" if (k >> b) & 1 else "−" for b in range(BITS))
+
+
 def orbit_periods(held: list[bool], x: torch.Tensor, tol: float = ORBIT_TOL) -> list[int]:
     """:meth:`FlipFlopTask.memory_orbits`' numbers from what
     :meth:`FlipFlopTask.memory_states` returned (so a caller that needs the

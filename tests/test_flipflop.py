@@ -453,6 +453,15 @@ def test_memories_on_moving_orbits_get_their_exponents(tmp_path):
     r = run_script("analyze_dynamics.py", name, "small", models_dir=tmp_path)
     assert r.returncode == 0, r.stderr
     assert f"on the moving orbits: {line}" in r.stdout
+    import re
+    got = re.search(r"  \+\+\+ turns ([\d.]+) rad a step \(radius ([\d.]+), ([\d.]+)% of its "
+                    r"variance in 2 PCs\) around a fixed point ([\d.]+) away with 2 unstable "
+                    r"directions, its leading eigenvalue of modulus ([\d.]+) at angle ([\d.]+) "
+                    r"rad", r.stdout)
+    assert got, r.stdout          # the orbit's phase after 2000 steps is the CPU's rounding:
+    want = (2.330, 1.197, 98.2, 0.155, 1.0341, 2.326)        # its averages are close, not equal
+    tol = (0.01, 0.02, 0.5, 0.01, 1e-3, 1e-3)
+    assert all(abs(float(g) - w) <= t for g, w, t in zip(got.groups(), want, tol)), got.groups()
 
 
 def test_a_slow_spiral_into_a_fixed_point_is_not_a_cycle():
@@ -463,27 +472,56 @@ def test_a_slow_spiral_into_a_fixed_point_is_not_a_cycle():
     is held at a fixed point (period 1), with no exponent to compute."""
     import math
 
-    from rnn.io.importers import cell_from_state_dict
     from tasks.flipflop import orbit_periods
-    from tests.test_step_fixed_points import _flip_flop
-    three = _flip_flop("RNN")
-    m = torch.nn.RNN(3, 5).double()
-    a = 2 * math.pi / 5
-    with torch.no_grad():
-        for prm in m.parameters():
-            prm.zero_()
-        m.weight_hh_l0[:3, :3] = three.weight_hh_l0
-        m.weight_hh_l0[3:, 3:] = 0.998 * torch.tensor([[math.cos(a), -math.sin(a)],
-                                                       [math.sin(a), math.cos(a)]])
-        m.weight_ih_l0[:3] = torch.eye(3)
-        m.weight_ih_l0[3, 0] = 1.0
-    sd = {f"rnn.{k}": v.float() for k, v in m.state_dict().items()}
-    sd["out.weight"], sd["out.bias"] = torch.eye(3, 5), torch.zeros(3)
-    net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
-    net = net.replace(W_out=torch.eye(3, 5)[None], b_out=torch.zeros(1, 3))
+    net = _focus_flip_flop(0.998, 2 * math.pi / 5)
     task = flipflop()
     assert orbit_periods(*task.memory_states(net)) == [5] * 8
     periods, x = task.orbits_and_states(net)
     assert periods == [1] * 8 and task.memory_orbits(net) == [1] * 8
     assert task.orbits_and_states(net, settle=0)[0] == [5] * 8
     assert task.memory_exponents(net, x, periods) == [None] * 8
+
+
+def _focus_flip_flop(rho: float, angle: float):
+    """The hand-built vanilla flip-flop with two more units turned by ``angle`` and
+    scaled by ``rho`` a step (a focus at 0), kicked by the first bit's pulse."""
+    import math
+
+    from rnn.io.importers import cell_from_state_dict
+    from tests.test_step_fixed_points import _flip_flop
+    three = _flip_flop("RNN")
+    m = torch.nn.RNN(3, 5).double()
+    with torch.no_grad():
+        for prm in m.parameters():
+            prm.zero_()
+        m.weight_hh_l0[:3, :3] = three.weight_hh_l0
+        m.weight_hh_l0[3:, 3:] = rho * torch.tensor([[math.cos(angle), -math.sin(angle)],
+                                                     [math.sin(angle), math.cos(angle)]])
+        m.weight_ih_l0[:3] = torch.eye(3)
+        m.weight_ih_l0[3, 0] = 1.0
+    sd = {f"rnn.{k}": v.float() for k, v in m.state_dict().items()}
+    sd["out.weight"], sd["out.bias"] = torch.eye(3, 5), torch.zeros(3)
+    net, _ = cell_from_state_dict(sd, "hand-built", readout="out")
+    return net.replace(W_out=torch.eye(3, 5)[None], b_out=torch.zeros(1, 3))
+
+
+def test_an_invariant_circle_around_an_unstable_focus_is_named_so():
+    """A focus that lost stability through a complex pair (|μ| = 1.05 at 1 rad, a
+    Neimark–Sacker bifurcation): with tanh saturating it, each memory is held
+    on an invariant circle: no period, exponent 0 (quasi-periodic), turning
+    by about 1 rad a step in a plane around the corner's fixed point, which
+    has 2 unstable directions and μ = 1.05·e^{±i}."""
+    from rnn.analysis.dynamics import exponent_kind, orbit_origin
+    from rnn.analysis.fixed_points import task_fixed_points
+    net = _focus_flip_flop(1.05, 1.0)
+    task = flipflop()
+    periods, x = task.orbits_and_states(net)
+    assert periods == [-1] * 8
+    lam = task.memory_exponents(net, x, periods)
+    assert all(exponent_kind(v) == "quasi-periodic" for v in lam)
+    fp = task_fixed_points(net, task, "small")
+    for k in range(8):
+        o = orbit_origin(fp, x[:, k].numpy(), net.dt)
+        assert o.distance < 0.05 and o.n_unstable == 2 and o.planar > 0.999
+        assert abs(o.modulus - 1.05) < 1e-6 and abs(o.angle - 1.0) < 1e-6
+        assert abs(o.turn - 1.0) < 0.05 and 0.2 < o.radius < 0.6

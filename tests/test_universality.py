@@ -162,3 +162,14 @@ def test_the_exponents_line_groups_the_moving_memories_by_kind():
         "(rnn.analysis.dynamics.largest_lyapunov; |λ| · steps < 10 counts as 0): "
         "2 contracting: -0.069 (period 2), -0.002 (period 5); 1 quasi-periodic: "
         "-4.6e-06 (no period). None is chaotic.")
+
+
+def test_the_origins_table_has_one_row_per_moving_memory_and_its_columns():
+    o = {"distance": 0.155, "radius": 1.197, "n_unstable": 2, "modulus": 1.0341,
+         "angle": 2.326, "turn": 2.33, "planar": 0.982}
+    away = {"exponents": [{"network": "a", "pattern": 7, "period": -1, "exponent": -4.6e-6,
+                           "kind": "quasi-periodic", "origin": o}]}
+    rows = U.origins_table(away)
+    assert rows[-1] == ("| a | +++ | none | -4.6e-06 | 1.197, 2.330 rad, 98.2% | 0.155, 2, "
+                        "1.0341, 2.326 rad |")
+    assert rows[-1].count("|") == rows[-3].count("|") == rows[-2].count("|") == 7

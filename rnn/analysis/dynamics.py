@@ -280,3 +280,49 @@ def exponent_kind(lam: float, steps: int = LYAPUNOV_STEPS) -> str:
     if lam > LYAPUNOV_ZERO / steps:
         return "chaotic"
     return "contracting" if lam < -LYAPUNOV_ZERO / steps else "quasi-periodic"
+
+
+@dataclass(frozen=True)
+class OrbitOrigin:
+    """A moving orbit beside the fixed point nearest its centroid (:func:`orbit_origin`)."""
+    distance: float      # from the orbit's centroid to that fixed point
+    radius: float        # the orbit's mean distance from its centroid
+    n_unstable: int      # the fixed point's unstable directions
+    modulus: float       # |μ| of its leading eigenvalue μ of the step map
+    angle: float         # |arg μ| in [0, π]: radians per step
+    turn: float          # the orbit's mean turn per step in its first two PCs, in [0, π]
+    planar: float        # the share of the orbit's variance in those two PCs
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def orbit_origin(fp: FixedPoints, states: np.ndarray, dt: float | None = None
+                 ) -> OrbitOrigin | None:
+    """Where an orbit (``states`` [T, S], consecutive steps) comes from: the fixed
+    point of ``fp`` nearest its centroid, with the leading eigenvalue of the
+    step map there (a discrete-time network's own; a rate network's Euler step
+    of ``dt`` has μ = 1 + dt·λ of its J), set beside the orbit's own turn per
+    step.  An invariant circle born of a focus that lost stability through a
+    complex pair (a Neimark–Sacker bifurcation) turns by about that pair's
+    angle, around a point with 2 unstable directions; a 2-cycle born of a
+    period doubling jumps by π around a point whose leading μ is below −1.
+    None when ``fp`` has no fixed point."""
+    if len(fp.xstar) == 0:
+        return None
+    x = np.asarray(states, np.float64)
+    c = x.mean(0)
+    d = np.linalg.norm(np.asarray(fp.xstar, np.float64) - c, axis=1)
+    i = int(d.argmin())
+    ev = np.asarray(fp.eigvals[i])
+    mu = ev if bool(fp.discrete) else 1.0 + float(dt) * ev
+    lead = mu[int(np.argmax(np.abs(mu)))]
+    _, s, vt = np.linalg.svd(x - c, full_matrices=False)
+    z = (x - c) @ vt[:2].T
+    step = np.diff(np.arctan2(z[:, 1], z[:, 0]))
+    step = (step + np.pi) % (2 * np.pi) - np.pi            # wrapped to [−π, π)
+    var = s ** 2
+    return OrbitOrigin(float(d[i]), float(np.linalg.norm(x - c, axis=1).mean()),
+                       int(fp.n_unstable[i]), float(abs(lead)), float(abs(np.angle(lead))),
+                       float(np.abs(step).mean()),
+                       float(var[:2].sum() / var.sum()) if var.sum() > 0 else 1.0)
