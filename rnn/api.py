@@ -176,7 +176,7 @@ def import_torch(rnn, readout, task: DecisionTask, name: str = "imported",
     sd = {f"rnn.{k}": v for k, v in rnn.state_dict().items()}
     sd.update({f"readout.{k}": v for k, v in readout.state_dict().items()})
     model, _ = cell_from_state_dict(sd, f"the {type(rnn).__name__}", getattr(
-        rnn, "nonlinearity", "tanh"), "readout")
+        rnn, "nonlinearity", "tanh"), "readout", getattr(task, "n_outputs", 1))
     if model.n_inputs != task.n_inputs:
         raise UserError(f"the network has {model.n_inputs} inputs but {task.describe()} has "
                         f"{task.n_inputs}")
@@ -206,23 +206,35 @@ class Memories:
     exponents: list[float | None]      # largest Lyapunov exponent per step of each
                                        # memory held off a fixed point (else None)
     kinds: list[str | None]            # contracting, quasi-periodic or chaotic
+    origins: list | None = None        # with origins=True: each moving memory's
+                                       # rnn.analysis.dynamics.OrbitOrigin (else None)
 
 
-def memories(net: Network) -> Memories:
+def memories(net: Network, origins: bool = False) -> Memories:
     """The flip-flop's behavioural ground truth for its fixed points: which
     patterns the network holds, whether at a fixed point or on a moving orbit,
-    and what each orbit is (rnn.analysis.dynamics.largest_lyapunov)."""
-    from rnn.analysis.dynamics import exponent_kind
+    and what each orbit is (rnn.analysis.dynamics.largest_lyapunov).  With
+    ``origins``, also the fixed point each moving memory turns around and its
+    leading eigenvalue (rnn.analysis.dynamics.orbit_origin; this solves the
+    network's fixed points, as :func:`fixed_points` does)."""
+    from rnn.analysis.dynamics import exponent_kind, orbit_origin
     if not isinstance(net, Network):
         raise UserError(f"memories takes an api.Network, got {type(net).__name__}")
     _finite(net)
     if not isinstance(net.task, FlipFlopTask):
         raise UserError(f"memories is the 3-bit flip-flop's analysis; network {net.name!r} "
                         f"was trained on {net.task.name}")
+    if not isinstance(origins, bool):
+        raise UserError(f"origins must be True or False, got {origins!r}")
     periods, x = net.task.orbits_and_states(net.model)
     lam = net.task.memory_exponents(net.model, x, periods)
+    where = None
+    if origins:
+        fp = fixed_points(net)
+        where = [None if v is None else orbit_origin(fp, x[:, k].numpy(), net.model.dt)
+                 for k, v in enumerate(lam)]
     return Memories([p != 0 for p in periods], periods, lam,
-                    [None if v is None else exponent_kind(v) for v in lam])
+                    [None if v is None else exponent_kind(v) for v in lam], where)
 
 
 @dataclass

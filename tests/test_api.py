@@ -110,3 +110,33 @@ def test_memories_of_a_flip_flop_network_and_the_refusals(nets):
                       net.task, "ga", 9, "budget", 2, 0.5)
     with pytest.raises(UserError, match="non-finite"):
         api.memories(bad)
+
+
+def test_memories_with_origins_of_an_imported_network_with_a_neimark_sacker_focus():
+    """Your own nn.RNN: the hand-built flip-flop whose two extra units turn by 1
+    rad and grow by 1.05 a step at 0 holds each pattern on an invariant circle;
+    api.memories(origins=True) names the focus it turns around."""
+    import math
+    from tests.test_step_fixed_points import _flip_flop
+    three = _flip_flop("RNN")
+    m, out = torch.nn.RNN(3, 5), torch.nn.Linear(5, 3)
+    with torch.no_grad():
+        for prm in [*m.parameters(), *out.parameters()]:
+            prm.zero_()
+        m.weight_hh_l0[:3, :3] = three.weight_hh_l0.float()
+        m.weight_hh_l0[3:, 3:] = 1.05 * torch.tensor([[math.cos(1.0), -math.sin(1.0)],
+                                                      [math.sin(1.0), math.cos(1.0)]])
+        m.weight_ih_l0[:3] = torch.eye(3)
+        m.weight_ih_l0[3, 0] = 1.0
+        out.weight.copy_(torch.eye(3, 5))
+    net = api.import_torch(m, out, api.task("flipflop"), name="focus")
+    assert net.model.W_out.shape == (1, 3, 5)       # all 3 of the task's outputs, not 1
+    with pytest.raises(UserError, match="readout"):
+        api.import_torch(m, torch.nn.Linear(5, 2), api.task("flipflop"))
+    mem = api.memories(net, origins=True)
+    assert mem.periods == [-1] * 8 and mem.kinds == ["quasi-periodic"] * 8
+    for o in mem.origins:
+        assert o.n_unstable == 2 and abs(o.modulus - 1.05) < 1e-5 and abs(o.turn - 1.0) < 0.05
+    assert api.memories(net).origins is None
+    with pytest.raises(UserError, match="origins must be True or False"):
+        api.memories(net, origins="yes")
