@@ -225,7 +225,7 @@ class FlipFlopTask:
         output at the end is the pattern's.  The ground truth the fixed points
         are checked against (a held memory is an attractor, or a point slow on
         this time scale)."""
-        return sum(p != 0 for p in self.memory_orbits(model, steps))
+        return sum(self.memory_states(model, steps, window=0)[0])
 
     def memory_orbits(self, model, steps: int = 10 * FLIPFLOP_STEPS,
                       window: int = ORBIT_WINDOW, tol: float = ORBIT_TOL) -> list[int]:

@@ -310,6 +310,8 @@ def orbit_origin(fp: FixedPoints, states: np.ndarray, dt: float | None = None
     None when ``fp`` has no fixed point."""
     if len(fp.xstar) == 0:
         return None
+    if not bool(fp.discrete) and dt is None:
+        raise ValueError("a continuous-time network's fixed points need its step dt")
     x = np.asarray(states, np.float64)
     c = x.mean(0)
     d = np.linalg.norm(np.asarray(fp.xstar, np.float64) - c, axis=1)
