@@ -146,6 +146,53 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
     return hits, checks, solved
 
 
+def lag_profile(lm) -> dict:
+    """tasks.flipflop.FlipFlopTask.score_by_lag of a trained network on its own
+    validation set (the stop rule's trials, drawn from its seed), so that the
+    overall score is the one its NAME.json records."""
+    from rnn.training import ValidationSet
+    vs = ValidationSet.make(lm.task, [int(lm.meta["seed"])], lm.model.hidden, lm.model.device)
+    return lm.task.score_by_lag(lm.model, vs.trials, vs.x0)
+
+
+def lag_summary(profiles: list[dict], labels: list[str]) -> dict:
+    """Per label (architecture/rule), over its networks: the overall score and each
+    bin's score as [mean, min, max]; and each bin's mean share of the held pairs."""
+    def spread(xs):
+        xs = [x for x in xs if x is not None]
+        return [float(np.mean(xs)), float(min(xs)), float(max(xs))] if xs else None
+    bins = [[b["from"], b["to"]] for b in profiles[0]["bins"]]
+    by = {}
+    for lab in sorted(set(labels)):
+        ps = [p for p, x in zip(profiles, labels) if x == lab]
+        by[lab] = {"networks": len(ps), "score": spread([p["score"] for p in ps]),
+                   "bins": [spread([p["bins"][i]["score"] for p in ps])
+                            for i in range(len(bins))]}
+    share = [float(np.mean([p["bins"][i]["share"] for p in profiles])) for i in range(len(bins))]
+    return {"bins": bins, "share": share, "by": by}
+
+
+def lag_table(lag: dict) -> list[str]:
+    """UNIVERSALITY.md's table of where each cell's flip-flop errors lie."""
+    from tasks.flipflop import lag_label
+
+    def cell(x):
+        return "–" if x is None else f"{x[0]:.3f} [{x[1]:.3f}, {x[2]:.3f}]"
+    heads = [f"{lag_label(lo, hi)} steps ({100 * sh:.0f}%)"
+             for (lo, hi), sh in zip(lag["bins"], lag["share"])]
+    L = ["Where the errors lie (tasks.flipflop.FlipFlopTask.score_by_lag, on each network's "
+         "own 2000 validation trials, whose score over every held step is the one its stop "
+         "rule read): the score of the held (step, bit) pairs by the steps since that bit's "
+         "last pulse ended (in brackets, the bin's share of the held pairs); mean [min, max] "
+         "over the cell's networks. About half the pulses repeat the held sign, so a network "
+         "that has not flipped yet scores about 0.5 in a bin.", "",
+         "| architecture/rule | networks | every held step | " + " | ".join(heads) + " |",
+         "|---|---|---|" + "---|" * len(heads)]
+    L += [f"| {k} | {v['networks']} | {cell(v['score'])} | "
+          + " | ".join(cell(b) for b in v["bins"]) + " |" for k, v in lag["by"].items()]
+    return L
+
+
 def exponents_line(away: dict) -> str:
     """The moving memories' largest Lyapunov exponents, by what they say of the orbit."""
     from rnn.analysis.dynamics import LYAPUNOV_ZERO
@@ -244,6 +291,8 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
                  "kind": exponent_kind(v["exponent"]), "origin": v["origin"]}
                 for lm, (_, _, orb, mov) in zip(models, checks)
                 for k, (p, v) in enumerate(zip(orb, mov)) if v is not None]
+        res["lag"] = lag_summary([lag_profile(lm) for lm in models],
+                                 [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
         res["held"] = {"all8": sum(h == 8 for _, h, _, _ in checks), "of": len(checks),
                        "by": held, "agree": sum(c == h for c, h, _, _ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
@@ -416,6 +465,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                       "Such a memory lives on a moving orbit, not at a fixed point, so no "
                       "count of stable points shows it.", ""]
                 L += [exponents_line(w), ""] + origins_table(w) + [""]
+        if r.get("lag"):
+            L += lag_table(r["lag"]) + [""]
         if r.get("census"):
             cb = "; ".join(f"{k} " + " / ".join(str(c[x]) for x in c)
                            for k, c in r["census"].items())

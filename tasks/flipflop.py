@@ -40,6 +40,8 @@ ORBIT_TOL = 1e-4     # ... and how near the state must return (relative)
 SETTLE_STEPS = 10000  # a moving memory followed this much further: at rest then, it was
                       # approaching a fixed point (a slow spiral), not on an orbit
 START_TRIALS = 32     # trials whose states seed the fixed-point search (start_trials)
+# score_by_lag's bins of the steps since a bit's last pulse ended (None: no end)
+LAG_BINS = ((1, 5), (6, 10), (11, 20), (21, None))
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,43 @@ class FlipFlopTask:
         hold = trials.hold.to(torch.float64)
         return member_sums(ok * hold), member_sums(hold)
 
+    def score_by_lag(self, model, trials: SequenceTrials, x0: torch.Tensor,
+                     bins=LAG_BINS) -> dict:
+        """Where a network's errors lie in time: the score (:meth:`score_terms`) of
+        one network (P = 1) on ``trials`` [T, 1, n, B] from ``x0`` [1, n, S], over
+        every held (step, bit) pair and per bin (lo, hi) of the steps since that
+        bit's last pulse ended (:func:`steps_since_pulse`; hi None: no end).
+        Returns {"score", "bins": [{"from", "to", "score", "share"}]}, share the
+        bin's fraction of the held pairs, score None in an empty bin.  A network
+        that is slow to flip loses its score in the first steps after each pulse
+        (half of the pulses repeat the held sign and cost nothing)."""
+        if model.n_networks != 1 or trials.inputs.shape[1] != 1:
+            raise ValueError("score_by_lag takes one network and its one set of trials")
+        since = steps_since_pulse(trials.hold)
+        masks = [(since >= lo) & (since <= (hi if hi is not None else since.max()))
+                 for lo, hi in bins]
+        hold = trials.hold.cpu().to(torch.float64)
+        ok_all, n_all = 0.0, hold.sum().item()
+        ok_bin = [0.0] * len(bins)
+        x = x0
+        with torch.no_grad():
+            for t0 in range(0, trials.inputs.shape[0], SEQUENCE_WINDOW):
+                part = trials.window(t0, t0 + SEQUENCE_WINDOW)
+                sim = model.simulate(part.inputs.to(model.device), x, keep="all")
+                z = model.outputs(sim.states).cpu()                      # [c, 1, n, B]
+                ok = ((z - part.targets.cpu().to(z.dtype)).abs() < TOLERANCE).to(torch.float64)
+                ok = ok * hold[t0:t0 + SEQUENCE_WINDOW]
+                ok_all += ok.sum().item()
+                for i, m in enumerate(masks):
+                    ok_bin[i] += ok[m[t0:t0 + SEQUENCE_WINDOW]].sum().item()
+                x = sim.x_last
+        out = []
+        for (lo, hi), m, good in zip(bins, masks, ok_bin):
+            n = (hold * m).sum().item()
+            out.append({"from": lo, "to": hi, "score": good / n if n else None,
+                        "share": n / n_all if n_all else 0.0})
+        return {"score": ok_all / n_all if n_all else None, "bins": out}
+
     # ---- probes for the analyses ----------------------------------------------------
     def static_inputs(self, kind: str) -> StaticInputs:
         """The fixed points that hold the bits are those of the zero input: every
@@ -315,6 +354,21 @@ def pattern_signs(k: int) -> str:
     """Bit pattern k as the signs of bits 1, 2, 3 (bit b is + when (k >> b) & 1),
     the order of every per-pattern list here: 0 is −−−, 7 is +++."""
     return "".join("+" if (k >> b) & 1 else "−" for b in range(BITS))
+
+
+def steps_since_pulse(hold: torch.Tensor) -> torch.Tensor:
+    """Per (step, ..., bit) of ``hold`` [T, ...] (1 outside the pulses, 0 in them):
+    the steps since that bit's last pulse ended — 0 during a pulse, 1 on the
+    first held step after it; a held step before any pulse counts from step −1."""
+    T = hold.shape[0]
+    t = torch.arange(T).view(T, *([1] * (hold.dim() - 1)))
+    last = torch.where(hold.cpu() == 0, t, torch.full_like(t, -1)).cummax(dim=0).values
+    return t - last
+
+
+def lag_label(lo: int, hi: int | None) -> str:
+    """A bin of :data:`LAG_BINS` for a person: '1–5', '21+'."""
+    return f"{lo}+" if hi is None else f"{lo}–{hi}"
 
 
 def orbit_periods(held: list[bool], x: torch.Tensor, tol: float = ORBIT_TOL) -> list[int]:

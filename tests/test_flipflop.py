@@ -190,6 +190,8 @@ def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "flip-flop topology:" in r.stdout and "psychometric" not in r.stdout
     assert "from behaviour: holds " in r.stdout and " of the 8 bit patterns" in r.stdout
+    assert "score on 2000 fresh trials (seed 0): " in r.stdout
+    assert "by the steps since a pulse ended, 1–5: " in r.stdout and ", 21+: " in r.stdout
     for f in ("bptt_ff_attractors.png", "bptt_ff_outputs.png", "bptt_ff_fixed_points_small.npz"):
         assert (tmp_path / f).stat().st_size > 0
 
@@ -525,3 +527,84 @@ def test_an_invariant_circle_around_an_unstable_focus_is_named_so():
         assert o.distance < 0.05 and o.n_unstable == 2 and o.planar > 0.999
         assert abs(o.modulus - 1.05) < 1e-6 and abs(o.angle - 1.0) < 1e-6
         assert abs(o.turn - 1.0) < 0.05 and 0.2 < o.radius < 0.6
+
+
+def test_steps_since_pulse_counts_from_each_bit_s_last_pulse_end():
+    from tasks.flipflop import steps_since_pulse
+    # one bit: held, pulse at steps 2-3, held 4-6, pulse at 7, held 8-9
+    hold = torch.tensor([1, 1, 0, 0, 1, 1, 1, 0, 1, 1], dtype=torch.float32)
+    assert steps_since_pulse(hold).tolist() == [1, 2, 0, 0, 1, 2, 3, 0, 1, 2]
+    # per trial and bit independently ([T, 1, n, B])
+    h2 = torch.stack([hold, hold.flip(0)], -1).view(10, 1, 1, 2)
+    got = steps_since_pulse(h2)[:, 0, 0]
+    assert got[:, 0].tolist() == [1, 2, 0, 0, 1, 2, 3, 0, 1, 2]
+    assert got[:, 1].tolist() == [1, 2, 0, 1, 2, 3, 0, 0, 1, 2]
+
+
+class _Replay:
+    """A stand-in network whose 'state' is the step it has reached and whose
+    outputs are the rows of a given Z [T, 1, n, B]: score_by_lag's windows
+    see exactly Z, so its scores have known answers."""
+    n_networks, device, dtype = 1, torch.device("cpu"), torch.float32
+
+    def __init__(self, Z):
+        self.Z = Z
+
+    def simulate(self, u, x, keep="all"):
+        t0 = int(x.item())
+        return SimpleNamespace(states=self.Z[t0:t0 + u.shape[0]],
+                               x_last=torch.tensor(float(t0 + u.shape[0])))
+
+    def outputs(self, states):
+        return states
+
+
+def test_score_by_lag_known_answers_across_windows():
+    """Outputs equal to the targets except on the first k held steps after
+    every pulse that flipped the bit: the bins up to k lose exactly those
+    pairs, the others score 1, and the overall score is their weighted mean."""
+    from tasks.flipflop import SEQUENCE_WINDOW, steps_since_pulse
+    task = flipflop(steps=3 * SEQUENCE_WINDOW + 5)       # windows that do not divide T
+    tr = task.sample(40, Streams([11], 2))
+    since = steps_since_pulse(tr.hold)
+    T = tr.targets.shape[0]
+    flipped = torch.zeros_like(tr.hold, dtype=torch.bool)   # held pairs after a flip, per pulse
+    prev = tr.targets[:1].clone()
+    last_flip = torch.zeros_like(tr.targets[0], dtype=torch.bool)
+    for t in range(T):
+        start = (tr.hold[t] == 0) & ((tr.hold[t - 1] != 0) if t else torch.ones_like(last_flip))
+        last_flip = torch.where(start, tr.targets[t] != prev[0], last_flip)
+        flipped[t] = last_flip
+        prev = tr.targets[t:t + 1]
+    k = 3
+    wrong = flipped & (tr.hold > 0) & (since <= k)
+    Z = torch.where(wrong, -tr.targets, tr.targets)
+    r = task.score_by_lag(_Replay(Z), tr, torch.tensor(0.0))
+    held = tr.hold > 0
+    n_held = held.sum().item()
+    assert r["score"] == pytest.approx(1 - wrong.sum().item() / n_held)
+    first = r["bins"][0]
+    assert (first["from"], first["to"]) == (1, 5)
+    in1 = held & (since <= 5)
+    assert first["score"] == pytest.approx(1 - wrong.sum().item() / in1.sum().item())
+    assert first["score"] < 1 and wrong.any()
+    assert [b["score"] for b in r["bins"][1:]] == [1.0, 1.0, 1.0]
+    assert sum(b["share"] for b in r["bins"]) == pytest.approx(1.0)
+    assert r["bins"][-1]["to"] is None
+
+
+@pytest.mark.parametrize("arch", ["rate", "gru"])
+def test_score_by_lag_s_overall_is_the_stop_rule_s_validation_score(arch):
+    from rnn.arch import init_network
+    from rnn.training import ValidationSet
+    task = flipflop(steps=30)
+    m = init_network(arch, Streams([5], 0), 3, hidden=6, n_outputs=3,
+                     activation="one_plus_tanh", readout="linear")
+    m = m.replace(W_out=4.0 * m.W_out)
+    vs = ValidationSet.make(task, [9], m.hidden, m.device)
+    r = task.score_by_lag(m, vs.trials, vs.x0)
+    want = float(vs.accuracy(m, torch.tensor([0]))[0])
+    assert 0 < want < 1
+    assert r["score"] == pytest.approx(want, abs=1e-12)
+    with pytest.raises(ValueError, match="one network"):
+        task.score_by_lag(m, vs.trials.select(torch.tensor([0, 0])), vs.x0)

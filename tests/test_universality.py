@@ -5,6 +5,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from experiments import universality as U
 
@@ -63,6 +64,20 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     assert sv["architecture"]["groups"] == {"gru": 4, "rate": 4}
     assert sv["rule"]["groups"] == {"BPTT": 4, "GA": 4}
     assert 0 <= sv["architecture"]["identification"] <= 1 and sv["rule"]["chance"] == 3 / 7
+    # where the errors lie: each cell's score over every held step is the mean of what
+    # its networks' stop rule read (their NAME.json), the bins' shares sum to 1
+    lag = r["lag"]
+    assert lag["bins"] == [[1, 5], [6, 10], [11, 20], [21, None]]
+    assert sum(lag["share"]) == pytest.approx(1.0)
+    for key, v in lag["by"].items():
+        arch, rule = key.split("/")
+        cell = f"flipflop-{rule}{'' if arch == 'rate' else '-' + arch}-v000-clean"
+        rec = [json.loads((models / f"{cell}_s{s}.json").read_text())["final_accuracy"]
+               for s in (40000, 40001)]
+        assert v["networks"] == 2
+        assert v["score"] == pytest.approx([np.mean(rec), min(rec), max(rec)], abs=1e-9)
+    assert "Where the errors lie (tasks.flipflop.FlipFlopTask.score_by_lag" in md
+    assert "| architecture/rule | networks | every held step | 1–5 steps (" in md
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
     assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
     assert "Every one of the 4 cells has its target of converged networks." in md
