@@ -199,7 +199,8 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
         f"{int(v[0])} stable points holding {int(v[1])} of the 8 bit patterns; saddles with "
         f"1, 2, ≥3 unstable directions: {int(v[2])}, {int(v[3])}, {int(v[4])}")
     say(f"flip-flop topology: {desc}")
-    say(f"score on 2000 fresh trials (seed {args.seed}): {lag_summary_line(task, model, rng)}")
+    say(f"score on 2000 fresh trials (seed {args.seed}): "
+        f"{lag_summary_line(task.errors_by_lag(model, 2000, args.seed))}")
     periods, held_x = task.orbits_and_states(model)     # where the memories are held
     say(f"from behaviour: {held_summary(periods)}")
     if any(p not in (0, 1) for p in periods):
@@ -223,13 +224,10 @@ def flipflop_figures(args, model, task, fp, directory, say) -> list[str]:
     return out
 
 
-def lag_summary_line(task, model, rng) -> str:
-    """One line from FlipFlopTask.score_by_lag on 2000 trials drawn from ``rng``:
-    the score over every held step, then by the steps since a pulse ended."""
-    from rnn.protocol import X0_SCALE
+def lag_summary_line(r: dict) -> str:
+    """One line from FlipFlopTask.errors_by_lag: the score over every held step,
+    then by the steps since a pulse ended."""
     from tasks.flipflop import lag_label
-    tr = task.sample(2000, rng)
-    r = task.score_by_lag(model, tr, X0_SCALE * rng.normal(2000, model.hidden))
     bins = ", ".join(f"{lag_label(b['from'], b['to'])}: {b['score']:.3f}" for b in r["bins"]
                      if b["score"] is not None)
     return f"{r['score']:.3f} over every held step; by the steps since a pulse ended, {bins}"

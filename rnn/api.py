@@ -237,6 +237,23 @@ def memories(net: Network, origins: bool = False) -> Memories:
                     [None if v is None else exponent_kind(v) for v in lam], where)
 
 
+def errors_by_lag(net: Network, n_trials: int = 2000, seed: int = 0) -> dict:
+    """Where a flip-flop network's errors lie in time, on ``n_trials`` fresh trials
+    (tasks.flipflop.FlipFlopTask.errors_by_lag): {"score": over every held
+    (step, bit) pair, "bins": [{"from", "to", "score", "share"}]} by the steps
+    since that bit's last pulse ended (1–5, 6–10, 11–20, 21 and on; "to" None:
+    no end).  The numbers analyze_dynamics.py prints for the same seed."""
+    if not isinstance(net, Network):
+        raise UserError(f"errors_by_lag takes an api.Network, got {type(net).__name__}")
+    _finite(net)
+    if not isinstance(net.task, FlipFlopTask):
+        raise UserError(f"errors_by_lag is the 3-bit flip-flop's analysis; network "
+                        f"{net.name!r} was trained on {net.task.name}")
+    n_trials = V.integer(n_trials, "n_trials", 1)
+    seed = V.integer(seed, "seed", 0, V.SEED_LIMIT - 1)
+    return net.task.errors_by_lag(net.model, n_trials, seed)
+
+
 @dataclass
 class Comparison:
     """Networks compared under one metric: distances, groups, silhouette."""

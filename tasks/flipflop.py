@@ -241,6 +241,16 @@ class FlipFlopTask:
                         "share": n / n_all if n_all else 0.0})
         return {"score": ok_all / n_all if n_all else None, "bins": out}
 
+    def errors_by_lag(self, model, n: int = 2000, seed: int = 0) -> dict:
+        """:meth:`score_by_lag` on ``n`` fresh trials, drawn with their initial
+        states (0.3·N(0, 1)) from the PROBE stream of ``seed``: what
+        analyze_dynamics.py prints and ``rnn.api.errors_by_lag`` returns."""
+        from rnn.protocol import X0_SCALE
+        from rnn.rng import PROBE
+        rng = Streams([seed], PROBE, model.device)
+        trials = self.sample(n, rng)
+        return self.score_by_lag(model, trials, X0_SCALE * rng.normal(n, model.hidden))
+
     # ---- probes for the analyses ----------------------------------------------------
     def static_inputs(self, kind: str) -> StaticInputs:
         """The fixed points that hold the bits are those of the zero input: every

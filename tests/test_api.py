@@ -112,6 +112,35 @@ def test_memories_of_a_flip_flop_network_and_the_refusals(nets):
         api.memories(bad)
 
 
+def test_errors_by_lag_of_a_flip_flop_network_and_the_refusals(nets):
+    """The committed GA flip-flop's score by the steps since a pulse ended: the bins
+    partition the held pairs (their share-weighted scores make the overall score),
+    the same seed gives the same numbers, another seed other trials; any other
+    task, a non-network, NaN weights and bad counts are refused."""
+    from pathlib import Path
+    d = Path(__file__).resolve().parents[1] / "experiments/networks/universality"
+    net = api.load("flipflop-ga-vanilla-v000-clean_s40006_001", d)
+    r = api.errors_by_lag(net, n_trials=200, seed=3)
+    assert [(b["from"], b["to"]) for b in r["bins"]] == [(1, 5), (6, 10), (11, 20), (21, None)]
+    assert sum(b["share"] for b in r["bins"]) == pytest.approx(1.0)
+    assert r["score"] == pytest.approx(sum(b["share"] * b["score"] for b in r["bins"]))
+    assert 0.5 < r["score"] < 1
+    assert api.errors_by_lag(net, n_trials=200, seed=3) == r
+    assert api.errors_by_lag(net, n_trials=200, seed=4)["score"] != r["score"]
+    with pytest.raises(UserError, match="flip-flop's analysis; network .* was trained on rdm"):
+        api.errors_by_lag(nets[0])
+    with pytest.raises(UserError, match="takes an api.Network"):
+        api.errors_by_lag(net.model)
+    with pytest.raises(UserError, match="n_trials"):
+        api.errors_by_lag(net, n_trials=0)
+    with pytest.raises(UserError, match="seed"):
+        api.errors_by_lag(net, seed=-1)
+    bad = api.Network("nan", net.model.replace(weight_hh=net.model.weight_hh * math.nan),
+                      net.task, "ga", 9, "budget", 2, 0.5)
+    with pytest.raises(UserError, match="non-finite"):
+        api.errors_by_lag(bad)
+
+
 def test_memories_with_origins_of_an_imported_network_with_a_neimark_sacker_focus():
     """Your own nn.RNN: the hand-built flip-flop whose two extra units turn by 1
     rad and grow by 1.05 a step at 0 holds each pattern on an invariant circle;
