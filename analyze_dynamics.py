@@ -230,7 +230,12 @@ def lag_summary_line(r: dict) -> str:
     from tasks.flipflop import lag_label
     bins = ", ".join(f"{lag_label(b['from'], b['to'])}: {b['score']:.3f}" for b in r["bins"]
                      if b["score"] is not None)
-    return f"{r['score']:.3f} over every held step; by the steps since a pulse ended, {bins}"
+    c = r["crosstalk"]
+    cross = "; ".join(f"{what}: {c[k]['score']:.3f}" for k, what in
+                      (("near", "another bit pulsed within " f"{c['within']} steps"),
+                       ("far", "none did")) if c[k]["score"] is not None)
+    return (f"{r['score']:.3f} over every held step; by the steps since a pulse ended, {bins}"
+            + (f"; {c['after']}+ steps after, {cross}" if cross else ""))
 
 
 def held_summary(orbits: list[int]) -> str:

@@ -167,9 +167,15 @@ def lag_summary(profiles: list[dict], labels: list[str]) -> dict:
         ps = [p for p, x in zip(profiles, labels) if x == lab]
         by[lab] = {"networks": len(ps), "score": spread([p["score"] for p in ps]),
                    "bins": [spread([p["bins"][i]["score"] for p in ps])
-                            for i in range(len(bins))]}
+                            for i in range(len(bins))],
+                   "crosstalk": {k: spread([p["crosstalk"][k]["score"] for p in ps])
+                                 for k in ("near", "far")}}
     share = [float(np.mean([p["bins"][i]["share"] for p in profiles])) for i in range(len(bins))]
-    return {"bins": bins, "share": share, "by": by}
+    c = profiles[0]["crosstalk"]
+    cross = {"after": c["after"], "within": c["within"],
+             "share": {k: float(np.mean([p["crosstalk"][k]["share"] for p in profiles]))
+                       for k in ("near", "far")}}
+    return {"bins": bins, "share": share, "crosstalk": cross, "by": by}
 
 
 def lag_table(lag: dict) -> list[str]:
@@ -178,18 +184,26 @@ def lag_table(lag: dict) -> list[str]:
 
     def cell(x):
         return "–" if x is None else f"{x[0]:.3f} [{x[1]:.3f}, {x[2]:.3f}]"
+    c = lag["crosstalk"]
     heads = [f"{lag_label(lo, hi)} steps ({100 * sh:.0f}%)"
              for (lo, hi), sh in zip(lag["bins"], lag["share"])]
+    heads += [f"{c['after']}+, another bit pulsed ({100 * c['share']['near']:.0f}%)",
+              f"{c['after']}+, none did ({100 * c['share']['far']:.0f}%)"]
     L = ["Where the errors lie (tasks.flipflop.FlipFlopTask.score_by_lag, on each network's "
          "own 2000 validation trials, whose score over every held step is the one its stop "
          "rule read): the score of the held (step, bit) pairs by the steps since that bit's "
          "last pulse ended (in brackets, the bin's share of the held pairs); mean [min, max] "
          "over the cell's networks. About half the pulses repeat the held sign, so a network "
-         "that has not flipped yet scores about 0.5 in a bin.", "",
+         "that has not flipped yet scores about 0.5 in a bin. The last two columns split the "
+         f"{c['after']}+ bin by whether another bit pulsed within {c['within']} steps (its "
+         "pulse under way or ended at most that long before): what a pulse on one channel "
+         "costs the memories of the others.", "",
          "| architecture/rule | networks | every held step | " + " | ".join(heads) + " |",
          "|---|---|---|" + "---|" * len(heads)]
     L += [f"| {k} | {v['networks']} | {cell(v['score'])} | "
-          + " | ".join(cell(b) for b in v["bins"]) + " |" for k, v in lag["by"].items()]
+          + " | ".join(cell(b) for b in v["bins"]) + " | "
+          + " | ".join(cell(v["crosstalk"][x]) for x in ("near", "far")) + " |"
+          for k, v in lag["by"].items()]
     return L
 
 

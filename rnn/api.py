@@ -242,7 +242,9 @@ def errors_by_lag(net: Network, n_trials: int = 2000, seed: int = 0) -> dict:
     (tasks.flipflop.FlipFlopTask.errors_by_lag): {"score": over every held
     (step, bit) pair, "bins": [{"from", "to", "score", "share"}]} by the steps
     since that bit's last pulse ended (1–5, 6–10, 11–20, 21 and on; "to" None:
-    no end).  The numbers analyze_dynamics.py prints for the same seed."""
+    no end), and "crosstalk": the last bin's score where another bit pulsed
+    within 10 steps ("near") and where none did ("far").  The numbers
+    analyze_dynamics.py prints for the same seed."""
     if not isinstance(net, Network):
         raise UserError(f"errors_by_lag takes an api.Network, got {type(net).__name__}")
     _finite(net)

@@ -42,6 +42,7 @@ SETTLE_STEPS = 10000  # a moving memory followed this much further: at rest then
 START_TRIALS = 32     # trials whose states seed the fixed-point search (start_trials)
 # score_by_lag's bins of the steps since a bit's last pulse ended (None: no end)
 LAG_BINS = ((1, 5), (6, 10), (11, 20), (21, None))
+CROSSTALK_STEPS = 10  # ... and, in its last bin, "another bit pulsed" within this many steps
 
 
 @dataclass(frozen=True)
@@ -205,23 +206,32 @@ class FlipFlopTask:
         return member_sums(ok * hold), member_sums(hold)
 
     def score_by_lag(self, model, trials: SequenceTrials, x0: torch.Tensor,
-                     bins=LAG_BINS) -> dict:
+                     bins=LAG_BINS, crosstalk: int = CROSSTALK_STEPS) -> dict:
         """Where a network's errors lie in time: the score (:meth:`score_terms`) of
         one network (P = 1) on ``trials`` [T, 1, n, B] from ``x0`` [1, n, S], over
         every held (step, bit) pair and per bin (lo, hi) of the steps since that
-        bit's last pulse ended (:func:`steps_since_pulse`; hi None: no end).
-        Returns {"score", "bins": [{"from", "to", "score", "share"}]}, share the
-        bin's fraction of the held pairs, score None in an empty bin.  A network
-        that is slow to flip loses its score in the first steps after each pulse
-        (half of the pulses repeat the held sign and cost nothing)."""
+        bit's last pulse ended (:func:`steps_since_pulse`; hi None: no end).  A
+        network that is slow to flip loses its score in the first steps after
+        each pulse (half of the pulses repeat the held sign and cost nothing).
+        Then, of the pairs in the last bin (long after their own pulse), the
+        score where another bit pulsed within ``crosstalk`` steps (its pulse
+        under way or ended at most that many steps before) and where none did:
+        what a pulse on one channel costs the memories of the others.
+        Returns {"score", "bins": [{"from", "to", "score", "share"}],
+        "crosstalk": {"after", "within", "near": {"score", "share"}, "far": ...}},
+        share the fraction of all held pairs, score None where nothing counts."""
         if model.n_networks != 1 or trials.inputs.shape[1] != 1:
             raise ValueError("score_by_lag takes one network and its one set of trials")
         since = steps_since_pulse(trials.hold)
-        masks = [(since >= lo) & (since <= (hi if hi is not None else since.max()))
-                 for lo, hi in bins]
+        top = int(since.max())
+        masks = [(since >= lo) & (since <= (hi if hi is not None else top)) for lo, hi in bins]
+        B = since.shape[-1]                # the steps since any other bit's pulse ended
+        other = torch.stack([since[..., [c for c in range(B) if c != b]].min(-1).values
+                             for b in range(B)], -1)
+        masks += [masks[-1] & (other <= crosstalk), masks[-1] & (other > crosstalk)]
         hold = trials.hold.cpu().to(torch.float64)
         ok_all, n_all = 0.0, hold.sum().item()
-        ok_bin = [0.0] * len(bins)
+        good = [0.0] * len(masks)
         x = x0
         with torch.no_grad():
             for t0 in range(0, trials.inputs.shape[0], SEQUENCE_WINDOW):
@@ -232,14 +242,16 @@ class FlipFlopTask:
                 ok = ok * hold[t0:t0 + SEQUENCE_WINDOW]
                 ok_all += ok.sum().item()
                 for i, m in enumerate(masks):
-                    ok_bin[i] += ok[m[t0:t0 + SEQUENCE_WINDOW]].sum().item()
+                    good[i] += ok[m[t0:t0 + SEQUENCE_WINDOW]].sum().item()
                 x = sim.x_last
-        out = []
-        for (lo, hi), m, good in zip(bins, masks, ok_bin):
+        part = []
+        for m, g in zip(masks, good):
             n = (hold * m).sum().item()
-            out.append({"from": lo, "to": hi, "score": good / n if n else None,
-                        "share": n / n_all if n_all else 0.0})
-        return {"score": ok_all / n_all if n_all else None, "bins": out}
+            part.append({"score": g / n if n else None, "share": n / n_all if n_all else 0.0})
+        return {"score": ok_all / n_all if n_all else None,
+                "bins": [{"from": lo, "to": hi, **d} for (lo, hi), d in zip(bins, part)],
+                "crosstalk": {"after": bins[-1][0], "within": crosstalk, "near": part[-2],
+                              "far": part[-1]}}
 
     def errors_by_lag(self, model, n: int = 2000, seed: int = 0) -> dict:
         """:meth:`score_by_lag` on ``n`` fresh trials, drawn with their initial

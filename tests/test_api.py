@@ -125,6 +125,10 @@ def test_errors_by_lag_of_a_flip_flop_network_and_the_refusals(nets):
     assert sum(b["share"] for b in r["bins"]) == pytest.approx(1.0)
     assert r["score"] == pytest.approx(sum(b["share"] * b["score"] for b in r["bins"]))
     assert 0.5 < r["score"] < 1
+    c, last = r["crosstalk"], r["bins"][-1]     # the last bin, split by other bits' pulses
+    assert c["near"]["share"] + c["far"]["share"] == pytest.approx(last["share"])
+    assert last["score"] == pytest.approx((c["near"]["share"] * c["near"]["score"] + c["far"][
+        "share"] * c["far"]["score"]) / last["share"])
     assert api.errors_by_lag(net, n_trials=200, seed=3) == r
     assert api.errors_by_lag(net, n_trials=200, seed=4)["score"] != r["score"]
     with pytest.raises(UserError, match="flip-flop's analysis; network .* was trained on rdm"):

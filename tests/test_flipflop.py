@@ -192,6 +192,7 @@ def test_analyze_dynamics_draws_a_flip_flop_network(tmp_path):
     assert "from behaviour: holds " in r.stdout and " of the 8 bit patterns" in r.stdout
     assert "score on 2000 fresh trials (seed 0): " in r.stdout
     assert "by the steps since a pulse ended, 1–5: " in r.stdout and ", 21+: " in r.stdout
+    assert "; 21+ steps after, another bit pulsed within 10 steps: " in r.stdout
     for f in ("bptt_ff_attractors.png", "bptt_ff_outputs.png", "bptt_ff_fixed_points_small.npz"):
         assert (tmp_path / f).stat().st_size > 0
 
@@ -591,6 +592,34 @@ def test_score_by_lag_known_answers_across_windows():
     assert [b["score"] for b in r["bins"][1:]] == [1.0, 1.0, 1.0]
     assert sum(b["share"] for b in r["bins"]) == pytest.approx(1.0)
     assert r["bins"][-1]["to"] is None
+    c = r["crosstalk"]                          # errors only after a flip: none long after
+    assert (c["after"], c["within"]) == (21, 10)
+    assert c["near"]["score"] == c["far"]["score"] == 1.0
+    assert c["near"]["share"] + c["far"]["share"] == pytest.approx(r["bins"][-1]["share"])
+
+
+def test_score_by_lag_s_crosstalk_known_answers():
+    """Errors on the held pairs long after their own pulse (21+ steps) while
+    another bit pulses or has just pulsed (within 10 steps): the crosstalk's
+    'near' score loses exactly them, its 'far' score and the early bins none."""
+    from tasks.flipflop import steps_since_pulse
+    task = flipflop(steps=150)
+    tr = task.sample(60, Streams([12], 2))
+    since = steps_since_pulse(tr.hold)
+    other = torch.stack([since[..., [c for c in range(3) if c != b]].min(-1).values
+                         for b in range(3)], -1)
+    late = (tr.hold > 0) & (since >= 21)
+    near = late & (other <= 10)
+    wrong = near & (torch.arange(150).view(150, 1, 1, 1) % 2 == 0)     # every other step
+    Z = torch.where(wrong, -tr.targets, tr.targets)
+    r = task.score_by_lag(_Replay(Z), tr, torch.tensor(0.0))
+    c = r["crosstalk"]
+    assert wrong.any() and (late & ~near).any()
+    assert c["near"]["score"] == pytest.approx(1 - wrong.sum().item() / near.sum().item())
+    assert c["far"]["score"] == 1.0
+    assert [b["score"] for b in r["bins"][:3]] == [1.0, 1.0, 1.0]
+    n_held = (tr.hold > 0).sum().item()
+    assert c["near"]["share"] == pytest.approx(near.sum().item() / n_held)
 
 
 @pytest.mark.parametrize("arch", ["rate", "gru"])

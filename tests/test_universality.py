@@ -76,6 +76,10 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
                for s in (40000, 40001)]
         assert v["networks"] == 2
         assert v["score"] == pytest.approx([np.mean(rec), min(rec), max(rec)], abs=1e-9)
+        assert set(v["crosstalk"]) == {"near", "far"}
+    assert lag["crosstalk"]["share"]["near"] + lag["crosstalk"]["share"]["far"] == \
+        pytest.approx(lag["share"][-1])
+    assert "| 21+, another bit pulsed (" in md and "| 21+, none did (" in md
     assert "Where the errors lie (tasks.flipflop.FlipFlopTask.score_by_lag" in md
     assert "| architecture/rule | networks | every held step | 1–5 steps (" in md
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
