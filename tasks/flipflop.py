@@ -244,14 +244,14 @@ class FlipFlopTask:
                 for i, m in enumerate(masks):
                     good[i] += ok[m[t0:t0 + SEQUENCE_WINDOW]].sum().item()
                 x = sim.x_last
-        part = []
+        sums = []
         for m, g in zip(masks, good):
             n = (hold * m).sum().item()
-            part.append({"score": g / n if n else None, "share": n / n_all if n_all else 0.0})
+            sums.append({"score": g / n if n else None, "share": n / n_all if n_all else 0.0})
         return {"score": ok_all / n_all if n_all else None,
-                "bins": [{"from": lo, "to": hi, **d} for (lo, hi), d in zip(bins, part)],
-                "crosstalk": {"after": bins[-1][0], "within": crosstalk, "near": part[-2],
-                              "far": part[-1]}}
+                "bins": [{"from": lo, "to": hi, **d} for (lo, hi), d in zip(bins, sums)],
+                "crosstalk": {"after": bins[-1][0], "within": crosstalk, "near": sums[-2],
+                              "far": sums[-1]}}
 
     def errors_by_lag(self, model, n: int = 2000, seed: int = 0) -> dict:
         """:meth:`score_by_lag` on ``n`` fresh trials, drawn with their initial
@@ -259,6 +259,12 @@ class FlipFlopTask:
         analyze_dynamics.py prints and ``rnn.api.errors_by_lag`` returns."""
         from rnn.protocol import X0_SCALE
         from rnn.rng import PROBE
+        from rnn.sizing import require_floats
+        # the trials (5 floats a (step, trial, bit)), score_by_lag's masks and counts
+        # (about 6 more), and one window's states
+        require_floats(11 * self.steps * n * BITS + SEQUENCE_WINDOW * n * 4 * model.hidden,
+                       f"{n} flip-flop trials of {self.steps} steps and their scores",
+                       model.device)
         rng = Streams([seed], PROBE, model.device)
         trials = self.sample(n, rng)
         return self.score_by_lag(model, trials, X0_SCALE * rng.normal(n, model.hidden))

@@ -139,6 +139,8 @@ def test_errors_by_lag_of_a_flip_flop_network_and_the_refusals(nets):
         api.errors_by_lag(net, n_trials=0)
     with pytest.raises(UserError, match="seed"):
         api.errors_by_lag(net, seed=-1)
+    with pytest.raises(UserError, match="flip-flop trials of 200 steps and their scores"):
+        api.errors_by_lag(net, n_trials=10 ** 9)
     bad = api.Network("nan", net.model.replace(weight_hh=net.model.weight_hh * math.nan),
                       net.task, "ga", 9, "budget", 2, 0.5)
     with pytest.raises(UserError, match="non-finite"):
