@@ -210,6 +210,17 @@ class Memories:
                                        # rnn.analysis.dynamics.OrbitOrigin (else None)
 
 
+def _flip_flop(net, what: str) -> None:
+    """The checks of a flip-flop analysis ``what``: an api.Network, finite, of the
+    flip-flop."""
+    if not isinstance(net, Network):
+        raise UserError(f"{what} takes an api.Network, got {type(net).__name__}")
+    _finite(net)
+    if not isinstance(net.task, FlipFlopTask):
+        raise UserError(f"{what} is the 3-bit flip-flop's analysis; network {net.name!r} "
+                        f"was trained on {net.task.name}")
+
+
 def memories(net: Network, origins: bool = False) -> Memories:
     """The flip-flop's behavioural ground truth for its fixed points: which
     patterns the network holds, whether at a fixed point or on a moving orbit,
@@ -218,12 +229,7 @@ def memories(net: Network, origins: bool = False) -> Memories:
     leading eigenvalue (rnn.analysis.dynamics.orbit_origin; this solves the
     network's fixed points, as :func:`fixed_points` does)."""
     from rnn.analysis.dynamics import exponent_kind, orbit_origin
-    if not isinstance(net, Network):
-        raise UserError(f"memories takes an api.Network, got {type(net).__name__}")
-    _finite(net)
-    if not isinstance(net.task, FlipFlopTask):
-        raise UserError(f"memories is the 3-bit flip-flop's analysis; network {net.name!r} "
-                        f"was trained on {net.task.name}")
+    _flip_flop(net, "memories")
     if not isinstance(origins, bool):
         raise UserError(f"origins must be True or False, got {origins!r}")
     periods, x = net.task.orbits_and_states(net.model)
@@ -245,12 +251,7 @@ def errors_by_lag(net: Network, n_trials: int = 2000, seed: int = 0) -> dict:
     no end), and "crosstalk": the last bin's score where another bit pulsed
     within 10 steps ("near") and where none did ("far").  The numbers
     analyze_dynamics.py prints for the same seed."""
-    if not isinstance(net, Network):
-        raise UserError(f"errors_by_lag takes an api.Network, got {type(net).__name__}")
-    _finite(net)
-    if not isinstance(net.task, FlipFlopTask):
-        raise UserError(f"errors_by_lag is the 3-bit flip-flop's analysis; network "
-                        f"{net.name!r} was trained on {net.task.name}")
+    _flip_flop(net, "errors_by_lag")
     n_trials = V.integer(n_trials, "n_trials", 1)
     seed = V.integer(seed, "seed", 0, V.SEED_LIMIT - 1)
     return net.task.errors_by_lag(net.model, n_trials, seed)
