@@ -261,6 +261,19 @@ def labelled(D: np.ndarray, kept: list[int], labels: list[str], n_boot: int) -> 
             "groups": {g: lab.count(g) for g in order}}
 
 
+def within(D: np.ndarray, kept: list[int], labels: list[str], strata: list[str],
+           n_boot: int) -> dict[str, dict]:
+    """``labels`` as the label among the networks of one level of ``strata`` at a time
+    (the other factor held fixed): {level: :func:`labelled` on those networks' rows and
+    columns of D (over ``kept``)}, for every level with a network."""
+    D = np.asarray(D)
+    out = {}
+    for level in sorted({strata[i] for i in kept}):
+        pos = [j for j, i in enumerate(kept) if strata[i] == level]
+        out[level] = labelled(D[np.ix_(pos, pos)], [kept[j] for j in pos], labels, n_boot)
+    return out
+
+
 def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: int,
                  cache_dir: Path, log, panels: dict | None = None) -> dict:
     """The task's section of the report; ``panels`` (when given) gets, per metric, what
@@ -318,7 +331,9 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
     for m, c in cmp.items():
         D, kept = c.result.distances, c.result.kept
         res["metrics"][m] = {"architecture": labelled(D, kept, archs, n_boot),
-                             "rule": labelled(D, kept, rules, n_boot)}
+                             "rule": labelled(D, kept, rules, n_boot),
+                             "architecture_within_rule": within(D, kept, archs, rules, n_boot),
+                             "rule_within_architecture": within(D, kept, rules, archs, n_boot)}
         if panels is not None and len(kept) > 1:
             a, r = [archs[i] for i in kept], [rules[i] for i in kept]
             panels[m] = (cluster_distances(D, a).embedding, a, r, res["metrics"][m])
@@ -393,6 +408,42 @@ def fmt(x: dict) -> str:
     lo, hi = x["ci"]
     return (f"{x['silhouette']:.3f} [{lo:.3f}, {hi:.3f}], p {x['p']:.3g}; NN "
             f"{x['identification']:.2f} (chance {x['chance']:.2f})")
+
+
+def held_fixed(metrics: dict) -> list[str]:
+    """The report's tables of each factor with the other held fixed (:func:`within`):
+    one column per level that has two labels with two networks each under some metric;
+    the levels without are named below the table."""
+    first = next(iter(metrics.values()), {})
+    if "architecture_within_rule" not in first:
+        return []
+    L = ["", "Each factor with the other held fixed (the networks of one rule, or of one "
+         "architecture, at a time). The pooled table above mixes the two wherever the grid "
+         "is unbalanced: while a cell is missing, one rule's networks come from fewer "
+         "architectures than the other's, and what separates the architectures can pass for "
+         "a difference between the rules. Maheswaranathan et al.'s comparison is the "
+         "architecture among the BPTT networks."]
+    for key, label in (("architecture_within_rule", "architecture"),
+                       ("rule_within_architecture", "rule")):
+        levels = sorted(set().union(*(x[key] for x in metrics.values())))
+        shown = [v for v in levels if any(x[key].get(v, {}).get("silhouette") is not None
+                                          for x in metrics.values())]
+        if not shown:
+            L += ["", f"The {label} as the label within one level of the other factor: no "
+                  "level has two labels with two networks each."]
+            continue
+        L += ["", "| metric | " + " | ".join(f"{label} as the label, {v} networks only"
+                                            for v in shown) + " |",
+              "|---|" + "---|" * len(shown)]
+        L += [f"| {m} | " + " | ".join(fmt(x[key].get(v, {})) for v in shown) + " |"
+              for m, x in metrics.items()]
+        left = [v for v in levels if v not in shown]
+        if left:
+            groups = "; ".join(f"{v}: " + ", ".join(f"{g} {n}" for g, n in next(
+                x[key][v] for x in metrics.values() if v in x[key])["groups"].items())
+                for v in left)
+            L += ["", f"Not shown (fewer than two labels with two networks each): {groups}."]
+    return L
 
 
 def solved_note(results: dict) -> str:
@@ -489,6 +540,7 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
         L += ["| metric | architecture as the label | rule as the label |", "|---|---|---|"]
         L += [f"| {m} | {fmt(x['architecture'])} | {fmt(x['rule'])} |"
               for m, x in r["metrics"].items()]
+        L += held_fixed(r["metrics"])
         if r.get("rate_rules"):
             L += ["", "The six rules on the rate network, the rule as the label:", "",
                   "| metric | rule as the label |", "|---|---|"]

@@ -19,6 +19,35 @@ def test_identification_is_the_nearest_other_network_s_label_against_its_chance(
     assert U.identification(tie, ["a", "a", "b", "b"])[0] == 1 / 3
 
 
+def test_each_factor_held_fixed_reads_only_its_level_s_rows_and_columns():
+    # BPTT: the architectures apart (1 within, 10 across); GA: every distance 5
+    arch = ["a", "a", "b", "b"] * 2
+    rule = ["BPTT"] * 4 + ["GA"] * 4
+    D = np.full((8, 8), 5.0)
+    D[:4, :4] = [[0, 1, 10, 10], [1, 0, 10, 10], [10, 10, 0, 1], [10, 10, 1, 0]]
+    np.fill_diagonal(D, 0)
+    w = U.within(D, list(range(8)), arch, rule, n_boot=50)
+    assert sorted(w) == ["BPTT", "GA"]
+    assert w["BPTT"]["silhouette"] == pytest.approx(1 - 1 / 10)
+    assert (w["BPTT"]["identification"], w["BPTT"]["chance"]) == (1.0, 1 / 3)
+    assert w["GA"]["silhouette"] == pytest.approx(0.0) and w["GA"]["identification"] == 1 / 3
+    assert w["BPTT"]["groups"] == w["GA"]["groups"] == {"a": 2, "b": 2}
+    # the rule within architecture a: BPTT's pair 1 apart (1 − 1/5), GA's 5 apart (0)
+    r = U.within(D, list(range(8)), rule, arch, n_boot=50)
+    assert r["a"]["silhouette"] == pytest.approx((2 * 0.8 + 2 * 0.0) / 4)
+    # D over ``kept`` only: network 6 left out, GA has one b and is not scored
+    kept = [0, 1, 2, 3, 4, 5, 7]
+    w = U.within(D[np.ix_(kept, kept)], kept, arch, rule, n_boot=50)
+    assert w["BPTT"]["silhouette"] == pytest.approx(0.9)
+    assert w["GA"]["silhouette"] is None and w["GA"]["groups"] == {"a": 2, "b": 1}
+    md = "\n".join(U.held_fixed({"svcca": {"architecture_within_rule": w,
+                                            "rule_within_architecture": r}}))
+    assert "| metric | architecture as the label, BPTT networks only |" in md
+    assert "Not shown (fewer than two labels with two networks each): GA: a 2, b 1." in md
+    assert "| metric | rule as the label, a networks only | rule as the label, b networks " \
+        "only |" in md
+
+
 def _flip_flop_grid(tmp_path, networks: int):
     """A grid of BPTT and GA on the rate network and a GRU, ``networks`` per cell, on
     a 30-step flip-flop: (grid file, models folder, task)."""
@@ -64,6 +93,14 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     assert sv["architecture"]["groups"] == {"gru": 4, "rate": 4}
     assert sv["rule"]["groups"] == {"BPTT": 4, "GA": 4}
     assert 0 <= sv["architecture"]["identification"] <= 1 and sv["rule"]["chance"] == 3 / 7
+    # each factor with the other held fixed: 2 + 2 networks in each level
+    assert {k: v["groups"] for k, v in sv["architecture_within_rule"].items()} == {
+        "BPTT": {"gru": 2, "rate": 2}, "GA": {"gru": 2, "rate": 2}}
+    assert {k: v["groups"] for k, v in sv["rule_within_architecture"].items()} == {
+        "gru": {"BPTT": 2, "GA": 2}, "rate": {"BPTT": 2, "GA": 2}}
+    assert sv["rule_within_architecture"]["gru"]["chance"] == 1 / 3
+    assert "| metric | architecture as the label, BPTT networks only | architecture as the " \
+        "label, GA networks only |" in md
     # where the errors lie: each cell's score over every held step is the mean of what
     # its networks' stop rule read (their NAME.json), the bins' shares sum to 1
     lag = r["lag"]
