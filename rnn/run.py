@@ -421,6 +421,10 @@ class Batch:
                           "validations_run": len(h.val_steps[p]),
                           "last_validation": _last_validation(h, p),
                           "wall_time_s": round(res.wall_time, 3),
+                          # the CPU seconds of the job and the updates they cover (all,
+                          # unless it went on from a checkpoint older than this record)
+                          "cpu_time_s": round(res.cpu_time, 3),
+                          "cpu_time_updates": res.cpu_updates,
                           # a resumed run: the stretches it ran in, each on its machine
                           **({"segments": self.segments} if res.resumed_at else {}),
                           **self.trainer.extra_meta(p)})

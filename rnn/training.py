@@ -267,6 +267,12 @@ class FitResult:
     wall_time: float
     loop: dict | None = None   # checkpoints: the loop's state (rnn.resume)
     resumed_at: list[int] = field(default_factory=list)  # updates a resumed run went on from
+    # the process's CPU seconds (every thread) over the run's updates, and how many
+    # updates they cover: all of them, unless the run went on from a checkpoint that
+    # predates the record (then those of the stretches since); a paused (SIGSTOP) or
+    # crowded process's wall time grows, its CPU time does not
+    cpu_time: float = 0.0
+    cpu_updates: int = 0
 
 
 @contextmanager
@@ -346,11 +352,16 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     P = trainer.model.n_networks
     dev = trainer.model.device
     loop = LoopState.new(P, stop)
-    start, t0 = 0, time.time()
+    start, t0, c0 = 0, time.time(), time.process_time()
     if resume is not None:
         start, elapsed = loop.restore(resume, trainer, max_steps)
         t0 -= elapsed
         loop.resumed_at.append(start)
+    cpu_before = loop.cpu        # (seconds, updates) of the stretches before this one
+    done = [start]               # the last update completed
+
+    def cpu() -> tuple[float, int]:
+        return cpu_before[0] + time.process_time() - c0, cpu_before[1] + done[0] - start
     bar = tqdm(total=max_steps, initial=start, disable=quiet, desc=trainer.rule, unit=unit,
                dynamic_ncols=True, leave=True)
 
@@ -366,12 +377,14 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             st = [("interrupted" if s == "budget" else s) for s in st]
         steps_run = [loop.hist.steps_run(p) for p in range(P)]
         accs = final_acc(trainer, val, loop.hist, loop.rule, fresh=(kind == "final"))
+        seconds, updates = cpu()
         return FitResult(loop.hist, st, accs, steps_run, time.time() - t0,
-                         resumed_at=list(loop.resumed_at))
+                         resumed_at=list(loop.resumed_at), cpu_time=seconds,
+                         cpu_updates=updates)
 
     def saved(step: int) -> FitResult:
         res = result("checkpoint")
-        res.loop = loop.to_dict(step, time.time() - t0)
+        res.loop = loop.to_dict(step, time.time() - t0, cpu())
         return res
 
     def warn(p: int) -> None:
@@ -386,7 +399,9 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     with stop_requests() as asked:
         try:
             for step in range(start + 1, max_steps + 1):
-                if not _update(trainer, loop, step, observers, validate, stop, warn, bar):
+                going_on = _update(trainer, loop, step, observers, validate, stop, warn, bar)
+                done[0] = step
+                if not going_on:
                     break
                 if asked:
                     if checkpoint is not None:
@@ -509,18 +524,21 @@ class LoopState:
     since: list[int]
     resumed_at: list[int] = field(default_factory=list)
     last_good: dict | None = None
+    cpu: tuple[float, int] = (0.0, 0)    # CPU seconds and the updates they cover, so far
 
     @classmethod
     def new(cls, P: int, stop: StopConfig) -> "LoopState":
         return cls(History(P), LazyStopRule(P, stop), list(range(P)), ["budget"] * P, [0] * P)
 
-    def to_dict(self, step: int, elapsed: float) -> dict:
-        """What :func:`fit` needs to go on after update ``step``."""
+    def to_dict(self, step: int, elapsed: float, cpu: tuple[float, int] = (0.0, 0)) -> dict:
+        """What :func:`fit` needs to go on after update ``step``; ``cpu``: the CPU
+        seconds so far and the updates they cover."""
         hist, rule = self.hist, self.rule
         P = hist.P
         loss = torch.stack(hist.loss) if hist.loss else torch.zeros(0, P, dtype=torch.float64)
         return {"step": step, "active": list(self.active), "status": list(self.status),
                 "since": list(self.since), "elapsed": float(elapsed),
+                "cpu": [float(cpu[0]), int(cpu[1])],
                 "resumed_at": list(self.resumed_at),
                 "loss": loss.clone(),
                 "val_steps": [list(v) for v in hist.val_steps],
@@ -552,6 +570,8 @@ class LoopState:
         for sn in d["snaps"]:
             rule.snaps.append((sn["step"], {k: v.to(dev) for k, v in sn["weights"].items()}))
         rule.known = {(p, s): a for p, s, a in d["known"]}
+        # a checkpoint older than the CPU record: the CPU time counts from here
+        self.cpu = tuple(d["cpu"]) if "cpu" in d else (0.0, 0)
         return d["step"], d["elapsed"]
 
 
@@ -620,6 +640,11 @@ def _check_loop_state(d: dict, trainer: Trainer, rule: LazyStopRule, P: int,
             raise ResumeError("its stop-rule accuracies are damaged")
         if not (isinstance(d["elapsed"], float) and d["elapsed"] >= 0):
             raise ResumeError("its wall time is damaged")
+        if "cpu" in d and not (isinstance(d["cpu"], list) and len(d["cpu"]) == 2
+                               and isinstance(d["cpu"][0], float) and d["cpu"][0] >= 0
+                               and math.isfinite(d["cpu"][0])
+                               and _ints(d["cpu"][1:], low=0, high=step)):
+            raise ResumeError("its CPU time is damaged")
         if not _ints(d["resumed_at"], low=1, high=step):
             raise ResumeError("its list of resumptions is damaged")
     except (KeyError, TypeError, AttributeError):

@@ -87,6 +87,29 @@ def test_what_the_rest_of_a_cell_costs_comes_from_its_own_networks(tmp_path):
     assert (r.missing, r.hours, r.describe()) == (0, 0.0, "complete")
 
 
+def test_a_network_s_hours_are_its_job_s_cpu_time_where_recorded():
+    """A paused (SIGSTOP) or crowded job's wall time grows, its CPU time does not:
+    the CPU time where the record has it, scaled to every update where it covers
+    only the stretches since an older checkpoint, else the wall time."""
+    from rnn.grid.jobs import network_hours
+    base = {"wall_time_s": 7200.0, "steps": 100, "population": {"count": 2}}
+    assert network_hours(base) == pytest.approx(1.0)                 # 7200 s / 2 networks
+    assert network_hours({**base, "cpu_time_s": 3600.0, "cpu_time_updates": 100}) == \
+        pytest.approx(0.5)
+    # 900 CPU s over the last 25 of 100 updates: 36 s per update, 3600 s in all
+    assert network_hours({**base, "cpu_time_s": 900.0, "cpu_time_updates": 25}) == \
+        pytest.approx(0.5)
+    # a job whose network converged at update 60 while the job ran 100: the job's time
+    assert network_hours({**base, "steps": 60, "cpu_time_s": 3600.0,
+                          "cpu_time_updates": 100}) == pytest.approx(0.5)
+    for bad in ({"cpu_time_s": -1.0, "cpu_time_updates": 10}, {"cpu_time_s": float("nan"),
+                "cpu_time_updates": 10}, {"cpu_time_s": 10.0, "cpu_time_updates": 0},
+                {"cpu_time_s": 10.0, "cpu_time_updates": True}, {"cpu_time_s": "10"}):
+        assert network_hours({**base, **bad}) == pytest.approx(1.0)  # the wall time
+    assert network_hours({"steps": 5}) is None
+    assert network_hours({"wall_time_s": float("inf")}) is None
+
+
 def test_grid_file_expands_cells_and_refuses_bad_ones(tmp_path):
     g = tmp_path / "g.toml"
     g.write_text('[grid]\nnetworks = 3\n[[cells]]\ntask = "ncdi"\nN = [1, 3]\n'

@@ -107,6 +107,30 @@ def test_a_resumed_run_ends_as_the_run_never_stopped(rule, tmp_path):
                                           protocol=ORIGINAL if "original" in rule else SMALL)
     same_run(tr, full, tr2, again)
     assert again.resumed_at == [12] and full.resumed_at == []
+    # the CPU time covers every update, across the stretches
+    assert full.cpu_updates == again.cpu_updates == max(full.steps_run)
+    assert 0 < full.cpu_time and 0 < again.cpu_time
+
+
+def test_a_checkpoint_older_than_the_cpu_record_counts_cpu_time_from_where_it_goes_on(
+        tmp_path):
+    tr = RULES["bptt"]()
+    val = ValidationSet.make(TASK, [5, 6], 16, "cpu", SMALL)
+    saved = {}
+    fit(tr, val, 8, quiet=True, checkpoint=lambda r: saved.setdefault(
+        r.loop["step"], (r.loop, rsm.object_state(tr))), checkpoint_every=4)
+    loop, state = saved[4]
+    assert loop["cpu"][1] == 4 and loop["cpu"][0] > 0
+    old = {k: v for k, v in loop.items() if k != "cpu"}
+    tr2 = RULES["bptt"]()
+    rsm.load_object_state(tr2, state)
+    again = fit(tr2, val, 8, quiet=True, resume=old)
+    assert again.cpu_updates == 4 and again.cpu_time > 0
+    for bad in ([-1.0, 4], [float("nan"), 4], [1.0, 5], [1.0, True], [1, 4], "x"):
+        tr3 = RULES["bptt"]()
+        rsm.load_object_state(tr3, state)
+        with pytest.raises(rsm.ResumeError, match="CPU time is damaged"):
+            fit(tr3, val, 8, quiet=True, resume={**loop, "cpu": bad})
 
 
 def test_resumed_after_one_network_converged(tmp_path):
@@ -226,6 +250,7 @@ def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
         assert meta["steps"] == 40
         assert [g["from_update"] for g in meta["segments"]] == [0, first["steps"]]
         assert meta["segments"][1]["cpu"] == meta["versions"]["cpu"]
+        assert meta["cpu_time_updates"] == 40 and meta["cpu_time_s"] > 0
 
 
 @pytest.mark.parametrize("sidecar", ["missing", "truncated"])

@@ -4,6 +4,7 @@ needed, a job cut short found again by its checkpoint, and the order the jobs
 run in."""
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from dataclasses import dataclass
@@ -63,16 +64,31 @@ def finished(folder: Path, cell: Cell) -> dict[int, dict]:
 
 # ---- what the rest of a cell costs ----------------------------------------------
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) \
+        and v >= 0
+
+
 def network_hours(meta: dict) -> float | None:
     """The CPU hours (one thread per job, on the machine that trained it) one
-    network took: its job's wall time shared by the networks the job trained
-    together (``population.count``); None where the record has no wall time."""
-    wall = meta.get("wall_time_s")
-    if not isinstance(wall, (int, float)) or isinstance(wall, bool) or wall < 0:
-        return None
+    network took: its job's CPU time (``cpu_time_s``) shared by the networks the
+    job trained together (``population.count``).  Where the CPU time covers only
+    the stretches since an older checkpoint (``cpu_time_updates`` < ``steps``),
+    its pace per update times the network's updates; where the record has none
+    (before CPU time was recorded), the job's wall time, which also counts any
+    pause (SIGSTOP) or crowding; None where the record has neither."""
     count = meta.get("population", {}).get("count", 1) if isinstance(
         meta.get("population"), dict) else 1
-    return wall / max(1, int(count) if isinstance(count, int) else 1) / 3600
+    share = max(1, int(count) if isinstance(count, int) else 1) * 3600
+    cpu, covered, steps = meta.get("cpu_time_s"), meta.get("cpu_time_updates"), \
+        meta.get("steps")
+    if _number(cpu) and isinstance(covered, int) and not isinstance(covered, bool) \
+            and covered > 0:
+        if isinstance(steps, int) and not isinstance(steps, bool) and covered < steps:
+            return cpu / covered * steps / share
+        return cpu / share
+    wall = meta.get("wall_time_s")
+    return wall / share if _number(wall) else None
 
 
 def median_hours(metas) -> tuple[float | None, int]:
@@ -96,7 +112,7 @@ class Remaining:
 def remaining(folder: Path, cell: Cell) -> Remaining:
     """What the rest of ``cell`` costs, from what its own networks took: the
     median CPU hours of its finished networks times the networks missing; where
-    none has finished, an upper bound from a job in progress — its pace (wall
+    none has finished, an upper bound from a job in progress — its pace (CPU
     time per update, per network) over the whole budget of updates its rule
     records; else untimed.  On the machines that trained them (each record's
     ``segments`` name the CPU), one thread per job."""
