@@ -357,7 +357,9 @@ FIGURES = {"universality_mds.png": "each metric's distances between the networks
                                    "silhouettes",
            "universality_silhouettes.png": "per task, every metric's silhouette with its 95% "
                                            "bootstrap interval and permutation p, with the "
-                                           "architecture and with the rule as the label"}
+                                           "architecture and with the rule as the label; "
+                                           "hollow markers: the same among the networks of "
+                                           "one rule, or of one architecture, at a time"}
 
 
 def plot_report(panels: dict[str, dict], out: Path) -> list[str]:
@@ -391,13 +393,26 @@ def plot_report(panels: dict[str, dict], out: Path) -> list[str]:
     written = [plots.save(fig, out / "universality_mds.png")]
     fig, axes = plots.new_figure(len(tasks), 1, width=4.2, height=0.9 + 0.45 * 2 * cols,
                                  sharey=True, layout="constrained")
+    held = {"architecture": "architecture_within_rule", "rule": "rule_within_architecture"}
+    levels = sorted({v for p in drawn for k in held.values() for v in p[3].get(k, {})},
+                    key=lambda v: (v not in rules_all, ARCHS.index(v) if v in ARCHS else 0, v))
+    handles: dict = {}
     for ax, t in zip(axes[0], tasks):
         rows = [{"label": f"{m} · {k}", "silhouette": res[k].get("silhouette"),
                  "silhouette_interval_95": res[k].get("ci"),
-                 "silhouette_permutation_p": res[k].get("p")}
+                 "silhouette_permutation_p": res[k].get("p"),
+                 "within": {v: x.get("silhouette") for v, x in res.get(held[k], {}).items()}}
                 for m, (_, _, _, res) in panels[t].items() for k in ("architecture", "rule")]
-        plots.plot_metric_silhouettes(ax, rows)
+        plots.plot_metric_silhouettes(ax, rows, levels)
         ax.set_title(f"{t}: architecture or rule as the label", fontsize=10)
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    if handles:                              # in the order of ``levels``
+        handles = dict(sorted(handles.items(), key=lambda kv: levels.index(
+            kv[0].removeprefix("within ").removesuffix(" only"))))
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(len(handles), 6), frameon=False, fontsize=8,
+                   title="dot and interval: all networks; hollow: the other factor held "
+                         "fixed", title_fontsize=8)
     written.append(plots.save(fig, out / "universality_silhouettes.png"))
     return written
 

@@ -204,11 +204,28 @@ def plot_distance_heatmap(ax, D: np.ndarray, labels: list[str], names: list[str]
     return ax.figure
 
 
-def plot_metric_silhouettes(ax, rows: list[dict]):
+WITHIN_MARKERS = "sD^vP*Xh"
+
+
+def plot_metric_silhouettes(ax, rows: list[dict], levels: list[str] | None = None):
     """Silhouette of the groups under each metric, with its 95% bootstrap
-    interval (rows: similarity_analysis.py's summary rows)."""
+    interval (rows: similarity_analysis.py's summary rows).  A row's optional
+    ``within`` ({level: silhouette or None}) adds the silhouette among the
+    networks of one level of another factor at a time, as hollow markers just
+    below the row, one colour and shape per level (``levels`` fixes their order
+    across panels; labelled for a legend)."""
     ys = np.arange(len(rows))[::-1]
+    levels = levels or sorted({k for r in rows for k in (r.get("within") or {})})
+    cmap, shown = plt.get_cmap("tab10"), set()
     for y, r in zip(ys, rows):
+        for k, v in (r.get("within") or {}).items():
+            if v is None:
+                continue
+            i = levels.index(k)
+            ax.plot([v], [y - 0.28], WITHIN_MARKERS[i % len(WITHIN_MARKERS)], ms=5,
+                    mfc="none", mec=cmap(i % 10), mew=1.2, zorder=4,
+                    label=None if k in shown else f"within {k} only")
+            shown.add(k)
         s = r["silhouette"]
         if s is None:
             continue

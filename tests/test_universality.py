@@ -229,3 +229,19 @@ def test_the_origins_table_has_one_row_per_moving_memory_and_its_columns():
     assert rows[-1] == ("| a | +++ | none | -4.6e-06 | 1.197, 2.330 rad, 98.2% | 0.155, 2, "
                         "1.0341, 2.326 rad |")
     assert rows[-1].count("|") == rows[-3].count("|") == rows[-2].count("|") == 7
+
+
+def test_the_silhouette_figure_marks_each_level_held_fixed_below_its_row():
+    from rnn import plotting as plots
+    plots.use_backend(False)
+    fig, axes = plots.new_figure(1, 1)
+    ax = axes[0][0]
+    rows = [{"label": "a", "silhouette": 0.5, "silhouette_interval_95": [0.4, 0.6],
+             "silhouette_permutation_p": 0.01, "within": {"BPTT": 0.3, "GA": None}},
+            {"label": "b", "silhouette": None, "within": {"rate": -0.2}}]
+    plots.plot_metric_silhouettes(ax, rows, ["BPTT", "GA", "rate"])
+    handles, labels = ax.get_legend_handles_labels()
+    assert labels == ["within BPTT only", "within rate only"]      # GA: no silhouette
+    at = [(h.get_xdata()[0], h.get_ydata()[0]) for h in handles]
+    assert at == [(0.3, pytest.approx(1 - 0.28)), (-0.2, pytest.approx(-0.28))]
+    assert handles[0].get_markeredgecolor() != handles[1].get_markeredgecolor()
