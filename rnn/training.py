@@ -352,16 +352,11 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     P = trainer.model.n_networks
     dev = trainer.model.device
     loop = LoopState.new(P, stop)
-    start, t0, c0 = 0, time.time(), time.process_time()
+    start, t0 = 0, time.time()
     if resume is not None:
         start, elapsed = loop.restore(resume, trainer, max_steps)
         t0 -= elapsed
         loop.resumed_at.append(start)
-    cpu_before = loop.cpu        # (seconds, updates) of the stretches before this one
-    done = [start]               # the last update completed
-
-    def cpu() -> tuple[float, int]:
-        return cpu_before[0] + time.process_time() - c0, cpu_before[1] + done[0] - start
     bar = tqdm(total=max_steps, initial=start, disable=quiet, desc=trainer.rule, unit=unit,
                dynamic_ncols=True, leave=True)
 
@@ -377,14 +372,13 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
             st = [("interrupted" if s == "budget" else s) for s in st]
         steps_run = [loop.hist.steps_run(p) for p in range(P)]
         accs = final_acc(trainer, val, loop.hist, loop.rule, fresh=(kind == "final"))
-        seconds, updates = cpu()
+        seconds, updates = loop.cpu_so_far()
         return FitResult(loop.hist, st, accs, steps_run, time.time() - t0,
-                         resumed_at=list(loop.resumed_at), cpu_time=seconds,
-                         cpu_updates=updates)
+                         resumed_at=list(loop.resumed_at), cpu_time=seconds, cpu_updates=updates)
 
     def saved(step: int) -> FitResult:
         res = result("checkpoint")
-        res.loop = loop.to_dict(step, time.time() - t0, cpu())
+        res.loop = loop.to_dict(step, time.time() - t0)
         return res
 
     def warn(p: int) -> None:
@@ -399,9 +393,7 @@ def fit(trainer: Trainer, val: ValidationSet, max_steps: int, stop: StopConfig =
     with stop_requests() as asked:
         try:
             for step in range(start + 1, max_steps + 1):
-                going_on = _update(trainer, loop, step, observers, validate, stop, warn, bar)
-                done[0] = step
-                if not going_on:
+                if not _update(trainer, loop, step, observers, validate, stop, warn, bar):
                     break
                 if asked:
                     if checkpoint is not None:
@@ -423,6 +415,7 @@ def _update(trainer: Trainer, loop: "LoopState", step: int, observers, validate,
     is left training."""
     P = loop.hist.P
     loss = trainer.step(torch.tensor(loop.active, device=trainer.model.device))
+    loop.done = step
     full = torch.full((P,), math.nan, dtype=torch.float64)
     full[loop.active] = loss.detach().to("cpu", torch.float64)
     loop.hist.loss.append(full)
@@ -524,21 +517,31 @@ class LoopState:
     since: list[int]
     resumed_at: list[int] = field(default_factory=list)
     last_good: dict | None = None
-    cpu: tuple[float, int] = (0.0, 0)    # CPU seconds and the updates they cover, so far
+    # the CPU time: its seconds and the updates they cover before this stretch of the
+    # run, the last update completed, and where this stretch began (process_time(), update)
+    cpu: tuple[float, int] = (0.0, 0)
+    done: int = 0
+    stretch: tuple[float, int] = field(default_factory=lambda: (time.process_time(), 0))
 
     @classmethod
     def new(cls, P: int, stop: StopConfig) -> "LoopState":
         return cls(History(P), LazyStopRule(P, stop), list(range(P)), ["budget"] * P, [0] * P)
 
-    def to_dict(self, step: int, elapsed: float, cpu: tuple[float, int] = (0.0, 0)) -> dict:
-        """What :func:`fit` needs to go on after update ``step``; ``cpu``: the CPU
-        seconds so far and the updates they cover."""
+    def cpu_so_far(self) -> tuple[float, int]:
+        """The process's CPU seconds over the run's updates, and how many updates
+        they cover: the stretches before this one (as far as recorded) and this one."""
+        return (self.cpu[0] + time.process_time() - self.stretch[0],
+                self.cpu[1] + self.done - self.stretch[1])
+
+    def to_dict(self, step: int, elapsed: float) -> dict:
+        """What :func:`fit` needs to go on after update ``step``."""
         hist, rule = self.hist, self.rule
+        seconds, updates = self.cpu_so_far()
         P = hist.P
         loss = torch.stack(hist.loss) if hist.loss else torch.zeros(0, P, dtype=torch.float64)
         return {"step": step, "active": list(self.active), "status": list(self.status),
                 "since": list(self.since), "elapsed": float(elapsed),
-                "cpu": [float(cpu[0]), int(cpu[1])],
+                "cpu": [float(seconds), int(updates)],
                 "resumed_at": list(self.resumed_at),
                 "loss": loss.clone(),
                 "val_steps": [list(v) for v in hist.val_steps],
@@ -572,6 +575,8 @@ class LoopState:
         rule.known = {(p, s): a for p, s, a in d["known"]}
         # a checkpoint older than the CPU record: the CPU time counts from here
         self.cpu = tuple(d["cpu"]) if "cpu" in d else (0.0, 0)
+        self.done = d["step"]
+        self.stretch = (time.process_time(), self.done)
         return d["step"], d["elapsed"]
 
 
