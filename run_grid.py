@@ -125,7 +125,7 @@ def main(argv=None) -> int:
     from rnn.grid.format import read_grid
     from rnn.grid.jobs import finished, interleave, jobs_for, remaining, resumable
     from rnn.grid.runner import run_jobs
-    from rnn.resume import reached
+    from rnn.resume import standing
     grid = read_grid(args.grid)
     for flag, v in (("--workers", args.workers), ("--threads", args.threads),
                     ("--chunk", args.chunk)):
@@ -167,13 +167,14 @@ def main(argv=None) -> int:
         for c in grid.cells:
             have = len(finished(folder, c))
             todo = [j for j in jobs if j.cell is c]
-            cut = [(seed, reached(ck)) for seed, _, ck in resumable(folder, c)
+            cut = [(seed, *standing(ck)) for seed, _, ck in resumable(folder, c)
                    if any(j.seed == seed for j in todo)]
             print(f"  {c.key}: {have}/{c.networks} trained" +
                   (f"; {len(todo)} job(s) of up to {max(j.count for j in todo)} networks, "
                    f"seeds {todo[0].seed}-{todo[-1].seed + todo[-1].count - 1}" if todo else "")
                   + "".join(f"; the job of seed {seed} goes on after update {step}"
-                            for seed, step in cut if step is not None)
+                            + (f" ({how})" if how else "")
+                            for seed, step, how in cut if step is not None)
                   + (f"; {left.basis}" if (left := remaining(folder, c)).missing
                      else ""))
         return 0

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
@@ -263,18 +264,59 @@ def set_aside(path: Path) -> Path:
     return dest
 
 
-def reached(path: Path) -> int | None:
-    """The update a checkpoint goes on after, or None when it cannot be read."""
+def _read(path: Path) -> dict | None:
+    """A checkpoint's contents for a summary, or None when it cannot be read."""
     import torch
 
     from rnn.io import is_regular_file
     if not is_regular_file(path):
         return None
     try:
-        step = torch.load(Path(path), map_location="cpu", weights_only=True)["loop"]["step"]
+        d = torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception:                             # noqa: BLE001 (unreadable: unknown)
         return None
+    return d if isinstance(d, dict) and isinstance(d.get("loop"), dict) else None
+
+
+def _step(d: dict | None) -> int | None:
+    step = d["loop"].get("step") if d is not None else None
     return step if isinstance(step, int) and not isinstance(step, bool) else None
+
+
+def reached(path: Path) -> int | None:
+    """The update a checkpoint goes on after, or None when it cannot be read."""
+    return _step(_read(path))
+
+
+def standing(path: Path) -> tuple[int | None, str]:
+    """The update a checkpoint goes on after (None when it cannot be read) and,
+    for a person, where its networks stand: each one's latest validation
+    accuracy, or how it ended, and the accuracy its stop rule asks for.  The
+    text is empty where the checkpoint does not hold these (nothing in it is
+    trusted: a damaged field leaves the text out, never raises)."""
+    d = _read(path)
+    step = _step(d)
+    if step is None:
+        return None, ""
+    loop = d["loop"]
+    try:
+        accs, at = loop["val_acc"], loop["val_steps"]
+        active, status = loop["active"], loop["status"]
+        per = []
+        for p, hist in enumerate(accs):     # the validation of the latest update
+            a = float(max(zip(at[p], hist))[1]) if hist else math.nan
+            per.append(str(status[p]) if p not in active else
+                       f"{a:.3f}" if math.isfinite(a) else "not validated yet")
+    except Exception:                             # noqa: BLE001 (a summary: left out)
+        return step, ""
+    try:
+        thr = float(json.loads(d["fingerprint"])["stop_rule"]["threshold"])
+        asked = f"; the stop rule asks for {thr:g}" if math.isfinite(thr) else ""
+    except Exception:                             # noqa: BLE001 (a summary: left out)
+        asked = ""
+    if all(x == "not validated yet" for x in per):
+        return step, "not validated yet"
+    return step, "latest validation accuracy " + ", ".join(per) + asked
 
 
 def job_of(path: Path) -> tuple[list[int], list[str]] | None:

@@ -344,7 +344,40 @@ def test_run_grid_list_says_where_a_cut_job_goes_on(tmp_path):
     r = run_script("run_grid.py", g, "--list", "--models-dir", tmp_path / "m")
     assert r.returncode == 0, r.stderr
     assert f"{cell.name}: 0/2 trained; 1 job(s)" in r.stdout
-    assert "the job of seed 100 goes on after update 7" in r.stdout
+    assert "the job of seed 100 goes on after update 7;" in r.stdout   # nothing to add
+    rsm.save(tmp_path / "m" / f"{names[0]}.ckpt",
+             rsm.fingerprint(seeds=[100, 101], names=names, stop_rule={"threshold": 0.9}),
+             {"step": 9, "active": [0], "status": ["budget", "converged"],
+              "val_steps": [[5, 9, 8], [4]], "val_acc": [[0.5, 0.8125, 0.7], [0.95]]},
+             types.SimpleNamespace())
+    r = run_script("run_grid.py", g, "--list", "--models-dir", tmp_path / "m")
+    assert r.returncode == 0, r.stderr
+    assert ("the job of seed 100 goes on after update 9 (latest validation accuracy "
+            "0.812, converged; the stop rule asks for 0.9)") in r.stdout
+
+
+def test_standing_reads_what_a_checkpoint_holds_and_trusts_none_of_it(tmp_path):
+    ck, fp = tmp_path / "a.ckpt", rsm.fingerprint(stop_rule={"threshold": 0.75})
+    full = {"step": 3, "active": [0, 1], "status": ["budget", "budget"],
+            "val_steps": [[], [2]], "val_acc": [[], [float("nan")]]}
+    rsm.save(ck, fp, full, types.SimpleNamespace())
+    assert rsm.standing(ck) == (3, "not validated yet")
+    rsm.save(ck, fp, {**full, "val_steps": [[1], [2]], "val_acc": [[0.25], [1.0]]},
+             types.SimpleNamespace())
+    assert rsm.standing(ck) == (3, "latest validation accuracy 0.250, 1.000; the stop "
+                                   "rule asks for 0.75")
+    for damaged in ({"val_acc": "x"}, {"val_steps": [[1]]}, {"status": None, "active": []},
+                    {"val_acc": [["a"], [1.0]]}):
+        rsm.save(ck, fp, {**full, "val_steps": [[1], [2]], "val_acc": [[0.25], [1.0]],
+                          **damaged}, types.SimpleNamespace())
+        assert rsm.standing(ck) == (3, ""), damaged
+    rsm.save(ck, "not json", {**full, "val_steps": [[1], [2]], "val_acc": [[0.25], [1.0]]},
+             types.SimpleNamespace())
+    assert rsm.standing(ck) == (3, "latest validation accuracy 0.250, 1.000")
+    rsm.save(ck, fp, {"step": True}, types.SimpleNamespace())
+    assert rsm.standing(ck) == (None, "")
+    ck.write_bytes(b"not a checkpoint")
+    assert rsm.standing(ck) == (None, "") and rsm.reached(ck) is None
 
 
 def test_state_a_checkpoint_cannot_hold_is_an_error_not_lost():
