@@ -59,25 +59,56 @@ def test_metrics_equal_their_direct_formulas():
             rho = reference_cca(a, b)
             assert D0[i, j] == pytest.approx(np.arccos(rho.sum() / np.sqrt(len(a) * len(b))),
                                              abs=1e-6)
+            m = min(reps[i].r, reps[j].r)             # 9 beside the 9-unit network
+            assert m == min(len(a), len(b))
             assert D["pwcca"][i, j] == pytest.approx(
-                0.5 * (direct_pwcca(a, b) + direct_pwcca(b, a)), abs=1e-8)
+                0.5 * (direct_pwcca(a, b, m) + direct_pwcca(b, a, m)), abs=1e-8)
 
 
-def direct_pwcca(a, b):
-    """Morcos et al.'s weighting, written in sample space: canonical variates h of
-    a (unit norm), weights = summed |projection| of a's units on each."""
+def direct_pwcca(a, b, m):
+    """Morcos et al.'s weighting, written in sample space, over the top m SVD
+    directions of each: canonical variates h of a (unit norm), weights = summed
+    |projection| of a's units on each."""
+    def top(x):
+        u = np.linalg.svd(x, full_matrices=False)[0]
+        return u[:, :m].T @ x                            # [m, samples]
+    xa, xb = top(a), top(b)
     n = a.shape[1]
-    Saa, Sbb, Sab = a @ a.T / n, b @ b.T / n, a @ b.T / n
+    Saa, Sbb, Sab = xa @ xa.T / n, xb @ xb.T / n, xa @ xb.T / n
 
     def inv_sqrt(S):
         w, V = np.linalg.eigh(S)
         return V @ np.diag(w ** -0.5) @ V.T
     P, rho, _ = np.linalg.svd(inv_sqrt(Saa) @ Sab @ inv_sqrt(Sbb))
-    m = min(len(a), len(b))
-    H = (inv_sqrt(Saa) @ P[:, :m]).T @ a                 # [m, samples]
+    H = (inv_sqrt(Saa) @ P).T @ xa                      # [m, samples]
     H /= np.linalg.norm(H, axis=1, keepdims=True)
-    w = np.abs(a @ H.T).sum(0)
-    return 1 - float((w * np.clip(rho[:m], 0, 1)).sum() / w.sum())
+    w = np.abs(a @ H.T).sum(0)                          # a's units, every direction
+    return 1 - float((w * np.clip(rho, 0, 1)).sum() / w.sum())
+
+
+def test_pwcca_does_not_reward_near_null_directions():
+    """Directions carrying ~1e-8 of a network's variance (above the rank
+    tolerance) leave its PWCCA distances as they were: each pair is compared over
+    the same number of directions from both networks.  Over each network's own
+    rank they would not: the larger subspace can only raise the canonical
+    correlations, so the network with the longer spectrum sits nearer everything."""
+    rng = np.random.default_rng(7)
+    a, b = low_rank(rng, noise=0.0), low_rank(rng, noise=0.0)        # rank 4 each
+    b_long = b + 1e-4 * rng.standard_normal(b.shape)                  # rank 12
+    reps = [represent(x, OPTS) for x in (a, b, b_long)]
+    assert [r.r for r in reps] == [4, 4, 12]
+    D = pair_distances(reps, ["pwcca"])["pwcca"]
+    assert D[0, 1] > 0.05
+    assert D[0, 2] == pytest.approx(D[0, 1], abs=1e-5)
+    assert D[1, 2] == pytest.approx(0, abs=1e-5)
+    # the biased form (each network over its own rank) is measurably nearer
+    ua, ub = (np.linalg.svd(centred(x), full_matrices=False)[0] for x in (a, b_long))
+    xa, xb = ua[:, :4].T @ centred(a), ub.T @ centred(b_long)
+    qa, qb = np.linalg.qr(xa.T)[0], np.linalg.qr(xb.T)[0]
+    rho = np.linalg.svd(qa.T @ qb, compute_uv=False)
+    rho4 = np.linalg.svd(qa.T @ np.linalg.qr((ub[:, :4].T @ centred(b_long)).T)[0],
+                         compute_uv=False)
+    assert rho.mean() > rho4.mean() + 0.005
 
 
 def test_procrustes_is_a_metric_on_random_samples():

@@ -99,15 +99,27 @@ def procrustes_pairs(p: Pairs):
 
 def pwcca_pairs(p: Pairs):
     """1 − Σ wᵢρᵢ / Σ wᵢ, weights the summed |projection| of the units on each
-    canonical variate, the mean of both directions (Morcos et al. 2018)."""
+    canonical variate, the mean of both directions (Morcos et al. 2018), over
+    the same number of directions from both networks: the top m = min(r_a, r_b)
+    SVD directions of each (the smaller numerical rank).
+
+    Canonical correlations between subspaces of unequal dimension are biased:
+    enlarging one subspace can only raise them.  Over each network's own rank,
+    a network whose spectrum decays more slowly (more directions above
+    RANK_TOL, the last ones carrying ~1e-10 of its variance) would sit nearer
+    every other network, whatever their geometry (docs/findings.md: the CDI
+    rate networks' rule silhouette, −0.45 that way, −0.01 this way).  Networks
+    of the same rank (most trained networks of one width) are compared over
+    every direction, as Morcos et al. compare all units."""
     import torch
-    P, rho, Qh = torch.linalg.svd(p.G)
-    rho = rho.clamp(0, 1)
     m = torch.minimum(p.r_a, p.r_b)
-    live = (torch.arange(p.G.shape[-1])[None] < m[:, None]).to(torch.float64)
+    keep = (torch.arange(p.G.shape[-1])[None] < m[:, None]).to(torch.float64)  # [pairs, R]
+    G = p.G * keep[:, :, None] * keep[:, None, :]
+    P, rho, Qh = torch.linalg.svd(G)
+    rho = rho.clamp(0, 1)
 
     def one_side(U, s, vecs):
-        w = (U @ (s[:, :, None] * vecs)).abs().sum(1) * live
+        w = (U @ ((s * keep)[:, :, None] * vecs)).abs().sum(1) * keep
         return 1 - (w * rho).sum(1) / w.sum(1)
     return 0.5 * (one_side(p.U_a, p.s_a, P) + one_side(p.U_b, p.s_b, Qh.transpose(1, 2)))
 
@@ -149,7 +161,8 @@ def register(metric: Metric) -> Metric:
 for _m in (
         Metric("svcca", "SVCCA", "svd", UNIT, _svcca_key, svcca_pairs, directions="kept",
                angle=True, cache_prefix="svcca_cache_"),
-        Metric("pwcca", "PWCCA", "svd", UNIT, _rank_key("pwcca"), pwcca_pairs),
+        Metric("pwcca", "PWCCA", "svd", UNIT, _rank_key("pwcca", directions=lambda a: "min"),
+               pwcca_pairs),     # "directions": each pair over min(r_a, r_b) of each
         Metric("cka", "1 − CKA", "svd", UNIT, _rank_key("cka"), cka_pairs),
         Metric("procrustes", "Procrustes", "svd", ANGLE,
                _rank_key("procrustes", alpha=lambda a: a), procrustes_pairs),
