@@ -130,7 +130,8 @@ def test_bad_input_in_a_subprocess_has_no_traceback(stocked):
     line on stderr and exit status 2 (the other tests run scripts in process)."""
     bad_flag = ["fixed_point_input_topology.py", "similarity_analysis.py", "tca_analysis.py",
                 "run_grid.py", "experiments/reproduce.py", "experiments/protocol.py",
-                "experiments/paper.py", "experiments/svcca_variants.py"]
+                "experiments/paper.py", "experiments/svcca_variants.py",
+                "experiments/pwcca_directions.py"]
     for args in (["train_models.py", LONG, "--rdm"], ["analyze_dynamics.py", "noise", "large"],
                  ["svcca_analysis.py", "bad.txt"], ["import_model.py", "original", "trunc"],
                  *[[script, "--no-such-flag"] for script in bad_flag]):

@@ -184,3 +184,34 @@ def test_similarity_analysis_end_to_end(models_tmp):
         b = run_script("similarity_analysis.py", "g.txt", "--quiet", *bad)
         assert b.returncode == 2 and msg in b.stderr, (bad, b.stderr)
         assert len(b.stderr.strip().splitlines()) == 1
+
+
+def test_pwcca_directions_script_on_the_shipped_networks(tmp_path):
+    """experiments/pwcca_directions.py end to end: its 'pair' row is the tool's
+    PWCCA, its 'own rank' row the biased form, its top-K rows every network cut
+    to K directions; the ranks it prints are the networks' own."""
+    from rnn.analysis.compare import load_group_models
+    from rnn.analysis.metrics import pwcca_pairs
+    from rnn.io import DEFAULT_MODELS_DIR
+    from rnn.io.groups import read_groups
+    r = run_script("experiments/pwcca_directions.py", "sample.txt", "--dims", "3",
+                   "--out", tmp_path / "t.md", fresh=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "t.json").read_text())
+    groups = read_groups(["sample.txt"], DEFAULT_MODELS_DIR, min_groups=2)
+    reps = [represent(OPTS.activity(lm.model, lm.task, lm.name), OPTS, "rank")
+            for lm in load_group_models(groups, DEFAULT_MODELS_DIR)]
+    assert res["ranks"] == {"BPTT": sorted(x.r for x in reps[:3]),
+                            "GA": sorted(x.r for x in reps[3:])}
+    D = pair_distances(reps, ["pwcca"])["pwcca"]
+    labels = groups.label_of_each
+    from sklearn.metrics import silhouette_score
+    v = res["variants"]
+    assert list(v) == ["pair: min(r_a, r_b) of each (this tool)",
+                       "own rank (before 2026-12-06)", "top 3"]
+    assert v["pair: min(r_a, r_b) of each (this tool)"]["all"] == pytest.approx(
+        silhouette_score(D, labels, metric="precomputed"), abs=1e-9)
+    assert v["top 3"]["directions"] == [3] * 6
+    assert "| top 3 |" in (tmp_path / "t.md").read_text() and "wrote" in r.stdout
+    r = run_script("experiments/pwcca_directions.py", "sample.txt", "--dims", "0", fresh=True)
+    assert r.returncode == 2 and "--dims" in r.stderr

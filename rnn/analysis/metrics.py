@@ -97,7 +97,7 @@ def procrustes_pairs(p: Pairs):
     return torch.arccos(cos.clamp(-1, 1))
 
 
-def pwcca_pairs(p: Pairs):
+def pwcca_pairs(p: Pairs, equal_dims: bool = True):
     """1 − Σ wᵢρᵢ / Σ wᵢ, weights the summed |projection| of the units on each
     canonical variate, the mean of both directions (Morcos et al. 2018), over
     the same number of directions from both networks: the top m = min(r_a, r_b)
@@ -110,18 +110,22 @@ def pwcca_pairs(p: Pairs):
     every other network, whatever their geometry (docs/findings.md: the CDI
     rate networks' rule silhouette, −0.45 that way, −0.01 this way).  Networks
     of the same rank (most trained networks of one width) are compared over
-    every direction, as Morcos et al. compare all units."""
+    every direction, as Morcos et al. compare all units.  ``equal_dims=False``:
+    each network over its own rank, the biased form (for
+    experiments/pwcca_directions.py, which shows the difference)."""
     import torch
     m = torch.minimum(p.r_a, p.r_b)
-    keep = (torch.arange(p.G.shape[-1])[None] < m[:, None]).to(torch.float64)  # [pairs, R]
-    G = p.G * keep[:, :, None] * keep[:, None, :]
-    P, rho, Qh = torch.linalg.svd(G)
+    live = (torch.arange(p.G.shape[-1])[None] < m[:, None]).to(torch.float64)  # [pairs, R]
+    one = torch.ones_like(p.s_a)
+    ka, kb = (live, live) if equal_dims else (one, one)      # each network's directions
+    P, rho, Qh = torch.linalg.svd(p.G * ka[:, :, None] * kb[:, None, :])
     rho = rho.clamp(0, 1)
 
-    def one_side(U, s, vecs):
-        w = (U @ ((s * keep)[:, :, None] * vecs)).abs().sum(1) * keep
+    def one_side(U, s, keep, vecs):
+        w = (U @ ((s * keep)[:, :, None] * vecs)).abs().sum(1) * live
         return 1 - (w * rho).sum(1) / w.sum(1)
-    return 0.5 * (one_side(p.U_a, p.s_a, P) + one_side(p.U_b, p.s_b, Qh.transpose(1, 2)))
+    return 0.5 * (one_side(p.U_a, p.s_a, ka, P) +
+                  one_side(p.U_b, p.s_b, kb, Qh.transpose(1, 2)))
 
 
 # ---- what each cache is keyed by ---------------------------------------------
