@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int:
     settings = {**vars(args), "out": os.path.relpath(out, ROOT)}
     results = {"settings": settings, "tasks": {},
                "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, "
-                          f"torch {torch.__version__}, device {args.device}"}
+                          f"torch {torch.__version__}, device {device}"}
     previous = _previous_tasks(out / "results.json", keep_out=args.tasks)
     vtag = f"v{int(round(args.variance * 100)):03d}"
     if args.only_train:
