@@ -92,6 +92,10 @@ def build_parser() -> Parser:
     ap.add_argument("--seed", type=int, default=5000,
                     help="first seed of every rule's networks; seeds weights, training data "
                          "and validation sets (default 5000)")
+    ap.add_argument("--first-seed", nargs="+", default=[], metavar="RULE=SEED",
+                    help="a rule's first seed instead of --seed + 1000 × its place in the "
+                         "rule list (e.g. ff=6000: networks trained when the list was "
+                         "shorter keep their seeds and are reused)")
     ap.add_argument("--max-steps", type=int, default=None, help="cap per rule (default: budgets)")
     add_device_arg(ap, "where to train")
     ap.add_argument("--workers", type=int, default=None,
@@ -139,6 +143,13 @@ def parse_args(argv: list[str]):
                     ("--workers", args.workers), ("--max-steps", args.max_steps)):
         if v is not None and v < 1:
             ap.error(f"{flag} must be at least 1, got {v}")
+    args.first_seeds = {}
+    for item in args.first_seed:
+        rule, _, seed = item.partition("=")
+        if rule not in args.rules or not seed.isdigit():
+            ap.error(f"--first-seed takes RULE=SEED with RULE one of --rules "
+                     f"({' '.join(args.rules)}) and SEED a whole number, got {item!r}")
+        args.first_seeds[rule] = int(seed)
     return args
 
 
@@ -189,7 +200,7 @@ def run_task(task: str, args, settings: dict, vtag: str, chunk, device: str, mdi
     same jobs, found by seed, as run_grid.py), then compare the rules that have
     two converged networks: all together, and every pair."""
     tres = {"settings": {k: settings[k] for k in ("per_rule", "rules", "variance", "seed",
-                                                   "max_steps")},
+                                                   "max_steps", "first_seeds")},
             "rules": {}, "comparisons": {}}
     cells = task_cells(task, args, vtag, chunk)
     jobs = [j for c in cells.values() for j in jobs_for(c, mdir)]
@@ -281,13 +292,18 @@ def figures(task: str, gname: str, mdir: Path, out: Path, log) -> str:
     return vpath.read_text()
 
 
+def first_seed(rule: str, seed: int, first_seeds: dict) -> int:
+    """A rule's first seed: ``first_seeds[rule]`` (--first-seed), else ``seed`` +
+    1000 × the rule's place in rnn.rules.RULES, whichever rules are asked for."""
+    return first_seeds.get(rule, seed + 1000 * RULES.index(rule))
+
+
 def task_cells(task: str, args, vtag: str, chunk: int | None) -> dict:
-    """The grid cells of one task, one per rule (seeds --seed + 1000 * the rule's
-    place in rnn.rules.RULES, whichever rules are asked for)."""
+    """The grid cells of one task, one per rule (seeds from :func:`first_seed`)."""
     return {rule: Cell(task=task, rule=rule,
                        noise=args.variance, networks=args.per_rule,
-                       first_seed=args.seed + 1000 * RULES.index(rule), max_steps=args.max_steps,
-                       chunk=chunk, name=f"x{task}-{rule}-{vtag}")
+                       first_seed=first_seed(rule, args.seed, args.first_seeds),
+                       max_steps=args.max_steps, chunk=chunk, name=f"x{task}-{rule}-{vtag}")
             for rule in args.rules}
 
 
@@ -386,8 +402,10 @@ def write_outputs(out: Path, results: dict, previous: dict | None = None) -> Non
     for task, t in tasks.items():
         st = t["settings"]
         lines += [f"## {task.upper()}", "",
-                  f"{st['per_rule']} networks per rule, -v {st['variance']}, first seed "
-                  f"{st['seed']}" + (f", at most {st['max_steps']} updates"
+                  f"{st['per_rule']} networks per rule, -v {st['variance']}, first seeds "
+                  + ", ".join(f"{r} {first_seed(r, st['seed'], st.get('first_seeds') or {})}"
+                              for r in st["rules"])
+                  + (f", at most {st['max_steps']} updates"
                                      if st["max_steps"] else "") + ".", "",
                   "| rule | networks | reached stop rule | median updates | mean accuracy "
                   "| wall time (s, longest batched run) | trained on |",

@@ -114,7 +114,7 @@ def test_a_run_of_one_task_keeps_the_tables_of_the_others(tmp_path):
                             reproduce._previous_tasks(tmp_path / "results.json", ["cdi"]))
     text = (tmp_path / "RESULTS.md").read_text()
     assert text.index("## CDI") < text.index("## RDM")
-    assert "first seed 1" in text and "first seed 2" in text
+    assert "first seeds bptt 1." in text and "first seeds bptt 2." in text
     assert set(json.loads((tmp_path / "results.json").read_text())["tasks"]) == {"cdi", "rdm"}
 
 
@@ -261,3 +261,26 @@ def test_protocol_pairs_only_cells_of_the_same_task_and_formats_durations():
     assert "vs_original" not in cells["n1-original"]       # another task: nothing to pair
     assert all("_D" not in c and "_rows" not in c for c in cells.values())
     assert fmt_duration(96) == "1.6 min" and fmt_duration(7.7 * 3600) == "7.7 h"
+
+
+def test_first_seed_finds_networks_trained_under_another_rule_order(tmp_path):
+    """--first-seed RULE=SEED: a rule's networks trained when its place in the rule
+    list gave other seeds are found and reused, not trained again; a malformed
+    value, or a rule not asked for, is one line and exit status 2."""
+    from experiments import reproduce
+    from rnn.grid.jobs import jobs_for
+    models = tmp_path / "models"
+    models.mkdir()
+    install(models, "ga", 9000, 3)
+    args = reproduce.parse_args(["--tasks", "rdm", "--rules", "bptt", "ga", "--per-rule", "3",
+                                 "--first-seed", "ga=9000"])
+    cells = reproduce.task_cells("rdm", args, "v050", None)
+    assert cells["ga"].first_seed == 9000 and cells["bptt"].first_seed == 5000
+    assert jobs_for(cells["ga"], models) == [] and jobs_for(cells["bptt"], models) != []
+    default = reproduce.task_cells("rdm", reproduce.parse_args(["--rules", "bptt", "ga"]),
+                                   "v050", None)
+    assert default["ga"].first_seed == 6000
+    for bad in ("ga=x", "heb=1", "ga"):
+        r = run_script("experiments/reproduce.py", "--rules", "bptt", "ga", "--first-seed", bad,
+                       models_dir=models)
+        assert r.returncode == 2 and "--first-seed takes RULE=SEED" in r.stderr, bad
