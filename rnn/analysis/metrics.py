@@ -106,9 +106,10 @@ def pwcca_pairs(p: Pairs, equal_dims: bool = True):
     Canonical correlations between subspaces of unequal dimension are biased:
     enlarging one subspace can only raise them.  Over each network's own rank,
     a network whose spectrum decays more slowly (more directions above
-    RANK_TOL, the last ones carrying ~1e-10 of its variance) would sit nearer
-    every other network, whatever their geometry (docs/findings.md: the CDI
-    rate networks' rule silhouette, −0.45 that way, −0.01 this way).  Networks
+    RANK_TOL, the last ones carrying as little as 1e-12 of the largest one's
+    variance) would sit nearer every other network, whatever their geometry
+    (docs/findings.md: the CDI rate networks' rule silhouette, −0.45 that way,
+    −0.01 this way).  Networks
     of the same rank (most trained networks of one width) are compared over
     every direction, as Morcos et al. compare all units.  ``equal_dims=False``:
     each network over its own rank, the biased form (for
