@@ -117,16 +117,14 @@ def pwcca_pairs(p: Pairs, equal_dims: bool = True):
     import torch
     m = torch.minimum(p.r_a, p.r_b)
     live = (torch.arange(p.G.shape[-1])[None] < m[:, None]).to(torch.float64)  # [pairs, R]
-    one = torch.ones_like(p.s_a)
-    ka, kb = (live, live) if equal_dims else (one, one)      # each network's directions
-    P, rho, Qh = torch.linalg.svd(p.G * ka[:, :, None] * kb[:, None, :])
+    keep = live if equal_dims else torch.ones_like(live)    # the directions taken
+    P, rho, Qh = torch.linalg.svd(p.G * keep[:, :, None] * keep[:, None, :])
     rho = rho.clamp(0, 1)
 
-    def one_side(U, s, keep, vecs):
+    def one_side(U, s, vecs):
         w = (U @ ((s * keep)[:, :, None] * vecs)).abs().sum(1) * live
         return 1 - (w * rho).sum(1) / w.sum(1)
-    return 0.5 * (one_side(p.U_a, p.s_a, ka, P) +
-                  one_side(p.U_b, p.s_b, kb, Qh.transpose(1, 2)))
+    return 0.5 * (one_side(p.U_a, p.s_a, P) + one_side(p.U_b, p.s_b, Qh.transpose(1, 2)))
 
 
 # ---- what each cache is keyed by ---------------------------------------------
