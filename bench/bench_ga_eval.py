@@ -1,8 +1,9 @@
 #!/usr/bin/env python
-"""Two costs of a GA generation outside its arithmetic, each beside its fix.
+"""Three costs of a GA generation outside its arithmetic, each beside its fix.
 
     python -m bench.bench_ga_eval                       # vanilla RNN, 3 generations each
     python -m bench.bench_ga_eval --arch gru --repeat 2
+    python -m bench.bench_ga_eval --arch lstm --only 3
 
 1. **Dask's allocator setting.**  A Dask nanny starts its worker with
    MALLOC_TRIM_THRESHOLD_=65536, and a training subprocess inherited it until
@@ -15,7 +16,17 @@
    sequence_mean (2 steps at a time at this size), against the same loss from one
    simulation that keeps all 200 states with the trials repeated for each
    member (what GATrainer.evaluate did before), in one process; the largest
-   relative difference between the two losses is printed.
+   relative difference between the two losses is printed (both with the
+   population in one piece, as before 3).
+3. **A whole population's gates streamed through memory.**  A discrete-time
+   population stepped as one stack writes and reads its gate tensor (100 GRUs
+   x 500 trials x 150 rows: 30 MB) from memory at each of a step's elementwise
+   passes; in chunks of a few networks (rnn.arch.CHUNK_FLOATS, each chunk over
+   all its steps) they stay in a core's cache.  The GA's evaluation of a
+   population (GATrainer.evaluate, the bulk of a generation) on the flip-flop
+   (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
+   of 750 steps), in one piece against in chunks, with the largest relative
+   difference of the losses.
 
 Each figure is the median of --repeat calls after one warm-up; a ratio is
 measured in one run, so it holds on a loaded machine better than the times do.
@@ -91,34 +102,90 @@ def flipflop_eval(arch: str, repeat: int) -> tuple[float, float, float]:
         return median_time(whole, repeat), median_time(windowed, repeat), diff
 
 
+def chunked_eval(arch: str, repeat: int) -> list[tuple[str, int, float, float, float]]:
+    """Section 3: (task, networks per chunk, time in one piece, in chunks, largest
+    relative difference of the losses) on the flip-flop and on CDI."""
+    import rnn.arch
+    from tasks import flipflop, ncdi
+    rows = []
+    for name, task in (("flip-flop", flipflop()), ("CDI", ncdi(2, 0.5))):
+        tr, cfg = _trainer(task, arch)
+        act = torch.arange(2)
+        trials, x0 = tr.draw_batch(act, cfg.batch, tr.pop.hidden)
+        seq = getattr(task, "sequence", False)
+
+        def evaluate():
+            return tr.evaluate(act, trials.inputs, x0, trials if seq else trials.targets)
+        default = rnn.arch.CHUNK_FLOATS
+        with torch.no_grad():
+            rnn.arch.CHUNK_FLOATS = 2 ** 62
+            try:
+                a, t_one = evaluate(), median_time(evaluate, repeat)
+            finally:
+                rnn.arch.CHUNK_FLOATS = default
+            b, t_chunks = evaluate(), median_time(evaluate, repeat)
+        most = min(tr.pop.chunk(cfg.batch), tr.pop.n_networks)     # the rate network: all
+        rows.append((name, most, t_one, t_chunks, float(((a - b).abs() / a.abs()).max())))
+    return rows
+
+
 def main(argv=None) -> int:
     ap = Parser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="vanilla", choices=["rate", "vanilla", "gru", "lstm"],
                     help="the architecture of the population (default vanilla)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed calls of each (median, after one warm-up; default 3)")
+    ap.add_argument("--only", type=int, nargs="+", choices=[1, 2, 3], default=[1, 2, 3],
+                    metavar="K", help="run only these of the three sections (default all)")
     ap.add_argument("--child", action="store_true", help=argparse_hidden())
     args = ap.parse_args(argv)
     if args.child:
         child(args.arch, args.repeat)
         return 0
+    print(machine())
+    if 1 in args.only:
+        allocator(args.arch, args.repeat)
+    if 2 in args.only:
+        windows(args.arch, args.repeat)
+    if 3 in args.only:
+        print(f"\n3. the GA's evaluation of a population ({args.arch}), in one piece and "
+              f"in chunks\n")
+        print("| task | networks per chunk | one piece (s) | in chunks (s) | ratio | "
+              "largest relative difference |")
+        print("|---|---|---|---|---|---|")
+        for name, most, t_one, t_chunks, diff in chunked_eval(args.arch, args.repeat):
+            print(f"| {name} | {most} | {t_one:.2f} | {t_chunks:.2f} | "
+                  f"{t_one / t_chunks:.2f}x | {diff:.1e} |")
+    return 0
+
+
+def allocator(arch: str, repeat: int) -> None:
+    """Section 1: Dask's allocator setting, in two subprocesses."""
     import dask
     import distributed  # noqa: F401  (registers the nanny's defaults)
     dask_value = str(dask.config.get("distributed.nanny.pre-spawn-environ")
                      ["MALLOC_TRIM_THRESHOLD_"])
-    print(machine())
-    print(f"\n1. a GA generation on CDI ({args.arch}, 2 runs x 20 members), one process each\n")
+    print(f"\n1. a GA generation on CDI ({arch}, 2 runs x 20 members), one process each\n")
     print("| environment | generation (s) | user CPU (s) | system CPU (s) |")
     print("|---|---|---|---|")
     rows = []
     for label, value in ((f"MALLOC_TRIM_THRESHOLD_={dask_value} (Dask's)", dask_value),
                          ("without it (training_env)", None)):
-        r = in_subprocess(args.arch, args.repeat, value)
+        r = in_subprocess(arch, repeat, value)
         rows.append(r["generation"])
         print(f"| {label} | {r['generation']:.2f} | {r['user']:.1f} | {r['sys']:.1f} |")
     print(f"\nratio: {rows[0] / rows[1]:.2f}x")
-    t_whole, t_win, diff = flipflop_eval(args.arch, args.repeat)
-    print(f"\n2. the GA's loss on the flip-flop ({args.arch}, 2 runs x 50 members, "
+
+
+def windows(arch: str, repeat: int) -> None:
+    """Section 2: sequence_mean's windows against every state held."""
+    import rnn.arch
+    default, rnn.arch.CHUNK_FLOATS = rnn.arch.CHUNK_FLOATS, 2 ** 62     # as before 3
+    try:
+        t_whole, t_win, diff = flipflop_eval(arch, repeat)
+    finally:
+        rnn.arch.CHUNK_FLOATS = default
+    print(f"\n2. the GA's loss on the flip-flop ({arch}, 2 runs x 50 members, "
           f"500 trials of 200 steps)\n")
     print("| evaluation | time (s) |")
     print("|---|---|")
@@ -126,7 +193,6 @@ def main(argv=None) -> int:
     print(f"| sequence_mean, its default window | {t_win:.2f} |")
     print(f"\nratio: {t_whole / t_win:.2f}x; largest relative difference of the losses: "
           f"{diff:.1e}")
-    return 0
 
 
 def argparse_hidden():

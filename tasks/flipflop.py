@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rnn.model import network_chunks
 from rnn.rng import Streams
 from tasks.decision import StaticInputs
 
@@ -98,8 +99,18 @@ def sequence_mean(model, trials: SequenceTrials, x0: torch.Tensor, terms, member
     population, see ``SEQUENCE_FLOATS``).
     The same value as one pass over all the steps, up to the order in which
     floats are added (the GA's loss on the flip-flop: 1.7x faster,
-    bench/bench_ga_eval.py)."""
+    bench/bench_ga_eval.py).  A population of discrete-time networks is taken
+    a chunk of networks at a time (``model.chunk``, rnn.arch.CHUNK_FLOATS), each
+    chunk over all its steps, so that a window holds more steps of fewer networks."""
     T, R, n = trials.inputs.shape[:3]
+    P = model.n_networks
+    most = model.chunk(n)
+    if most < P:
+        return torch.cat([
+            sequence_mean(model.select(torch.arange(a, e)), trials.select(slice(j0, j1)),
+                          x0[j0:j1] if x0.shape[0] == R else x0[a:e], terms,
+                          (e - a) // (j1 - j0), window)
+            for a, e, j0, j1 in network_chunks(P, R, most)])
     if window is None:
         per_step = model.n_networks * n * model.hidden
         window = max(1, min(SEQUENCE_WINDOW, SEQUENCE_FLOATS // per_step))

@@ -310,3 +310,49 @@ def test_subnormals_are_flushed_only_inside_the_block_and_blocks_nest():
             pass
         assert float(torch.tensor([1e-39]) * 1.0) == 0      # still flushed after the inner
     assert float(tiny * 1.0) > 0
+
+
+@pytest.mark.parametrize("P,S,most", [(100, 2, 3), (100, 1, 7), (6, 6, 4), (12, 3, 8), (9, 3, 2),
+                                      (5, 1, 2), (40, 2, 100), (7, 7, 1)])
+def test_network_chunks_cover_every_network_once_with_its_own_input_sequence(P, S, most):
+    from rnn.model import network_chunks
+    chunks = network_chunks(P, S, most)
+    assert chunks[0][0] == 0 and chunks[-1][1] == P
+    B = P // S
+    for (a, e, j0, j1), nxt in zip(chunks, chunks[1:] + [(P,)]):
+        assert e == nxt[0] and 0 < e - a <= max(most, 1)           # consecutive, no gap
+        per = (e - a) // (j1 - j0)                                  # a chunk's own blocks
+        assert per * (j1 - j0) == e - a
+        for p in range(a, e):      # the sequence a network reads in its chunk is its own
+            assert j0 + (p - a) // per == p // B
+    sizes = [e - a for a, e, _, _ in chunks]
+    assert max(sizes) - min(sizes) <= (B if B < most else 1)     # as even as they can be
+
+
+@pytest.mark.parametrize("arch", list(KINDS))
+@pytest.mark.parametrize("S", [1, 2, 6])
+def test_a_population_simulated_in_chunks_equals_one_pass(arch, S, monkeypatch):
+    """Without gradients a large stack runs a chunk of networks at a time
+    (rnn.arch.CHUNK_FLOATS); states, first and last steps equal one pass, with
+    inputs shared, one per block of networks, or one per network."""
+    import rnn.arch
+    m = CellRNN.init(arch, Streams([4, 5], 0), 3, per_stream=3, hidden=5)
+    gen = torch.Generator().manual_seed(6)
+    u = torch.randn(9, S, 4, 3, generator=gen)
+    x0 = 0.3 * torch.randn(6, 4, m.hidden, generator=gen)
+    for keep in (None, "all", 4):
+        monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", 10 ** 12)
+        assert m.chunk(4) >= 6
+        whole = m.simulate(u, x0, keep=keep)
+        monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", 1)
+        assert m.chunk(4) == 2                                      # 3 chunks (2 per run)
+        part = m.simulate(u, x0, keep=keep)
+        for k in ("x_first", "x_last", "states"):
+            a, b = getattr(whole, k), getattr(part, k)
+            assert (a is None) == (b is None) and (a is None or (
+                a.shape == b.shape and torch.allclose(a, b, atol=1e-6)))
+        assert keep is None or torch.equal(whole.steps, part.steps)
+    # with gradients it is one pass: autograd reaches every network's weights
+    w = m.weight_hh.clone().requires_grad_(True)
+    m.replace(weight_hh=w).unroll(u, x0).x_last.sum().backward()
+    assert bool((w.grad.flatten(1).abs().sum(1) > 0).all())

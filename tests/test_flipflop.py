@@ -55,12 +55,17 @@ def _repeat_members(tr, k):
 
 
 @pytest.mark.parametrize("arch", ["rate", "vanilla", "lstm"])
-def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(arch):
+@pytest.mark.parametrize("chunk", [6, 2, 3])
+def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(
+        arch, chunk, monkeypatch):
     """sequence_mean (the GA's loss, validation's score) in windows that do not
     divide T, 2 runs x 3 members sharing their run's trials, against one pass
-    over every step with the trials repeated per network."""
+    over every step with the trials repeated per network; a discrete-time
+    population whole, 2 networks at a time, or a run at a time (CHUNK_FLOATS)."""
+    import rnn.arch
     from rnn.arch import init_network
     from tasks.flipflop import sequence_mean
+    monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", 10 ** 12)
     task = flipflop(steps=25)
     G = 3
     m = init_network(arch, Streams([5, 6], 0), 3, per_stream=G, hidden=6, n_outputs=3,
@@ -70,6 +75,9 @@ def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(a
     x0 = 0.5 * torch.randn(2, 9, m.hidden, generator=torch.Generator().manual_seed(1))
     rep = _repeat_members(tr, G)
     sim = m.simulate(rep.inputs, x0.repeat_interleave(G, 0), keep="all")
+    if arch != "rate":          # CHUNK_FLOATS for ``chunk`` networks of 9 trials at a time
+        monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", chunk * 9 * rnn.arch.GATES[arch] * 6)
+        assert min(m.chunk(9), 6) == chunk
     for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
         want = whole(m, sim, rep)
         for window in (7, 25, 100, None):
