@@ -80,6 +80,15 @@ def test_the_readout_is_linear_in_h_and_a_wrong_shape_is_refused():
     x = torch.randn(2, 4, m.hidden)
     want = (x[..., :m.units] * m.W_out[:, 0, None, :]).sum(-1) + m.b_out
     assert torch.allclose(m.output(x), want)
+    # every output of a 3-output readout, over a window of steps [c, P, n, S]
+    m3 = CellRNN.init("lstm", Streams([1, 2], 0), 3, hidden=m.units, n_outputs=3)
+    m3 = m3.replace(b_out=torch.randn(2, 3, generator=torch.Generator().manual_seed(4)))
+    xs = torch.randn(5, 2, 4, m3.hidden)
+    want3 = torch.stack([torch.stack([xs[t, p, :, :m3.units] @ m3.W_out[p].T + m3.b_out[p]
+                                      for p in range(2)]) for t in range(5)])
+    assert m3.outputs(xs).shape == (5, 2, 4, 3)
+    assert torch.allclose(m3.outputs(xs), want3, atol=1e-6)
+    assert torch.allclose(m3.outputs(xs[0]), want3[0], atol=1e-6)
     with pytest.raises(ValueError, match="shapes"):
         m.replace(W_out=torch.zeros(2, 1, m.units + 1))
     with pytest.raises(ValueError, match="nonlinearity"):
