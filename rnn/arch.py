@@ -135,7 +135,8 @@ class CellRNN:
     def chunk(self, n: int) -> int:
         """Networks simulated together without gradients, on ``n`` trials each:
         as many as keep a step's gates within CHUNK_FLOATS, at least 2.  A GA
-        population's 100 GRUs on 500 trials, 3 at a time: about 2x faster a step."""
+        population of GRUs or LSTMs on 500 trials, 2-3 at a time: its evaluation
+        1.3-1.8x faster (bench/results/ga_eval.md, section 3)."""
         return max(2, CHUNK_FLOATS // (n * GATES[self.arch] * self.units))
 
     def reduced(self) -> "CellRNN":
