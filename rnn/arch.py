@@ -41,9 +41,10 @@ GATES = {"vanilla": 1, "gru": 3, "lstm": 4}       # blocks of rows in W_ih, W_hh
 NONLINEARITIES = ("tanh", "relu")                 # a vanilla RNN's (PyTorch's choices)
 PARAMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "W_out", "b_out")
 # gate values (networks x trials x gate rows) of one chunk of networks simulated
-# together without gradients (1 MiB): a chunk's step stays in a core's cache
-# instead of streaming the whole population's gates through memory at every
-# one of the step's elementwise passes (bench/bench_ga_eval.py)
+# together on a CPU without gradients (1 MiB; rnn.model._CPU_CHUNK_FLOATS is the
+# rate network's): a chunk's step stays in a core's cache instead of streaming
+# the whole population's gates through memory at every one of the step's
+# elementwise passes (bench/bench_ga_eval.py)
 CHUNK_FLOATS = 2 ** 18
 
 
@@ -133,10 +134,12 @@ class CellRNN:
         return self.nonlinearity
 
     def chunk(self, n: int) -> int:
-        """Networks simulated together without gradients, on ``n`` trials each:
-        as many as keep a step's gates within CHUNK_FLOATS, at least 2.  A GA
+        """Networks simulated together without gradients, on ``n`` trials each: on
+        a CPU as many as keep a step's gates within CHUNK_FLOATS, at least 2 (a GA
         population of GRUs or LSTMs on 500 trials, 2-3 at a time: its evaluation
-        1.3-1.8x faster (bench/results/ga_eval.md, section 3)."""
+        1.3-1.8x faster, bench/results/ga_eval.md, section 3); on a GPU, all."""
+        if self.device.type != "cpu":
+            return self.n_networks
         return max(2, CHUNK_FLOATS // (n * GATES[self.arch] * self.units))
 
     def reduced(self) -> "CellRNN":

@@ -38,7 +38,12 @@ ACTIVATIONS = ("one_plus_tanh", "tanh", "relu")
 READOUTS = ("linear", "tanh_rates", "unit0")
 HIDDEN = 50
 DT = 0.1
-# On a CPU, stacks whose state exceeds this many floats run in groups of networks
+# On a CPU, a stack of networks simulated without gradients runs a chunk of
+# networks at a time, each chunk through all its steps (network_chunks), so that
+# what a step reads and writes stays in cache: the rate network's chunks are whole
+# blocks of networks sharing an input sequence, as many as keep their states
+# within this many floats; the discrete-time networks' are sized by their gates
+# (rnn.arch.CHUNK_FLOATS)
 _CPU_CHUNK_FLOATS = 1 << 20
 
 @dataclass(frozen=True)
@@ -227,10 +232,11 @@ class RateRNN:
         return [i for i in range(self.hidden) if i not in set(self.clamp_idx)]
 
     def chunk(self, n: int) -> int:
-        """Networks simulated together without gradients (CellRNN.chunk): all of
-        them.  The rate network's step has no gates to keep in cache: 40 steps of
-        100 networks on 500 trials took 0.19-0.22 s in chunks of 1-50 against
-        0.22 s at once (an ad hoc timing, 2026-12-06), within the noise."""
+        """Networks that tasks.flipflop.sequence_mean takes at a time (CellRNN.chunk):
+        all of them, since :meth:`simulate` groups whole runs itself (on a CPU,
+        _CPU_CHUNK_FLOATS) and finer chunks measured no faster: 40 steps of 100
+        networks on 500 trials took 0.19-0.22 s in chunks of 1-50 against 0.22 s
+        in runs of 50 (an ad hoc timing, 2026-12-06)."""
         return self.n_networks
 
     def reduced(self) -> "RateRNN":
@@ -310,20 +316,12 @@ class RateRNN:
         return fit_inputs(self, inputs, x0)
 
     def _simulate_in_groups(self, inputs, x0, keep, per_chunk: int) -> Simulation:
-        """On a CPU, a large stack runs faster in cache-sized groups of networks."""
+        """On a CPU, a large stack runs faster in cache-sized groups of networks
+        (whole blocks: ``per_chunk`` is a multiple of the block)."""
         P, S = self.n_networks, inputs.shape[1]
-        block = P // S
         x0 = x0.expand(P, *x0.shape[1:])
-        parts = []
-        for a in range(0, P, per_chunk):
-            b = min(P, a + per_chunk)
-            sub = self.select(list(range(a, b)))
-            u = inputs if S == 1 else inputs[:, a // block:b // block]
-            parts.append(sub.simulate(u, x0[a:b], keep))
-        return Simulation(torch.cat([q.x_first for q in parts]),
-                          torch.cat([q.x_last for q in parts]),
-                          None if keep is None else torch.cat([q.states for q in parts], 1),
-                          parts[0].steps)
+        return Simulation.cat([self.select(list(range(a, e))).simulate(
+            inputs[:, j0:j1], x0[a:e], keep) for a, e, j0, j1 in network_chunks(P, S, per_chunk)])
 
     def _integrate(self, inputs: torch.Tensor, x0: torch.Tensor, keep,
                    rate_buffer: torch.Tensor | None) -> Simulation:

@@ -365,3 +365,29 @@ def test_a_population_simulated_in_chunks_equals_one_pass(arch, S, monkeypatch):
     w = m.weight_hh.clone().requires_grad_(True)
     m.replace(weight_hh=w).unroll(u, x0).x_last.sum().backward()
     assert bool((w.grad.flatten(1).abs().sum(1) > 0).all())
+
+
+@pytest.mark.parametrize("S", [2, 6])
+def test_the_rate_network_s_groups_of_whole_runs_equal_one_pass(S, monkeypatch):
+    """rnn.model.RateRNN.simulate on a CPU runs a large stack in groups of whole
+    blocks (_CPU_CHUNK_FLOATS), through the same network_chunks as the cells."""
+    import rnn.model
+    from rnn.model import RateRNN
+    m = RateRNN.init(Streams([4, 5], 0), 3, per_stream=3, hidden=5)
+    gen = torch.Generator().manual_seed(7)
+    u = torch.randn(9, S, 4, 3, generator=gen)
+    x0 = 0.3 * torch.randn(6, 4, 5, generator=gen)
+    whole = m.simulate(u, x0, keep="all")
+    monkeypatch.setattr(rnn.model, "_CPU_CHUNK_FLOATS", 1)     # one block per group
+    part = m.simulate(u, x0, keep="all")
+    for k in ("x_first", "x_last", "states"):
+        assert torch.allclose(getattr(whole, k), getattr(part, k), atol=1e-6)
+    # one network's own inputs and state, alone: what its place in a group gives
+    alone = m.select(5).simulate(u[:, 5 // (6 // S)], x0[5:6]).x_last
+    assert torch.allclose(alone[0], part.x_last[5], atol=1e-6)
+
+
+def test_on_a_gpu_a_cell_population_is_never_chunked():
+    m = CellRNN.init("gru", Streams([4, 5], 0), 3, per_stream=20, hidden=50)
+    assert m.chunk(500) == 3
+    assert m.to(device="meta").chunk(500) == 40
