@@ -140,7 +140,7 @@ class CellRNN:
         1.3-1.8x faster, bench/results/ga_eval.md, section 3); on a GPU, all."""
         if self.device.type != "cpu":
             return self.n_networks
-        return max(2, CHUNK_FLOATS // (n * GATES[self.arch] * self.units))
+        return max(2, CHUNK_FLOATS // (max(1, n) * GATES[self.arch] * self.units))
 
     def reduced(self) -> "CellRNN":
         """Itself: no unit is clamped (the rate network's call)."""

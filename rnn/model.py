@@ -306,7 +306,7 @@ class RateRNN:
         kept = 2 if keep is None else (T if keep == "all" else -(-T // int(keep)))
         require_floats((kept + 6) * P * n * H, f"simulating {n} trials of {T} steps for {P} "
                        f"network(s) of {H} units", self.device)
-        per_chunk = max(1, _CPU_CHUNK_FLOATS // (n * H) // block) * block
+        per_chunk = max(1, _CPU_CHUNK_FLOATS // (max(1, n) * H) // block) * block
         if self.device.type == "cpu" and rate_buffer is None and P > per_chunk:
             return self._simulate_in_groups(inputs, x0, keep, per_chunk)
         return self._integrate(inputs, x0.expand(P, n, H), keep, rate_buffer)

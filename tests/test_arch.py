@@ -391,3 +391,11 @@ def test_on_a_gpu_a_cell_population_is_never_chunked():
     m = CellRNN.init("gru", Streams([4, 5], 0), 3, per_stream=20, hidden=50)
     assert m.chunk(500) == 3
     assert m.to(device="meta").chunk(500) == 40
+
+
+def test_a_simulation_of_no_trials_is_empty_not_a_division_by_zero():
+    from rnn.model import RateRNN
+    for m in (CellRNN.init("gru", Streams([1, 2], 0), 3, per_stream=5, hidden=4),
+              RateRNN.init(Streams([1, 2], 0), 3, per_stream=5, hidden=4)):
+        sim = m.simulate(torch.zeros(5, 2, 0, 3), torch.zeros(10, 0, m.hidden), keep="all")
+        assert sim.x_last.shape == (10, 0, m.hidden) and sim.states.shape == (5, 10, 0, m.hidden)
