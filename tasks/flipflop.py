@@ -112,7 +112,7 @@ def sequence_mean(model, trials: SequenceTrials, x0: torch.Tensor, terms, member
                           (e - a) // (j1 - j0), window)
             for a, e, j0, j1 in network_chunks(P, R, most)])
     if window is None:
-        per_step = model.n_networks * n * model.hidden
+        per_step = P * n * model.hidden
         window = max(1, min(SEQUENCE_WINDOW, SEQUENCE_FLOATS // per_step))
     num = den = 0.0
     x = x0
