@@ -211,12 +211,33 @@ def save(path: Path, fingerprint: str, loop: dict, trainer,
     os.replace(tmp, path)
 
 
-def segment(from_update: int, cpu: str, platform: str) -> dict:
+def segment(from_update: int, cpu: str, platform: str, cpu_time=None) -> dict:
     """One stretch of a run: the update it started after and the machine it ran on.
     A checkpoint may be resumed on another CPU model (the fingerprint leaves the
     machine out: the run goes on, correct to the last bit or so); the networks'
-    records then list the stretches."""
-    return {"from_update": int(from_update), "cpu": str(cpu), "platform": str(platform)}
+    records then list the stretches.  ``cpu_time``: the run's CPU record
+    [seconds, updates] where the stretch began (rnn.training.LoopState.cpu), so
+    that the stretch's own pace can be read (rnn.grid.jobs.latest_pace); left
+    out where the checkpoint had none."""
+    g = {"from_update": int(from_update), "cpu": str(cpu), "platform": str(platform)}
+    if cpu_time is not None:
+        g["cpu_time"] = [float(cpu_time[0]), int(cpu_time[1])]
+    return g
+
+
+def cpu_record(v) -> bool:
+    """Is ``v`` a CPU record [seconds, updates]: a finite float >= 0 and an int >= 0?"""
+    return (isinstance(v, list) and len(v) == 2 and isinstance(v[0], float)
+            and math.isfinite(v[0]) and v[0] >= 0 and isinstance(v[1], int)
+            and not isinstance(v[1], bool) and v[1] >= 0)
+
+
+def _segment_ok(g) -> bool:
+    return (isinstance(g, dict) and {"from_update", "cpu", "platform"} <= set(g)
+            <= {"from_update", "cpu", "platform", "cpu_time"}
+            and isinstance(g["from_update"], int) and isinstance(g["cpu"], str)
+            and isinstance(g["platform"], str)
+            and ("cpu_time" not in g or cpu_record(g["cpu_time"])))
 
 
 def load(path: Path, fingerprint: str) -> dict:
@@ -239,10 +260,7 @@ def load(path: Path, fingerprint: str) -> dict:
         raise ResumeError("belongs to another run ("
                           + _difference(d["fingerprint"], fingerprint) + ")")
     segs = d.get("segments", [])
-    if not (isinstance(segs, list) and all(
-            isinstance(g, dict) and set(g) == {"from_update", "cpu", "platform"}
-            and isinstance(g["from_update"], int) and isinstance(g["cpu"], str)
-            and isinstance(g["platform"], str) for g in segs)):
+    if not (isinstance(segs, list) and all(map(_segment_ok, segs))):
         raise ResumeError("has a damaged record of where it ran")
     return d
 

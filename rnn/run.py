@@ -372,8 +372,10 @@ class Batch:
                 rsm.load_object_state(self.trainer, d["trainer"])
                 loop = d["loop"]
                 step = loop.get("step")          # checked by fit before any update
+                cpu = loop.get("cpu")            # where this stretch's CPU count begins
                 self.segments = d["segments"] + [
-                    rsm.segment(step if isinstance(step, int) else 0, *self.here)]
+                    rsm.segment(step if isinstance(step, int) else 0, *self.here,
+                                cpu_time=cpu if rsm.cpu_record(cpu) else None)]
             except rsm.ResumeError as e:
                 self.set_aside(e)
         if loop is None:

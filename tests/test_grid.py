@@ -110,6 +110,44 @@ def test_a_network_s_hours_are_its_job_s_cpu_time_where_recorded():
     assert network_hours({"wall_time_s": float("inf")}) is None
 
 
+def test_a_job_in_progress_is_timed_by_its_latest_stretch_where_its_record_says(tmp_path):
+    """Known answers: a job of 2 went on at update 100 on a faster machine (its
+    first 100 updates took 3600 CPU s, the next 50 took 300 s): the upper bound
+    reads 300 / 50 / 2 = 3 s per update per network, not the whole run's
+    3900 / 150 / 2 = 13 s; a stretch too short to read, a segment without its
+    CPU count or a record that contradicts it fall back to the whole run."""
+    from rnn.grid.jobs import MIN_STRETCH, latest_pace, remaining
+    from rnn.resume import segment
+    cell = Cell(task="rdm", rule="ga", networks=4, first_seed=10, chunk=2)
+    segs = [segment(0, "old CPU", "Linux"), segment(100, "new CPU", "Linux",
+                                                    cpu_time=[3600.0, 100])]
+    meta = {"status": "in_progress", "steps": 150, "population": {"count": 2},
+            "cpu_time_s": 3900.0, "cpu_time_updates": 150, "segments": segs,
+            "trainer": {"max_steps": 2000}}
+    assert latest_pace(meta) * 3600 == pytest.approx(3.0)
+    for i, seed in enumerate((10, 11)):
+        (tmp_path / f"{cell.name}_s10_{i:03d}.json").write_text(json.dumps(
+            {**meta, "name": f"{cell.name}_s10_{i:03d}", "seed": seed}))
+        (tmp_path / f"{cell.name}_s10_{i:03d}.pt").write_bytes(b"x")
+    r = remaining(tmp_path, cell)
+    assert r.hours == pytest.approx(4 * 2000 * 3.0 / 3600)
+    assert r.basis == ("at most 6.7 h of one core (the budget, 2000 updates, at the latest "
+                       "pace of a job in progress: 3.00 s per update per network)")
+    short = {**meta, "steps": 100 + MIN_STRETCH - 1, "cpu_time_updates": 100 + MIN_STRETCH - 1}
+    no_count = {**meta, "segments": [segs[0], segment(100, "new CPU", "Linux")]}
+    backwards = {**meta, "cpu_time_s": 3000.0}
+    for m in (short, no_count, backwards, {**meta, "segments": []},
+              {**meta, "segments": [segs[0], {**segs[1], "cpu_time": "x"}]},
+              {**meta, "cpu_time_updates": None}):
+        assert latest_pace(m) is None
+    (tmp_path / f"{cell.name}_s10_000.json").write_text(json.dumps(
+        {**no_count, "name": f"{cell.name}_s10_000", "seed": 10}))
+    (tmp_path / f"{cell.name}_s10_001.json").write_text(json.dumps(
+        {**no_count, "name": f"{cell.name}_s10_001", "seed": 11}))
+    assert "at the pace of a job in progress: 13.00 s per update" in \
+        remaining(tmp_path, cell).basis
+
+
 def test_grid_file_expands_cells_and_refuses_bad_ones(tmp_path):
     g = tmp_path / "g.toml"
     g.write_text('[grid]\nnetworks = 3\n[[cells]]\ntask = "ncdi"\nN = [1, 3]\n'

@@ -198,6 +198,18 @@ def test_a_checkpoint_of_another_run_or_a_damaged_one_is_refused(tmp_path):
         tr3 = RULES["bptt"]()
         with pytest.raises(rsm.ResumeError):
             fit(tr3, val, 10, quiet=True, resume=loop)
+    # where each stretch ran, and where its CPU count began: checked, not trusted
+    here = rsm.segment(0, "CPU", "Linux")
+    for segs in ([here, rsm.segment(2, "CPU", "Linux", cpu_time=[1.5, 2])],):
+        rsm.save(path, rsm.fingerprint(a=1), d["loop"], tr, segs)
+        assert rsm.load(path, rsm.fingerprint(a=1))["segments"] == segs
+    assert "cpu_time" not in here
+    for bad in ({**here, "cpu_time": [-1.0, 2]}, {**here, "cpu_time": [float("nan"), 2]},
+                {**here, "cpu_time": [1.0, True]}, {**here, "cpu_time": [1.0]},
+                {**here, "other": 1}, {"cpu": "CPU", "platform": "Linux"}):
+        rsm.save(path, rsm.fingerprint(a=1), d["loop"], tr, [bad])
+        with pytest.raises(rsm.ResumeError, match="damaged record of where it ran"):
+            rsm.load(path, rsm.fingerprint(a=1))
     # a file that is not a checkpoint
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(rsm.ResumeError, match="cannot be read"):
@@ -250,6 +262,10 @@ def test_train_models_resume_after_sigterm_equals_a_straight_run(tmp_path):
         assert meta["steps"] == 40
         assert [g["from_update"] for g in meta["segments"]] == [0, first["steps"]]
         assert meta["segments"][1]["cpu"] == meta["versions"]["cpu"]
+        # the second stretch's CPU count began where the checkpoint's stood
+        assert "cpu_time" not in meta["segments"][0]
+        s0, u0 = meta["segments"][1]["cpu_time"]
+        assert u0 == first["steps"] and 0 < s0 < meta["cpu_time_s"]
         assert meta["cpu_time_updates"] == 40 and meta["cpu_time_s"] > 0
 
 

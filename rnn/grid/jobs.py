@@ -69,6 +69,13 @@ def _number(v) -> bool:
         and v >= 0
 
 
+def _share(meta: dict) -> int:
+    """Seconds per hour times the networks the record's job trained together."""
+    count = meta.get("population", {}).get("count", 1) if isinstance(
+        meta.get("population"), dict) else 1
+    return max(1, int(count) if isinstance(count, int) else 1) * 3600
+
+
 def network_hours(meta: dict) -> float | None:
     """The CPU hours (one thread per job, on the machine that trained it) one
     network took: its job's CPU time (``cpu_time_s``) shared by the networks the
@@ -77,9 +84,7 @@ def network_hours(meta: dict) -> float | None:
     its pace per update times the network's updates; where the record has none
     (before CPU time was recorded), the job's wall time, which also counts any
     pause (SIGSTOP) or crowding; None where the record has neither."""
-    count = meta.get("population", {}).get("count", 1) if isinstance(
-        meta.get("population"), dict) else 1
-    share = max(1, int(count) if isinstance(count, int) else 1) * 3600
+    share = _share(meta)
     cpu, covered, steps = meta.get("cpu_time_s"), meta.get("cpu_time_updates"), \
         meta.get("steps")
     if _number(cpu) and isinstance(covered, int) and not isinstance(covered, bool) \
@@ -89,6 +94,28 @@ def network_hours(meta: dict) -> float | None:
         return cpu / share
     wall = meta.get("wall_time_s")
     return wall / share if _number(wall) else None
+
+
+# the fewest updates a stretch of a run must have run for its own pace to be read
+MIN_STRETCH = 20
+
+
+def latest_pace(meta: dict) -> float | None:
+    """The CPU hours per update per network of the latest stretch of a resumed
+    run (since its last resumption, on the machine it runs on now): the record's
+    CPU time less where that stretch's began (its segment's ``cpu_time``), over
+    the updates between; None where the record cannot say, or the stretch has
+    run fewer than MIN_STRETCH updates."""
+    from rnn.resume import cpu_record
+    segs, cpu, covered = meta.get("segments"), meta.get("cpu_time_s"), \
+        meta.get("cpu_time_updates")
+    if not (isinstance(segs, list) and segs and isinstance(segs[-1], dict)
+            and _number(cpu) and isinstance(covered, int) and not isinstance(covered, bool)):
+        return None
+    start = segs[-1].get("cpu_time")
+    if not cpu_record(start) or covered - start[1] < MIN_STRETCH or cpu < start[0]:
+        return None
+    return (cpu - start[0]) / (covered - start[1]) / _share(meta)
 
 
 def median_hours(metas) -> tuple[float | None, int]:
@@ -113,8 +140,9 @@ def remaining(folder: Path, cell: Cell) -> Remaining:
     """What the rest of ``cell`` costs, from what its own networks took: the
     median CPU hours of its finished networks times the networks missing; where
     none has finished, an upper bound from a job in progress — its pace (CPU
-    time per update, per network) over the whole budget of updates its rule
-    records; else untimed.  On the machines that trained them (each record's
+    time per update, per network: that of its latest stretch where the record
+    can say, :func:`latest_pace`, else of every update timed) over the whole
+    budget of updates its rule records; else untimed.  On the machines that trained them (each record's
     ``segments`` name the CPU), one thread per job."""
     done = [m for _, m in networks(folder, cell)]
     missing = max(0, cell.networks - len(done))
@@ -133,12 +161,15 @@ def remaining(folder: Path, cell: Cell) -> Remaining:
                 m.get("trainer"), dict) else None
             if h is not None and isinstance(steps, int) and steps > 0 and \
                     isinstance(budget, int) and budget > 0:
-                paces.append((h / steps, budget))
+                latest = latest_pace(m)
+                paces.append((h / steps if latest is None else latest, budget,
+                              latest is not None))
     if paces:
-        pace, budget = max(paces)
+        pace, budget, latest = max(paces)
+        which = "the latest pace" if latest else "the pace"
         return Remaining(missing, missing * pace * budget,
                          f"at most {missing * pace * budget:.1f} h of one core (the "
-                         f"budget, {budget} updates, at the pace of a job in progress: "
+                         f"budget, {budget} updates, at {which} of a job in progress: "
                          f"{pace * 3600:.2f} s per update per network)")
     return Remaining(missing, None, "not timed yet")
 
