@@ -490,7 +490,11 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
          f"resamples and permutations per silhouette; this run took {wall:.0f} s"
          f"{solved_note(results)}. Each cell: "
          "silhouette [95% bootstrap interval], permutation p; NN: leave-one-out "
-         "nearest-neighbour identification accuracy of the label, and its chance.", "",
+         "nearest-neighbour identification accuracy of the label, and its chance. "
+         "The p is the share of label shuffles whose silhouette reaches the one "
+         "observed: a test against shuffled labels, not against 0, so a silhouette "
+         "below 0 has a small p where shuffles score further below it (small groups, "
+         "or many networks at distance 0; docs/findings.md).", "",
          f"What it is set beside: {THEIRS}", "",
          "## The grid", "",
          (f"{len(short)} of {len(cells)} cells have fewer converged networks than their "
