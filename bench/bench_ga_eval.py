@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Three costs of a GA generation outside its arithmetic, each beside its fix.
+"""Four costs of a GA generation outside its arithmetic, each beside its fix.
 
     python -m bench.bench_ga_eval                       # vanilla RNN, 3 generations each
     python -m bench.bench_ga_eval --arch gru --repeat 2
@@ -27,12 +27,20 @@
    (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
    of 750 steps), in one piece against in chunks, with the largest relative
    difference of the losses.
+4. **Each term of a step a fresh tensor.**  The discrete-time step as the
+   plain formulas (each gate block's input and recurrent sums apart, then
+   their sum, each nonlinearity and product a new tensor: the step up to
+   81678a5) against rnn.arch.CellRNN._step, which accumulates both products
+   into one buffer per block and applies the nonlinearities in place
+   (GRU: r, z and n by baddbmm_, sigmoid_, addcmul_, tanh_, then lerp); the
+   GA's evaluation as in 3, in chunks; not for the rate network.
 
 Each figure is the median of --repeat calls after one warm-up; a ratio is
 measured in one run, so it holds on a loaded machine better than the times do.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -102,10 +110,10 @@ def flipflop_eval(arch: str, repeat: int) -> tuple[float, float, float]:
         return median_time(whole, repeat), median_time(windowed, repeat), diff
 
 
-def chunked_eval(arch: str, repeat: int) -> list[tuple[str, str, float, float, float]]:
-    """Section 3: (task, networks per chunk, time in one piece, in chunks, largest
-    relative difference of the losses) on the flip-flop and on CDI."""
-    import rnn.arch
+def _before_after(arch: str, repeat: int, before) -> list[tuple[str, str, float, float, float]]:
+    """(task, networks per chunk, time under the context manager ``before``, time as the
+    code stands, largest relative difference of the losses) of GATrainer.evaluate
+    on the flip-flop (2 runs x 50 members) and on CDI (2 runs x 20 members)."""
     from tasks import flipflop, ncdi
     rows = []
     for name, task in (("flip-flop", flipflop()), ("CDI", ncdi(2, 0.5))):
@@ -116,18 +124,79 @@ def chunked_eval(arch: str, repeat: int) -> list[tuple[str, str, float, float, f
 
         def evaluate():
             return tr.evaluate(act, trials.inputs, x0, trials if seq else trials.targets)
-        default = rnn.arch.CHUNK_FLOATS
         with torch.no_grad():
-            rnn.arch.CHUNK_FLOATS = 2 ** 62
-            try:
-                a, t_one = evaluate(), median_time(evaluate, repeat)
-            finally:
-                rnn.arch.CHUNK_FLOATS = default
-            b, t_chunks = evaluate(), median_time(evaluate, repeat)
+            with before():
+                a, t_a = evaluate(), median_time(evaluate, repeat)
+            b, t_b = evaluate(), median_time(evaluate, repeat)
         most = ("its own (whole runs)" if arch == "rate"
                 else str(min(tr.pop.chunk(cfg.batch), tr.pop.n_networks)))
-        rows.append((name, most, t_one, t_chunks, float(((a - b).abs() / a.abs()).max())))
+        rows.append((name, most, t_a, t_b, float(((a - b).abs() / a.abs()).max())))
     return rows
+
+
+@contextlib.contextmanager
+def _one_piece():
+    """Section 3's "before": the population in one piece (no chunks)."""
+    import rnn.arch
+    default, rnn.arch.CHUNK_FLOATS = rnn.arch.CHUNK_FLOATS, 2 ** 62
+    try:
+        yield
+    finally:
+        rnn.arch.CHUNK_FLOATS = default
+
+
+def chunked_eval(arch: str, repeat: int) -> list[tuple[str, str, float, float, float]]:
+    """Section 3: (task, networks per chunk, time in one piece, in chunks, largest
+    relative difference of the losses) on the flip-flop and on CDI."""
+    return _before_after(arch, repeat, _one_piece)
+
+
+# ---- section 4: the step as the plain formulas, each term a fresh tensor ---------
+
+def _plain_prepared(self):
+    w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
+    b_ih, b_hh = self.bias_ih[:, None, :], self.bias_hh[:, None, :]
+    if self.arch != "lstm":
+        return w_ih, w_hh, b_ih, b_hh
+    H = self.units
+    scale = torch.ones(4 * H, dtype=w_ih.dtype)
+    scale[2 * H:3 * H] = 2.0
+    return w_ih * scale, w_hh * scale, (b_ih + b_hh) * scale, torch.zeros_like(b_hh)
+
+
+def _plain_step(self, x, u, w):
+    """The step before the in-place one (rnn.arch.CellRNN._step up to 81678a5):
+    each gate block's input and recurrent sums apart, then their sum, each
+    nonlinearity and each product a fresh tensor."""
+    w_ih, w_hh, b_ih, b_hh = w
+    H = self.units
+    h = x[..., :H]
+    if self.arch == "lstm":
+        s = torch.sigmoid(torch.baddbmm(torch.baddbmm(b_ih, u, w_ih), h, w_hh))
+        i, f, gg, o = s.split(H, dim=-1)
+        c = torch.addcmul(f * x[..., H:], i, gg.mul(2.0).sub_(1.0))
+        return torch.cat([o * torch.tanh(c), c], dim=-1)
+    gi, gh = torch.baddbmm(b_ih, u, w_ih), torch.baddbmm(b_hh, h, w_hh)
+    if self.arch == "vanilla":
+        s = gi + gh
+        return torch.tanh(s) if self.nonlinearity == "tanh" else torch.relu(s)
+    i_rz, i_n = gi.split([2 * H, H], dim=-1)
+    h_rz, h_n = gh.split([2 * H, H], dim=-1)
+    r, z = torch.sigmoid(i_rz + h_rz).split(H, dim=-1)
+    n = torch.tanh(i_n + r * h_n)
+    return n + z * (h - n)
+
+
+@contextlib.contextmanager
+def _plain():
+    """Section 4's "before": CellRNN's step as the plain formulas."""
+    from rnn.arch import CellRNN
+    saved = CellRNN._prepared, CellRNN._step
+    CellRNN._prepared, CellRNN._step = _plain_prepared, _plain_step
+    try:
+        yield
+    finally:
+        CellRNN._prepared, CellRNN._step = saved
 
 
 def main(argv=None) -> int:
@@ -136,8 +205,9 @@ def main(argv=None) -> int:
                     help="the architecture of the population (default vanilla)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="timed calls of each (median, after one warm-up; default 3)")
-    ap.add_argument("--only", type=int, nargs="+", choices=[1, 2, 3], default=[1, 2, 3],
-                    metavar="K", help="run only these of the three sections (default all)")
+    ap.add_argument("--only", type=int, nargs="+", choices=[1, 2, 3, 4],
+                    default=[1, 2, 3, 4], metavar="K",
+                    help="run only these of the four sections (default all)")
     ap.add_argument("--child", action="store_true", help=argparse_hidden())
     args = ap.parse_args(argv)
     if args.child:
@@ -157,6 +227,14 @@ def main(argv=None) -> int:
         for name, most, t_one, t_chunks, diff in chunked_eval(args.arch, args.repeat):
             print(f"| {name} | {most} | {t_one:.2f} | {t_chunks:.2f} | "
                   f"{t_one / t_chunks:.2f}x | {diff:.1e} |")
+    if 4 in args.only and args.arch != "rate":
+        print(f"\n4. the GA's evaluation of a population ({args.arch}, in chunks): the step "
+              f"as the plain formulas and in place\n")
+        print("| task | plain formulas (s) | in place (s) | ratio | largest relative difference |")
+        print("|---|---|---|---|---|")
+        for name, _, t_plain, t_now, diff in _before_after(args.arch, args.repeat, _plain):
+            print(f"| {name} | {t_plain:.2f} | {t_now:.2f} | {t_plain / t_now:.2f}x | "
+                  f"{diff:.1e} |")
     return 0
 
 

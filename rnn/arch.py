@@ -204,43 +204,61 @@ class CellRNN:
         return CellRNN(str(s["arch"]), nonlinearity=str(s.get("nonlinearity", "tanh")), **t)
 
     # ---- the dynamics -----------------------------------------------------------
-    def _prepared(self):
-        """The weights as :meth:`_step` reads them: w_ih [P, I, G·H] and w_hh
-        [P, H, G·H] transposed, biases b = (b_ih, b_hh) [P, 1, G·H].  An LSTM's
-        two biases are summed into the first and its cell-input (g) block is
-        doubled, so that one sigmoid over all four gates gives tanh(g) as
-        2σ(2g) − 1 (one pass over contiguous memory instead of four over
-        strided blocks: 1.4–2× faster steps, equal to 3e-7)."""
+    def _prepared(self) -> tuple[torch.Tensor, ...]:
+        """The weights as :meth:`_step` reads them, each [P, ...] (a chunk of
+        networks is a slice of each), transposed to [P, in, out], with biases
+        [P, 1, out]:
+
+        * vanilla, lstm: (w_ih, w_hh, b_ih + b_hh).  An LSTM's cell-input (g)
+          block is doubled, so that one sigmoid over all four gates gives
+          tanh(g) as 2σ(2g) − 1 (one pass over contiguous memory instead of
+          four over strided blocks: 1.4–2× faster steps, equal to 3e-7).
+        * gru: (w_ih, w_hh, b_ih + b_hh) of the r and z rows, then the n rows'
+          w_ih, b_ih, w_hh, b_hh apart (n = tanh(W_in·u + b_in + r ⊙ (W_hn·h +
+          b_hn)) keeps its two sums apart).
+
+        Each step then accumulates its products into one fresh buffer per
+        block and applies its nonlinearity in place (bench/bench_ga_eval.py)."""
         w_ih, w_hh = self.weight_ih.transpose(1, 2), self.weight_hh.transpose(1, 2)
         b_ih, b_hh = self.bias_ih[:, None, :], self.bias_hh[:, None, :]
-        if self.arch != "lstm":
-            return w_ih, w_hh, (b_ih, b_hh)
         H = self.units
+        if self.arch == "gru":
+            rz, n = slice(0, 2 * H), slice(2 * H, 3 * H)
+            return tuple(t.contiguous() for t in (
+                w_ih[..., rz], w_hh[..., rz], b_ih[..., rz] + b_hh[..., rz],
+                w_ih[..., n], b_ih[..., n], w_hh[..., n], b_hh[..., n]))
+        if self.arch == "vanilla":
+            return w_ih, w_hh, b_ih + b_hh
         scale = torch.ones(4 * H, dtype=w_ih.dtype, device=w_ih.device)
         scale[2 * H:3 * H] = 2.0
-        return w_ih * scale, w_hh * scale, ((b_ih + b_hh) * scale, None)
+        return w_ih * scale, w_hh * scale, (b_ih + b_hh) * scale
 
-    def _step(self, x: torch.Tensor, u: torch.Tensor, w_ih, w_hh, b) -> torch.Tensor:
+    def _step(self, x: torch.Tensor, u: torch.Tensor, w: tuple[torch.Tensor, ...]
+              ) -> torch.Tensor:
         """One step of every network: x [P, n, S], u [P, n, I] -> [P, n, S], with
-        the weights of :meth:`_prepared`."""
+        the weights ``w`` of :meth:`_prepared`.  The operations done in place
+        touch only buffers made in this step whose old values no backward pass
+        needs, so BPTT differentiates through it as through the plain formulas."""
         H = self.units
         h = x[..., :H]
-        if self.arch == "lstm":     # PyTorch's gate order i, f, g, o; g's block doubled
-            s = torch.sigmoid(torch.baddbmm(torch.baddbmm(b[0], u, w_ih), h, w_hh))
-            i, f, gg, o = s.split(H, dim=-1)
+        if self.arch == "gru":      # PyTorch's gate order r, z, n
+            w_ir, w_hr, b_r, w_in, b_in, w_hn, b_hn = w
+            r, z = torch.baddbmm(b_r, u, w_ir).baddbmm_(h, w_hr).sigmoid_().split(H, dim=-1)
+            n = torch.baddbmm(b_in, u, w_in).addcmul_(r, torch.baddbmm(b_hn, h, w_hn)).tanh_()
+            return torch.lerp(n, h, z)                       # n + z ⊙ (h − n)
+        w_ih, w_hh, b = w
+        s = torch.baddbmm(b, u, w_ih).baddbmm_(h, w_hh)
+        if self.arch == "vanilla":
+            return s.tanh_() if self.nonlinearity == "tanh" else s.relu_()
+        # lstm: PyTorch's gate order i, f, g, o; g's block doubled
+        i, f, gg, o = s.sigmoid_().split(H, dim=-1)
+        if torch.is_grad_enabled():     # sigmoid's backward reads s: g made apart
             c = torch.addcmul(f * x[..., H:], i, gg.mul(2.0).sub_(1.0))
             return torch.cat([o * torch.tanh(c), c], dim=-1)
-        gi = torch.baddbmm(b[0], u, w_ih)
-        gh = torch.baddbmm(b[1], h, w_hh)
-        if self.arch == "vanilla":
-            s = gi + gh
-            return torch.tanh(s) if self.nonlinearity == "tanh" else torch.relu(s)
-        # the GRU's blocks of rows by split (PyTorch's order: r, z, n)
-        i_rz, i_n = gi.split([2 * H, H], dim=-1)
-        h_rz, h_n = gh.split([2 * H, H], dim=-1)
-        r, z = torch.sigmoid(i_rz + h_rz).split(H, dim=-1)
-        n = torch.tanh(i_n + r * h_n)
-        return n + z * (h - n)
+        out = x.new_empty((*s.shape[:-1], 2 * H))     # [h, c], written in place
+        c = torch.mul(f, x[..., H:], out=out[..., H:]).addcmul_(i, gg.mul_(2.0).sub_(1.0))
+        torch.tanh(c, out=out[..., :H]).mul_(o)
+        return out
 
     def simulate(self, inputs: torch.Tensor, x0: torch.Tensor, keep: str | int | None = None,
                  rate_buffer=None) -> Simulation:
@@ -264,17 +282,16 @@ class CellRNN:
         require_floats((kept_n + 4 * GATES[self.arch]) * P * n * S_,
                        f"simulating {n} trials of {T} steps for {P} {self.arch} network(s) of "
                        f"{self.units} units", self.device)
-        w_ih, w_hh, b = self._prepared()
+        w = self._prepared()
         x0 = x0.expand(P, n, S_)
         most = P if torch.is_grad_enabled() else self.chunk(n)
         if most >= P:
-            return unrolled(lambda x, u: self._step(x, u, w_ih, w_hh, b), inputs, x0, keep)
+            return unrolled(lambda x, u: self._step(x, u, w), inputs, x0, keep)
         # without gradients, a chunk of networks at a time, every step of it
         parts = []
         for a, e, j0, j1 in network_chunks(P, S, most):
-            bc = tuple(None if v is None else v[a:e] for v in b)
-            wi, wh = w_ih[a:e], w_hh[a:e]
-            parts.append(unrolled(lambda x, u: self._step(x, u, wi, wh, bc),
+            wc = tuple(v[a:e] for v in w)
+            parts.append(unrolled(lambda x, u: self._step(x, u, wc),
                                   inputs[:, j0:j1], x0[a:e], keep))
         return Simulation.cat(parts)
 
@@ -331,7 +348,7 @@ class StepMap:
         self.b_ih, self.b_hh = one.bias_ih[0], one.bias_hh[0]
 
     def __call__(self, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        return self.net._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), *self._w)[0]
+        return self.net._step(h.unsqueeze(0), u.to(h.dtype).unsqueeze(0), self._w)[0]
 
     def jacobian(self, h: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """∂f/∂h [B, S, S] at each row of h [B, S] under u [B, I]."""
