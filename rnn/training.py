@@ -596,7 +596,7 @@ def _check_loop_state(d: dict, trainer: Trainer, rule: LazyStopRule, P: int,
     """Raise rnn.resume.ResumeError (why, one line) unless ``d`` is a loop state
     this run can go on from: every field of the right type, length and range,
     the weights put back and the stop rule's window finite and of this run's shapes."""
-    from rnn.resume import ResumeError
+    from rnn.resume import ResumeError, cpu_record
     try:
         step = d["step"]
         if not (isinstance(step, int) and 1 <= step <= max_steps):
@@ -645,10 +645,7 @@ def _check_loop_state(d: dict, trainer: Trainer, rule: LazyStopRule, P: int,
             raise ResumeError("its stop-rule accuracies are damaged")
         if not (isinstance(d["elapsed"], float) and d["elapsed"] >= 0):
             raise ResumeError("its wall time is damaged")
-        if "cpu" in d and not (isinstance(d["cpu"], list) and len(d["cpu"]) == 2
-                               and isinstance(d["cpu"][0], float) and d["cpu"][0] >= 0
-                               and math.isfinite(d["cpu"][0])
-                               and _ints(d["cpu"][1:], low=0, high=step)):
+        if "cpu" in d and not (cpu_record(d["cpu"]) and d["cpu"][1] <= step):
             raise ResumeError("its CPU time is damaged")
         if not _ints(d["resumed_at"], low=1, high=step):
             raise ResumeError("its list of resumptions is damaged")
