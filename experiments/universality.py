@@ -138,7 +138,8 @@ def expected_share(task: str, models) -> tuple[list[bool], list, int]:
                       {"exponent": v, "origin": orbit_origin(fp, x[:, k].numpy(),
                                                              lm.model.dt).as_dict()}
                       for k, v in enumerate(lam)]
-            checks.append((corners, sum(o != 0 for o in orbits), orbits, moving))
+            checks.append((corners, sum(o != 0 for o in orbits), orbits, moving,
+                           None if v is None else v.astype(int).tolist()))
         else:
             c = census(fp, len(lm.task.static_inputs("small").values))
             hits.append(c.kind == "monostable")
@@ -204,6 +205,49 @@ def lag_table(lag: dict) -> list[str]:
           + " | ".join(cell(b) for b in v["bins"]) + " | "
           + " | ".join(cell(v["crosstalk"][x]) for x in ("near", "far")) + " |"
           for k, v in lag["by"].items()]
+    return L
+
+
+# The topology of three independent bistable units: the hand-built flip-flop of
+# every architecture (tests/test_flipflop.py), 8 stable corners and 12, 6, 1 saddles.
+HAND_BUILT = [8, 8, 12, 6, 1]
+DESCRIPTOR_PARTS = ["stable points", "corners", "saddles, 1 unstable direction",
+                    "2 unstable directions", "3 or more"]
+
+
+def descriptor_summary(descs: list, labels: list[str]) -> dict:
+    """Per label (architecture/rule), over its networks' flip-flop topology
+    descriptors (rnn.analysis.compare.flipflop_descriptor; None: no fixed point):
+    each entry's median, min and max, and how many equal the hand-built one."""
+    by = {}
+    for lab in sorted(set(labels)):
+        ds = [d for d, x in zip(descs, labels) if x == lab]
+        got = np.array([d for d in ds if d is not None], dtype=np.float64).reshape(-1, 5)
+        by[lab] = {"networks": len(ds), "none": len(ds) - len(got),
+                   "median": np.median(got, axis=0).tolist() if len(got) else None,
+                   "min": got.min(axis=0).astype(int).tolist() if len(got) else None,
+                   "max": got.max(axis=0).astype(int).tolist() if len(got) else None,
+                   "hand_built": int(sum(d == HAND_BUILT for d in ds))}
+    return {"parts": DESCRIPTOR_PARTS, "hand_built": HAND_BUILT, "by": by}
+
+
+def descriptor_table(desc: dict) -> list[str]:
+    """UNIVERSALITY.md's table of each cell's flip-flop topology descriptors."""
+    def cell(v, k):
+        if v["median"] is None:
+            return "–"
+        m = v["median"][k]
+        return f"{m:g} [{v['min'][k]}, {v['max'][k]}]"
+    hb = ", ".join(str(x) for x in desc["hand_built"])
+    L = ["The topology each network has at the zero input (the flip-flop's topology "
+         "descriptor, rnn.analysis.compare.flipflop_descriptor: its stable points, their "
+         "corners, its saddles by their unstable directions); median [min, max] over the "
+         "cell's networks. Three independent bistable units, the hand-built flip-flop of "
+         f"every architecture, have [{hb}].", "",
+         "| architecture/rule | networks | " + " | ".join(desc["parts"])
+         + f" | equal to [{hb}] |", "|---|---|" + "---|" * (len(desc["parts"]) + 1)]
+    L += [f"| {k} | {v['networks']} | " + " | ".join(cell(v, i) for i in range(5))
+          + f" | {v['hand_built']} |" for k, v in desc["by"].items()]
     return L
 
 
@@ -313,15 +357,17 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         res["census"] = kinds
     if flip:
         from rnn.analysis.dynamics import LYAPUNOV_STEPS, exponent_kind
-        periods = [o for _, _, orb, _ in checks for o in orb if o not in (0, 1)]
+        periods = [o for _, _, orb, _, _ in checks for o in orb if o not in (0, 1)]
         exps = [{"network": lm.name, "pattern": k, "period": p, "exponent": v["exponent"],
                  "kind": exponent_kind(v["exponent"]), "origin": v["origin"]}
-                for lm, (_, _, orb, mov) in zip(models, checks)
+                for lm, (_, _, orb, mov, _) in zip(models, checks)
                 for k, (p, v) in enumerate(zip(orb, mov)) if v is not None]
         res["lag"] = lag_summary([lag_profile(lm) for lm in models],
                                  [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
-        res["held"] = {"all8": sum(h == 8 for _, h, _, _ in checks), "of": len(checks),
-                       "by": held, "agree": sum(c == h for c, h, _, _ in checks),
+        res["descriptor"] = descriptor_summary([c[4] for c in checks],
+                                               [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
+        res["held"] = {"all8": sum(h == 8 for _, h, *_ in checks), "of": len(checks),
+                       "by": held, "agree": sum(c == h for c, h, *_ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
                                 "by": away, "periods": {str(p): periods.count(p)
                                                         for p in sorted(set(periods))},
@@ -550,6 +596,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                       "Such a memory lives on a moving orbit, not at a fixed point, so no "
                       "count of stable points shows it.", ""]
                 L += [exponents_line(w), ""] + origins_table(w) + [""]
+        if r.get("descriptor"):
+            L += descriptor_table(r["descriptor"]) + [""]
         if r.get("lag"):
             L += lag_table(r["lag"]) + [""]
         if r.get("census"):

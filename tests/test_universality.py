@@ -119,6 +119,13 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
     assert "| 21+, another bit pulsed (" in md and "| 21+, none did (" in md
     assert "Where the errors lie (tasks.flipflop.FlipFlopTask.score_by_lag" in md
     assert "| architecture/rule | networks | every held step | 1–5 steps (" in md
+    desc = r["descriptor"]           # each cell's topology at the zero input
+    assert sorted(desc["by"]) == sorted(by) and desc["hand_built"] == [8, 8, 12, 6, 1]
+    for k, v in desc["by"].items():  # a hand-built topology has its 8 stable corners
+        assert v["networks"] == 2 and v["hand_built"] <= by[k][0]
+        assert (v["median"] is None) == (v["none"] == 2) and f"| {k} | 2 | " in md
+    assert "| architecture/rule | networks | stable points | corners | saddles, 1 unstable " \
+        "direction | 2 unstable directions | 3 or more | equal to [8, 8, 12, 6, 1] |" in md
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
     assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
     assert "Every one of the 4 cells has its target of converged networks." in md
@@ -245,3 +252,20 @@ def test_the_silhouette_figure_marks_each_level_held_fixed_below_its_row():
     at = [(h.get_xdata()[0], h.get_ydata()[0]) for h in handles]
     assert at == [(0.3, pytest.approx(1 - 0.28)), (-0.2, pytest.approx(-0.28))]
     assert handles[0].get_markeredgecolor() != handles[1].get_markeredgecolor()
+
+
+def test_the_descriptor_table_gives_each_cell_s_median_range_and_hand_built_count():
+    descs = [[8, 8, 12, 6, 1], [6, 6, 8, 2, 0], None, [8, 8, 12, 6, 1], None]
+    labels = ["gru/ga", "gru/ga", "gru/ga", "vanilla/bptt", "lstm/ga"]
+    s = U.descriptor_summary(descs, labels)
+    g = s["by"]["gru/ga"]
+    assert (g["networks"], g["none"], g["hand_built"]) == (3, 1, 1)
+    assert g["median"] == [7, 7, 10, 4, 0.5]
+    assert (g["min"], g["max"]) == ([6, 6, 8, 2, 0], [8, 8, 12, 6, 1])
+    assert s["by"]["vanilla/bptt"]["hand_built"] == 1
+    assert s["by"]["lstm/ga"]["median"] is None     # no fixed point in any network
+    rows = U.descriptor_table(s)
+    assert "| gru/ga | 3 | 7 [6, 8] | 7 [6, 8] | 10 [8, 12] | 4 [2, 6] | 0.5 [0, 1] | 1 |" in rows
+    assert "| lstm/ga | 1 | – | – | – | – | – | 0 |" in rows
+    assert "| vanilla/bptt | 1 | 8 [8, 8] | 8 [8, 8] | 12 [12, 12] | 6 [6, 6] | 1 [1, 1] | 1 |" \
+        in rows
