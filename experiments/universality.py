@@ -526,6 +526,7 @@ def solved_note(results: dict) -> str:
 
 def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dict],
                    figures: list[str] = ()) -> None:
+    from rnn.grid.jobs import MIN_STRETCH
     from rnn.io import atomic_write_text
     short = [r for r in cells if r["converged"] < r["target"]]
     L = ["# Universality: the architecture beside the learning rule", "",
@@ -557,8 +558,9 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
         L += ["", "Still to train: the CPU time of one thread, on the machines that trained "
               "the cell's networks (each network's `segments` name the CPU): the median of the "
               "cell's own trained networks times the networks missing, else at most its rule's "
-              "budget of updates at the pace of a job in progress (of its latest stretch, since it "
-              "last went on from a checkpoint, where its record says). "
+              "budget of updates at the pace of a job in progress that has run at least "
+              f"{MIN_STRETCH} updates (of its latest stretch, since it last went on from a "
+              "checkpoint, where its record says). "
               f"In all, {sum(timed):.0f} h for the cells timed"
               + (f"; {sum(r['hours_left'] is None for r in cells)} cell(s) not timed yet"
                  if any(r["hours_left"] is None for r in cells) else "")

@@ -66,6 +66,12 @@ def test_what_the_rest_of_a_cell_costs_comes_from_its_own_networks(tmp_path):
     cell = Cell(task="rdm", rule="ga", networks=6, first_seed=10, chunk=2)
     r = remaining(tmp_path, cell)
     assert (r.missing, r.hours, r.basis) == (6, None, "not timed yet")
+    # a job that has run too few updates to time: its start, not its pace
+    from rnn.grid.jobs import MIN_STRETCH
+    for i in (0, 1):
+        _record(tmp_path, f"{cell.name}_s10_{i:03d}", 10 + i, "interrupted", 86, 2,
+                steps=MIN_STRETCH - 1)
+    assert remaining(tmp_path, cell).basis == "not timed yet"
     # a job of 2 in progress: 3600 s for 100 updates -> 18 s per update per network
     _record(tmp_path, f"{cell.name}_s10_000", 10, "in_progress", 3600, 2, steps=100)
     _record(tmp_path, f"{cell.name}_s10_001", 11, "in_progress", 3600, 2, steps=100)

@@ -139,10 +139,12 @@ class Remaining:
 def remaining(folder: Path, cell: Cell) -> Remaining:
     """What the rest of ``cell`` costs, from what its own networks took: the
     median CPU hours of its finished networks times the networks missing; where
-    none has finished, an upper bound from a job in progress — its pace (CPU
-    time per update, per network: that of its latest stretch where the record
-    can say, :func:`latest_pace`, else of every update timed) over the whole
-    budget of updates its rule records; else untimed.  On the machines that trained them (each record's
+    none has finished, an upper bound from a job in progress that has run at
+    least MIN_STRETCH updates (fewer time mostly its start: building its
+    validation set, its first validation) — its pace (CPU time per update, per
+    network: that of its latest stretch where the record can say,
+    :func:`latest_pace`, else of every update timed) over the whole budget of
+    updates its rule records; else untimed.  On the machines that trained them (each record's
     ``segments`` name the CPU), one thread per job."""
     done = [m for _, m in networks(folder, cell)]
     missing = max(0, cell.networks - len(done))
@@ -159,7 +161,7 @@ def remaining(folder: Path, cell: Cell) -> Remaining:
             h, steps = network_hours(m), m.get("steps")
             budget = (m.get("trainer") or {}).get("max_steps") if isinstance(
                 m.get("trainer"), dict) else None
-            if h is not None and isinstance(steps, int) and steps > 0 and \
+            if h is not None and isinstance(steps, int) and steps >= MIN_STRETCH and \
                     isinstance(budget, int) and budget > 0:
                 latest = latest_pace(m)
                 paces.append((h / steps if latest is None else latest, budget,
