@@ -105,7 +105,7 @@ def measure(name: str, folder: Path) -> dict:
 
 
 def collect(models: Path, reference: Path, log) -> list[dict]:
-    """One row per network trained past the stop rule: its arch and seed, then
+    """One row per network trained past the stop rule: its arch, rule and seed, then
     its measures at the stop rule and at each saved update, in update order."""
     from rnn.errors import UserError
     refs = {(arch_of(m), m.get("rule"), int(m["seed"])): m["name"]
@@ -161,8 +161,8 @@ def write_markdown(path: Path, rows: list[dict], wall: float) -> None:
                          f"{sum(p['held'] == 8 for p in pts)} of {len(pts)} networks; the "
                          f"stable corners (with the moving memories) are the memories held "
                          f"in {sum(p['held'] == p['corners'] + p['moving'] for p in pts)} of "
-                         f"{len(pts)}; "
-                         f"{sum(p['moving'] > 0 for p in pts)} hold a memory on a moving orbit.")
+                         f"{len(pts)}; with a memory held on a moving orbit: "
+                         f"{sum(p['moving'] > 0 for p in pts)}.")
     atomic_write_text(path, "\n".join(L) + "\n")
 
 
