@@ -22,11 +22,15 @@ number of updates with a snapshot on the way (train_models.py's --updates and
     python train_models.py flipflop-ga-vanilla-v000-clean-u1000_s40006 -v 0 --task flipflop \\
         --rule ga --arch vanilla --protocol clean --count 2 --seed 40006 --updates 1000 \\
         --snapshots 450 700 --models-dir $M
+    python train_models.py flipflop-bptt-vanilla-v000-clean-u600_s40000 -v 0 --task flipflop \\
+        --arch vanilla --protocol clean --count 8 --seed 40000 --updates 600 --snapshots 300 \\
+        --models-dir $M
     python -m experiments.stop_rule
 
 The GA's vanilla RNNs of seeds 40006-40007 are among those whose topology
 differs most from BPTT's (many saddles with 3 or more unstable directions;
 memories held on moving orbits): does that go with training past the stop rule?
+The 8 BPTT vanilla RNNs trained on beside them are the same architecture's control.
 
 For each network, at the stop rule (the universality grid's network of the
 same seed, architecture, rule and task) and at each later update saved: the
