@@ -362,10 +362,9 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
                  "kind": exponent_kind(v["exponent"]), "origin": v["origin"]}
                 for lm, (_, _, orb, mov, _) in zip(models, checks)
                 for k, (p, v) in enumerate(zip(orb, mov)) if v is not None]
-        res["lag"] = lag_summary([lag_profile(lm) for lm in models],
-                                 [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
-        res["descriptor"] = descriptor_summary([c[4] for c in checks],
-                                               [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
+        group_of = [f"{a}/{r.lower()}" for a, r in zip(archs, rules)]
+        res["lag"] = lag_summary([lag_profile(lm) for lm in models], group_of)
+        res["descriptor"] = descriptor_summary([c[4] for c in checks], group_of)
         res["held"] = {"all8": sum(h == 8 for _, h, *_ in checks), "of": len(checks),
                        "by": held, "agree": sum(c == h for c, h, *_ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
