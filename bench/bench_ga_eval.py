@@ -22,8 +22,10 @@
    population stepped as one stack writes and reads its gate tensor (100 GRUs
    x 500 trials x 150 rows: 30 MB) from memory at each of a step's elementwise
    passes; in chunks of a few networks (rnn.arch.CHUNK_FLOATS, each chunk over
-   all its steps) they stay in a core's cache.  The GA's evaluation of a
-   population (GATrainer.evaluate, the bulk of a generation) on the flip-flop
+   all its steps) they stay in a core's cache.  The rate network's flip-flop
+   population is chunked by its states (RateRNN.chunk); on CDI its simulate
+   groups whole runs itself, so that row times the same code twice.  The GA's
+   evaluation of a population (GATrainer.evaluate, the bulk of a generation) on the flip-flop
    (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
    of 750 steps), in one piece against in chunks, with the largest relative
    difference of the losses.
@@ -128,7 +130,7 @@ def _before_after(arch: str, repeat: int, before) -> list[tuple[str, str, float,
             with before():
                 a, t_a = evaluate(), median_time(evaluate, repeat)
             b, t_b = evaluate(), median_time(evaluate, repeat)
-        most = ("its own (whole runs)" if arch == "rate"
+        most = ("its own (whole runs)" if arch == "rate" and not seq
                 else str(min(tr.pop.chunk(cfg.batch), tr.pop.n_networks)))
         rows.append((name, most, t_a, t_b, float(((a - b).abs() / a.abs()).max())))
     return rows

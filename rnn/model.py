@@ -232,12 +232,18 @@ class RateRNN:
         return [i for i in range(self.hidden) if i not in set(self.clamp_idx)]
 
     def chunk(self, n: int) -> int:
-        """Networks that tasks.flipflop.sequence_mean takes at a time (CellRNN.chunk):
-        all of them, since :meth:`simulate` groups whole runs itself (on a CPU,
-        _CPU_CHUNK_FLOATS) and finer chunks measured no faster: 40 steps of 100
-        networks on 500 trials took 0.19-0.22 s in chunks of 1-50 against 0.22 s
-        in runs of 50 (an ad hoc timing, 2026-12-06)."""
-        return self.n_networks
+        """Networks that tasks.flipflop.sequence_mean takes at a time, each chunk
+        through all its steps, on ``n`` trials each (CellRNN.chunk's rule, with
+        a step's two tensors, the state and its rates, in place of the gates):
+        on a CPU as many as keep them within rnn.arch.CHUNK_FLOATS, at least 2;
+        on a GPU, all.  The GA's evaluation on the flip-flop (2 runs x 50
+        members, 500 trials: 5 at a time) ran 1.4-1.7x faster than with the
+        whole population in each window, which :meth:`simulate` cut into runs
+        and joined again at every window (bench/results/ga_eval.md, section 3)."""
+        import rnn.arch
+        if self.device.type != "cpu":
+            return self.n_networks
+        return max(2, rnn.arch.CHUNK_FLOATS // (2 * max(1, n) * self.hidden))
 
     def reduced(self) -> "RateRNN":
         """The equivalent network of the free units (clamped units folded into b)."""

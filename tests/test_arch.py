@@ -391,10 +391,13 @@ def test_the_rate_network_s_groups_of_whole_runs_equal_one_pass(S, monkeypatch):
     assert torch.allclose(alone[0], part.x_last[5], atol=1e-6)
 
 
-def test_on_a_gpu_a_cell_population_is_never_chunked():
+def test_on_a_gpu_a_population_is_never_chunked():
     m = CellRNN.init("gru", Streams([4, 5], 0), 3, per_stream=20, hidden=50)
     assert m.chunk(500) == 3
     assert m.to(device="meta").chunk(500) == 40
+    from rnn.model import RateRNN
+    r = RateRNN.init(Streams([4, 5], 0), 3, per_stream=50, hidden=50)
+    assert r.chunk(500) == 5 and r.to(device="meta").chunk(500) == 100
 
 
 def test_a_simulation_of_no_trials_is_empty_not_a_division_by_zero():

@@ -75,9 +75,11 @@ def test_windowed_sums_equal_the_whole_sequence_loss_and_score_of_a_population(
     x0 = 0.5 * torch.randn(2, 9, m.hidden, generator=torch.Generator().manual_seed(1))
     rep = _repeat_members(tr, G)
     sim = m.simulate(rep.inputs, x0.repeat_interleave(G, 0), keep="all")
-    if arch != "rate":          # CHUNK_FLOATS for ``chunk`` networks of 9 trials at a time
-        monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", chunk * 9 * rnn.arch.GATES[arch] * 6)
-        assert min(m.chunk(9), 6) == chunk
+    # CHUNK_FLOATS for ``chunk`` networks of 9 trials at a time (a step of the rate
+    # network: its 6 states and their rates; of a cell: its gates)
+    per = 2 if arch == "rate" else rnn.arch.GATES[arch]
+    monkeypatch.setattr(rnn.arch, "CHUNK_FLOATS", chunk * 9 * per * 6)
+    assert min(m.chunk(9), 6) == chunk
     for terms, whole in ((task.loss_terms, task.loss), (task.score_terms, task.score)):
         want = whole(m, sim, rep)
         for window in (7, 25, 100, None):
