@@ -92,13 +92,32 @@ def cell_census(grid, models_dir) -> list[dict]:
     rows = []
     for c in grid.cells:
         done = [m for _, m in networks(folder, c)]
-        conv = sum(m.get("status") == "converged" for m in done)
+        rest = [m for m in done if m.get("status") != "converged"]
+        st = [str(m.get("status")) for m in rest]
+        acc = [float(m["final_accuracy"]) for m in rest
+               if isinstance(m.get("final_accuracy"), (int, float))]
         left = remaining(folder, c)
         rows.append({"cell": c.key, "task": c.task_name.spelling, "arch": c.arch or "rate",
                      "rule": c.rule, "target": c.networks, "trained": len(done),
-                     "converged": conv, "other": len(done) - conv,
+                     "converged": len(done) - len(rest), "other": len(rest),
+                     "ended": {k: st.count(k) for k in sorted(set(st))},
+                     "other_accuracy": [min(acc), max(acc)] if acc else None,
                      "hours_left": left.hours, "left": left.describe()})
     return rows
+
+
+def ended_otherwise(row: dict) -> str:
+    """The grid table's cell for the networks that did not reach the stop rule: how
+    many, how each ended and their final accuracies, e.g. '4 (4 budget; final
+    accuracy 0.681–0.894)'."""
+    if not row["other"]:
+        return "0"
+    how = ", ".join(f"{n} {s}" for s, n in row["ended"].items())
+    acc = row["other_accuracy"]
+    if acc is not None:
+        lo, hi = f"{acc[0]:.3f}", f"{acc[1]:.3f}"
+        how += f"; final accuracy {lo if lo == hi else lo + '–' + hi}"
+    return f"{row['other']} ({how})"
 
 
 def identification(D: np.ndarray, labels: list[str]) -> tuple[float, float]:
@@ -547,11 +566,11 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
           f"target: the comparisons below are of what has trained, not of the experiment "
           f"as designed." if short else
           f"Every one of the {len(cells)} cells has its target of converged networks."), "",
-         "| cell | architecture | rule | trained | converged | ended otherwise | target | "
-         "still to train |",
+         "| cell | architecture | rule | trained | converged | ended otherwise (how; their "
+         "final accuracy) | target | still to train |",
          "|---|---|---|---|---|---|---|---|"]
     L += [f"| {r['cell']} | {r['arch']} | {r['rule']} | {r['trained']} | {r['converged']} | "
-          f"{r['other']} | {r['target']} | {r['left']} |" for r in cells]
+          f"{ended_otherwise(r)} | {r['target']} | {r['left']} |" for r in cells]
     timed = [r["hours_left"] for r in cells if r["hours_left"]]
     if any(r["trained"] < r["target"] for r in cells):
         L += ["", "Still to train: the CPU time of one thread, on the machines that trained "

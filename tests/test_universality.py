@@ -166,7 +166,10 @@ def test_a_partly_trained_grid_names_its_short_cells_and_skips_a_single_label(tm
     assert sv["rule"]["silhouette"] is None and "fewer than two labels" in sv["rule"]["why"]
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "3 of 4 cells have fewer converged networks than their target" in md
-    assert "| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 | 3 | complete |" in md
+    acc = json.loads((models / "flipflop-bptt-gru-v000-clean_s40002.json").read_text())
+    assert acc["status"] == "budget"
+    assert (f"| flipflop-bptt-gru-v000-clean | gru | bptt | 3 | 2 | 1 (1 budget; final accuracy "
+            f"{acc['final_accuracy']:.3f}) | 3 | complete |") in md
     assert "| flipflop-ga-v000-clean | rate | ga | 0 | 0 | 0 | 3 | 3 to train, not timed yet |" in md
     rc = U.main(["--grid", str(grid), "--models-dir", str(models), "--out", str(tmp_path / "b"),
                  "--metrics", "svcca", "--bootstrap", "20", "--quiet", "--include-budget"])
@@ -269,3 +272,14 @@ def test_the_descriptor_table_gives_each_cell_s_median_range_and_hand_built_coun
     assert "| lstm/ga | 1 | – | – | – | – | – | 0 |" in rows
     assert "| vanilla/bptt | 1 | 8 [8, 8] | 8 [8, 8] | 12 [12, 12] | 6 [6, 6] | 1 [1, 1] | 1 |" \
         in rows
+
+
+def test_the_grid_table_says_how_the_other_networks_ended():
+    row = {"other": 0, "ended": {}, "other_accuracy": None}
+    assert U.ended_otherwise(row) == "0"
+    row = {"other": 4, "ended": {"budget": 3, "stalled": 1}, "other_accuracy": [0.6812, 0.894]}
+    assert U.ended_otherwise(row) == "4 (3 budget, 1 stalled; final accuracy 0.681–0.894)"
+    row = {"other": 1, "ended": {"diverged": 1}, "other_accuracy": [0.5, 0.5]}
+    assert U.ended_otherwise(row) == "1 (1 diverged; final accuracy 0.500)"
+    row = {"other": 1, "ended": {"diverged": 1}, "other_accuracy": None}
+    assert U.ended_otherwise(row) == "1 (1 diverged)"
