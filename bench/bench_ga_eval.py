@@ -24,9 +24,9 @@
    passes; in chunks of a few networks (rnn.arch.CHUNK_FLOATS, each chunk over
    all its steps) they stay in a core's cache.  The rate network's flip-flop
    population is chunked by its states (RateRNN.chunk); on CDI its simulate
-   groups whole runs itself, so that row times the same code twice.  The GA's
-   evaluation of a population (GATrainer.evaluate, the bulk of a generation) on the flip-flop
-   (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
+   groups whole runs itself, so that row times the same code twice.  The
+   GA's evaluation of a population (GATrainer.evaluate, the bulk of a
+   generation) on the flip-flop (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
    of 750 steps), in one piece against in chunks, with the largest relative
    difference of the losses.
 4. **Each term of a step a fresh tensor.**  The discrete-time step as the

@@ -39,7 +39,7 @@ class Network:
     task: DecisionTask
     rule: str
     seed: int
-    status: str              # converged | budget | stalled | diverged | interrupted (weights at the stop)
+    status: str              # converged | budget | stalled | diverged | interrupted
     steps: int
     accuracy: float
 
