@@ -26,9 +26,9 @@
    population is chunked by its states (RateRNN.chunk); on CDI its simulate
    groups whole runs itself, so that row times the same code twice.  The
    GA's evaluation of a population (GATrainer.evaluate, the bulk of a
-   generation) on the flip-flop (2 runs x 50 members) and on CDI (-v 0.5, 2 runs x 20 members, 500 trials
-   of 750 steps), in one piece against in chunks, with the largest relative
-   difference of the losses.
+   generation) on the flip-flop (2 runs x 50 members) and on CDI (-v 0.5,
+   2 runs x 20 members, 500 trials of 750 steps), in one piece against in
+   chunks, with the largest relative difference of the losses.
 4. **Each term of a step a fresh tensor.**  The discrete-time step as the
    plain formulas (each gate block's input and recurrent sums apart, then
    their sum, each nonlinearity and product a new tensor: the step up to
