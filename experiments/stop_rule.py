@@ -92,15 +92,19 @@ def arch_of(meta: dict) -> str:
 
 
 def measure(name: str, folder: Path) -> dict:
-    """Score, memories held and stable corners of one saved network."""
+    """Score, memories held, stable corners, saddles and recurrent weights
+    (experiments.universality.recurrent_weights) of one saved network."""
     from rnn.analysis.compare import flipflop_descriptor
     from rnn.analysis.dynamics import cached_fixed_points
     from rnn.io import load_model
+    from experiments.universality import recurrent_weights
     lm = load_model(name, folder)
     fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", folder)
     v, _ = flipflop_descriptor(fp, lm.model)
     periods, _ = lm.task.orbits_and_states(lm.model)
+    norm, outside = recurrent_weights(lm.model)
     return {"name": name, "update": int(lm.meta.get("steps") or 0),
+            "weights": norm, "outside": outside,
             "score": float(lm.meta.get("final_accuracy") or float("nan")),
             "held": sum(p != 0 for p in periods),
             "moving": sum(p not in (0, 1) for p in periods),
@@ -147,15 +151,18 @@ def write_markdown(path: Path, rows: list[dict], wall: float) -> None:
          "a fixed point; *stable corners*: distinct output sign patterns at the stable fixed "
          "points (of how many stable points); *saddles*: fixed points with 1, 2, 3 or more "
          "unstable directions (three independent bistable units, the hand-built flip-flop, "
-         "have 12, 6, 1).", "",
+         "have 12, 6, 1); *recurrent weights*: their Frobenius norm, and for a vanilla RNN "
+         "(in brackets) how many eigenvalues of W_hh lie outside the unit circle.", "",
          "| architecture | rule | seed | update | validation score | memories held (moving) "
-         "| stable corners (stable points) | saddles |", "|---|---|---|---|---|---|---|---|"]
+         "| stable corners (stable points) | saddles | recurrent weights |",
+         "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         for p in r["points"]:
             L.append(f"| {r['arch']} | {r['rule']} | {r['seed']} | {p['update']}"
                      f"{' (stop rule)' if p['when'] == 'stop rule' else ''} | {p['score']:.3f} "
                      f"| {p['held']} ({p['moving']}) | {p['corners']} ({p['stable']}) | "
-                     + ", ".join(map(str, p["saddles"])) + " |")
+                     + ", ".join(map(str, p["saddles"])) + f" | {p['weights']:.2f}"
+                     + ("" if p["outside"] is None else f" ({p['outside']})") + " |")
     L.append("")
     for rule in sorted({r["rule"] for r in rows}, key=str):
         for when, label in (("stop rule", "at the stop rule"), ("end", "at the end")):

@@ -270,6 +270,71 @@ def descriptor_table(desc: dict) -> list[str]:
     return L
 
 
+def recurrent_weights(model) -> tuple[float, int | None]:
+    """One network's (P = 1) recurrent weights: their Frobenius norm (the rate
+    network's W_rec; a cell's weight_hh, every gate's block), and for a vanilla
+    RNN how many eigenvalues of W_hh lie outside the unit circle (the directions
+    that the linear part of its step, h <- tanh(W_hh h + ...), expands; None for
+    the others, whose step is not a squashed W_hh alone)."""
+    import torch
+    W = (model.W_rec if getattr(model, "arch", "rate") == "rate" else model.weight_hh)[0]
+    W = W.detach().double().cpu()
+    outside = None
+    if getattr(model, "arch", "rate") == "vanilla":
+        outside = int((torch.linalg.eigvals(W).abs() > 1.0).sum())
+    return float(W.norm()), outside
+
+
+def weight_summary(models, labels: list[str]) -> dict:
+    """Per label (architecture/rule): each network's recurrent_weights as median
+    [min, max]; and per architecture the same of fresh networks from the same
+    seeds (rnn.arch.init_network, one network a seed: BPTT's initial network,
+    the first member of the GA's initial population)."""
+    from rnn.arch import init_network
+    from rnn.rng import WEIGHTS, Streams
+    vals = [recurrent_weights(lm.model) for lm in models]
+
+    def spread(xs):
+        xs = [x for x in xs if x is not None]
+        return [float(np.median(xs)), float(min(xs)), float(max(xs))] if xs else None
+    by = {lab: {"networks": sum(x == lab for x in labels),
+                "norm": spread([v[0] for v, x in zip(vals, labels) if x == lab]),
+                "outside": spread([v[1] for v, x in zip(vals, labels) if x == lab])}
+          for lab in sorted(set(labels))}
+    init = {}
+    for arch in sorted({lab.split("/")[0] for lab in labels}):
+        mine = [lm for lm, x in zip(models, labels) if x.split("/")[0] == arch]
+        m = mine[0].model
+        size = m.hidden if arch == "rate" else m.units
+        fresh = [recurrent_weights(init_network(arch, Streams([sd], WEIGHTS), m.n_inputs,
+                                                hidden=size))
+                 for sd in sorted({int(lm.meta["seed"]) for lm in mine})]
+        init[arch] = {"networks": len(fresh), "norm": spread([v[0] for v in fresh]),
+                      "outside": spread([v[1] for v in fresh])}
+    return {"by": by, "init": init}
+
+
+def weight_table(w: dict) -> list[str]:
+    """UNIVERSALITY.md's table of the recurrent weights, trained and at initialisation."""
+    def norm(x):
+        return "–" if x is None else f"{x[0]:.2f} [{x[1]:.2f}, {x[2]:.2f}]"
+
+    def count(x):
+        return "–" if x is None else f"{x[0]:g} [{x[1]:.0f}, {x[2]:.0f}]"
+    L = ["The recurrent weights (median [min, max]): their Frobenius norm (the rate "
+         "network's W_rec, a cell's W_hh with every gate's block), and for the vanilla RNN "
+         "the eigenvalues of W_hh outside the unit circle, the directions the linear part of "
+         "its step expands. The initial rows are fresh networks from the same seeds "
+         "(rnn.arch.init_network). The GA adds a random mutation to every weight at every "
+         "generation; BPTT moves the weights only along the loss's gradient.", "",
+         "| architecture/rule | networks | norm of the recurrent weights | eigenvalues of W_hh "
+         "outside the unit circle |", "|---|---|---|---|"]
+    rows = list(w["by"].items()) + [(f"{a}, at initialisation", v) for a, v in w["init"].items()]
+    L += [f"| {k} | {v['networks']} | {norm(v['norm'])} | {count(v['outside'])} |"
+          for k, v in sorted(rows, key=lambda t: t[0])]
+    return L
+
+
 def exponents_line(away: dict) -> str:
     """The moving memories' largest Lyapunov exponents, by what they say of the orbit."""
     from rnn.analysis.dynamics import LYAPUNOV_ZERO
@@ -384,6 +449,7 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         group_of = [f"{a}/{r.lower()}" for a, r in zip(archs, rules)]
         res["lag"] = lag_summary([lag_profile(lm) for lm in models], group_of)
         res["descriptor"] = descriptor_summary([c[4] for c in checks], group_of)
+        res["weights"] = weight_summary(models, group_of)
         res["held"] = {"all8": sum(h == 8 for _, h, *_ in checks), "of": len(checks),
                        "by": held, "agree": sum(c == h for c, h, *_ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
@@ -618,6 +684,8 @@ def write_markdown(path: Path, results: dict, args, wall: float, cells: list[dic
                 L += [exponents_line(w), ""] + origins_table(w) + [""]
         if r.get("descriptor"):
             L += descriptor_table(r["descriptor"]) + [""]
+        if r.get("weights"):
+            L += weight_table(r["weights"]) + [""]
         if r.get("lag"):
             L += lag_table(r["lag"]) + [""]
         if r.get("census"):

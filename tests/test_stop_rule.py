@@ -52,7 +52,10 @@ def test_the_report_follows_each_seed_from_the_stop_rule_to_the_end(tmp_path):
             v, _ = flipflop_descriptor(task_fixed_points(lm.model, lm.task, "small"), lm.model)
             want = [0, 0, 0] if v is None else [int(x) for x in v[2:]]
             assert p["saddles"] == want and p["held"] == lm.task.memories_held(lm.model)
+            assert p["weights"] == pytest.approx(float(lm.model.weight_hh[0].double().norm()))
+            assert (p["outside"] is None) == (row["arch"] != "vanilla")
     md = (tmp_path / "o" / "STOP_RULE.md").read_text()
     assert "| gru | bptt | 40003 | 1 (stop rule) |" in md and "| gru | bptt | 40003 | 4 |" in md
     assert "| vanilla | ga | 40003 | 3 |" in md
+    assert f"| {rows[1]['points'][-1]['weights']:.2f} ({rows[1]['points'][-1]['outside']}) |" in md
     assert "BPTT, holding all 8 at the end: " in md and "GA, holding all 8 at the end: " in md

@@ -126,6 +126,12 @@ def test_the_report_on_a_tiny_grid_of_two_architectures_and_two_rules(tmp_path):
         assert (v["median"] is None) == (v["none"] == 2) and f"| {k} | 2 | " in md
     assert "| architecture/rule | networks | stable points | corners | saddles, 1 unstable " \
         "direction | 2 unstable directions | 3 or more | equal to [8, 8, 12, 6, 1] |" in md
+    w = r["weights"]                 # the recurrent weights, trained and fresh
+    assert sorted(w["by"]) == sorted(by)
+    assert sorted(w["init"]) == sorted({k.split("/")[0] for k in by})
+    assert all(v["networks"] == 2 and v["norm"][1] <= v["norm"][0] <= v["norm"][2]
+               for v in list(w["by"].values()) + list(w["init"].values()))
+    assert "| architecture/rule | networks | norm of the recurrent weights |" in md
     cells = json.loads((tmp_path / "o" / "universality.json").read_text())["cells"]
     assert [(c["trained"], c["converged"], c["target"]) for c in cells] == [(2, 2, 2)] * 4
     assert "Every one of the 4 cells has its target of converged networks." in md
@@ -283,3 +289,36 @@ def test_the_grid_table_says_how_the_other_networks_ended():
     assert U.ended_otherwise(row) == "1 (1 diverged; final accuracy 0.500)"
     row = {"other": 1, "ended": {"diverged": 1}, "other_accuracy": None}
     assert U.ended_otherwise(row) == "1 (1 diverged)"
+
+
+def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_circle():
+    """Known answers: a vanilla RNN whose W_hh is diag(2, −1.5, 0.5, 0.9) plus a
+    rotation by 90° scaled 1.2 (eigenvalues ±1.2i) expands 4 directions; the rate
+    network's W_rec gives its norm and no count; the summary's initial rows are
+    fresh networks from the networks' own seeds."""
+    import torch
+    from types import SimpleNamespace
+    from rnn.arch import CellRNN, init_network
+    from rnn.model import RateRNN
+    from rnn.rng import WEIGHTS, Streams
+    W = torch.zeros(6, 6, dtype=torch.float64)
+    W[:4, :4] = torch.diag(torch.tensor([2.0, -1.5, 0.5, 0.9]))
+    W[4, 5], W[5, 4] = -1.2, 1.2
+    v = CellRNN.init("vanilla", Streams([1], 0), 3, hidden=6)
+    v = v.replace(weight_hh=W[None].to(v.weight_hh.dtype))
+    norm, outside = U.recurrent_weights(v)
+    assert outside == 4 and norm == pytest.approx(float(W.norm()), rel=1e-6)
+    r = RateRNN.init(Streams([2], 0), 3, hidden=6)
+    assert U.recurrent_weights(r) == (pytest.approx(float(r.W_rec[0].double().norm())), None)
+    g = CellRNN.init("gru", Streams([3], 0), 3, hidden=6)
+    assert U.recurrent_weights(g)[1] is None
+    models = [SimpleNamespace(model=v, meta={"seed": 7}),
+              SimpleNamespace(model=g, meta={"seed": 8})]
+    s = U.weight_summary(models, ["vanilla/ga", "gru/bptt"])
+    assert s["by"]["vanilla/ga"]["outside"] == [4.0, 4.0, 4.0]
+    assert s["by"]["gru/bptt"]["outside"] is None
+    fresh = init_network("vanilla", Streams([7], WEIGHTS), 3, hidden=6)
+    assert s["init"]["vanilla"]["norm"][0] == pytest.approx(U.recurrent_weights(fresh)[0])
+    rows = U.weight_table(s)
+    assert f"| vanilla/ga | 1 | {norm:.2f} [{norm:.2f}, {norm:.2f}] | 4 [4, 4] |" in rows
+    assert [r for r in rows if r.startswith("| gru")][0].startswith("| gru, at initialisation")
