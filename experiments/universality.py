@@ -449,13 +449,13 @@ def analyse_task(task: str, entries: list[tuple], metrics: list[str], n_boot: in
         group_of = [f"{a}/{r.lower()}" for a, r in zip(archs, rules)]
         res["lag"] = lag_summary([lag_profile(lm) for lm in models], group_of)
         res["descriptor"] = descriptor_summary([c[4] for c in checks], group_of)
-        res["weights"] = weight_summary(models, group_of)
         res["held"] = {"all8": sum(h == 8 for _, h, *_ in checks), "of": len(checks),
                        "by": held, "agree": sum(c == h for c, h, *_ in checks),
                        "away": {"networks": sum(away.values()), "patterns": len(periods),
                                 "by": away, "periods": {str(p): periods.count(p)
                                                         for p in sorted(set(periods))},
                                 "lyapunov_steps": LYAPUNOV_STEPS, "exponents": exps}}
+    res["weights"] = weight_summary(models, [f"{a}/{r.lower()}" for a, r in zip(archs, rules)])
     res["metrics"] = {}
     cmp = compare_groups(models, archs, metrics, cache_dir=cache_dir, n_boot=n_boot)
     for m, c in cmp.items():
