@@ -216,6 +216,8 @@ def test_on_a_decision_task_the_report_gives_each_group_s_census(tmp_path):
     md = (tmp_path / "o" / "UNIVERSALITY.md").read_text()
     assert "monostable / bistable (two choice attractors under every input) / mixed" in md
     assert "held" not in r
+    assert sorted(r["weights"]["by"]) == ["gru/bptt", "rate/bptt", "rate/ga"]   # BPTT and GA
+    assert sorted(r["weights"]["init"]) == ["gru", "rate"]
     # the rate network's three rules compared; the full-FORCE networks' fixed points
     # solved by that comparison and counted with the others
     assert r["rate_rules"]["svcca"]["groups"] == {"BPTT": 2, "FF": 2, "GA": 2}
