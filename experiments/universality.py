@@ -270,19 +270,24 @@ def descriptor_table(desc: dict) -> list[str]:
     return L
 
 
-def recurrent_weights(model) -> tuple[float, int | None]:
+def recurrent_weights(model) -> tuple[float, int | None, int | None]:
     """One network's (P = 1) recurrent weights: their Frobenius norm (the rate
-    network's W_rec; a cell's weight_hh, every gate's block), and for a vanilla
-    RNN how many eigenvalues of W_hh lie outside the unit circle (the directions
-    that the linear part of its step, h <- tanh(W_hh h + ...), expands; None for
-    the others, whose step is not a squashed W_hh alone)."""
+    network's W_rec; a cell's weight_hh, every gate's block); for a vanilla RNN
+    how many eigenvalues of W_hh lie outside the unit circle (the directions
+    that the linear part of its step, h <- tanh(W_hh h + ...), expands); and for
+    every discrete-time network how many eigenvalues of its step's Jacobian at
+    the zero state and input (CellRNN.step_map) lie outside it: what the gates
+    leave of W_hh there.  None where a count does not apply."""
     import torch
-    W = (model.W_rec if getattr(model, "arch", "rate") == "rate" else model.weight_hh)[0]
-    W = W.detach().double().cpu()
-    outside = None
-    if getattr(model, "arch", "rate") == "vanilla":
-        outside = int((torch.linalg.eigvals(W).abs() > 1.0).sum())
-    return float(W.norm()), outside
+    arch = getattr(model, "arch", "rate")
+    W = (model.W_rec if arch == "rate" else model.weight_hh)[0].detach().double().cpu()
+    if arch == "rate":
+        return float(W.norm()), None, None
+    outside = int((torch.linalg.eigvals(W).abs() > 1.0).sum()) if arch == "vanilla" else None
+    step = model.step_map(0)
+    zero = torch.zeros(1, model.hidden, dtype=torch.float64)
+    J = step.jacobian(zero, torch.zeros(1, model.n_inputs, dtype=torch.float64))[0].cpu()
+    return float(W.norm()), outside, int((torch.linalg.eigvals(J).abs() > 1.0).sum())
 
 
 def weight_summary(models, labels: list[str]) -> dict:
@@ -299,7 +304,8 @@ def weight_summary(models, labels: list[str]) -> dict:
         return [float(np.median(xs)), float(min(xs)), float(max(xs))] if xs else None
     by = {lab: {"networks": sum(x == lab for x in labels),
                 "norm": spread([v[0] for v, x in zip(vals, labels) if x == lab]),
-                "outside": spread([v[1] for v, x in zip(vals, labels) if x == lab])}
+                "outside": spread([v[1] for v, x in zip(vals, labels) if x == lab]),
+                "jacobian": spread([v[2] for v, x in zip(vals, labels) if x == lab])}
           for lab in sorted(set(labels))}
     init = {}
     for arch in sorted({lab.split("/")[0] for lab in labels}):
@@ -310,7 +316,8 @@ def weight_summary(models, labels: list[str]) -> dict:
                                                 hidden=size))
                  for sd in sorted({int(lm.meta["seed"]) for lm in mine})]
         init[arch] = {"networks": len(fresh), "norm": spread([v[0] for v in fresh]),
-                      "outside": spread([v[1] for v in fresh])}
+                      "outside": spread([v[1] for v in fresh]),
+                      "jacobian": spread([v[2] for v in fresh])}
     return {"by": by, "init": init}
 
 
@@ -324,13 +331,17 @@ def weight_table(w: dict) -> list[str]:
     L = ["The recurrent weights (median [min, max]): their Frobenius norm (the rate "
          "network's W_rec, a cell's W_hh with every gate's block), and for the vanilla RNN "
          "the eigenvalues of W_hh outside the unit circle, the directions the linear part of "
-         "its step expands. The initial rows are fresh networks from the same seeds "
-         "(rnn.arch.init_network). The GA adds a random mutation to every weight at every "
+         "its step expands; for every discrete-time network the eigenvalues of its step's "
+         "Jacobian at the zero state and input outside the unit circle (CellRNN.step_map), "
+         "what its gates leave of W_hh there. The initial rows are fresh networks from the "
+         "same seeds (rnn.arch.init_network). The GA adds a random mutation to every weight at every "
          "generation; BPTT moves the weights only along the loss's gradient.", "",
          "| architecture/rule | networks | norm of the recurrent weights | eigenvalues of W_hh "
-         "outside the unit circle |", "|---|---|---|---|"]
+         "outside the unit circle | eigenvalues of the step's Jacobian at the zero state "
+         "outside the unit circle |", "|---|---|---|---|---|"]
     rows = list(w["by"].items()) + [(f"{a}, at initialisation", v) for a, v in w["init"].items()]
-    L += [f"| {k} | {v['networks']} | {norm(v['norm'])} | {count(v['outside'])} |"
+    L += [f"| {k} | {v['networks']} | {norm(v['norm'])} | {count(v['outside'])} | "
+          f"{count(v['jacobian'])} |"
           for k, v in sorted(rows, key=lambda t: t[0])]
     return L
 

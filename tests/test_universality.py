@@ -294,10 +294,13 @@ def test_the_grid_table_says_how_the_other_networks_ended():
 
 
 def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_circle():
-    """Known answers: a vanilla RNN whose W_hh is diag(2, −1.5, 0.5, 0.9) plus a
-    rotation by 90° scaled 1.2 (eigenvalues ±1.2i) expands 4 directions; the rate
-    network's W_rec gives its norm and no count; the summary's initial rows are
-    fresh networks from the networks' own seeds."""
+    """Known answers: a vanilla RNN with zero biases whose W_hh is diag(2, −1.5,
+    0.5, 0.9) plus a rotation by 90° scaled 1.2 (eigenvalues ±1.2i) expands 4
+    directions, and its step's Jacobian at the zero state is W_hh itself; a GRU
+    with zero biases has r = z = 1/2 and n = 0 there, so its Jacobian is
+    I/2 + W_hn/4: W_hn = diag(3, 3, 1, 1, 0, 0) gives 2 eigenvalues (1.25)
+    outside; the rate network gives its norm and no count; the summary's
+    initial rows are fresh networks from the networks' own seeds."""
     import torch
     from types import SimpleNamespace
     from rnn.arch import CellRNN, init_network
@@ -307,20 +310,26 @@ def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_
     W[:4, :4] = torch.diag(torch.tensor([2.0, -1.5, 0.5, 0.9]))
     W[4, 5], W[5, 4] = -1.2, 1.2
     v = CellRNN.init("vanilla", Streams([1], 0), 3, hidden=6)
-    v = v.replace(weight_hh=W[None].to(v.weight_hh.dtype))
-    norm, outside = U.recurrent_weights(v)
-    assert outside == 4 and norm == pytest.approx(float(W.norm()), rel=1e-6)
+    v = v.replace(weight_hh=W[None].to(v.weight_hh.dtype), bias_ih=0 * v.bias_ih,
+                  bias_hh=0 * v.bias_hh)
+    norm, outside, jac = U.recurrent_weights(v)
+    assert (outside, jac) == (4, 4) and norm == pytest.approx(float(W.norm()), rel=1e-6)
     r = RateRNN.init(Streams([2], 0), 3, hidden=6)
-    assert U.recurrent_weights(r) == (pytest.approx(float(r.W_rec[0].double().norm())), None)
+    assert U.recurrent_weights(r) == (pytest.approx(float(r.W_rec[0].double().norm())), None,
+                                      None)
     g = CellRNN.init("gru", Streams([3], 0), 3, hidden=6)
-    assert U.recurrent_weights(g)[1] is None
+    hh = g.weight_hh.clone()
+    hh[0, 12:] = torch.diag(torch.tensor([3.0, 3.0, 1.0, 1.0, 0.0, 0.0]))    # W_hn (r, z, n)
+    g = g.replace(weight_hh=hh, bias_ih=0 * g.bias_ih, bias_hh=0 * g.bias_hh)
+    assert U.recurrent_weights(g)[1:] == (None, 2)
     models = [SimpleNamespace(model=v, meta={"seed": 7}),
               SimpleNamespace(model=g, meta={"seed": 8})]
     s = U.weight_summary(models, ["vanilla/ga", "gru/bptt"])
     assert s["by"]["vanilla/ga"]["outside"] == [4.0, 4.0, 4.0]
     assert s["by"]["gru/bptt"]["outside"] is None
+    assert s["by"]["gru/bptt"]["jacobian"] == [2.0, 2.0, 2.0]
     fresh = init_network("vanilla", Streams([7], WEIGHTS), 3, hidden=6)
     assert s["init"]["vanilla"]["norm"][0] == pytest.approx(U.recurrent_weights(fresh)[0])
     rows = U.weight_table(s)
-    assert f"| vanilla/ga | 1 | {norm:.2f} [{norm:.2f}, {norm:.2f}] | 4 [4, 4] |" in rows
+    assert f"| vanilla/ga | 1 | {norm:.2f} [{norm:.2f}, {norm:.2f}] | 4 [4, 4] | 4 [4, 4] |" in rows
     assert [r for r in rows if r.startswith("| gru")][0].startswith("| gru, at initialisation")
