@@ -179,8 +179,7 @@ def lag_summary(profiles: list[dict], labels: list[str]) -> dict:
     """Per label (architecture/rule), over its networks: the overall score and each
     bin's score as [mean, min, max]; and each bin's mean share of the held pairs."""
     def spread(xs):
-        xs = [x for x in xs if x is not None]
-        return [float(np.mean(xs)), float(min(xs)), float(max(xs))] if xs else None
+        return spread_of(xs, np.mean)
     bins = [[b["from"], b["to"]] for b in profiles[0]["bins"]]
     by = {}
     for lab in sorted(set(labels)):
@@ -270,6 +269,15 @@ def descriptor_table(desc: dict) -> list[str]:
     return L
 
 
+WEIGHT_PARTS = ("norm", "outside", "jacobian")   # recurrent_weights' three numbers
+
+
+def spread_of(xs, centre) -> list[float] | None:
+    """[centre, min, max] of the numbers in ``xs`` that are not None (None if none)."""
+    xs = [x for x in xs if x is not None]
+    return [float(centre(xs)), float(min(xs)), float(max(xs))] if xs else None
+
+
 def recurrent_weights(model) -> tuple[float, int | None, int | None]:
     """One network's (P = 1) recurrent weights: their Frobenius norm (the rate
     network's W_rec; a cell's weight_hh, every gate's block); for a vanilla RNN
@@ -299,13 +307,10 @@ def weight_summary(models, labels: list[str]) -> dict:
     from rnn.rng import WEIGHTS, Streams
     vals = [recurrent_weights(lm.model) for lm in models]
 
-    def spread(xs):
-        xs = [x for x in xs if x is not None]
-        return [float(np.median(xs)), float(min(xs)), float(max(xs))] if xs else None
-    by = {lab: {"networks": sum(x == lab for x in labels),
-                "norm": spread([v[0] for v, x in zip(vals, labels) if x == lab]),
-                "outside": spread([v[1] for v, x in zip(vals, labels) if x == lab]),
-                "jacobian": spread([v[2] for v, x in zip(vals, labels) if x == lab])}
+    def summary(rows) -> dict:
+        return {"networks": len(rows), **{k: spread_of([r[i] for r in rows], np.median)
+                                         for i, k in enumerate(WEIGHT_PARTS)}}
+    by = {lab: summary([v for v, x in zip(vals, labels) if x == lab])
           for lab in sorted(set(labels))}
     init = {}
     for arch in sorted({lab.split("/")[0] for lab in labels}):
@@ -315,9 +320,7 @@ def weight_summary(models, labels: list[str]) -> dict:
         fresh = [recurrent_weights(init_network(arch, Streams([sd], WEIGHTS), m.n_inputs,
                                                 hidden=size))
                  for sd in sorted({int(lm.meta["seed"]) for lm in mine})]
-        init[arch] = {"networks": len(fresh), "norm": spread([v[0] for v in fresh]),
-                      "outside": spread([v[1] for v in fresh]),
-                      "jacobian": spread([v[2] for v in fresh])}
+        init[arch] = summary(fresh)
     return {"by": by, "init": init}
 
 
