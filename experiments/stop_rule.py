@@ -102,7 +102,7 @@ def measure(name: str, folder: Path) -> dict:
     fp, _, _ = cached_fixed_points(lm.model, lm.task, lm.name, "small", folder)
     v, _ = flipflop_descriptor(fp, lm.model)
     periods, _ = lm.task.orbits_and_states(lm.model)
-    norm, outside, _ = recurrent_weights(lm.model)
+    norm, outside, *_ = recurrent_weights(lm.model)
     return {"name": name, "update": int(lm.meta.get("steps") or 0),
             "weights": norm, "outside": outside,
             "score": float(lm.meta.get("final_accuracy") or float("nan")),

@@ -269,7 +269,7 @@ def descriptor_table(desc: dict) -> list[str]:
     return L
 
 
-WEIGHT_PARTS = ("norm", "outside", "jacobian")   # recurrent_weights' three numbers
+WEIGHT_PARTS = ("norm", "outside", "jacobian", "radius")   # recurrent_weights' four numbers
 
 
 def spread_of(xs, centre) -> list[float] | None:
@@ -278,24 +278,31 @@ def spread_of(xs, centre) -> list[float] | None:
     return [float(centre(xs)), float(min(xs)), float(max(xs))] if xs else None
 
 
-def recurrent_weights(model) -> tuple[float, int | None, int | None]:
+def recurrent_weights(model) -> tuple[float, int | None, int | None, float | None]:
     """One network's (P = 1) recurrent weights: their Frobenius norm (the rate
     network's W_rec; a cell's weight_hh, every gate's block); for a vanilla RNN
     how many eigenvalues of W_hh lie outside the unit circle (the directions
-    that the linear part of its step, h <- tanh(W_hh h + ...), expands); and for
+    that the linear part of its step, h <- tanh(W_hh h + ...), expands); for
     every discrete-time network how many eigenvalues of its step's Jacobian at
     the zero state and input (CellRNN.step_map) lie outside it: what the gates
-    leave of W_hh there.  None where a count does not apply."""
+    leave of W_hh there; and for the networks with one recurrent matrix W (rate,
+    vanilla) its spectral radius over the circular law's for its norm,
+    ||W||_F / sqrt(n): about 1 for a matrix of independent entries (a random
+    walk of mutations), above 1 where a few eigenvalues stand out of the bulk
+    (structure).  None where a measure does not apply."""
     import torch
     arch = getattr(model, "arch", "rate")
     W = (model.W_rec if arch == "rate" else model.weight_hh)[0].detach().double().cpu()
+    norm = float(W.norm())
+    eig = torch.linalg.eigvals(W).abs() if arch in ("rate", "vanilla") else None
+    radius = None if eig is None else float(eig.max()) * W.shape[0] ** 0.5 / norm
     if arch == "rate":
-        return float(W.norm()), None, None
-    outside = int((torch.linalg.eigvals(W).abs() > 1.0).sum()) if arch == "vanilla" else None
+        return norm, None, None, radius
+    outside = int((eig > 1.0).sum()) if arch == "vanilla" else None
     step = model.step_map(0)
     zero = torch.zeros(1, model.hidden, dtype=torch.float64)
     J = step.jacobian(zero, torch.zeros(1, model.n_inputs, dtype=torch.float64))[0].cpu()
-    return float(W.norm()), outside, int((torch.linalg.eigvals(J).abs() > 1.0).sum())
+    return norm, outside, int((torch.linalg.eigvals(J).abs() > 1.0).sum()), radius
 
 
 def weight_summary(models, labels: list[str]) -> dict:
@@ -336,15 +343,18 @@ def weight_table(w: dict) -> list[str]:
          "the eigenvalues of W_hh outside the unit circle, the directions the linear part of "
          "its step expands; for every discrete-time network the eigenvalues of its step's "
          "Jacobian at the zero state and input outside the unit circle (CellRNN.step_map), "
-         "what its gates leave of W_hh there. The initial rows are fresh networks from the "
-         "same seeds (rnn.arch.init_network). The GA adds a random mutation to every weight at every "
+         "what its gates leave of W_hh there; for the networks with one recurrent matrix W "
+         "(rate, vanilla) its spectral radius over the circular law's for its norm, ‖W‖/√n: "
+         "about 1 for a matrix of independent entries, above 1 where eigenvalues stand out of "
+         "the random bulk. The initial rows are fresh networks from the same seeds "
+         "(rnn.arch.init_network). The GA adds a random mutation to every weight at every "
          "generation; BPTT moves the weights only along the loss's gradient.", "",
          "| architecture/rule | networks | norm of the recurrent weights | eigenvalues of W_hh "
          "outside the unit circle | eigenvalues of the step's Jacobian at the zero state "
-         "outside the unit circle |", "|---|---|---|---|---|"]
+         "outside the unit circle | spectral radius over ‖W‖/√n |", "|---|---|---|---|---|---|"]
     rows = list(w["by"].items()) + [(f"{a}, at initialisation", v) for a, v in w["init"].items()]
     L += [f"| {k} | {v['networks']} | {norm(v['norm'])} | {count(v['outside'])} | "
-          f"{count(v['jacobian'])} |"
+          f"{count(v['jacobian'])} | {norm(v.get('radius'))} |"
           for k, v in sorted(rows, key=lambda t: t[0])]
     return L
 

@@ -299,7 +299,9 @@ def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_
     directions, and its step's Jacobian at the zero state is W_hh itself; a GRU
     with zero biases has r = z = 1/2 and n = 0 there, so its Jacobian is
     I/2 + W_hn/4: W_hn = diag(3, 3, 1, 1, 0, 0) gives 2 eigenvalues (1.25)
-    outside; the rate network gives its norm and no count; the summary's
+    outside; the rate network gives its norm and no count; the spectral radius
+    over ||W||/sqrt(n) is 1 for a multiple of I and sqrt(n) for a rank-one
+    uu^T (rate, vanilla; none for a GRU); the summary's
     initial rows are fresh networks from the networks' own seeds."""
     import torch
     from types import SimpleNamespace
@@ -312,16 +314,23 @@ def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_
     v = CellRNN.init("vanilla", Streams([1], 0), 3, hidden=6)
     v = v.replace(weight_hh=W[None].to(v.weight_hh.dtype), bias_ih=0 * v.bias_ih,
                   bias_hh=0 * v.bias_hh)
-    norm, outside, jac = U.recurrent_weights(v)
+    norm, outside, jac, radius = U.recurrent_weights(v)
     assert (outside, jac) == (4, 4) and norm == pytest.approx(float(W.norm()), rel=1e-6)
+    assert radius == pytest.approx(2.0 * 6 ** 0.5 / float(W.norm()), rel=1e-6)
     r = RateRNN.init(Streams([2], 0), 3, hidden=6)
-    assert U.recurrent_weights(r) == (pytest.approx(float(r.W_rec[0].double().norm())), None,
-                                      None)
+    assert U.recurrent_weights(r)[:3] == (pytest.approx(float(r.W_rec[0].double().norm())),
+                                          None, None)
+    # the spectral radius over ||W||/sqrt(n): 1 for a multiple of I, sqrt(n) for rank one
+    r = r.replace(W_rec=0.7 * torch.eye(6, dtype=r.W_rec.dtype)[None])
+    assert U.recurrent_weights(r)[3] == pytest.approx(1.0)
+    u = torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, 1.0], dtype=r.W_rec.dtype)
+    r = r.replace(W_rec=torch.outer(u, u)[None])
+    assert U.recurrent_weights(r)[3] == pytest.approx(6 ** 0.5, rel=1e-5)
     g = CellRNN.init("gru", Streams([3], 0), 3, hidden=6)
     hh = g.weight_hh.clone()
     hh[0, 12:] = torch.diag(torch.tensor([3.0, 3.0, 1.0, 1.0, 0.0, 0.0]))    # W_hn (r, z, n)
     g = g.replace(weight_hh=hh, bias_ih=0 * g.bias_ih, bias_hh=0 * g.bias_hh)
-    assert U.recurrent_weights(g)[1:] == (None, 2)
+    assert U.recurrent_weights(g)[1:] == (None, 2, None)
     models = [SimpleNamespace(model=v, meta={"seed": 7}),
               SimpleNamespace(model=g, meta={"seed": 8})]
     s = U.weight_summary(models, ["vanilla/ga", "gru/bptt"])
@@ -331,5 +340,7 @@ def test_the_recurrent_weights_norm_and_a_vanilla_rnn_s_eigenvalues_outside_the_
     fresh = init_network("vanilla", Streams([7], WEIGHTS), 3, hidden=6)
     assert s["init"]["vanilla"]["norm"][0] == pytest.approx(U.recurrent_weights(fresh)[0])
     rows = U.weight_table(s)
-    assert f"| vanilla/ga | 1 | {norm:.2f} [{norm:.2f}, {norm:.2f}] | 4 [4, 4] | 4 [4, 4] |" in rows
+    assert s["by"]["gru/bptt"]["radius"] is None
+    assert (f"| vanilla/ga | 1 | {norm:.2f} [{norm:.2f}, {norm:.2f}] | 4 [4, 4] | 4 [4, 4] | "
+            f"{radius:.2f} [{radius:.2f}, {radius:.2f}] |") in rows
     assert [r for r in rows if r.startswith("| gru")][0].startswith("| gru, at initialisation")
