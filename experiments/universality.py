@@ -354,7 +354,7 @@ def weight_table(w: dict) -> list[str]:
          "outside the unit circle | spectral radius over ‖W‖/√n |", "|---|---|---|---|---|---|"]
     rows = list(w["by"].items()) + [(f"{a}, at initialisation", v) for a, v in w["init"].items()]
     L += [f"| {k} | {v['networks']} | {norm(v['norm'])} | {count(v['outside'])} | "
-          f"{count(v['jacobian'])} | {norm(v.get('radius'))} |"
+          f"{count(v['jacobian'])} | {norm(v['radius'])} |"
           for k, v in sorted(rows, key=lambda t: t[0])]
     return L
 
